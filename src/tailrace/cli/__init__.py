@@ -1,0 +1,1 @@
+"""The `tailrace` command line (layer 5). Commands live in cli/commands/, one module each."""

@@ -1,0 +1,99 @@
+"""Argument parsing and dispatch. Every module in cli/commands/ that defines
+`register(subparsers)` adds its subcommands; each subcommand sets `func(args, ctx) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tailrace import __version__
+from tailrace.config import Settings, load_settings
+from tailrace.errors import TailraceError
+
+# Flags shared by every command that touches the data directory or the service.
+GLOBAL_SETTINGS = ("home", "database_url", "s3_endpoint_url")
+
+
+@dataclass
+class Context:
+    """What a command gets besides its arguments: settings, and services built on demand."""
+
+    args: argparse.Namespace
+    build_services: Callable[[Settings], Any]
+    _settings: Settings | None = None
+    _services: Any = field(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides = {k: getattr(self.args, k, None) for k in GLOBAL_SETTINGS}
+            overrides.update(getattr(self.args, "setting_overrides", {}) or {})
+            config = getattr(self.args, "config", None)
+            self._settings = load_settings(config_file=Path(config) if config else None, overrides=overrides)
+        return self._settings
+
+    @property
+    def services(self) -> Any:
+        if self._services is None:
+            self._services = self.build_services(self.settings)
+        return self._services
+
+    def close(self) -> None:
+        if self._services is not None and hasattr(self._services, "close"):
+            self._services.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tailrace",
+        description="Self-hosted pipeline service for web logs: AWS Data Pipeline definitions and Hive "
+        "scripts, run unchanged on embedded defaults or on PostgreSQL, Redis, S3 and Spark.",
+    )
+    parser.add_argument("--version", action="version", version=f"tailrace {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="config file (default ./tailrace.toml if present)")
+    parser.add_argument(
+        "--home", metavar="DIR", help="data directory (env TAILRACE_HOME, default ./.tailrace)"
+    )
+    parser.add_argument(
+        "--database-url", metavar="URL", help="metadata store URL (env TAILRACE_DATABASE_URL)"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url", metavar="URL", help="S3 endpoint for s3:// URIs (env TAILRACE_S3_ENDPOINT_URL)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from tailrace.cli import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"tailrace.cli.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def run(argv: Sequence[str] | None, build_services: Callable[[Settings], Any]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    ctx = Context(args=args, build_services=build_services)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except TailraceError as exc:
+        print(f"tailrace: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tailrace: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        ctx.close()

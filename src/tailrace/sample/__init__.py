@@ -1,0 +1,1 @@
+"""Realistic sample data (access logs) for the demo, the benchmarks and the tests."""

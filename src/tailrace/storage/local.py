@@ -1,0 +1,157 @@
+"""Object store on a local directory: `<root>/<bucket>/<key>` (bucket '' means root is '/')."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from tailrace.errors import NotFoundError, StorageError
+from tailrace.storage.abc import ObjectInfo, ObjectStore
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False when unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def is_hidden(name: str) -> bool:
+    """Hive and Hadoop skip files whose name starts with '_' or '.' (e.g. _SUCCESS, temp files)."""
+    return name.startswith(("_", "."))
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, bucket: str, key: str) -> Path:
+        base = self.root / bucket if bucket else self.root
+        path = base / key.lstrip("/") if bucket else Path("/" + key.lstrip("/"))
+        if bucket and ".." in Path(key).parts:
+            raise StorageError(f"key {key!r} may not contain '..'")
+        return path
+
+    def local_path(self, bucket: str, key: str) -> Path:
+        return self._path(bucket, key)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        with self.open_read(bucket, key) as fh:
+            return fh.read()
+
+    def open_read(self, bucket: str, key: str) -> BinaryIO:
+        path = self._path(bucket, key)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"no such object: {path}")
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror}")
+
+    def put(self, bucket: str, key: str, data: bytes | BinaryIO | Path) -> None:
+        path = self._path(bucket, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if isinstance(data, bytes | bytearray | memoryview):
+                        out.write(data)
+                    elif isinstance(data, Path):
+                        with data.open("rb") as src:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                    else:
+                        shutil.copyfileobj(data, out, 1 << 20)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        path = self._path(bucket, key)
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        return ObjectInfo(
+            bucket=bucket, key=key, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, UTC)
+        )
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        base = self._path(bucket, "")
+        start = self._path(bucket, prefix)
+        # Walk from the deepest existing directory named by the prefix.
+        walk_root = start if start.is_dir() else start.parent
+        if not walk_root.is_dir():
+            return
+        found: list[tuple[str, os.stat_result]] = []
+        for dirpath, dirnames, filenames in os.walk(walk_root):
+            dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+            for name in filenames:
+                if is_hidden(name):
+                    continue
+                full = Path(dirpath) / name
+                key = full.relative_to(base).as_posix() if bucket else full.as_posix().lstrip("/")
+                want = prefix.lstrip("/") if not bucket else prefix
+                if key.startswith(want):
+                    try:
+                        found.append((key, full.stat()))
+                    except OSError:
+                        continue
+        for key, st in sorted(found):
+            yield ObjectInfo(
+                bucket=bucket, key=key, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, UTC)
+            )
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self._path(bucket, key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc.strerror}")
+
+    def commit_directory(self, bucket: str, prefix: str, staged: Path) -> None:
+        """Swap the staged directory into place with one atomic rename (exchange when it exists)."""
+        target = self._path(bucket, prefix.rstrip("/"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # The staged directory must be on the same filesystem: move it next to the target.
+            sibling = target.parent / f".{target.name}.commit-{uuid.uuid4().hex[:8]}"
+            shutil.move(str(staged), sibling)
+            if target.exists() and not target.is_dir():
+                raise StorageError(f"cannot replace {target}: it is a file, not a directory")
+            if target.exists():
+                if _exchange(sibling, target):
+                    shutil.rmtree(sibling, ignore_errors=True)
+                    return
+                # No renameat2: a short window where the directory is absent.
+                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(target, old)
+                os.rename(sibling, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(sibling, target)
+        except OSError as exc:
+            raise StorageError(f"cannot commit {target}: {exc.strerror or exc}")

@@ -1,0 +1,120 @@
+"""Object store on any S3 endpoint through boto3 (AWS, MinIO, moto's server...)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tailrace.errors import NotFoundError, StorageError
+from tailrace.storage.abc import ObjectInfo, ObjectStore
+from tailrace.storage.local import is_hidden
+
+
+class S3Store(ObjectStore):
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None,
+        region: str = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                config=Config(
+                    retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"}
+                ),
+            )
+        self.client = client
+        self.endpoint_url = endpoint_url
+
+    def _fail(self, op: str, bucket: str, key: str, exc: Exception) -> StorageError:
+        return StorageError(f"S3 {op} s3://{bucket}/{key} at {self.endpoint_url or 'AWS'} failed: {exc}")
+
+    @staticmethod
+    def _missing(exc: Exception) -> bool:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        return code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket")
+
+    def get(self, bucket: str, key: str) -> bytes:
+        with self.open_read(bucket, key) as fh:
+            return fh.read()
+
+    def open_read(self, bucket: str, key: str) -> BinaryIO:
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            return io.BytesIO(body.read())
+        except Exception as exc:
+            if self._missing(exc):
+                raise NotFoundError(f"no such object: s3://{bucket}/{key}")
+            raise self._fail("GET", bucket, key, exc)
+
+    def put(self, bucket: str, key: str, data: bytes | BinaryIO | Path) -> None:
+        try:
+            if isinstance(data, Path):
+                self.client.upload_file(str(data), bucket, key)
+            elif isinstance(data, bytes | bytearray | memoryview):
+                self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+            else:
+                self.client.upload_fileobj(data, bucket, key)
+        except Exception as exc:
+            if self._missing(exc):
+                try:
+                    self.client.create_bucket(Bucket=bucket)
+                except Exception as exc2:
+                    raise self._fail("CreateBucket", bucket, key, exc2)
+                return self.put(bucket, key, data)
+            raise self._fail("PUT", bucket, key, exc)
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            meta = self.client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if self._missing(exc):
+                return None
+            raise self._fail("HEAD", bucket, key, exc)
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=int(meta.get("ContentLength", 0)),
+            modified=meta["LastModified"],
+            storage_class=meta.get("StorageClass", "STANDARD"),
+        )
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if any(is_hidden(part) for part in key[len(prefix) :].split("/") if part):
+                        continue
+                    yield ObjectInfo(
+                        bucket=bucket,
+                        key=key,
+                        size=int(item["Size"]),
+                        modified=item["LastModified"],
+                        storage_class=item.get("StorageClass", "STANDARD"),
+                    )
+        except Exception as exc:
+            if self._missing(exc):
+                return
+            raise self._fail("LIST", bucket, prefix, exc)
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if not self._missing(exc):
+                raise self._fail("DELETE", bucket, key, exc)
