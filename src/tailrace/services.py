@@ -7,6 +7,7 @@ pays only for what it uses.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from tailrace.config import Settings
@@ -33,6 +34,51 @@ class Services:
                 secret_access_key=s.aws_secret_access_key,
             )
         return Storage(home=s.home, s3=s3)
+
+    @functools.cached_property
+    def sql_engine(self) -> Any:
+        """The SQLAlchemy engine of the metadata database (shared by every store on it)."""
+        from tailrace.state.engine import create_engine
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.settings.effective_database_url)
+        self._closers.append(engine.dispose)
+        return engine
+
+    @functools.cached_property
+    def metastore(self) -> Any:
+        """Hive table definitions (`hive_tables`, `hive_partitions` in the metadata database)."""
+        from tailrace.engines.metastore import SqlMetastore
+
+        return SqlMetastore(self.sql_engine)
+
+    def hive_engine(self, *, work_dir: Path | None = None, threads: int | None = None) -> Any:
+        """A new HiveEngine on this storage and metastore (the caller closes it)."""
+        import uuid
+
+        from tailrace.engines.hive import HiveEngine
+
+        if work_dir is None:
+            work_dir = self.settings.home / "tmp" / f"hive-{uuid.uuid4().hex[:12]}"
+        return HiveEngine(self.storage, self.metastore, work_dir=work_dir, threads=threads)
+
+    @functools.cached_property
+    def state(self) -> Any:
+        """The state store (pipelines, definitions, instances, attempts, events) in the metadata database."""
+        from tailrace.state import SqlStateStore
+
+        store = SqlStateStore(self.sql_engine)
+        self._closers.append(store.close)
+        return store
+
+    def pipeline_service(self, config: Any = None) -> Any:
+        """The pipeline service (lifecycle, scheduling rules, task API) over the state store;
+        config is a tailrace.runtime.transitions.RuntimeConfig (defaults when None)."""
+        from tailrace.runtime.service import PipelineService
+
+        return PipelineService(
+            store=self.state, home=self.settings.home.resolve(), config=config, storage=self.storage
+        )
 
     def close(self) -> None:
         for closer in reversed(self._closers):

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tailrace.definition.problems import Problem
 
 Scalar = "str | Ref"
 
@@ -42,11 +46,14 @@ class PipelineObject:
     name: str | None = None
     """None when the file form left it out (the CLI then uses the id)."""
     fields: Mapping[str, FieldValue] = field(default_factory=dict)
-    line: int | None = None
+    line: int | None = field(default=None, compare=False)
     """1-based line of the object in its source file, when known (for error messages)."""
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """1-based line of each field's key in the source file, when known."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))
+        object.__setattr__(self, "field_lines", _frozen(self.field_lines))
 
     @property
     def type(self) -> str | None:
@@ -74,9 +81,18 @@ class ParameterDef:
 
     id: str
     attributes: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)
+    """1-based line of the parameter in its source file, when known."""
+    attribute_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _frozen(self.attributes))
+        object.__setattr__(self, "attribute_lines", _frozen(self.attribute_lines))
+
+    def line_of(self, attribute: str | None) -> int | None:
+        if attribute is not None and attribute in self.attribute_lines:
+            return self.attribute_lines[attribute]
+        return self.line
 
     def attr(self, key: str) -> str | tuple[str, ...] | None:
         return self.attributes.get(key)
@@ -88,13 +104,28 @@ class PipelineDefinition:
     parameters: tuple[ParameterDef, ...] = ()
     values: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     metadata: Mapping[str, object] | None = None
-    source: str | None = None
+    source: str | None = field(default=None, compare=False)
     """File name (or '<wire>') the definition came from, for messages."""
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+    """Problems the loader forgave (non-strict JSON, repeated keys, numbers for strings...)."""
+    form: str = field(default="file", compare=False)
+    """How it was written: `file` (objects/parameters/values) or `wire` (pipelineObjects...)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", _frozen(self.values))
         if self.metadata is not None:
             object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+    @property
+    def kind(self) -> str:
+        """`definition` (has objects), `parameters` or `values` (a file with only those), or `empty`."""
+        if self.objects:
+            return "definition"
+        if self.parameters:
+            return "parameters"
+        if self.values:
+            return "values"
+        return "empty"
 
     def object(self, object_id: str) -> PipelineObject | None:
         for obj in self.objects:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
+
+from tailrace.errors import StorageError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +52,20 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, bucket: str, key: str) -> None:
         """Remove the object; missing objects are not an error."""
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        """Copy the object to the local file dest (written whole, then renamed into place).
+
+        :raises NotFoundError: if it does not exist.
+        """
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            with self.open_read(bucket, key) as src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            tmp.replace(dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot download {bucket}/{key} to {dest}: {exc}")
 
     def local_path(self, bucket: str, key: str) -> Path | None:
         """The file behind the object when the store is a local directory, else None."""

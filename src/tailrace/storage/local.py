@@ -7,6 +7,7 @@ import ctypes.util
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo, ObjectStore
 
 _RENAME_EXCHANGE = 2
+OLD_GRACE_SECONDS = 60.0
+"""How long a directory replaced by commit_directory is kept (hidden) for readers still in it."""
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -133,18 +136,24 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot delete {key}: {exc.strerror}")
 
     def commit_directory(self, bucket: str, prefix: str, staged: Path) -> None:
-        """Swap the staged directory into place with one atomic rename (exchange when it exists)."""
+        """Swap the staged directory into place with one atomic rename (exchange when it exists).
+
+        Readers see the old directory or the new one; on any failure the old one is untouched.
+        """
         target = self._path(bucket, prefix.rstrip("/"))
+        sibling = target.parent / f".{target.name}.commit-{uuid.uuid4().hex[:8]}"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # The staged directory must be on the same filesystem: move it next to the target.
-            sibling = target.parent / f".{target.name}.commit-{uuid.uuid4().hex[:8]}"
-            shutil.move(str(staged), sibling)
             if target.exists() and not target.is_dir():
                 raise StorageError(f"cannot replace {target}: it is a file, not a directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # The staged directory must be on the same filesystem: move it next to the target.
+            shutil.move(str(staged), sibling)
             if target.exists():
                 if _exchange(sibling, target):
-                    shutil.rmtree(sibling, ignore_errors=True)
+                    # Readers that opened the old directory may still be reading it: keep it a
+                    # little while (hidden), and clear older ones.
+                    sibling.rename(target.parent / f".{target.name}.old-{time.time_ns()}")
+                    self._sweep(target)
                     return
                 # No renameat2: a short window where the directory is absent.
                 old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
@@ -154,4 +163,14 @@ class LocalStore(ObjectStore):
             else:
                 os.rename(sibling, target)
         except OSError as exc:
+            shutil.rmtree(sibling, ignore_errors=True)
             raise StorageError(f"cannot commit {target}: {exc.strerror or exc}")
+
+    def _sweep(self, target: Path) -> None:
+        """Delete replaced directories next to target (its own and its siblings') older than
+        OLD_GRACE_SECONDS."""
+        cutoff = time.time_ns() - int(OLD_GRACE_SECONDS * 1e9)
+        for old in target.parent.glob(".*.old-*"):
+            stamp = old.name.rsplit("-", 1)[-1]
+            if stamp.isdigit() and int(stamp) < cutoff:
+                shutil.rmtree(old, ignore_errors=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,6 +61,48 @@ class S3Store(ObjectStore):
             if self._missing(exc):
                 raise NotFoundError(f"no such object: s3://{bucket}/{key}")
             raise self._fail("GET", bucket, key, exc)
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            self.client.download_file(bucket, key, str(tmp))
+            tmp.replace(dest)
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            if self._missing(exc):
+                raise NotFoundError(f"no such object: s3://{bucket}/{key}")
+            raise self._fail("GET", bucket, key, exc)
+
+    def commit_directory(self, bucket: str, prefix: str, staged: Path) -> None:
+        """Upload the new files under a hidden temporary prefix, copy them into place, then
+        delete the old keys. A failed upload leaves the old objects untouched; readers can see a
+        mix only during the server-side copies (S3 has no directory rename)."""
+        prefix = prefix.rstrip("/") + "/"
+        tmp = f"{prefix}_tailrace_tmp_{uuid.uuid4().hex[:12]}/"
+        files = sorted(p for p in staged.rglob("*") if p.is_file())
+        old = {info.key for info in self.list(bucket, prefix)}
+        uploaded: list[str] = []
+        try:
+            for path in files:
+                key = tmp + path.relative_to(staged).as_posix()
+                self.put(bucket, key, path)
+                uploaded.append(key)
+            new: set[str] = set()
+            for key in uploaded:
+                final = prefix + key[len(tmp) :]
+                try:
+                    self.client.copy_object(
+                        Bucket=bucket, Key=final, CopySource={"Bucket": bucket, "Key": key}
+                    )
+                except Exception as exc:
+                    raise self._fail("COPY", bucket, final, exc)
+                new.add(final)
+            for key in sorted(old - new):
+                self.delete(bucket, key)
+        finally:
+            for key in uploaded:
+                self.delete(bucket, key)
+        shutil.rmtree(staged, ignore_errors=True)
 
     def put(self, bucket: str, key: str, data: bytes | BinaryIO | Path) -> None:
         try:

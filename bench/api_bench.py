@@ -1,0 +1,320 @@
+"""API benchmarks on the embedded defaults (`tailrace up`, SQLite, one process):
+
+1. DescribePipelines from 8 concurrent client processes for a fixed time: calls/s, p50, p99
+   (target 500 calls/s with p99 under 50 ms). Two client kinds: boto3 (what users run) and a
+   light SigV4-signing HTTP client (tailrace.api.client), which leaves more CPU to the server.
+2. `tailrace list-runs` over a pipeline with 10,000 instances (target under 1 s): the whole
+   command as a child process, and the QueryObjects + DescribeObjects reads alone.
+
+    .venv/bin/python bench/api_bench.py [--duration 10] [--clients 8] [--instances 10000]
+
+Writes its section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+RESULTS = REPO / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- api_bench:begin -->", "<!-- api_bench:end -->"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- setup ----------------------------------------------------------------------------------------
+
+
+def build_data(home: Path, instances: int) -> tuple[str, str]:
+    """A small pipeline to describe, and one with `instances` instances (15-minute periods
+    backfilled by the real scheduler), in <home>/tailrace.db."""
+    from tailrace.clock import SystemClock, format_dp
+    from tailrace.definition import from_file_dict
+    from tailrace.runtime.scheduler import Scheduler
+    from tailrace.runtime.service import PipelineService
+    from tailrace.state import open_store
+
+    store = open_store(f"sqlite:///{home.resolve()}/tailrace.db")
+    service = PipelineService(store=store, home=home.resolve())
+    small = service.create_pipeline("describe-me", "describe-me", owner="default", tags={"bench": "api"})
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15 * instances)
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Every15"}},
+            {"id": "Every15", "type": "Schedule", "period": "15 minutes", "startDateTime": format_dp(start)},
+            {"id": "Job", "type": "ShellCommandActivity", "command": "true", "workerGroup": "bench-nobody"},
+        ]
+    }
+    for pid in (small, big := service.create_pipeline("runs", "runs-10k", owner="default")):
+        service.put_definition(pid, from_file_dict(definition)).raise_for_errors()
+    service.activate(big)
+    scheduler = Scheduler(store=store, transitions=service.transitions, clock=SystemClock())
+    began = time.monotonic()
+    while True:
+        report = scheduler.tick()
+        with store.transaction(readonly=True) as tx:
+            n = sum(tx.instances.count(big).values())
+        print(f"\r  scheduler created {n:,} instances ({time.monotonic() - began:.0f} s)", end="", flush=True)
+        if n >= instances or not report.busy:
+            break
+    print()
+    store.close()
+    store.engine.dispose()
+    return small, big
+
+
+def start_up(home: Path) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAILRACE_", "AWS_"))}
+    env["TAILRACE_HOME"] = str(home)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tailrace",
+            "up",
+            "--port",
+            "0",
+            "--worker-group",
+            "bench-idle",
+            "--no-resources",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"listening on (http://\S+)", line)
+        if m:
+            creds = json.loads((home / "credentials.json").read_text())
+            return proc, m.group(1), creds
+    raise SystemExit("tailrace up did not start")
+
+
+# --- DescribePipelines load ------------------------------------------------------------------------
+
+
+def client_loop(
+    kind: str, url: str, creds: dict[str, str], pid: str, duration: float, start_at: float, out: mp.Queue
+) -> None:  # type: ignore[type-arg]
+    if kind == "boto3":
+        import boto3
+        from botocore.config import Config
+
+        dp = boto3.client(
+            "datapipeline",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+        def call() -> None:
+            dp.describe_pipelines(pipelineIds=[pid])
+    else:
+        from tailrace.api.client import DataPipelineClient
+
+        client = DataPipelineClient(url, creds["AccessKeyId"], creds["SecretAccessKey"])
+
+        def call() -> None:
+            client.call("DescribePipelines", pipelineIds=[pid])
+
+    call()  # connect and warm up before the common start
+    while time.time() < start_at:
+        time.sleep(0.001)
+    latencies: list[float] = []
+    errors = 0
+    end = start_at + duration
+    while time.time() < end:
+        t0 = time.perf_counter()
+        try:
+            call()
+        except Exception:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - t0)
+    out.put((latencies, errors))
+
+
+def load(
+    kind: str, url: str, creds: dict[str, str], pid: str, clients: int, duration: float
+) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 3.0 + 0.5 * clients
+    procs = [
+        ctx.Process(target=client_loop, args=(kind, url, creds, pid, duration, start_at, queue))
+        for _ in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=duration + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = [x for lat, _ in results for x in lat]
+    return {
+        "calls": len(latencies),
+        "errors": sum(e for _, e in results),
+        "rate": len(latencies) / duration,
+        "p50": pct(latencies, 0.50) * 1000,
+        "p99": pct(latencies, 0.99) * 1000,
+        "max": max(latencies) * 1000,
+    }
+
+
+# --- list-runs ------------------------------------------------------------------------------------
+
+
+def list_runs(url: str, creds: dict[str, str], home: Path, pid: str, repeat: int) -> dict[str, object]:
+    window = "2000-01-01T00:00:00,2100-01-01T00:00:00"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAILRACE_", "AWS_"))}
+    env.update(TAILRACE_HOME=str(home), TAILRACE_ENDPOINT=url)
+    walls, rows = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tailrace",
+                "list-runs",
+                "--pipeline-id",
+                pid,
+                "--schedule-interval",
+                window,
+                "--output",
+                "json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        walls.append(time.perf_counter() - t0)
+        rows = len(json.loads(done.stdout))
+    from tailrace.api.client import DataPipelineClient
+    from tailrace.cli.commands.aws import _describe_all, _query_all, run_query
+
+    client = DataPipelineClient(url, creds["AccessKeyId"], creds["SecretAccessKey"])
+    query = run_query(
+        argparse.Namespace(status=None, start_interval=None, schedule_interval=window), datetime.now(UTC)
+    )
+    reads, queries = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ids = _query_all(client, pid, "INSTANCE", query, 500)
+        t1 = time.perf_counter()
+        _describe_all(client, pid, ids)
+        reads.append(time.perf_counter() - t0)
+        queries.append(t1 - t0)
+    return {"rows": rows, "walls": walls, "reads": reads, "queries": queries}
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--instances", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tailrace-api-bench-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        print(f"setting up {args.instances:,} instances in {home} ...")
+        small, big = build_data(home, args.instances)
+        proc, url, creds = start_up(home)
+        try:
+            load_avg = os.getloadavg()[0]
+            loads = {}
+            for kind in ("signed-http", "boto3"):
+                print(f"DescribePipelines, {args.clients} {kind} client processes, {args.duration:.0f} s ...")
+                loads[kind] = r = load(kind, url, creds, small, args.clients, args.duration)
+                print(
+                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}"
+                )
+            print(f"list-runs over {args.instances:,} instances ...")
+            runs = list_runs(url, creds, home, big, args.repeat)
+            print(
+                f"  {runs['rows']} rows; command {statistics.median(runs['walls']):.2f} s, "
+                f"reads {statistics.median(runs['reads']):.2f} s (QueryObjects {statistics.median(runs['queries']):.2f} s)"
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+
+    cpu = platform.processor() or platform.machine()
+    body = (
+        f"""## API: DescribePipelines load and list-runs (`bench/api_bench.py`)
+
+Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores ({cpu}), CPython {platform.python_version()};
+load average {load_avg:.2f} when the load started. Server: `tailrace up` on the embedded defaults (SQLite, one
+process, scheduler and embedded runners idle), on the same machine as the clients.
+
+DescribePipelines of one pipeline, {args.clients} client processes in closed loops for {args.duration:.0f} s
+(every request SigV4-signed and verified; keep-alive connections):
+
+| clients | calls/s | p50 ms | p99 ms | max ms | errors |
+|---|---|---|---|---|---|
+"""
+        + "".join(
+            f"| {args.clients} × {kind} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} |\n"
+            for kind, r in loads.items()
+        )
+        + f"""
+Targets: 500 calls/s, p99 under 50 ms. `signed-http` is tailrace's own client (`tailrace.api.client`, used by
+the CLI); boto3 spends ~2-3 ms of CPU per call parsing and signing, which on {os.cpu_count()} shared cores comes out
+of the server's share.
+
+`tailrace list-runs --schedule-interval ...` over one pipeline with {runs["rows"]:,} instances (QueryObjects pages
+of 500, then DescribeObjects in chunks of 100, 4 at a time), {args.repeat} runs:
+
+| measure | median s | runs (s) |
+|---|---|---|
+| whole command (child process: start-up, reads, sort, JSON out) | {statistics.median(runs["walls"]):.2f} | {", ".join(f"{x:.2f}" for x in runs["walls"])} |
+| reads only (QueryObjects + DescribeObjects, in-process client) | {statistics.median(runs["reads"]):.2f} | {", ".join(f"{x:.2f}" for x in runs["reads"])} |
+| of which QueryObjects ({-(-runs["rows"] // 500)} pages) | {statistics.median(runs["queries"]):.2f} | {", ".join(f"{x:.2f}" for x in runs["queries"])} |
+
+Target: under 1 s, {"met" if statistics.median(runs["walls"]) < 1 else "**not met**"}. The time is the server's: the pipeline service takes ~10 ms per DescribeObjects page of 100 instances and ~30 ms per QueryObjects page of 500 rows (runtime/describe.py: one query per id, component fields rebuilt per instance, every field of every row built before selectors are matched); the API layer adds ~2 ms per page (checking, shaping, JSON) and the client ~0.4 s in all.
+"""
+    )
+    print(body)
+    if not args.no_write:
+        write_section(body)
+
+
+def write_section(body: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

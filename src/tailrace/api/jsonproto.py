@@ -1,0 +1,168 @@
+"""The AWS JSON 1.1 endpoint: `POST /` with `X-Amz-Target: DataPipeline.<Operation>`.
+
+Per request: route by target, read the body (bounded), then in a worker thread authenticate,
+parse, check against the model's input shape, run the operation and shape the output. Every
+failure becomes `{"__type", "message"}` with its status (errors.py decides which).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import orjson
+from anyio.to_thread import run_sync
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tailrace.api import shapes
+from tailrace.api.auth import Authenticator, Caller, RequestParts
+from tailrace.api.errors import AwsError, PayloadTooLarge, SerializationError, UnknownOperation, to_aws_error
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "DataPipeline."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_BODY = 24 * 1024 * 1024
+"""EvaluateExpression takes up to 20 MiB of expression; anything larger is refused unread."""
+LONG_POLL = frozenset({"PollForTask"})
+REST_NOT_FOUND = frozenset(
+    {"PipelineNotFoundException", "PipelineDeletedException", "ResourceNotFoundException"}
+)
+
+Dispatch = Callable[[str, Caller, dict[str, Any]], Mapping[str, Any] | None]
+"""(operation, caller, checked input) -> output members; raises domain or AWS errors."""
+
+
+def json_response(
+    body: Any, *, status: int = 200, request_id: str, content_type: str = CONTENT_TYPE
+) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type=content_type,
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+def error_response(
+    exc: BaseException, *, request_id: str, content_type: str = CONTENT_TYPE, rest: bool = False
+) -> Response:
+    err: AwsError = to_aws_error(exc)
+    status = err.status
+    if rest and err.code in REST_NOT_FOUND:
+        status = 404  # the AWS API answers 400 for these; a REST client expects 404
+    return json_response(err.body(), status=status, request_id=request_id, content_type=content_type)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def request_parts(request: Request, body: bytes) -> RequestParts:
+    scope = request.scope
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope["path"]
+    path = path.split("?", 1)[0]
+    return RequestParts(
+        method=request.method,
+        raw_path=path,
+        raw_query=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
+
+
+def parse_json_body(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SerializationError(f"request body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        raise SerializationError(f"request body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+class JsonProtocolEndpoint:
+    """An ASGI app serving the JSON 1.1 protocol for one service model."""
+
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        authenticator: Authenticator,
+        *,
+        poll_threads: int = 16,
+        api_threads: int = 32,
+    ) -> None:
+        self.dispatch = dispatch
+        self.authenticator = authenticator
+        self._poll_threads = poll_threads
+        self._api_threads = api_threads
+        self._limiters: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+
+    def _limiter(self, operation: str) -> anyio.CapacityLimiter:
+        # Created lazily inside the event loop. Long polls get their own pool so that waiting task
+        # runners can never take every thread from the rest of the API.
+        if self._limiters is None:
+            self._limiters = (
+                anyio.CapacityLimiter(self._api_threads),
+                anyio.CapacityLimiter(self._poll_threads),
+            )
+        return self._limiters[1] if operation in LONG_POLL else self._limiters[0]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = str(uuid.uuid4())
+        try:
+            if request.method != "POST":
+                raise UnknownOperation(
+                    f"the AWS API takes POST requests with X-Amz-Target: {TARGET_PREFIX}<Operation>, "
+                    f"not {request.method}"
+                )
+            operation = self.operation_of(request.headers.get("x-amz-target"))
+            body = await read_body(request)
+            parts = request_parts(request, body)
+            call = functools.partial(self.handle, operation, parts)
+            result = await run_sync(call, limiter=self._limiter(operation))
+            response = json_response(result, request_id=request_id)
+        except Exception as exc:
+            response = error_response(exc, request_id=request_id)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def operation_of(target: str | None) -> str:
+        if not target:
+            raise UnknownOperation(f"missing X-Amz-Target header; expected {TARGET_PREFIX}<Operation>")
+        prefix, _, name = target.partition(".")
+        if f"{prefix}." != TARGET_PREFIX or name not in shapes.operation_names():
+            from tailrace.errors import did_you_mean
+
+            hint = did_you_mean(name or target, shapes.operation_names())
+            raise UnknownOperation(
+                f"unknown operation {target!r}; expected {TARGET_PREFIX}<Operation>.{hint}"
+            )
+        return name
+
+    def handle(self, operation: str, parts: RequestParts) -> dict[str, Any]:
+        """Authenticate, check, run and shape one call (runs in a worker thread)."""
+        caller = self.authenticator.authenticate(parts)
+        params = shapes.check_input(operation, parse_json_body(parts.body))
+        result = self.dispatch(operation, caller, params)
+        return shapes.render_output(operation, result)

@@ -1,0 +1,111 @@
+"""Access keys: issued by tailrace, kept in the state store, looked up on every signed request.
+
+A key belongs to an owner; every pipeline belongs to the owner of the key that created it. The
+secret is stored as issued because SigV4 verification needs it for the HMAC (like AWS itself).
+
+`ensure_initial_key` gives a fresh installation its first key and writes it, with the endpoint,
+to `<home>/credentials.json` (mode 0600) so the client commands on the same host find it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+from pathlib import Path
+
+from tailrace.api.credentials import write_credentials_file
+from tailrace.clock import Clock
+from tailrace.errors import UsageError
+from tailrace.state import AccessKey, StateStore
+
+DEFAULT_OWNER = "default"
+KEY_ID_PREFIX = "TRK"
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+_OWNER_CHARS = set(string.ascii_letters + string.digits + "-_.@")
+
+
+def new_access_key_id() -> str:
+    """'TRK' and 17 upper-case alphanumerics: 20 characters, the length of an AWS key id."""
+    return KEY_ID_PREFIX + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(17))
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(30)  # 40 characters
+
+
+def check_owner(owner: str) -> str:
+    if not owner or len(owner) > 128 or not set(owner) <= _OWNER_CHARS:
+        raise UsageError(f"owner {owner!r} must be 1-128 characters from letters, digits and - _ . @")
+    return owner
+
+
+class KeyStore:
+    """Access keys over the state store, with a short-lived cache for request verification.
+
+    A disabled key stops working within `cache_seconds` in every process.
+    """
+
+    def __init__(self, store: StateStore, clock: Clock, *, cache_seconds: float = 5.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, AccessKey]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, owner: str = DEFAULT_OWNER) -> AccessKey:
+        key = AccessKey(
+            access_key_id=new_access_key_id(),
+            secret_access_key=new_secret(),
+            owner=check_owner(owner),
+            created_at=self.clock.now(),
+        )
+        with self.store.transaction() as tx:
+            tx.keys.add(key)
+        return key
+
+    def list(self, owner: str | None = None) -> list[AccessKey]:
+        with self.store.transaction(readonly=True) as tx:
+            return tx.keys.list(owner)
+
+    def set_active(self, access_key_id: str, active: bool) -> None:
+        with self.store.transaction() as tx:
+            tx.keys.set_active(access_key_id, active)
+        with self._lock:
+            self._cache.pop(access_key_id, None)
+
+    def lookup(self, access_key_id: str) -> AccessKey | None:
+        """The active key with this id (cached briefly), or None."""
+        # The monotonic clock only ages the cache; it never decides a request's validity.
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(access_key_id)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        with self.store.transaction(readonly=True) as tx:
+            key = tx.keys.find(access_key_id)
+        if key is None or not key.active:
+            with self._lock:
+                self._cache.pop(access_key_id, None)
+            return None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[access_key_id] = (now, key)
+        return key
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        key = self.lookup(access_key_id)
+        return key.secret_access_key if key else None
+
+    def ensure_initial_key(self, home: Path, endpoint: str) -> AccessKey | None:
+        """Create the first key when the store has none and write the credentials file.
+
+        Returns the new key (for printing once), or None when keys already exist.
+        """
+        if self.list():
+            return None
+        key = self.create(DEFAULT_OWNER)
+        write_credentials_file(home, key, endpoint)
+        return key

@@ -1,0 +1,272 @@
+"""The REST API under /api/v1: what the console needs and the AWS API lacks (pipeline
+summaries with counts, the component graph, the per-period instance grid, attempts and their
+logs, and the event feed since a cursor). Read-only, owner-scoped, described in openapi.py.
+
+Authentication is the same as for the AWS API (SigV4 with a tailrace key); for browsers and curl
+it also accepts HTTP Basic with ACCESS_KEY_ID:SECRET (use it over TLS or on localhost only).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from anyio.to_thread import run_sync
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tailrace.api import present
+from tailrace.api.auth import Authenticator, Caller
+from tailrace.api.errors import InvalidRequest, NotFoundRoute, PipelineNotFound
+from tailrace.api.jsonproto import error_response, json_response, read_body, request_parts
+from tailrace.clock import format_dp, parse_dp
+from tailrace.errors import NotFoundError, StorageError
+from tailrace.state import Pipeline, StateStore, Status
+from tailrace.storage import Storage
+
+PREFIX = "/api/v1"
+JSON = "application/json"
+MAX_LIMIT = 1000
+LOG_CHUNK = 256 * 1024
+
+ALL_STATUSES = tuple(Status)
+RUNNABLE = frozenset({"activity", "data node", "resource", "precondition"})
+"""Categories that get instances: the grid's columns even before their first period."""
+
+
+class Params:
+    """Query parameters, each checked with a message naming the parameter."""
+
+    def __init__(self, query: Mapping[str, str]) -> None:
+        self.query = query
+
+    def int(self, name: str, default: int, *, low: int = 0, high: int = MAX_LIMIT) -> int:
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"query parameter '{name}' must be an integer, got {raw!r}")
+        if not low <= value <= high:
+            raise InvalidRequest(f"query parameter '{name}' must be between {low} and {high}, got {value}")
+        return value
+
+    def time(self, name: str) -> datetime | None:
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            return parse_dp(raw)
+        except ValueError:
+            raise InvalidRequest(
+                f"query parameter '{name}' must be a date-time like 2024-01-31T00:00:00, got {raw!r}"
+            )
+
+    def str(self, name: str) -> str | None:
+        raw = self.query.get(name)
+        return raw or None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Call:
+    caller: Caller
+    params: Params
+    path: Mapping[str, str]
+
+
+class RestApi:
+    def __init__(self, *, store: StateStore, storage: Storage | None, authenticator: Authenticator) -> None:
+        self.store = store
+        self.storage = storage
+        self.authenticator = authenticator
+
+    def routes(self) -> list[Route]:
+        r = self._route
+        return [
+            r("/pipelines", self.pipelines),
+            r("/pipelines/{pipeline_id}", self.pipeline),
+            r("/pipelines/{pipeline_id}/graph", self.graph),
+            r("/pipelines/{pipeline_id}/grid", self.grid),
+            r("/pipelines/{pipeline_id}/instances/{instance_id}", self.instance),
+            r("/pipelines/{pipeline_id}/attempts/{attempt_id}/log", self.attempt_log),
+            r("/events", self.events),
+        ]
+
+    def _route(self, path: str, fn: Callable[[Call], Any]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            request_id = str(uuid.uuid4())
+            try:
+                body = await read_body(request, 1024 * 1024)
+                parts = request_parts(request, body)
+                call = functools.partial(self._run, fn, parts, request)
+                result = await run_sync(call)
+                if isinstance(result, Response):
+                    result.headers["x-amzn-RequestId"] = request_id
+                    return result
+                return json_response(result, request_id=request_id, content_type=JSON)
+            except Exception as exc:
+                return error_response(exc, request_id=request_id, content_type=JSON, rest=True)
+
+        return Route(PREFIX + path, endpoint, methods=["GET"], name=fn.__name__)
+
+    def _run(self, fn: Callable[[Call], Any], parts: Any, request: Request) -> Any:
+        caller = self.authenticator.authenticate(parts, allow_basic=True)
+        return fn(Call(caller=caller, params=Params(request.query_params), path=request.path_params))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _owned(self, tx: Any, call: Call) -> Pipeline:
+        pid = call.path["pipeline_id"]
+        p = tx.pipelines.find(pid)
+        if p is None or not call.caller.owns(p.owner):
+            raise PipelineNotFound(f"pipeline {pid!r} does not exist")
+        return p
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def pipelines(self, call: Call) -> dict[str, Any]:
+        limit = call.params.int("limit", 100, low=1)
+        after = call.params.str("after")
+        with self.store.transaction(readonly=True) as tx:
+            page = tx.pipelines.page(owner=call.caller.owner, after=after, limit=limit + 1)
+            more = len(page) > limit
+            page = page[:limit]
+            items = [present.pipeline_json(p, _counts(tx.instances.count(p.id))) for p in page]
+        return {"pipelines": items, "next": page[-1].id if more and page else None}
+
+    def pipeline(self, call: Call) -> dict[str, Any]:
+        with self.store.transaction(readonly=True) as tx:
+            p = self._owned(tx, call)
+            return present.pipeline_json(p, _counts(tx.instances.count(p.id)))
+
+    def graph(self, call: Call) -> dict[str, Any]:
+        with self.store.transaction(readonly=True) as tx:
+            self._owned(tx, call)
+            components = tx.components.list(call.path["pipeline_id"])
+        ids = {c.id for c in components}
+        nodes = [
+            {"id": c.id, "name": c.name, "type": c.type, "category": c.category, "status": str(c.status)}
+            for c in components
+        ]
+        edges = [
+            {"from": c.id, "to": target, "field": key}
+            for c in components
+            for key, target in present.ref_targets(c.fields)
+            if target in ids and key != "parent"
+        ]
+        return {"nodes": nodes, "edges": edges}
+
+    def grid(self, call: Call) -> dict[str, Any]:
+        """Instances by schedule period (rows, newest first) and component (columns)."""
+        start, end = call.params.time("from"), call.params.time("to")
+        limit = call.params.int("limit", 50, low=1, high=500)
+        with self.store.transaction(readonly=True) as tx:
+            self._owned(tx, call)
+            pid = call.path["pipeline_id"]
+            components = tx.components.list(pid)
+            instances = tx.instances.in_status(pid, ALL_STATUSES)
+        rows: dict[tuple[datetime, datetime], dict[str, Any]] = {}
+        for inst in instances:
+            if (start and inst.scheduled_start < start) or (end and inst.scheduled_start >= end):
+                continue
+            row = rows.setdefault((inst.scheduled_start, inst.scheduled_end), {})
+            row[inst.component_id] = present.instance_cell(inst)
+        keys = sorted(rows, reverse=True)
+        shown = keys[:limit]
+        periods = [
+            {
+                "scheduledStartTime": format_dp(s),
+                "scheduledEndTime": format_dp(e),
+                "cells": rows[(s, e)],
+            }
+            for s, e in shown
+        ]
+        used = {cid for cells in rows.values() for cid in cells}
+        columns = [
+            {"id": c.id, "name": c.name, "type": c.type, "category": c.category}
+            for c in components
+            if c.id in used or (c.category or "").lower().replace("_", " ") in RUNNABLE
+        ]
+        more = len(keys) > limit
+        return {
+            "components": columns,
+            "periods": periods,
+            "hasMore": more,
+            "nextTo": format_dp(shown[-1][0]) if more else None,
+        }
+
+    def instance(self, call: Call) -> dict[str, Any]:
+        with self.store.transaction(readonly=True) as tx:
+            self._owned(tx, call)
+            pid, iid = call.path["pipeline_id"], call.path["instance_id"]
+            inst = tx.instances.find(pid, iid)
+            if inst is None:
+                raise NotFoundRoute(f"instance {iid!r} does not exist in pipeline {pid!r}")
+            attempts = tx.attempts.for_instance(pid, iid)
+        return {**present.instance_json(inst), "attempts": [present.attempt_json(a) for a in attempts]}
+
+    def attempt_log(self, call: Call) -> Response:
+        """The attempt's log as text; `offset` lets a viewer fetch only what was added since."""
+        offset = call.params.int("offset", 0, low=0, high=2**62)
+        with self.store.transaction(readonly=True) as tx:
+            self._owned(tx, call)
+            pid, aid = call.path["pipeline_id"], call.path["attempt_id"]
+            attempt = tx.attempts.find(pid, aid)
+        if attempt is None:
+            raise NotFoundRoute(f"attempt {aid!r} does not exist in pipeline {pid!r}")
+        if attempt.log_location is None or self.storage is None:
+            raise NotFoundRoute(f"attempt {aid!r} has no log")
+        try:
+            data = self.storage.read_bytes(attempt.log_location)
+        except (NotFoundError, StorageError, OSError):
+            raise NotFoundRoute(f"the log of attempt {aid!r} is not (yet) at {attempt.log_location}")
+        chunk = data[offset : offset + LOG_CHUNK]
+        return Response(
+            chunk,
+            media_type="text/plain; charset=utf-8",
+            headers={"x-tailrace-next-offset": str(offset + len(chunk)), "x-tailrace-size": str(len(data))},
+        )
+
+    def events(self, call: Call) -> dict[str, Any]:
+        """Events after `after` (a cursor), oldest first; `cursor` is where to continue from."""
+        after = call.params.int("after", 0, low=0, high=2**62)
+        limit = call.params.int("limit", 200, low=1)
+        pipeline_id = call.params.str("pipelineId")
+        owner = call.caller.owner
+        with self.store.transaction(readonly=True) as tx:
+            if pipeline_id is not None:
+                p = tx.pipelines.find(pipeline_id)
+                if p is None or not call.caller.owns(p.owner):
+                    raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+            owned: set[str] | None = None
+            if owner is not None and pipeline_id is None:
+                owned = {p.id for p in _all_pipelines(tx, owner)}
+        batch = self.store.events_after(after, pipeline_id=pipeline_id, limit=limit)
+        cursor = batch[-1].id if batch else after
+        shown = [e for e in batch if owned is None or e.pipeline_id in owned]
+        return {
+            "events": [present.event_json(e) for e in shown],
+            "cursor": cursor,
+            "hasMore": len(batch) == limit,
+        }
+
+
+def _counts(counts: Mapping[Status, int]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(counts.items()) if v}
+
+
+def _all_pipelines(tx: Any, owner: str) -> list[Pipeline]:
+    out: list[Pipeline] = []
+    after: str | None = None
+    while True:
+        page = tx.pipelines.page(owner=owner, after=after, limit=1000)
+        out.extend(page)
+        if len(page) < 1000:
+            return out
+        after = page[-1].id

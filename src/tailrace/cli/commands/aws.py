@@ -1,0 +1,620 @@
+"""AWS-style client commands: `tailrace create-pipeline`, `put-pipeline-definition`, ...,
+`list-runs`, named and shaped like `aws datapipeline`'s. They call a running `tailrace up` over
+its AWS API (boto3, SigV4), so they work from any host that can reach it.
+
+Where they go: --endpoint-url > TAILRACE_ENDPOINT (or `endpoint` in tailrace.toml) > the
+Endpoint in <home>/credentials.json > http://<host>:<port>. Which key signs: see
+tailrace.api.credentials.client_credentials. Output: a table on a terminal, JSON otherwise, or
+--output table|json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
+from tailrace.errors import ConfigError, UsageError
+
+REGION = "us-east-1"
+"""tailrace ignores the region; botocore needs one to sign."""
+DESCRIBE_CHUNK = 100
+QUERY_PAGE = 500
+LIST_RUNS_STATUSES = (
+    "waiting",
+    "pending",
+    "cancelled",
+    "running",
+    "finished",
+    "failed",
+    "waiting_for_runner",
+    "waiting_on_dependencies",
+    "shutting_down",
+)
+
+
+# --- connection ---------------------------------------------------------------------------------
+
+
+def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
+    from tailrace.api.credentials import read_credentials_file
+
+    if args.endpoint_url:
+        return str(args.endpoint_url).rstrip("/")
+    settings = ctx.settings
+    if settings.endpoint:
+        return str(settings.endpoint).rstrip("/")
+    written = read_credentials_file(settings.home)
+    if written and written.get("Endpoint"):
+        return str(written["Endpoint"]).rstrip("/")
+    return str(settings.effective_endpoint)
+
+
+def make_client(args: argparse.Namespace, ctx: Any) -> Any:
+    """A client for the configured tailrace endpoint, signing with the configured key."""
+    from tailrace.api.client import DataPipelineClient
+    from tailrace.api.credentials import client_credentials
+
+    settings = ctx.settings
+    creds = client_credentials(
+        access_key_id=settings.access_key_id,
+        secret_access_key=settings.secret_access_key,
+        home=settings.home,
+        environ=os.environ,
+    )
+    if creds is None:
+        raise ConfigError(
+            "no access key: set TAILRACE_ACCESS_KEY_ID and TAILRACE_SECRET_ACCESS_KEY (a pair from "
+            f"`tailrace keys create`), or run where `tailrace up` wrote {settings.home}/credentials.json"
+        )
+    return DataPipelineClient(_endpoint(args, ctx), creds.access_key_id, creds.secret_access_key)
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def _output(args: argparse.Namespace) -> str:
+    return args.output or ("table" if sys.stdout.isatty() else "json")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=4, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
+    table = [list(header), *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(table[0], widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in table[1:]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _emit(args: argparse.Namespace, value: Any, table: Callable[[], None] | None = None) -> int:
+    if _output(args) == "json" or table is None:
+        if value not in ({}, None):
+            _print_json(value)
+    else:
+        table()
+    return 0
+
+
+def _fields_dict(fields: Iterable[Mapping[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in fields:
+        out.setdefault(f["key"], []).append(f.get("stringValue", f.get("refValue", "")))
+    return out
+
+
+# --- argument helpers -----------------------------------------------------------------------------
+
+
+def _read_uri(value: str, what: str) -> str:
+    """A `file://path` (or bare path) file's text, or the value itself when it is inline JSON."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        return text
+    path = Path(value[len("file://") :] if value.startswith("file://") else value).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read {path}: {exc.strerror or exc}")
+
+
+def _path_of(value: str) -> str:
+    return value[len("file://") :] if value.startswith("file://") else value
+
+
+def _wire_values(values: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"id": key, "stringValue": item}
+        for key, value in values.items()
+        for item in (value if isinstance(value, list | tuple) else [value])
+    ]
+
+
+def _definition_params(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
+    """pipelineObjects (+ parameterObjects, parameterValues) from --pipeline-definition and
+    friends, with the AWS CLI's precedence: explicit parameter objects and values replace the
+    definition's own."""
+    from tailrace.definition import load_file, loads, to_wire
+
+    source = args.pipeline_definition
+    if source.strip().startswith("{"):
+        defn = loads(source, source="--pipeline-definition")
+    else:
+        defn = load_file(_path_of(source))
+    wire = to_wire(defn)
+    if args.parameter_objects:
+        params = to_wire(loads(_read_uri(args.parameter_objects, "--parameter-objects"), source="parameters"))
+        wire["parameterObjects"] = params.get("parameterObjects", [])
+    values = parameter_values_from_args(args, ctx)
+    if values:
+        wire["parameterValues"] = _wire_values(values)
+    return wire
+
+
+def _timestamp(text: str, flag: str) -> datetime:
+    from tailrace.clock import parse_dp
+
+    try:
+        return parse_dp(text)
+    except ValueError:
+        raise UsageError(f"{flag} must look like 2015-04-07T00:00:00 (UTC), got {text!r}")
+
+
+def _tags(items: Sequence[str]) -> list[dict[str, str]]:
+    """`key=K,value=V` (the AWS CLI's shorthand) or `K=V`."""
+    out = []
+    for item in items:
+        parts = dict(p.partition("=")[::2] for p in item.split(",")) if item.startswith("key=") else None
+        if parts is not None and "key" in parts:
+            out.append({"key": parts["key"], "value": parts.get("value", "")})
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tags takes key=K,value=V or K=V, got {item!r}")
+        out.append({"key": key, "value": value})
+    return out
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def _create(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    params: dict[str, Any] = {"name": args.name, "uniqueId": args.unique_id}
+    if args.description is not None:
+        params["description"] = args.description
+    if args.tags:
+        params["tags"] = _tags(args.tags)
+    out = dp.call("CreatePipeline", **params)
+    return _emit(args, out, lambda: print(out["pipelineId"]))
+
+
+def _put_or_validate(op: str) -> Callable[[argparse.Namespace, Any], int]:
+    def run(args: argparse.Namespace, ctx: Any) -> int:
+        wire = _definition_params(args, ctx)
+        dp = make_client(args, ctx)
+        out = dp.call(op, pipelineId=args.pipeline_id, **wire)
+        out.setdefault("validationErrors", [])
+        out.setdefault("validationWarnings", [])
+
+        def table() -> None:
+            for kind, items in (("error", out["validationErrors"]), ("warning", out["validationWarnings"])):
+                for item in items:
+                    for message in item.get("errors") or item.get("warnings") or []:
+                        print(f"{kind}  {item.get('id', '')}: {message}")
+            print("errored: " + ("true" if out["errored"] else "false"))
+
+        _emit(args, {k: out[k] for k in ("validationErrors", "errored", "validationWarnings")}, table)
+        if out["errored"]:
+            n = sum(len(e.get("errors", [])) for e in out["validationErrors"])
+            saved = "not saved" if op == "PutPipelineDefinition" else "invalid"
+            print(f"tailrace: the definition is {saved}: {n} error(s)", file=sys.stderr)
+            return 1
+        return 0
+
+    return run
+
+
+def _get_definition(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.definition import from_wire, to_file
+
+    dp = make_client(args, ctx)
+    out = dp.call("GetPipelineDefinition", pipelineId=args.pipeline_id, version=args.version)
+    _print_json(to_file(from_wire(out, source=args.pipeline_id)))  # the file form, as the AWS CLI prints it
+    return 0
+
+
+def _activate(args: argparse.Namespace, ctx: Any) -> int:
+    params: dict[str, Any] = {"pipelineId": args.pipeline_id}
+    if args.start_timestamp:
+        params["startTimestamp"] = _timestamp(args.start_timestamp, "--start-timestamp")
+    values = parameter_values_from_args(args, ctx)
+    if values:
+        params["parameterValues"] = _wire_values(values)
+    dp = make_client(args, ctx)
+    dp.call("ActivatePipeline", **params)
+    return 0
+
+
+def _deactivate(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    dp.call("DeactivatePipeline", pipelineId=args.pipeline_id, cancelActive=args.cancel_active)
+    return 0
+
+
+def _delete(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    dp.call("DeletePipeline", pipelineId=args.pipeline_id)
+    return 0
+
+
+def _list_pipelines(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    items: list[dict[str, str]] = []
+    marker: str | None = None
+    while True:
+        page = dp.call("ListPipelines", **({"marker": marker} if marker else {}))
+        items += page["pipelineIdList"]
+        marker = page.get("marker")
+        if not page.get("hasMoreResults") or not marker:
+            break
+    return _emit(
+        args, {"pipelineIdList": items}, lambda: _table([(p["name"], p["id"]) for p in items], ("Name", "Id"))
+    )
+
+
+def _describe_pipelines(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    out = dp.call("DescribePipelines", pipelineIds=args.pipeline_ids)
+
+    def table() -> None:
+        for desc in out["pipelineDescriptionList"]:
+            print(f"{desc['pipelineId']}  {desc['name']}")
+            rows = [(k, ", ".join(v)) for k, v in sorted(_fields_dict(desc["fields"]).items())]
+            rows += [(f"tag:{t['key']}", t["value"]) for t in desc.get("tags", [])]
+            _table(rows, ("Field", "Value"))
+            print()
+
+    return _emit(args, out, table)
+
+
+def _describe_objects(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    objects = _describe_all(dp, args.pipeline_id, args.object_ids, evaluate=args.evaluate_expressions)
+
+    def table() -> None:
+        for obj in objects:
+            print(obj["id"])
+            rows = [(f["key"], f.get("stringValue", f.get("refValue", ""))) for f in obj["fields"]]
+            _table(rows, ("Field", "Value"))
+            print()
+
+    return _emit(args, {"pipelineObjects": objects}, table)
+
+
+def _describe_all(
+    dp: Any, pipeline_id: str, ids: Sequence[str], *, evaluate: bool = False
+) -> list[dict[str, Any]]:
+    """DescribeObjects in chunks of 100 ids, a few chunks at a time, in order."""
+    chunks = [list(ids[i : i + DESCRIBE_CHUNK]) for i in range(0, len(ids), DESCRIBE_CHUNK)]
+
+    def one(chunk: list[str]) -> list[dict[str, Any]]:
+        objects: list[dict[str, Any]] = []
+        marker: str | None = None
+        while True:
+            extra = {"marker": marker} if marker else {}
+            page = dp.call(
+                "DescribeObjects",
+                pipelineId=pipeline_id,
+                objectIds=chunk,
+                evaluateExpressions=evaluate,
+                **extra,
+            )
+            objects += page["pipelineObjects"]
+            marker = page.get("marker")
+            if not page.get("hasMoreResults") or not marker:
+                return objects
+
+    if len(chunks) <= 1:
+        return [o for c in chunks for o in one(c)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [o for part in pool.map(one, chunks) for o in part]
+
+
+def _query_all(
+    dp: Any,
+    pipeline_id: str,
+    sphere: str,
+    query: Mapping[str, Any] | None,
+    limit: int,
+) -> list[str]:
+    ids: list[str] = []
+    marker: str | None = None
+    while True:
+        params: dict[str, Any] = {"pipelineId": pipeline_id, "sphere": sphere, "limit": limit}
+        if query:
+            params["query"] = query
+        if marker:
+            params["marker"] = marker
+        page = dp.call("QueryObjects", **params)
+        ids += page.get("ids", [])
+        marker = page.get("marker")
+        if not page.get("hasMoreResults") or not marker:
+            return ids
+
+
+def _query_objects(args: argparse.Namespace, ctx: Any) -> int:
+    query = None
+    if args.query:
+        try:
+            query = json.loads(_read_uri(args.query, "--query"))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--query is not JSON: {exc}")
+    dp = make_client(args, ctx)
+    ids = _query_all(dp, args.pipeline_id, args.sphere, query, args.limit or QUERY_PAGE)
+    return _emit(args, {"ids": ids}, lambda: print("\n".join(ids)) if ids else None)
+
+
+def _set_status(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    dp.call("SetStatus", pipelineId=args.pipeline_id, objectIds=args.object_ids, status=args.status)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    out = dp.call(
+        "EvaluateExpression",
+        pipelineId=args.pipeline_id,
+        objectId=args.object_id,
+        expression=args.expression,
+    )
+    return _emit(args, out, lambda: print(out["evaluatedExpression"]))
+
+
+def _add_tags(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    dp.call("AddTags", pipelineId=args.pipeline_id, tags=_tags(args.tags))
+    return 0
+
+
+def _remove_tags(args: argparse.Namespace, ctx: Any) -> int:
+    dp = make_client(args, ctx)
+    dp.call("RemoveTags", pipelineId=args.pipeline_id, tagKeys=args.tag_keys)
+    return 0
+
+
+# --- list-runs ------------------------------------------------------------------------------------
+
+
+def _interval(text: str | None, flag: str) -> list[str] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise UsageError(
+            f"{flag} takes START,END (e.g. 2024-01-01T00:00:00,2024-01-02T00:00:00), got {text!r}"
+        )
+    for p in parts:
+        _timestamp(p, flag)
+    return parts
+
+
+def run_query(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
+    """The QueryObjects selectors `aws datapipeline list-runs` sends for these arguments."""
+    selectors: list[dict[str, Any]] = []
+    start = _interval(args.start_interval, "--start-interval")
+    scheduled = _interval(args.schedule_interval, "--schedule-interval")
+    if start is None and scheduled is None:
+        fmt = "%Y-%m-%dT%H:%M:%S"
+        start = [(now - timedelta(days=4)).strftime(fmt), now.strftime(fmt)]
+    if start is not None:
+        selectors.append({"fieldName": "@actualStartTime", "operator": {"type": "BETWEEN", "values": start}})
+    if scheduled is not None:
+        selectors.append(
+            {"fieldName": "@scheduledStartTime", "operator": {"type": "BETWEEN", "values": scheduled}}
+        )
+    if args.status is not None:
+        statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+        for s in statuses:
+            if s not in LIST_RUNS_STATUSES:
+                raise UsageError(f"invalid status {s!r}; choose from {', '.join(LIST_RUNS_STATUSES)}")
+        selectors.append(
+            {"fieldName": "@status", "operator": {"type": "EQ", "values": [s.upper() for s in statuses]}}
+        )
+    return {"selectors": selectors}
+
+
+def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The AWS CLI's list-runs layout: two lines per run under a two-line header."""
+
+    def row(prefix: str, a: Any, b: Any, c: Any, c_width: int) -> str:
+        return f"{prefix}  {str(a)[:50]:<50}  {str(b)[:19]:<19}  {str(c)[:c_width]:<{c_width}}"
+
+    lines = [
+        row("     ", "Name", "Scheduled Start", "Status", 23),
+        row("     ", "ID", "Started", "Ended", 19),
+    ]
+    lines.append("-" * len(lines[1]))
+    for i, run in enumerate(runs):
+        g = run.get
+        lines.append(
+            row(f"{i + 1:4d}.", g("@componentParent", ""), g("@scheduledStartTime", ""), g("@status", ""), 23)
+        )
+        lines.append(row("     ", g("@id", ""), g("@actualStartTime", ""), g("@actualEndTime", ""), 19))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _list_runs(args: argparse.Namespace, ctx: Any) -> int:
+    query = run_query(args, datetime.now(UTC))
+    dp = make_client(args, ctx)
+    ids = _query_all(dp, args.pipeline_id, "INSTANCE", query, QUERY_PAGE)
+    runs = []
+    for obj in _describe_all(dp, args.pipeline_id, ids):
+        row = {"@id": obj["id"], "name": obj["name"]}
+        row.update({f["key"]: f.get("stringValue", f.get("refValue")) for f in obj["fields"]})
+        runs.append(row)
+    runs.sort(key=lambda r: (r.get("@scheduledStartTime") or "", r.get("name") or ""))
+    if _output(args) == "json":
+        _print_json(runs)
+    else:
+        print(runs_table(runs))
+    return 0
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--endpoint-url", metavar="URL", help="the tailrace API (default: TAILRACE_ENDPOINT or config)"
+    )
+    g.add_argument(
+        "--output", choices=["table", "json"], help="table (default on a terminal) or json (the AWS shapes)"
+    )
+
+
+COMMANDS: list[tuple[str, str, Callable[[argparse.Namespace, Any], int]]] = [
+    ("create-pipeline", "create an empty pipeline (idempotent on --unique-id)", _create),
+    (
+        "put-pipeline-definition",
+        "store a definition as the pipeline's latest version",
+        _put_or_validate("PutPipelineDefinition"),
+    ),
+    (
+        "validate-pipeline-definition",
+        "check a definition without saving it",
+        _put_or_validate("ValidatePipelineDefinition"),
+    ),
+    ("get-pipeline-definition", "print a pipeline's definition in file form", _get_definition),
+    ("activate-pipeline", "start running a pipeline", _activate),
+    ("deactivate-pipeline", "stop scheduling a pipeline", _deactivate),
+    ("delete-pipeline", "delete a pipeline and its history", _delete),
+    ("list-pipelines", "list your pipelines", _list_pipelines),
+    ("describe-pipelines", "print pipelines' fields and tags", _describe_pipelines),
+    (
+        "describe-objects",
+        "print objects (components, instances, attempts) with their runtime fields",
+        _describe_objects,
+    ),
+    ("query-objects", "find object ids by sphere and selectors", _query_objects),
+    ("set-status", "PAUSE/RESUME components; RERUN/TRY_CANCEL/MARK_FINISHED instances", _set_status),
+    ("evaluate-expression", "evaluate a #{...} expression against an object", _evaluate),
+    ("add-tags", "add or replace tags on a pipeline", _add_tags),
+    ("remove-tags", "remove tags from a pipeline", _remove_tags),
+    ("list-runs", "list a pipeline's runs (instances), as `aws datapipeline list-runs` does", _list_runs),
+]
+
+
+def register(sub: Any) -> None:
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    for name, help_text, func in COMMANDS:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper()
+            + help_text[1:]
+            + ". Calls a running `tailrace up` over its AWS API.",
+        )
+        p.set_defaults(func=func)
+        parsers[name] = p
+    for name in set(parsers) - {"create-pipeline", "list-pipelines", "describe-pipelines"}:
+        parsers[name].add_argument("--pipeline-id", required=True, metavar="ID")
+
+    p = parsers["create-pipeline"]
+    p.add_argument("--name", required=True)
+    p.add_argument("--unique-id", required=True, help="a token that makes creation idempotent")
+    p.add_argument("--description")
+    p.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="key=K,value=V (or K=V) ...")
+
+    for name in ("put-pipeline-definition", "validate-pipeline-definition"):
+        p = parsers[name]
+        p.add_argument(
+            "--pipeline-definition",
+            required=True,
+            metavar="file://FILE",
+            help="the definition (file form or wire form)",
+        )
+        p.add_argument(
+            "--parameter-objects", metavar="file://FILE", help="parameter objects replacing the definition's"
+        )
+        add_parameter_value_args(p)
+
+    parsers["get-pipeline-definition"].add_argument(
+        "--version", choices=["latest", "active"], default="latest"
+    )
+
+    p = parsers["activate-pipeline"]
+    p.add_argument(
+        "--start-timestamp", metavar="TIME", help="first period starts here (2015-04-07T00:00:00, UTC)"
+    )
+    add_parameter_value_args(p)
+
+    p = parsers["deactivate-pipeline"]
+    p.add_argument(
+        "--cancel-active",
+        dest="cancel_active",
+        action="store_true",
+        default=True,
+        help="cancel running work (the default)",
+    )
+    p.add_argument(
+        "--no-cancel-active", dest="cancel_active", action="store_false", help="let running work finish"
+    )
+
+    parsers["describe-pipelines"].add_argument("--pipeline-ids", nargs="+", required=True, metavar="ID")
+
+    p = parsers["describe-objects"]
+    p.add_argument("--object-ids", nargs="+", required=True, metavar="ID")
+    p.add_argument("--evaluate-expressions", action="store_true", help="evaluate #{...} in the fields")
+
+    p = parsers["query-objects"]
+    p.add_argument("--sphere", required=True, choices=["COMPONENT", "INSTANCE", "ATTEMPT"])
+    p.add_argument("--query", metavar="JSON", help='{"selectors": [...]}, inline or file://FILE')
+    p.add_argument(
+        "--limit", type=int, metavar="N", help=f"page size (default {QUERY_PAGE}); every page is fetched"
+    )
+
+    p = parsers["set-status"]
+    p.add_argument("--object-ids", nargs="+", required=True, metavar="ID")
+    p.add_argument("--status", required=True, help="PAUSE, RESUME, RERUN, TRY_CANCEL or MARK_FINISHED")
+
+    p = parsers["evaluate-expression"]
+    p.add_argument("--object-id", required=True, metavar="ID")
+    p.add_argument("--expression", required=True)
+
+    parsers["add-tags"].add_argument(
+        "--tags", nargs="+", required=True, metavar="TAG", help="key=K,value=V (or K=V)"
+    )
+    parsers["remove-tags"].add_argument("--tag-keys", nargs="+", required=True, metavar="KEY")
+
+    p = parsers["list-runs"]
+    p.add_argument("--status", metavar="S1,S2", help=f"only these statuses: {', '.join(LIST_RUNS_STATUSES)}")
+    p.add_argument("--start-interval", metavar="START,END", help="runs that started in this interval")
+    p.add_argument(
+        "--schedule-interval", metavar="START,END", help="runs scheduled to start in this interval"
+    )
+    p.epilog = (
+        "Without an interval, runs that started in the last four days are listed (as the AWS CLI does)."
+    )
+
+    for p in parsers.values():
+        _client_args(p)

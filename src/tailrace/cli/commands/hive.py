@@ -1,0 +1,136 @@
+"""`tailrace hive`: run a Hive script on DuckDB, like `hive -f script.q -d NAME=VALUE`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tailrace.errors import TailraceError, UsageError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "hive",
+        help="run a Hive-dialect script on DuckDB (like hive -f)",
+        description="Run a Hive script the way `hive -f` did on EMR, with DuckDB as the engine. "
+        "s3:// locations map to $TAILRACE_HOME/s3/BUCKET/KEY unless an S3 endpoint is configured. "
+        "Table definitions are kept in the metadata store between runs.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "-f", dest="file", metavar="FILE", help="script file to run (a path, file:// or s3:// URI)"
+    )
+    src.add_argument("-e", dest="sql", metavar="SQL", help="SQL text to run")
+    p.add_argument(
+        "-d",
+        "--define",
+        "--hivevar",
+        dest="define",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="variable for ${NAME} and ${hivevar:NAME} (repeatable)",
+    )
+    p.add_argument(
+        "--hiveconf",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="configuration value, as SET K=V (repeatable)",
+    )
+    p.add_argument("-S", "--silent", action="store_true", help="no progress lines, only results and errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="echo each statement before running it")
+    p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    p.set_defaults(func=_run)
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"{flag} needs NAME=VALUE; found {item!r}")
+        out[name.strip()] = value
+    return out
+
+
+def _run(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.engines.hive import HiveError, StatementResult
+
+    variables = _pairs(args.define, "-d/--define/--hivevar")
+    hiveconf = _pairs(args.hiveconf, "--hiveconf")
+    if args.file and "://" in args.file:
+        # hive -f s3://bucket/script.q worked on EMR; read it through the object store.
+        try:
+            text = ctx.services.storage.read_bytes(args.file).decode("utf-8")
+        except TailraceError as exc:
+            raise UsageError(f"cannot read script {args.file}: {exc}")
+        source = args.file
+    elif args.file:
+        path = Path(args.file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read script {args.file}: {exc.strerror or exc}")
+        source = args.file
+    else:
+        text, source = args.sql, "-e"
+    err = sys.stderr
+    header = hiveconf.get("hive.cli.print.header", "false").lower() == "true"
+
+    def progress(line: str) -> None:
+        if not args.silent:
+            print(line, file=err, flush=True)
+
+    def on_statement(res: StatementResult) -> None:
+        if res.kind in ("SELECT", "SHOW TABLES", "SHOW PARTITIONS", "DESCRIBE"):
+            out = sys.stdout
+            if header or engine.hiveconf.get("hive.cli.print.header", "").lower() == "true":
+                print("\t".join(res.columns), file=out)
+            for row in res.select_rows:
+                print("\t".join("NULL" if v is None else v for v in row), file=out)
+            out.flush()
+        if args.silent:
+            return
+        what = f"{res.kind} {res.table}" if res.table else res.kind
+        detail = ""
+        if res.kind.startswith(("INSERT", "CREATE TABLE AS")):
+            detail = f": {res.rows_written:,} rows"
+        elif res.kind == "SELECT":
+            detail = f": {len(res.select_rows):,} rows"
+        elif res.message:
+            detail = f": {res.message}"
+        bad = res.malformed
+        if bad.total:
+            detail += f" ({bad.short_lines:,} short lines, {bad.bad_json:,} bad JSON read as NULL"
+            detail += f", {bad.dropped_lines:,} unreadable lines dropped)" if bad.dropped_lines else ")"
+        print(f"OK  {what}{detail} ({res.seconds:.1f} s)", file=err, flush=True)
+
+    engine = ctx.services.hive_engine(threads=args.threads)
+    try:
+        try:
+            result = engine.run_script(
+                text,
+                variables,
+                source=source,
+                echo=progress,
+                hiveconf=hiveconf,
+                on_statement=on_statement,
+                echo_statements=args.verbose,
+            )
+        except HiveError as exc:
+            print(f"FAILED: {exc}", file=err)
+            return 1
+    finally:
+        engine.close()
+    if not args.silent:
+        print(
+            f"Done: {len(result.statements)} statements, {result.rows_written:,} rows written, "
+            f"malformed input: {result.malformed_lines:,} short lines, {result.malformed_json:,} bad JSON"
+            + (f", {result.dropped_lines:,} unreadable lines dropped" if result.dropped_lines else "")
+            + f" ({result.seconds:.1f} s)",
+            file=err,
+        )
+    return 0

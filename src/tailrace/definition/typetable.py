@@ -1,0 +1,583 @@
+"""Every object type of the AWS Data Pipeline Developer Guide (2019), as data.
+
+Field lists come from the guide's dp-object-*.md pages (required fields, 'one of' groups, slot
+types); fields that published samples use but the 2019 pages do not list carry a `note`.
+`runs_here`/`note` say what this installation does with each type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from tailrace.definition.types import (
+    SAMPLES,
+    Category,
+    FieldSpec,
+    ObjectType,
+    boolean,
+    datetime_,
+    double,
+    enum,
+    fs,
+    integer,
+    period,
+    ref,
+    s,
+)
+
+A, D, R, P = Category.ACTIVITY, Category.DATA_NODE, Category.RESOURCE, Category.PRECONDITION
+
+
+PARENT = ref("parent")
+SCHEDULE_TYPE = enum("scheduleType", "cron", "ondemand", "timeseries")
+FAILURE_AND_RERUN = enum("failureAndRerunMode", "none", "cascade")
+ACTIONS = (
+    ref("onFail", Category.ACTION, multi=True),
+    ref("onLateAction", Category.ACTION, multi=True),
+    ref("onSuccess", Category.ACTION, multi=True),
+)
+TIMEOUTS = (
+    s("attemptStatus"),
+    period("attemptTimeout"),
+    period("lateAfterTimeout"),
+    integer("maximumRetries"),
+    period("reportProgressTimeout"),
+    period("retryDelay", min_minutes=2),
+)
+# Fields every activity, data node and resource takes.
+RUNNABLE = (
+    PARENT,
+    ref("schedule", Category.SCHEDULE),
+    SCHEDULE_TYPE,
+    FAILURE_AND_RERUN,
+    integer("maxActiveInstances"),
+    s("pipelineLogUri"),
+    *ACTIONS,
+    *TIMEOUTS,
+)
+DEPENDS = (
+    ref("dependsOn", A, D, R, multi=True),
+    ref("precondition", P, multi=True),
+)
+ROUTING = (ref("runsOn", R), s("workerGroup"))
+ACTIVITY = (*RUNNABLE, *DEPENDS, *ROUTING, ref("input", D, multi=True), ref("output", D, multi=True))
+DATA_NODE = (*RUNNABLE, *DEPENDS, *ROUTING)
+RESOURCE = (
+    *RUNNABLE,
+    ref("runsOn", R, not_allowed=True),
+    s("workerGroup", not_allowed=True),
+    enum("actionOnResourceFailure", "retryall", "retrynone"),
+    enum("actionOnTaskFailure", "continue", "terminate"),
+    ref("httpProxy", "HttpProxy"),
+    period("initTimeout"),
+    s("region"),
+    s("role"),
+    s("resourceRole"),
+    period("terminateAfter"),
+    boolean("useOnDemandOnLastAttempt"),
+    *fs("availabilityZone keyPair subnetId"),
+)
+PRECONDITION = (PARENT, FAILURE_AND_RERUN, *ACTIONS, *TIMEOUTS, period("preconditionTimeout"))
+TASK_CONFIG = (
+    ref("preActivityTaskConfig", "ShellScriptConfig"),
+    ref("postActivityTaskConfig", "ShellScriptConfig"),
+)
+RESIZE = (boolean("resizeClusterBeforeRunning"), integer("resizeClusterMaxInstances"))
+SQL_NODE = (
+    s("table"),
+    s("createTableSql"),
+    ref("database", Category.DATABASE),
+    s("insertQuery"),
+    s("schemaName"),
+    s("selectQuery"),
+)
+EMR_CONFIGS = (
+    "configuration",
+    "coreGroupConfiguration",
+    "masterGroupConfiguration",
+    "taskGroupConfiguration",
+)
+ON_EMR = "needs Amazon EMR (a Hadoop cluster); the local worker pool cannot run it"
+NO_AWS = "needs {service}, which this installation does not reach"
+ROUTED = (("runsOn", "workerGroup"),)
+
+
+def _t(
+    name: str,
+    category: Category,
+    fields: Iterable[FieldSpec],
+    *,
+    page: str,
+    required: tuple[str, ...] = (),
+    one_of: tuple[tuple[str, ...], ...] = (),
+    exclusive: tuple[tuple[str, str, str], ...] = (),
+    runs_here: bool = True,
+    note: str = "",
+    deprecated: str = "",
+) -> ObjectType:
+    specs: dict[str, FieldSpec] = {}
+    for f in fields:
+        specs[f.name] = f
+    return ObjectType(
+        name=name,
+        category=category,
+        fields=MappingProxyType(specs),
+        required=required,
+        one_of=one_of,
+        exclusive=exclusive,
+        runs_here=runs_here,
+        note=note,
+        deprecated=deprecated,
+        doc_page=page,
+        schedule_needed=category in (A, D, R),
+    )
+
+
+_TYPES = [
+    # -- schedule -------------------------------------------------------------------------------
+    _t(
+        "Schedule",
+        Category.SCHEDULE,
+        [
+            PARENT,
+            period("period", min_minutes=15, max_minutes=3 * 366 * 1440),
+            enum("startAt", "FIRST_ACTIVATION_DATE_TIME", "ONDEMAND_ACTIVATION_TIME"),
+            datetime_("startDateTime"),
+            datetime_("endDateTime"),
+            integer("occurrences"),
+            integer("maxActiveInstances", note=SAMPLES),
+        ],
+        page="dp-object-schedule",
+        required=("period",),
+        one_of=(("startAt", "startDateTime"),),
+        exclusive=(("startDateTime", "startAt", "error"), ("endDateTime", "occurrences", "error")),
+        note="periods of cron, timeseries and ondemand pipelines, with backfill",
+    ),
+    # -- data nodes -----------------------------------------------------------------------------
+    _t(
+        "S3DataNode",
+        D,
+        [
+            *DATA_NODE,
+            *fs("directoryPath filePath manifestFilePath"),
+            enum("compression", "none", "gzip"),
+            ref("dataFormat", Category.DATA_FORMAT),
+            enum("s3EncryptionType", "SERVER_SIDE_ENCRYPTION", "NONE"),
+        ],
+        page="dp-object-s3datanode",
+        one_of=(("directoryPath", "filePath"),),
+        exclusive=(("directoryPath", "filePath", "error"),),
+        note="s3:// paths on the configured object store (a local directory by default)",
+    ),
+    _t(
+        "SqlDataNode",
+        D,
+        [*DATA_NODE, *SQL_NODE],
+        page="dp-object-sqldatanode",
+        required=("table",),
+        note="tables on SQLite, PostgreSQL or DuckDB through a JdbcDatabase connection string",
+    ),
+    _t(
+        "MySqlDataNode",
+        D,
+        [*DATA_NODE, *SQL_NODE, *fs(samples="connectionString username *password")],
+        page="dp-object-mysqldatanode",
+        required=("table",),
+        runs_here=False,
+        note=NO_AWS.format(service="MySQL") + "; use SqlDataNode with a JdbcDatabase",
+        deprecated="use SqlDataNode",
+    ),
+    _t(
+        "DynamoDBDataNode",
+        D,
+        [
+            *DATA_NODE,
+            *fs("region tableName"),
+            ref("dataFormat", Category.DATA_FORMAT),
+            double("readThroughputPercent"),
+            double("writeThroughputPercent"),
+        ],
+        page="dp-object-dynamodbdatanode",
+        required=("tableName",),
+        runs_here=False,
+        note=NO_AWS.format(service="Amazon DynamoDB"),
+    ),
+    _t(
+        "RedshiftDataNode",
+        D,
+        [
+            *DATA_NODE,
+            *fs("tableName createTableSql schemaName", multi="primaryKeys"),
+            ref("database", Category.DATABASE),
+        ],
+        page="dp-object-redshiftdatanode",
+        required=("database", "tableName"),
+        runs_here=False,
+        note=NO_AWS.format(service="Amazon Redshift"),
+    ),
+    # -- activities -----------------------------------------------------------------------------
+    _t(
+        "CopyActivity",
+        A,
+        ACTIVITY,
+        page="dp-object-copyactivity",
+        one_of=ROUTED,
+        note="S3/file to S3/file, and SqlDataNode tables to or from files, record by record",
+    ),
+    _t(
+        "ShellCommandActivity",
+        A,
+        [*ACTIVITY, *fs("command scriptUri stderr stdout", multi="scriptArgument", bools="stage")],
+        page="dp-object-shellcommandactivity",
+        one_of=(("command", "scriptUri"), *ROUTED),
+        exclusive=(("command", "scriptUri", "error"), ("scriptArgument", "scriptUri", "warning")),
+        note="runs the command with /bin/sh on a worker, with S3 staging directories when stage is true",
+    ),
+    _t(
+        "HiveActivity",
+        A,
+        [
+            *ACTIVITY,
+            *TASK_CONFIG,
+            *RESIZE,
+            *fs("hiveScript scriptUri hadoopQueue", multi="scriptVariable", bools="stage"),
+        ],
+        page="dp-object-hiveactivity",
+        one_of=(("hiveScript", "scriptUri"), *ROUTED),
+        exclusive=(("hiveScript", "scriptUri", "error"),),
+        note="Hive SQL translated to DuckDB (or run on Spark); ${input1}/${output1} staged from the data nodes",
+    ),
+    _t(
+        "HiveCopyActivity",
+        A,
+        [*ACTIVITY, *TASK_CONFIG, *RESIZE, s("filterSql")],
+        page="dp-object-hivecopyactivity",
+        one_of=ROUTED,
+        note="S3 to S3 only (with filterSql); DynamoDB nodes cannot run here",
+    ),
+    _t(
+        "PigActivity",
+        A,
+        [
+            *ACTIVITY,
+            *TASK_CONFIG,
+            *RESIZE,
+            *fs("script scriptUri", multi="scriptVariable", bools="stage", samples="generatedScriptsPath"),
+        ],
+        page="dp-object-pigactivity",
+        one_of=(("script", "scriptUri"), *ROUTED),
+        exclusive=(("script", "scriptUri", "error"),),
+        runs_here=False,
+        note="Pig is not available; " + ON_EMR,
+    ),
+    _t(
+        "EmrActivity",
+        A,
+        [*ACTIVITY, *RESIZE, *fs(multi="step preStepCommand postStepCommand")],
+        page="dp-object-emractivity",
+        one_of=ROUTED,
+        runs_here=False,
+        note="EMR steps are Hadoop jars: " + ON_EMR,
+    ),
+    _t(
+        "HadoopActivity",
+        A,
+        [*ACTIVITY, *TASK_CONFIG, *fs("jarUri mainClass hadoopQueue", multi="argument")],
+        page="dp-object-hadoopactivity",
+        required=("jarUri",),
+        one_of=ROUTED,
+        runs_here=False,
+        note="a MapReduce jar: " + ON_EMR,
+    ),
+    _t(
+        "SqlActivity",
+        A,
+        [
+            *ACTIVITY,
+            *fs("script scriptUri queue", multi="scriptArgument"),
+            ref("database", Category.DATABASE),
+        ],
+        page="dp-object-sqlactivity",
+        required=("database",),
+        one_of=(("script", "scriptUri"), *ROUTED),
+        exclusive=(("script", "scriptUri", "error"),),
+        note="partially: scripts run on JdbcDatabase connections to SQLite, PostgreSQL or DuckDB; "
+        "Redshift and RDS databases cannot be reached",
+    ),
+    _t(
+        "RedshiftCopyActivity",
+        A,
+        [
+            *ACTIVITY,
+            *fs("queue transformSql", multi="commandOptions"),
+            enum("insertMode", "KEEP_EXISTING", "OVERWRITE_EXISTING", "TRUNCATE", "APPEND"),
+        ],
+        page="dp-object-redshiftcopyactivity",
+        required=("insertMode",),
+        one_of=ROUTED,
+        runs_here=False,
+        note=NO_AWS.format(service="Amazon Redshift"),
+    ),
+    # -- resources ------------------------------------------------------------------------------
+    _t(
+        "Ec2Resource",
+        R,
+        [
+            *RESOURCE,
+            *fs(
+                "imageId instanceType runAsUser spotBidPrice",
+                multi="securityGroupIds securityGroups",
+                ints="instanceCount minInstanceCount",
+                bools="associatePublicIpAddress",
+                samples="logUri",
+            ),
+        ],
+        page="dp-object-ec2resource",
+        required=("role", "resourceRole"),
+        note="a pool of local worker threads (or a worker group mapped in config); no EC2 instance",
+    ),
+    _t(
+        "EmrCluster",
+        R,
+        [
+            *RESOURCE,
+            *fs(
+                "amiVersion coreInstanceBidPrice coreInstanceType emrManagedMasterSecurityGroupId "
+                "emrManagedSlaveSecurityGroupId serviceAccessSecurityGroupId enableDebugging hadoopVersion "
+                "masterInstanceBidPrice masterInstanceType releaseLabel taskInstanceBidPrice taskInstanceType "
+                "visibleToAllUsers",
+                multi="additionalMasterSecurityGroupIds additionalSlaveSecurityGroupIds applications "
+                "bootstrapAction supportedProducts",
+                ints="coreInstanceCount taskInstanceCount",
+                samples="emrLogUri installHive",
+            ),
+            *(ref(n, "EmrConfiguration", multi=True) for n in EMR_CONFIGS),
+            *(
+                ref(n, "EbsConfiguration")
+                for n in ("coreEbsConfiguration", "masterEbsConfiguration", "taskEbsConfiguration")
+            ),
+            enum(
+                "hadoopSchedulerType",
+                "PARALLEL_FAIR_SCHEDULING",
+                "PARALLEL_CAPACITY_SCHEDULING",
+                "DEFAULT_SCHEDULER",
+            ),
+        ],
+        page="dp-object-emrcluster",
+        note="a local worker pool whose Hive runs on DuckDB (or a Spark cluster mapped in config)",
+    ),
+    # -- preconditions --------------------------------------------------------------------------
+    _t(
+        "S3KeyExists",
+        P,
+        [*PRECONDITION, *fs("role s3Key")],
+        page="dp-object-S3KeyExists",
+        required=("role", "s3Key"),
+        note="checks the key on the configured object store",
+    ),
+    _t(
+        "S3PrefixNotEmpty",
+        P,
+        [*PRECONDITION, *fs("role s3Prefix")],
+        page="dp-object-s3prefixnotempty",
+        required=("role", "s3Prefix"),
+        note="lists the prefix on the configured object store",
+    ),
+    *(
+        _t(
+            name,
+            P,
+            [*PRECONDITION, *fs("role tableName")],
+            page=f"dp-{name.lower()}",
+            required=("role", "tableName"),
+            runs_here=False,
+            note=NO_AWS.format(service="Amazon DynamoDB"),
+        )
+        for name in ("DynamoDBTableExists", "DynamoDBDataExists")
+    ),
+    _t(
+        "Exists",
+        P,
+        PRECONDITION,
+        page="dp-object-exists",
+        note="true when the data node it guards exists (S3 path or SQL table)",
+    ),
+    _t(
+        "ShellCommandPrecondition",
+        P,
+        [*PRECONDITION, *fs("command scriptUri stderr stdout", multi="scriptArgument")],
+        page="dp-object-shellcommandprecondition",
+        one_of=(("command", "scriptUri"),),
+        exclusive=(("command", "scriptUri", "error"),),
+        note="runs the command with /bin/sh; exit status 0 means the condition holds",
+    ),
+    # -- databases ------------------------------------------------------------------------------
+    _t(
+        "JdbcDatabase",
+        Category.DATABASE,
+        [
+            PARENT,
+            *fs(
+                "connectionString jdbcDriverClass username *password databaseName jdbcDriverJarUri",
+                multi="jdbcProperties",
+            ),
+        ],
+        page="dp-object-jdbcdatabase",
+        required=("connectionString", "jdbcDriverClass", "username", "*password"),
+        note="jdbc:postgresql:, jdbc:sqlite: and jdbc:duckdb: connection strings; other drivers cannot run",
+    ),
+    _t(
+        "RdsDatabase",
+        Category.DATABASE,
+        [
+            PARENT,
+            *fs(
+                "*password rdsInstanceId username databaseName jdbcDriverJarUri region",
+                multi="jdbcProperties",
+            ),
+        ],
+        page="dp-object-rdsdatabase",
+        required=("*password", "rdsInstanceId", "username"),
+        runs_here=False,
+        note=NO_AWS.format(service="Amazon RDS (an instance id, not a connection string)")
+        + "; use a JdbcDatabase",
+    ),
+    _t(
+        "RedshiftDatabase",
+        Category.DATABASE,
+        [
+            PARENT,
+            *fs("*password username clusterId connectionString databaseName region", multi="jdbcProperties"),
+        ],
+        page="dp-object-redshiftdatabase",
+        required=("*password", "username"),
+        one_of=(("clusterId", "connectionString"),),
+        exclusive=(("clusterId", "connectionString", "error"),),
+        runs_here=False,
+        note=NO_AWS.format(service="Amazon Redshift"),
+    ),
+    # -- data formats ---------------------------------------------------------------------------
+    _t(
+        "CSV",
+        Category.DATA_FORMAT,
+        [PARENT, *fs("escapeChar", multi="column")],
+        page="dp-object-csv",
+        note="comma-separated, unquoted, backslash escapes, LF records",
+    ),
+    _t(
+        "TSV",
+        Category.DATA_FORMAT,
+        [PARENT, *fs("columnSeparator escapeChar recordSeparator", multi="column")],
+        page="dp-object-tsv",
+        note="tab-separated (or columnSeparator), LF records (or recordSeparator)",
+    ),
+    _t(
+        "Custom",
+        Category.DATA_FORMAT,
+        [PARENT, *fs("columnSeparator recordSeparator", multi="column")],
+        page="dp-object-custom",
+        required=("columnSeparator",),
+        note="any single-character column and record separators",
+    ),
+    _t(
+        "RegEx",
+        Category.DATA_FORMAT,
+        [PARENT, *fs("inputRegEx outputFormat", multi="column")],
+        page="dp-object-regex",
+        note="Java regular expressions (translated), outputFormat with %1$s placeholders",
+    ),
+    *(
+        _t(
+            name,
+            Category.DATA_FORMAT,
+            [PARENT, *fs(multi="column")],
+            page=f"dp-object-{name.lower()}",
+            runs_here=False,
+            note="describes DynamoDB data: " + NO_AWS.format(service="Amazon DynamoDB"),
+        )
+        for name in ("DynamoDBDataFormat", "DynamoDBExportDataFormat")
+    ),
+    # -- actions --------------------------------------------------------------------------------
+    _t(
+        "SnsAlarm",
+        Category.ACTION,
+        [PARENT, *fs("message role subject topicArn")],
+        page="dp-object-snsalarm",
+        required=("message", "role", "subject", "topicArn"),
+        note="recorded as an alarm event and sent to the topic's subscribers (console, HTTP)",
+    ),
+    _t(
+        "Terminate",
+        Category.ACTION,
+        [PARENT],
+        page="dp-object-terminate",
+        note="cancels the late object's pending or running instance",
+    ),
+    # -- configuration objects ------------------------------------------------------------------
+    _t(
+        "EmrConfiguration",
+        Category.CONFIG,
+        [
+            PARENT,
+            s("classification"),
+            ref("configuration", "EmrConfiguration", multi=True),
+            ref("property", "Property", multi=True),
+        ],
+        page="dp-object-emrconfiguration",
+        required=("classification",),
+        note="accepted and ignored by the local pool (kept for an EMR or Spark mapping)",
+    ),
+    _t(
+        "Property",
+        Category.CONFIG,
+        [PARENT, *fs("key value")],
+        page="dp-object-property",
+        required=("key", "value"),
+        note="accepted; read through EmrConfiguration",
+    ),
+    _t(
+        "ShellScriptConfig",
+        Category.CONFIG,
+        [PARENT, *fs("scriptUri", multi="scriptArgument")],
+        page="dp-object-shellscriptconfig",
+        note="pre/post-activity shell scripts of Hive activities, run on the worker",
+    ),
+    _t(
+        "HttpProxy",
+        Category.CONFIG,
+        [PARENT, *fs("hostname port *password username windowsDomain windowsWorkgroup", bools="s3NoProxy")],
+        page="dp-object-httpproxy",
+        required=("hostname", "port"),
+        note="accepted and ignored (workers use the host's proxy settings)",
+    ),
+    _t(
+        "EbsConfiguration",
+        Category.CONFIG,
+        [PARENT, boolean("ebsOptimized"), ref("ebsBlockDeviceConfig", "EbsBlockDeviceConfig", multi=True)],
+        page="dp-object-emrcluster",
+        note="accepted and ignored (no EBS volumes locally)",
+    ),
+    _t(
+        "EbsBlockDeviceConfig",
+        Category.CONFIG,
+        [PARENT, integer("volumesPerInstance"), ref("volumeSpecification", "VolumeSpecification")],
+        page="dp-object-emrcluster",
+        note="accepted and ignored",
+    ),
+    _t(
+        "VolumeSpecification",
+        Category.CONFIG,
+        [PARENT, *fs("volumeType", ints="iops sizeInGB")],
+        page="dp-object-emrcluster",
+        note="accepted and ignored",
+    ),
+]
+
+OBJECT_TYPES: Mapping[str, ObjectType] = MappingProxyType({t.name: t for t in _TYPES})
+"""Every object type by name."""
+
+ALL_FIELDS: Mapping[str, FieldSpec] = MappingProxyType(
+    {name: spec for t in _TYPES for name, spec in t.fields.items() if not spec.not_allowed}
+)
+"""Every field any type takes (for Default and parent objects, whose fields are inherited)."""

@@ -1,0 +1,606 @@
+"""HiveEngine: runs Hive-dialect scripts on DuckDB the way `hive -f` ran them on EMR."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive.locate import Where, duck_error, parse_error
+from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
+from tailrace.engines.hive.script import (
+    SourceMap,
+    Variables,
+    parse_set,
+    split_statements,
+)
+from tailrace.engines.hive.tables import TableFiles, partition_location
+from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
+from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
+from tailrace.errors import ConflictError, TailraceError, did_you_mean
+from tailrace.storage import Storage
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+Echo = Callable[[str], None]
+_UNREADABLE = re.compile(r"Invalid unicode|not utf-8 encoded|Maximum line size", re.IGNORECASE)
+
+
+def _from_of(select: exp.Select) -> exp.Expression | None:
+    return select.args.get("from_") or select.args.get("from")
+
+
+def _hive_names(query: exp.Expression, names: list[str]) -> list[str]:
+    """Column names as Hive reports them: aliases, column names, `_cN` for other expressions."""
+    if not isinstance(query, exp.Select) or any(
+        isinstance(e, exp.Star) or e.is_star for e in query.expressions
+    ):
+        return names
+    out: list[str] = []
+    for i, e in enumerate(query.expressions[: len(names)]):
+        if isinstance(e, exp.Alias):
+            out.append(e.alias)
+        elif isinstance(e, exp.Column):
+            out.append(e.name)
+        else:
+            out.append(f"_c{i}")
+    return out + names[len(out) :]
+
+
+class HiveEngine:
+    """Hive scripts on DuckDB; tables from the metastore (plus session-only ones)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        metastore: Metastore,
+        *,
+        work_dir: Path,
+        threads: int | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        self.storage = storage
+        self.metastore = metastore
+        self.work_dir = Path(work_dir)
+        self._owns_work_dir = not self.work_dir.exists()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.timezone = timezone
+        self.con = duckdb.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute("SET preserve_insertion_order = true")
+        self.con.execute(f"SET temp_directory = {serde.sql_str(str(self.work_dir / 'spill'))}")
+        serde.install(self.con)
+        self.files = TableFiles(storage, self.work_dir)
+        self.session: dict[tuple[str, str], TableSpec] = {}
+        self.hiveconf: dict[str, str] = {}
+        self.database = DEFAULT_DB
+        self._lenient = False
+        self._filters: dict[str, prune.Filters | None] = {}
+        self._viewed: dict[str, ResolvedTable] = {}
+        self.warehouse = str((storage.home / "warehouse").resolve())
+
+    # --- public API ----------------------------------------------------------------------
+
+    def register_table(self, spec: TableSpec, *, persist: bool = False) -> None:
+        """Make a table visible to scripts: for this engine only, or saved in the metastore."""
+        if persist:
+            self.metastore.replace_table(spec)
+        else:
+            self.session[(spec.database, spec.name)] = spec
+
+    def close(self) -> None:
+        """Close DuckDB and remove the staging files (and work_dir when the engine made it)."""
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+        for sub in ("out", "inputs", "spill", "decoded"):
+            shutil.rmtree(self.work_dir / sub, ignore_errors=True)
+        if self._owns_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def run_script(
+        self,
+        text: str,
+        variables: Mapping[str, str] | None = None,
+        *,
+        source: str = "<script>",
+        echo: Echo | None = None,
+        hiveconf: Mapping[str, str] | None = None,
+        on_statement: Callable[[StatementResult], None] | None = None,
+        echo_statements: bool = False,
+    ) -> ScriptResult:
+        """Run every statement in order; the first failure raises HiveError (later ones do not run).
+
+        `echo` gets messages (SET output, warnings) and, with echo_statements, each statement's
+        text before it runs; `on_statement` gets each StatementResult as soon as it is done.
+        """
+        started = time.monotonic()
+        self.hiveconf.update(hiveconf or {})
+        vars_ = Variables(hivevar=variables or {}, hiveconf=self.hiveconf)
+        vars_.hiveconf = self.hiveconf
+        result = ScriptResult(source=source)
+        smap = SourceMap(text)
+        say = echo or (lambda _line: None)
+        for stmt in split_statements(text):
+            sub = vars_.substitute(stmt.text)
+            where = Where(stmt, sub, smap, source)
+            line, col = where.position(None)
+            if echo_statements:
+                say(sub.text)
+            t0 = time.monotonic()
+            try:
+                res = self._statement_once_more(where, vars_, say)
+            except HiveError as exc:
+                exc.partial = result
+                raise
+            except TranslateError as exc:
+                raise self._attach(where.error(str(exc), exc.node), result)
+            except duckdb.Error as exc:
+                raise self._attach(duck_error(where, exc), result)
+            except TailraceError as exc:
+                raise self._attach(where.error(str(exc)), result)
+            res.number, res.line, res.column = stmt.number, line, col
+            res.seconds = time.monotonic() - t0
+            result.statements.append(res)
+            if on_statement is not None:
+                on_statement(res)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _statement_once_more(self, where: Where, vars_: Variables, say: Echo) -> StatementResult:
+        """Run a statement; when DuckDB cannot decode an input line, rerun it reading leniently
+        (Hive would read such bytes; dropping them is better than failing the daily job)."""
+        try:
+            return self._counting(where, vars_, say)
+        except duckdb.Error as exc:
+            if self._lenient or not _UNREADABLE.search(str(exc)):
+                raise
+            self._lenient = True
+            lines = str(exc).splitlines()
+            why = next((x.strip() for x in lines if _UNREADABLE.search(x)), lines[0])
+            file = next(
+                (x.split("=", 1)[1].strip() for x in lines if x.strip().startswith("file =")), "input"
+            )
+            say(
+                f"warning: {where.source}: statement {where.stmt.number}: {file}: {lines[0]}: {why} "
+                "Lines that cannot be read are dropped and counted from now on."
+            )
+            return self._counting(where, vars_, say)
+
+    def _counting(self, where: Where, vars_: Variables, say: Echo) -> StatementResult:
+        before = self._rejected() if self._lenient else 0
+        res = self._statement(where, vars_, say)
+        if self._lenient:
+            res.malformed.dropped_lines = self._rejected() - before
+        return res
+
+    def _rejected(self) -> int:
+        try:
+            row = self.con.execute("SELECT count(*) FROM reject_errors").fetchone()
+        except duckdb.Error:
+            return 0
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _attach(err: HiveError, partial: ScriptResult) -> HiveError:
+        err.partial = partial
+        return err
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _statement(self, where: Where, vars_: Variables, say: Echo) -> StatementResult:
+        text = where.sub.text
+        done = StatementResult(number=0, kind="", line=0, column=0)
+        setting = parse_set(text)
+        if setting is not None:
+            return self._set(setting, vars_, say)
+        head = text.lstrip()[:40].upper()
+        if re.match(r"ADD\s+(JAR|FILE|ARCHIVE)", head):
+            say(f"ignored: {text.strip()[:80]} (no jars or files are needed on DuckDB)")
+            done.kind = "ADD"
+            return done
+        if re.match(r"(CREATE\s+(DATABASE|SCHEMA)|MSCK|ALTER\s+TABLE|SHOW\s|DESC)", head):
+            handled = self._command(where, text, say)
+            if handled is not None:
+                return handled
+        try:
+            tree = sqlglot.parse_one(text, read="hive")
+        except sqlglot.errors.ParseError as exc:
+            raise parse_error(where, exc)
+        if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "TABLE":
+            return self._create(where, tree)
+        if isinstance(tree, exp.Drop) and (tree.kind or "").upper() == "TABLE":
+            return self._drop(where, tree)
+        if isinstance(tree, exp.Insert):
+            return self._insert(where, tree)
+        if isinstance(tree, exp.MultitableInserts):
+            return self._multi_insert(where, tree)
+        if isinstance(tree, exp.Query):
+            return self._select(where, tree)
+        if isinstance(tree, exp.Use):
+            self.database = (tree.this.name if tree.this is not None else "").lower() or DEFAULT_DB
+            done.kind = "USE"
+            return done
+        if isinstance(tree, exp.Alter) and any(
+            isinstance(a, exp.DropPartition) for a in tree.args.get("actions") or []
+        ):
+            return self._command(where, text, say) or done
+        kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
+        raise where.error(f"{kind} statements are not supported by tailrace hive")
+
+    def _set(self, setting: tuple[str, str | None], vars_: Variables, say: Echo) -> StatementResult:
+        key, value = setting
+        done = StatementResult(number=0, kind="SET", line=0, column=0)
+        if not key:
+            for k, v in sorted(
+                {**self.hiveconf, **{f"hivevar:{k}": v for k, v in vars_.hivevar.items()}}.items()
+            ):
+                say(f"{k}={v}")
+            return done
+        ns, _, name = (
+            key.partition(":") if key.startswith(("hivevar:", "hiveconf:", "define:")) else ("", "", key)
+        )
+        store = vars_.hivevar if ns in ("hivevar", "define") else self.hiveconf
+        if value is None:
+            say(f"{key}={store[name]}" if name in store else f"{key} is undefined")
+        else:
+            store[name] = value
+            if name in ("tailrace.timezone", "hive.local.time.zone"):
+                self.timezone = value
+        done.message = key
+        return done
+
+    # --- tables --------------------------------------------------------------------------
+
+    def _lookup(self, db: str | None, name: str) -> TableSpec | None:
+        key = ((db or self.database).lower(), name.lower())
+        return self.session.get(key) or self.metastore.get_table(*key)
+
+    def _known(self) -> list[str]:
+        names = {n for _, n in self.session} | {t.name for t in self.metastore.list_tables(self.database)}
+        return sorted(names)
+
+    def _require(self, where: Where, table: exp.Table) -> TableSpec:
+        spec = self._lookup(table.db or None, table.name)
+        if spec is None:
+            raise where.error(
+                f"Table not found '{table.name}'.{did_you_mean(table.name.lower(), self._known())}", table
+            )
+        return spec
+
+    def _view(self, where: Where, table: exp.Table) -> ResolvedTable:
+        spec = self._require(where, table)
+        if spec.qualified_name in self._viewed:
+            return self._viewed[spec.qualified_name]
+        pieces: list[str] = []
+        if spec.partitioned_by:
+            filters = self._filters.get(spec.name)
+            types = dict(spec.partitioned_by)
+            for part in self.metastore.list_partitions(spec.database, spec.name):
+                if not prune.keep(part.values, filters, types):
+                    continue
+                listing = self.files.list(part.location)
+                pieces.append(serde.read_sql(spec, listing.files, part.values, lenient=self._lenient))
+            if not pieces:
+                pieces.append(serde.read_sql(spec, []))
+        else:
+            listing = self.files.list(spec.location)
+            if not listing.exists and spec.external:
+                raise where.error(
+                    f"input folder {spec.location} of table {spec.name} does not exist "
+                    f"({self._describe_location(spec.location)})",
+                    table,
+                )
+            pieces.append(serde.read_sql(spec, listing.files, lenient=self._lenient))
+        view = re.sub(r"\W", "_", f"__t_{spec.database}_{spec.name}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {serde.ident(view)} AS " + " UNION ALL ".join(pieces))
+        resolved = ResolvedTable(view=view, table=spec.qualified_name, columns=dict(spec.all_columns))
+        self._viewed[spec.qualified_name] = resolved
+        return resolved
+
+    def _describe_location(self, location: str) -> str:
+        loc = self.storage.resolve(location)
+        local = loc.local_path
+        return f"looked in {local}" if local is not None else f"no objects under {location}"
+
+    def _translate(self, where: Where, query: exp.Expression, *, stable: bool = True) -> Translated:
+        self._filters = prune.partition_filters(query)
+        self._viewed = {}
+        translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
+        return translator.translate(query, stable_order=stable)
+
+    # --- statements ----------------------------------------------------------------------
+
+    def _create(self, where: Where, tree: exp.Create) -> StatementResult:
+        made = ddl.create_table_spec(tree, database=self.database, warehouse=self.warehouse)
+        spec = made.spec
+        res = StatementResult(number=0, kind="CREATE TABLE", line=0, column=0, table=spec.name)
+        existing = self._lookup(spec.database, spec.name)
+        query = tree.expression
+        if existing is not None:
+            if not made.if_not_exists:
+                raise where.error(f"Table {spec.name} already exists", tree.this)
+            if existing.to_json() != spec.to_json() and existing.external and spec.external and query is None:
+                # EMR clusters started with an empty metastore, so a daily script's own DDL always
+                # applied; keep that behaviour for external tables (the data is not touched).
+                self.metastore.replace_table(spec)
+                res.message = f"definition of {spec.name} updated (LOCATION {spec.location})"
+            else:
+                res.message = f"{spec.name} exists"
+            return res
+        if query is not None:
+            tr = self._translate(where, query)
+            self._materialize(tr)
+            types = [str(t) for t in self.con.sql("FROM __result").types]
+            names = self.con.sql("FROM __result").columns
+            n = len(names) - tr.hidden
+            spec = TableSpec(
+                **{
+                    **spec.__dict__,
+                    "columns": [(names[i], ddl.duck_to_hive(types[i])) for i in range(n)],
+                    "external": made.spec.external,
+                }
+            )
+            self.metastore.create_table(spec)
+            res.rows_written, res.malformed = self._write(where, tr, spec, spec.location, overwrite=True)
+            res.kind = "CREATE TABLE AS"
+            res.input_tables = tr.input_tables
+            return res
+        try:
+            self.metastore.create_table(spec)
+        except ConflictError:
+            if not made.if_not_exists:
+                raise where.error(f"Table {spec.name} already exists", tree.this)
+        return res
+
+    def _drop(self, where: Where, tree: exp.Drop) -> StatementResult:
+        tables = tree.args.get("tables") or [tree.this]
+        if len(tables) != 1 or not isinstance(tables[0], exp.Table):
+            raise where.error("DROP TABLE takes one table name", tree)
+        table = tables[0]
+        spec = self._lookup(table.db or None, table.name)
+        res = StatementResult(number=0, kind="DROP TABLE", line=0, column=0, table=table.name)
+        if spec is None:
+            if not tree.args.get("exists"):
+                raise where.error(f"Table not found '{table.name}'", table)
+            return res
+        self.session.pop((spec.database, spec.name), None)
+        self.metastore.drop_table(spec.database, spec.name)
+        if not spec.external:
+            self.files.delete_all(spec.location)
+        return res
+
+    def _select(self, where: Where, query: exp.Expression) -> StatementResult:
+        tr = self._translate(where, query)
+        self._materialize(tr)
+        rel = self.con.sql("FROM __result")
+        names = rel.columns
+        n = len(names) - tr.hidden
+        cols = ", ".join(serde.ident(c) for c in names[:n])
+        rows = self.con.execute(f"SELECT {cols} FROM __result").fetchall()
+        res = StatementResult(number=0, kind="SELECT", line=0, column=0)
+        res.columns = _hive_names(query, list(names[:n]))
+        res.select_rows = [tuple(None if v is None else serde.hive_text(v) for v in row) for row in rows]
+        res.malformed = self._flags(tr)
+        res.input_tables = tr.input_tables
+        self.con.execute("DROP TABLE IF EXISTS __result")
+        return res
+
+    def _multi_insert(self, where: Where, tree: exp.MultitableInserts) -> StatementResult:
+        """`FROM src INSERT ... SELECT ... INSERT ... SELECT ...`: each insert reads the source."""
+        source = tree.args.get("source")
+        if source is None:
+            raise where.error("a multi-insert needs FROM <table>", tree)
+        done = StatementResult(number=0, kind="INSERT (multi)", line=0, column=0)
+        tables: list[str] = []
+        for insert in tree.expressions:
+            query = insert.expression
+            if isinstance(query, exp.Select) and _from_of(query) is None:
+                query.set("from_", exp.From(this=source.copy()))
+            part = self._insert(where, insert)
+            tables.append(part.table or "")
+            done.rows_written += part.rows_written
+            done.malformed = part.malformed
+            done.input_tables = part.input_tables
+        done.table = ", ".join(tables)
+        return done
+
+    def _insert_directory(self, where: Where, tree: exp.Insert, target: exp.Directory) -> StatementResult:
+        """INSERT OVERWRITE [LOCAL] DIRECTORY 'path' [ROW FORMAT DELIMITED ...] SELECT ..."""
+        path = target.this.this if isinstance(target.this, exp.Literal) else target.this.sql()
+        delim, null_format = "\x01", "\\N"
+        row_format = target.args.get("row_format")
+        if row_format is not None:
+            if row_format.args.get("fields") is not None:
+                delim = ddl.delimiter_byte(row_format.args["fields"].this)
+            if row_format.args.get("null") is not None:
+                null_format = row_format.args["null"].this
+        tr = self._translate(where, tree.expression)
+        self._materialize(tr)
+        rel = self.con.sql("FROM __result")
+        n = len(rel.columns) - tr.hidden
+        spec = TableSpec(
+            name="directory",
+            columns=[(rel.columns[i], ddl.duck_to_hive(str(rel.types[i]))) for i in range(n)],
+            location=path,
+            field_delimiter=delim,
+            null_format=null_format,
+        )
+        res = StatementResult(number=0, kind="INSERT OVERWRITE DIRECTORY", line=0, column=0, table=path)
+        res.rows_written, res.malformed = self._write(where, tr, spec, path, overwrite=True)
+        res.input_tables = tr.input_tables
+        return res
+
+    def _insert(self, where: Where, tree: exp.Insert) -> StatementResult:
+        target = tree.this
+        if isinstance(target, exp.Directory):
+            return self._insert_directory(where, tree, target)
+        if not isinstance(target, exp.Table):
+            raise where.error("INSERT needs a target table (INSERT OVERWRITE TABLE name SELECT ...)", tree)
+        spec = self._require(where, target)
+        overwrite = bool(tree.args.get("overwrite"))
+        res = StatementResult(
+            number=0,
+            kind="INSERT OVERWRITE" if overwrite else "INSERT INTO",
+            line=0,
+            column=0,
+            table=target.name,
+        )
+        static: list[tuple[str, str]] = []
+        dynamic: list[str] = []
+        part = target.args.get("partition")
+        if part is not None:
+            if not spec.partitioned_by:
+                raise where.error(f"table {spec.name} is not partitioned", part)
+            for item in part.expressions:
+                if isinstance(item, exp.EQ):
+                    lit = item.expression
+                    static.append(
+                        (item.this.name.lower(), lit.this if isinstance(lit, exp.Literal) else lit.sql())
+                    )
+                else:
+                    dynamic.append(item.name.lower())
+        elif spec.partitioned_by:
+            raise where.error(
+                f"table {spec.name} is partitioned: name the partition with PARTITION (...)", target
+            )
+        tr = self._translate(where, tree.expression)
+        expected = len(spec.columns) + len(dynamic)
+        visible = len(self.con.sql(tr.sql).columns) - tr.hidden
+        if visible != expected:
+            raise where.error(
+                f"Cannot insert into target table because column number/types are different "
+                f"'{target.name}': table has {expected} columns, but query has {visible} columns.",
+                target,
+            )
+        self._materialize(tr)
+        if dynamic:
+            ordered = ddl.ordered_values(spec, [*static, *((d, "") for d in dynamic)], node=part)
+            res.malformed = self._flags(tr)
+            res.rows_written = self._write_dynamic(where, tr, spec, ordered, static, dynamic, overwrite)
+        else:
+            if static:
+                values = ddl.ordered_values(spec, static, node=part)
+                location = self._partition(spec, values)
+            else:
+                location = spec.location
+            res.rows_written, res.malformed = self._write(where, tr, spec, location, overwrite=overwrite)
+        res.input_tables = tr.input_tables
+        return res
+
+    def _partition(self, spec: TableSpec, values: tuple[tuple[str, str], ...]) -> str:
+        for existing in self.metastore.list_partitions(spec.database, spec.name):
+            if existing.values == values:
+                return existing.location
+        location = partition_location(spec, values)
+        self.metastore.add_partition(
+            spec.database, spec.name, PartitionSpec(values=values, location=location)
+        )
+        return location
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _materialize(self, tr: Translated) -> None:
+        self.con.execute("DROP TABLE IF EXISTS __result")
+        self.con.execute(f"CREATE TEMP TABLE __result AS {tr.sql}")
+
+    def _flags(self, tr: Translated) -> Malformed:
+        found = Malformed()
+        for flag in tr.flags:
+            row = self.con.execute(
+                f"SELECT CAST(coalesce(sum({serde.ident(flag.name)}), 0) AS HUGEINT) FROM __result"
+            ).fetchone()
+            packed = int(row[0]) if row else 0
+            found.short_lines += packed % FLAG_SHIFT
+            found.bad_json += packed // FLAG_SHIFT
+        return found
+
+    def _converted(self, tr: Translated, spec: TableSpec, skip_tail: int = 0) -> list[str]:
+        rel = self.con.sql("FROM __result")
+        names, types = rel.columns, [str(t) for t in rel.types]
+        n = len(names) - tr.hidden - skip_tail
+        csv = spec.row_format == "csv_serde"
+        return [
+            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv) + f" AS c{i}"
+            for i in range(n)
+        ]
+
+    def _copy(self, spec: TableSpec, select_list: list[str], where_sql: str = "") -> tuple[Path, Path, int]:
+        gzip = self.hiveconf.get("hive.exec.compress.output", "false").lower() == "true"
+        stage = self.files.staging_dir()
+        out = stage / ("000000_0.gz" if gzip else "000000_0")
+        query = f"SELECT {', '.join(select_list)} FROM __result {where_sql}"
+        row = self.con.execute(
+            f"COPY ({query}) TO {serde.sql_str(str(out))} {serde.copy_options(spec, gzip=gzip)}"
+        ).fetchone()
+        return stage, out, int(row[0]) if row else 0
+
+    def _write(
+        self, where: Where, tr: Translated, spec: TableSpec, location: str, *, overwrite: bool
+    ) -> tuple[int, Malformed]:
+        malformed = self._flags(tr)
+        stage, out, rows = self._copy(spec, self._converted(tr, spec))
+        self.con.execute("DROP TABLE IF EXISTS __result")
+        if overwrite:
+            self.files.overwrite(location, stage)
+        else:
+            self.files.append(location, out)
+        return rows, malformed
+
+    def _write_dynamic(
+        self,
+        where: Where,
+        tr: Translated,
+        spec: TableSpec,
+        ordered: tuple[tuple[str, str], ...],
+        static: list[tuple[str, str]],
+        dynamic: list[str],
+        overwrite: bool,
+    ) -> int:
+        names = self.con.sql("FROM __result").columns
+        n = len(names) - tr.hidden
+        dyn_cols = names[n - len(dynamic) : n]
+        cols = ", ".join(serde.ident(c) for c in dyn_cols)
+        combos = self.con.execute(
+            f"SELECT DISTINCT {', '.join(f'CAST({serde.ident(c)} AS VARCHAR)' for c in dyn_cols)} "
+            f"FROM __result ORDER BY ALL NULLS FIRST"
+        ).fetchall()
+        total = 0
+        select_list = self._converted(tr, spec, skip_tail=len(dynamic))
+        for combo in combos:
+            given = dict(static)
+            conds = []
+            for col, name, value in zip(dyn_cols, dynamic, combo, strict=True):
+                given[name] = "__HIVE_DEFAULT_PARTITION__" if value is None else str(value)
+                conds.append(
+                    f"CAST({serde.ident(col)} AS VARCHAR) IS NOT DISTINCT FROM "
+                    f"{'NULL' if value is None else serde.sql_str(str(value))}"
+                )
+            values = tuple((k, given[k]) for k, _ in ordered)
+            location = self._partition(spec, values)
+            stage, out, rows = self._copy(spec, select_list, "WHERE " + " AND ".join(conds))
+            if overwrite:
+                self.files.overwrite(location, stage)
+            else:
+                self.files.append(location, out)
+            total += rows
+        del cols
+        self.con.execute("DROP TABLE IF EXISTS __result")
+        return total
+
+    # --- commands sqlglot does not parse -------------------------------------------------
+
+    def _command(self, where: Where, text: str, say: Echo) -> StatementResult | None:
+        from tailrace.engines.hive.commands import run_command
+
+        return run_command(self, where, text, say)

@@ -1,0 +1,134 @@
+"""Where a statement went wrong: script line and column from sqlglot nodes, parse errors and
+DuckDB's messages (which name columns and functions of the translated SQL, not positions)."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from tailrace.engines.hive.result import HiveError
+from tailrace.engines.hive.script import SourceMap, Statement, Substituted
+from tailrace.errors import did_you_mean
+
+
+class Where:
+    """Turns nodes and offsets of one statement into script line/column for errors."""
+
+    def __init__(self, stmt: Statement, sub: Substituted, smap: SourceMap, source: str) -> None:
+        self.stmt, self.sub, self.smap, self.source = stmt, sub, smap, source
+
+    def position(self, offset: int | None) -> tuple[int, int]:
+        if offset is None:
+            return self.smap.position(self.stmt.offset)
+        return self.smap.position(self.stmt.offset + self.sub.original_offset(offset))
+
+    def node_offset(self, node: exp.Expression | None) -> int | None:
+        while node is not None:
+            target = node.this if isinstance(node.this, exp.Identifier) else node
+            meta = getattr(target, "meta", None) or {}
+            if "start" in meta:
+                return int(meta["start"])
+            node = next((c for c in node.iter_expressions()), None) if not meta else None
+        return None
+
+    def error(self, message: str, node: exp.Expression | None = None, offset: int | None = None) -> HiveError:
+        if offset is None and node is not None:
+            offset = self.node_offset(node)
+        line, col = self.position(offset)
+        return HiveError(message, source=self.source, statement=self.stmt.number, line=line, column=col)
+
+
+def parse_error(where: Where, exc: sqlglot.errors.ParseError) -> HiveError:
+    info = exc.errors[0] if exc.errors else {}
+    line, col = info.get("line"), info.get("col")
+    offset = None
+    if line and col:
+        lines = where.sub.text.split("\n")
+        start = sum(len(x) + 1 for x in lines[: line - 1])
+        offset = max(start + col - len(info.get("highlight") or " "), start)
+    desc = info.get("description") or str(exc)
+    desc = re.sub(
+        r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>",
+        r"incomplete \2 (missing \1)",
+        desc,
+    )
+    token = info.get("highlight")
+    message = f"syntax error near '{token}': {desc}" if token else f"syntax error: {desc}"
+    return where.error(message, offset=offset)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+_MESSAGES = [
+    (re.compile(r'does not have a column named "([^"]+)"'), "Invalid table alias or column reference '{0}'."),
+    (re.compile(r'Ambiguous reference to column name "([^"]+)"'), "Ambiguous column reference '{0}'"),
+    (re.compile(r'column "([^"]+)" must appear in the GROUP BY'), "Expression not in GROUP BY key '{0}'"),
+]
+
+
+def _column(tree: exp.Expression | None, name: str) -> exp.Expression | None:
+    if tree is None:
+        return None
+    low = name.lower()
+    columns = [c for c in tree.find_all(exp.Column) if c.name.lower() == low]
+    return (
+        next((c for c in columns if not c.table), None)
+        or next(iter(columns), None)
+        or next((c for c in tree.find_all(exp.Column) if (c.table or "").lower() == low), None)
+    )
+
+
+def duck_error(where: Where, exc: duckdb.Error) -> HiveError:
+    """DuckDB's error as a Hive-style message at the position of the name it is about."""
+    text = str(exc)
+    first = text.split("\n", 1)[0]
+    tree = None
+    try:
+        tree = sqlglot.parse_one(where.sub.text, read="hive")
+    except sqlglot.errors.ParseError:
+        pass
+    known = sorted({c.name for c in tree.find_all(exp.Column)}) if tree is not None else []
+    m = re.search(r'Referenced column "([^"]+)" not found', text) or re.search(
+        r'Referenced table "([^"]+)" not found', text
+    )
+    if m:
+        name = m.group(1)
+        cands = (
+            re.findall(r'"([^"]+)"', text.split("Candidate bindings:", 1)[-1]) if "Candidate" in text else []
+        )
+        pool = [c.split(".")[-1] for c in cands if not c.split(".")[-1].startswith("__")] or [
+            k for k in known if k != name
+        ]
+        return where.error(
+            f"Invalid table alias or column reference '{name}'.{did_you_mean(name, pool)}",
+            _column(tree, name),
+        )
+    for pattern, template in _MESSAGES:
+        m = pattern.search(text)
+        if m:
+            name = m.group(1)
+            extra = did_you_mean(name, [k for k in known if k != name]) if template.endswith(".") else ""
+            return where.error(template.format(name) + extra, _column(tree, name))
+    m = re.search(r"(?:Scalar|Aggregate|Table) Function with name (\w+) does not exist", text)
+    if m and tree is not None:
+        name = m.group(1)
+        node = next(
+            (
+                f
+                for f in tree.find_all(exp.Func)
+                if f.sql_name().lower() == name.lower()
+                or (isinstance(f, exp.Anonymous) and f.name.lower() == name.lower())
+            ),
+            None,
+        )
+        return where.error(f"Invalid function '{name}'", node)
+    # Otherwise point at the first name the message quotes, when the statement has it.
+    quoted = re.findall(r'"([^"]+)"', first)
+    node = next(
+        (n for q in quoted if not q.startswith("__") for n in [_column(tree, q)] if n is not None), None
+    )
+    return where.error(first, node)

@@ -1,0 +1,166 @@
+"""Table files on the object store: what DuckDB reads, and how results are committed.
+
+Local stores (the embedded `s3://` directory, `file://`, plain paths) are read in place. A
+remote S3 endpoint is read by downloading the table's files to a staging directory first
+(DuckDB's httpfs extension cannot be installed offline). Writes are staged locally and then
+committed through Storage: INSERT OVERWRITE swaps the whole directory, INSERT INTO adds a
+file named as Hive names copies (`000000_0_copy_1`).
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import shutil
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tailrace.engines.metastore import PartitionSpec, TableSpec, escape_path_value, unescape_path_value
+from tailrace.errors import NotFoundError
+from tailrace.storage import Storage
+from tailrace.storage.local import is_hidden
+
+
+@dataclass
+class Listing:
+    files: list[str]
+    exists: bool
+
+
+class TableFiles:
+    def __init__(self, storage: Storage, work_dir: Path) -> None:
+        self.storage = storage
+        self.work_dir = work_dir
+        self._downloaded: dict[tuple[str, str, int, str], Path] = {}
+
+    def list(self, location: str) -> Listing:
+        """Local paths of every (non-hidden, non-empty) file under location, in name order."""
+        loc = self.storage.resolve(location)
+        local = loc.local_path
+        if local is not None:
+            if local.is_file():
+                return Listing([str(local)], True)
+            if not local.is_dir():
+                return Listing([], False)
+            files: list[str] = []
+            for info in self.storage.list_files(location.rstrip("/") + "/"):
+                path = loc.store.local_path(info.bucket, info.key)
+                if path is not None and info.size > 0:
+                    files.append(str(self._readable(path)))
+            return Listing(files, True)
+        infos = list(self.storage.list_files(location))
+        if not infos:
+            return Listing([], False)
+        target = self.work_dir / "inputs" / hashlib.sha1(location.encode()).hexdigest()[:16]
+        files = []
+        for info in infos:
+            if info.key.endswith("/") or info.size == 0:
+                continue  # folder markers and empty objects hold no rows
+            rel = info.key[len(loc.key) :].lstrip("/") or info.key.rsplit("/", 1)[-1]
+            cache_key = (info.bucket, info.key, info.size, info.modified.isoformat())
+            path = self._downloaded.get(cache_key)
+            if path is None or not path.exists():
+                path = target / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                loc.store.download(info.bucket, info.key, path)
+                self._downloaded[cache_key] = path
+            files.append(str(self._readable(path)))
+        return Listing(files, True)
+
+    def _readable(self, path: Path) -> Path:
+        """DuckDB reads plain, .gz and .zst files; Hadoop's .bz2 and .deflate codecs are
+        decompressed to the staging directory first (once per file version)."""
+        opener = {".bz2": bz2.open, ".deflate": _inflate}.get(path.suffix)
+        if opener is None:
+            return path
+        st = path.stat()
+        key = hashlib.sha1(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        out = self.work_dir / "decoded" / key / path.stem
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".part")
+            with opener(path) as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            tmp.replace(out)
+        return out
+
+    def forget(self, location: str) -> None:
+        """Drop cached downloads under a location that was just written."""
+        loc = self.storage.resolve(location)
+        prefix = loc.key.rstrip("/")
+        for key in [k for k in self._downloaded if k[0] == loc.bucket and k[1].startswith(prefix)]:
+            del self._downloaded[key]
+
+    def staging_dir(self) -> Path:
+        path = self.work_dir / "out" / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True)
+        return path
+
+    def overwrite(self, location: str, staged: Path) -> None:
+        """Replace everything under location by the staged directory's files, atomically."""
+        self.storage.commit_directory(location, staged)
+        self.forget(location)
+
+    def append(self, location: str, staged_file: Path) -> str:
+        """Add staged_file under location without touching the files there; returns its name."""
+        loc = self.storage.resolve(location)
+        existing = {info.key.rsplit("/", 1)[-1] for info in self._safe_list(location)}
+        stem, dot, ext = staged_file.name.partition(".")
+        suffix = f".{ext}" if dot else ""
+        name = staged_file.name
+        n = 0
+        while name in existing:
+            n += 1
+            name = f"{stem}_copy_{n}{suffix}"
+        child = loc.child(name)
+        child.store.put(child.bucket, child.key, staged_file)
+        self.forget(location)
+        return name
+
+    def _safe_list(self, location: str) -> list:  # type: ignore[type-arg]
+        try:
+            return list(self.storage.list_files(location.rstrip("/") + "/"))
+        except NotFoundError:
+            return []
+
+    def delete_all(self, location: str) -> None:
+        loc = self.storage.resolve(location)
+        for info in self._safe_list(location):
+            loc.store.delete(info.bucket, info.key)
+        local = loc.local_path
+        if local is not None and local.is_dir():
+            shutil.rmtree(local, ignore_errors=True)
+
+    def discover_partitions(self, spec: TableSpec) -> list[PartitionSpec]:
+        """Partition directories `k1=v1/k2=v2/` under the table location (MSCK REPAIR TABLE)."""
+        names = [c for c, _ in spec.partitioned_by]
+        root = spec.location.rstrip("/")
+        loc = self.storage.resolve(root)
+        base = loc.key.rstrip("/")
+        found: dict[tuple[tuple[str, str], ...], str] = {}
+        for info in self._safe_list(root):
+            rel = info.key[len(base) :].lstrip("/") if base else info.key
+            parts = rel.split("/")[:-1]
+            if len(parts) < len(names) or any(is_hidden(p) for p in parts[: len(names)]):
+                continue
+            values: list[tuple[str, str]] = []
+            for name, part in zip(names, parts, strict=False):
+                key, eq, value = part.partition("=")
+                if not eq or key.lower() != name:
+                    break
+                values.append((name, unescape_path_value(value)))
+            if len(values) == len(names):
+                found.setdefault(tuple(values), root + "/" + "/".join(parts[: len(names)]))
+        return [PartitionSpec(values=v, location=found[v]) for v in sorted(found)]
+
+
+def _inflate(path: Path) -> io.BytesIO:
+    """Hadoop's DefaultCodec (.deflate) is a zlib stream."""
+    return io.BytesIO(zlib.decompress(path.read_bytes()))
+
+
+def partition_location(spec: TableSpec, values: tuple[tuple[str, str], ...]) -> str:
+    return spec.location.rstrip("/") + "/" + "/".join(f"{k}={escape_path_value(v)}" for k, v in values)

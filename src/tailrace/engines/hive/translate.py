@@ -1,0 +1,509 @@
+"""Hive queries to DuckDB SQL: a sqlglot AST rewrite that keeps Hive's semantics.
+
+sqlglot's own hive->duckdb transpile runs but gives wrong answers for log scripts (see
+shared/compat/log-pipeline.md §3): `substr(s, 0, n)` loses a character, `LATERAL VIEW
+json_tuple` does not parse in DuckDB, and failed casts raise instead of giving NULL. The
+rules here fix those and add what the engine needs to report: hidden flag columns for
+malformed input and a tie-breaker so ORDER BY gives one deterministic order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+_DUCK = Dialect.get_or_raise("duckdb")
+_REGEX_META = set(".^$*+?()[]{}|\\")
+
+
+@dataclass
+class Source:
+    """A FROM item of the rewritten query whose hidden columns we know."""
+
+    alias: str
+    table: str
+    hidden: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResolvedTable:
+    view: str
+    table: str
+    """Qualified Hive name, e.g. default.fluentlog."""
+    columns: dict[str, str]
+    """Visible columns (data then partition) and their Hive types."""
+
+
+class TranslateError(Exception):
+    """A problem at a node of the statement (the engine turns it into a located HiveError)."""
+
+    def __init__(self, message: str, node: exp.Expression | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+FLAG_SHIFT = 1 << 32
+
+
+@dataclass
+class Flag:
+    name: str
+    kind: str  # "packed": short lines + FLAG_SHIFT x bad JSON
+    aggregated: bool
+
+
+@dataclass
+class Translated:
+    sql: str
+    flags: list[Flag]
+    input_tables: list[str]
+    hidden: int
+    """How many engine columns (flags, tie-breaker) follow the user's columns."""
+
+
+def _bottom_up(root: exp.Expression, fun: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """Apply fun to every node, children before parents (sqlglot's transform skips the
+    children of a node it replaced, and nested rewrites need them)."""
+    for node in reversed(list(root.walk(bfs=False))):
+        new = fun(node)
+        if new is not node:
+            if node is root:
+                root = new
+            else:
+                node.replace(new)
+    return root
+
+
+def _call(name: str, arg: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=[arg])
+
+
+def _from(select: exp.Select) -> exp.From | None:
+    return select.args.get("from_") or select.args.get("from")
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+class Translator:
+    def __init__(self, resolve: Callable[[exp.Table], ResolvedTable], *, timezone: str = "UTC") -> None:
+        self.resolve = resolve
+        self.timezone = timezone
+        self.types: dict[str, str] = {}
+        self.sources: dict[str, Source] = {}
+        self.input_tables: list[str] = []
+        self._n = 0
+        self._generated: set[int] = set()
+
+    # --- entry point ---------------------------------------------------------------------
+
+    def translate(self, query: exp.Expression, *, stable_order: bool = True) -> Translated:
+        q = query.copy()
+        self._replace_tables(q)
+        for select in list(q.find_all(exp.Select)):
+            self._rewrite_laterals(select)
+        for select in list(q.find_all(exp.Select)):
+            self._expand_stars(select)
+        q = _bottom_up(q, self._rewrite_node)
+        flags: list[Flag] = []
+        hidden = 0
+        if isinstance(q, exp.Select):
+            before = len(q.expressions)
+            flags = self._finish_top(q, stable_order=stable_order)
+            hidden = len(q.expressions) - before
+        return Translated(q.sql(dialect="duckdb"), flags, self.input_tables, hidden)
+
+    # --- tables ----------------------------------------------------------------------------
+
+    def _replace_tables(self, q: exp.Expression) -> None:
+        ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
+        for table in list(q.find_all(exp.Table)):
+            if not table.name or (not table.db and table.name.lower() in ctes):
+                continue
+            if isinstance(table.parent, exp.Schema):
+                continue
+            resolved = self.resolve(table)
+            alias = table.alias or table.name
+            new = exp.Table(this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+            table.replace(new)
+            if resolved.table not in self.input_tables:
+                self.input_tables.append(resolved.table)
+            for col, typ in resolved.columns.items():
+                self._note_type(col, typ)
+            self.sources[alias.lower()] = Source(alias=alias, table=resolved.table, hidden=["__short"])
+
+    def _note_type(self, column: str, typ: str) -> None:
+        old = self.types.get(column)
+        self.types[column] = typ if old in (None, typ) else "unknown"
+
+    # --- LATERAL VIEW ---------------------------------------------------------------------
+
+    def _rewrite_laterals(self, select: exp.Select) -> None:
+        laterals = select.args.get("laterals") or []
+        kept: list[exp.Expression] = []
+        for lateral in laterals:
+            func = lateral.this
+            name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
+            if name == "json_tuple":
+                self._json_tuple(select, lateral)
+            elif isinstance(func, exp.Explode | exp.Posexplode):
+                self._explode(lateral)
+                kept.append(lateral)
+            else:
+                raise TranslateError(
+                    f"LATERAL VIEW {func.sql(dialect='hive')[:40]} is not supported "
+                    "(json_tuple, explode and posexplode are)",
+                    func,
+                )
+        select.set("laterals", kept or None)
+
+    def _json_tuple(self, select: exp.Select, lateral: exp.Lateral) -> None:
+        func = lateral.this
+        args = list(func.expressions)
+        if len(args) < 2:
+            raise TranslateError("json_tuple needs a JSON value and at least one key", func)
+        keys: list[str] = []
+        for key in args[1:]:
+            if not (isinstance(key, exp.Literal) and key.is_string):
+                raise TranslateError("json_tuple keys must be string literals", key)
+            keys.append(key.this)
+        alias = lateral.args.get("alias")
+        names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+        if not names:
+            names = [f"c{i}" for i in range(len(keys))]
+        if len(names) != len(keys):
+            raise TranslateError(
+                f"json_tuple returns {len(keys)} columns but the alias names {len(names)}", lateral
+            )
+        frm = _from(select)
+        if frm is None:
+            raise TranslateError("LATERAL VIEW needs a FROM table", lateral)
+        base = frm.this
+        base_alias = base.alias_or_name
+        self._n += 1
+        n = self._n
+        paths = ", ".join("'$.\"" + k.replace("'", "''").replace('"', '\\"') + "\"'" for k in keys)
+        outs = ", ".join(
+            f"__jt{n}[{i + 1}] AS {_ident(c).sql(dialect='duckdb')}" for i, c in enumerate(names)
+        )
+        template = (
+            f"SELECT * EXCLUDE (__jt{n}, __jin{n}), {outs}, (__jin{n} AND __jt{n} IS NULL) AS __jbad{n} "
+            f"FROM (SELECT {_ident(base_alias).sql(dialect='duckdb')}.*, "
+            f"TRY(__JES__(__JSON__, [{paths}])) AS __jt{n}, __JSON__ IS NOT NULL AS __jin{n} "
+            f"FROM __BASE__) AS __lv{n}"
+        )
+        derived = sqlglot.parse_one(template, read="duckdb")
+        self._generated.update(id(s) for s in derived.find_all(exp.Select))
+        for placeholder in list(derived.find_all(exp.Column)):
+            if placeholder.name == "__JSON__":
+                placeholder.replace(args[0].copy())
+        for fn in list(derived.find_all(exp.Anonymous)):
+            if fn.name == "__JES__":
+                fn.set("this", "json_extract_string")
+        for placeholder in list(derived.find_all(exp.Table)):
+            if placeholder.name == "__BASE__":
+                placeholder.replace(base.copy())
+        frm.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias))))
+        lateral_alias = alias.name.lower() if alias is not None and alias.name else None
+        if lateral_alias:
+            for col in select.find_all(exp.Column):
+                if col.table and col.table.lower() == lateral_alias:
+                    col.set("table", exp.to_identifier(base_alias))
+        for c in names:
+            self._note_type(c.lower(), "string")
+        source = self.sources.get(base_alias.lower())
+        hidden = (source.hidden if source else []) + [f"__jbad{n}"]
+        table = source.table if source else ""
+        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden)
+
+    def _explode(self, lateral: exp.Lateral) -> None:
+        if lateral.args.get("outer"):
+            arg = lateral.this.this
+            # OUTER keeps the row when the array is NULL or empty: explode one NULL instead.
+            lateral.this.set(
+                "this",
+                sqlglot.parse_one(
+                    "CASE WHEN len(__A__) > 0 THEN __A__ ELSE [NULL] END", read="duckdb"
+                ).transform(lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "__A__" else n),
+            )
+            lateral.set("outer", False)
+        alias = lateral.args.get("alias")
+        if alias is not None:
+            for c in alias.columns:
+                self._note_type(c.name.lower(), "unknown")
+
+    # --- SELECT * ----------------------------------------------------------------------------
+
+    def _select_sources(self, select: exp.Select) -> list[Source]:
+        items: list[exp.Expression] = []
+        frm = _from(select)
+        if frm is not None:
+            items.append(frm.this)
+        items += [j.this for j in select.args.get("joins") or []]
+        found: list[Source] = []
+        for item in items:
+            src = self.sources.get(item.alias_or_name.lower())
+            if src is not None and isinstance(item, exp.Table | exp.Subquery):
+                found.append(src)
+        return found
+
+    def _expand_stars(self, select: exp.Select) -> None:
+        sources = self._select_sources(select)
+        if not sources or id(select) in self._generated:
+            return
+        by_alias = {s.alias.lower(): s for s in sources}
+        for i, item in enumerate(list(select.expressions)):
+            if isinstance(item, exp.Star):
+                hidden = sorted({h for s in sources for h in s.hidden})
+                select.expressions[i].set("except_", [exp.column(h) for h in hidden])
+            elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+                src = by_alias.get(item.table.lower())
+                if src is not None:
+                    item.this.set("except_", [exp.column(h) for h in src.hidden])
+
+    # --- expressions -----------------------------------------------------------------------
+
+    def _stringy(self, node: exp.Expression) -> bool:
+        if isinstance(node, exp.Column):
+            typ = self.types.get(node.name.lower(), "unknown")
+            return typ.startswith(("string", "varchar", "char"))
+        if isinstance(node, exp.Literal):
+            return node.is_string
+        return isinstance(
+            node,
+            exp.Substring
+            | exp.RegexpReplace
+            | exp.RegexpExtract
+            | exp.JSONExtractScalar
+            | exp.Lower
+            | exp.Upper
+            | exp.Trim
+            | exp.DPipe
+            | exp.Concat,
+        )
+
+    @staticmethod
+    def _numeric_literal(node: exp.Expression) -> bool:
+        if isinstance(node, exp.Neg):
+            node = node.this
+        return isinstance(node, exp.Literal) and not node.is_string
+
+    @staticmethod
+    def _to_double(node: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
+
+    def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Literal) and not node.is_string and re.search(r"[.eE]", node.this):
+            # Hive reads 1.5 and 1e3 as DOUBLE; DuckDB would make 1.5 a DECIMAL.
+            return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+        if isinstance(node, exp.Substring):
+            return self._substr(node)
+        if isinstance(node, exp.RegexpReplace):
+            return self._regexp_replace(node)
+        if isinstance(node, exp.JSONExtractScalar):
+            path = node.expression.sql(dialect="duckdb")
+            return sqlglot.parse_one(f"TRY(json_extract_string(__X__, {path}))", read="duckdb").transform(
+                lambda n: node.this if isinstance(n, exp.Column) and n.name == "__X__" else n
+            )
+        if isinstance(node, exp.UnixToStr):
+            fmt = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+            arg = self._to_double(node.this) if self._stringy(node.this) else node.this
+            return sqlglot.parse_one(
+                f"strftime(timezone('{self.timezone}', to_timestamp(__X__)), {fmt})", read="duckdb"
+            ).transform(lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n)
+        if isinstance(node, exp.StrToUnix):
+            return self._unix_timestamp(node)
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return self._cast(node)
+        if isinstance(node, exp.TsOrDsToDate) and self._stringy(node.this):
+            # to_date gives the 'yyyy-MM-dd' string of the text's date prefix; inside year(),
+            # month()... (where sqlglot puts one) the date itself is wanted.
+            date = _call("__hive_date", node.this)
+            if isinstance(node.parent, exp.Func) and not isinstance(node.parent, exp.Anonymous):
+                return date
+            return exp.Cast(this=date, to=exp.DataType.build("VARCHAR"))
+        if isinstance(node, exp.TimeStrToTime) and self._stringy(node.this):
+            return _call("__hive_ts", node.this)
+        if isinstance(node, exp.Year | exp.Month | exp.Day) and self._stringy(node.this):
+            node.set("this", _call("__hive_date", node.this))
+            return node
+        if isinstance(node, exp.Hour | exp.Minute | exp.Second | exp.WeekOfYear | exp.TimeToStr):
+            if self._stringy(node.this):
+                node.set("this", _call("__hive_ts", node.this))
+            return node
+        if isinstance(node, exp.DateDiff | exp.TsOrDsAdd | exp.DateAdd | exp.DateSub):
+            keys = ("this", "expression") if isinstance(node, exp.DateDiff) else ("this",)
+            for key in keys:
+                side = node.args.get(key)
+                if side is not None and self._stringy(side):
+                    node.set(key, _call("__hive_date", side))
+            if isinstance(node, exp.DateDiff):
+                return node
+            # date_add/date_sub return the 'yyyy-MM-dd' string in Hive 0.x/1.x.
+            as_date = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+            return exp.Cast(this=as_date, to=exp.DataType.build("VARCHAR"))
+        if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
+            left, right = node.this, node.expression
+            if self._numeric_literal(right) and self._stringy(left) and not isinstance(left, exp.Literal):
+                node.set("this", self._to_double(left))
+            elif self._numeric_literal(left) and self._stringy(right) and not isinstance(right, exp.Literal):
+                node.set("expression", self._to_double(right))
+            return node
+        if isinstance(node, exp.In):
+            numbers = node.expressions and all(self._numeric_literal(e) for e in node.expressions)
+            if numbers and self._stringy(node.this) and not isinstance(node.this, exp.Literal):
+                node.set("this", self._to_double(node.this))
+            return node
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+            for key in ("this", "expression"):
+                side = node.args.get(key)
+                if side is not None and self._stringy(side):
+                    node.set(key, self._to_double(side))
+            return node
+        if isinstance(node, exp.Sum | exp.Avg) and self._stringy(node.this):
+            node.set("this", self._to_double(node.this))
+            return node
+        return node
+
+    def _substr(self, node: exp.Substring) -> exp.Expression:
+        s, start, length = node.this, node.args.get("start"), node.args.get("length")
+        if start is None:
+            return node
+        lit_start = int(start.this) if self._int_literal(start) else None
+        if isinstance(start, exp.Neg) and self._int_literal(start.this):
+            lit_start = -int(start.this.this)
+        lit_len = None
+        if length is not None and self._int_literal(length):
+            lit_len = int(length.this)
+        if lit_start is not None and lit_start >= 0 and (length is None or lit_len is not None):
+            # Hive's UDFSubstr.makeIndex: position 0 and 1 both mean the first character.
+            if lit_len is not None and lit_len <= 0:
+                return exp.If(
+                    this=exp.Is(this=s, expression=exp.Null()), true=exp.Null(), false=exp.Literal.string("")
+                )
+            args = [s, exp.Literal.number(max(lit_start, 1))]
+            if lit_len is not None:
+                args.append(exp.Literal.number(lit_len))
+            return exp.Anonymous(this="substring", expressions=args)
+        return exp.Anonymous(
+            this="__hive_substr",
+            expressions=[s, start, length if length is not None else exp.Literal.number(2147483647)],
+        )
+
+    @staticmethod
+    def _int_literal(node: exp.Expression | None) -> bool:
+        return (
+            isinstance(node, exp.Literal)
+            and not node.is_string
+            and re.fullmatch(r"\d+", node.this) is not None
+        )
+
+    def _regexp_replace(self, node: exp.RegexpReplace) -> exp.Expression:
+        pattern, repl = node.expression, node.args.get("replacement")
+        if isinstance(repl, exp.Literal) and repl.is_string:
+            # Java replacement strings use $1 for groups and \ to quote; RE2 uses \1.
+            text = re.sub(
+                r"\\(.)|\$(\d)", lambda m: m.group(1) if m.group(1) else "\\" + m.group(2), repl.this
+            )
+            literal_out = "\\" not in text
+            if (
+                isinstance(pattern, exp.Literal)
+                and pattern.is_string
+                and not (set(pattern.this) & _REGEX_META)
+                and literal_out
+                and pattern.this
+            ):
+                return exp.Anonymous(
+                    this="replace", expressions=[node.this, pattern, exp.Literal.string(text)]
+                )
+            node.set("replacement", exp.Literal.string(text))
+        node.set("modifiers", exp.Literal.string("g"))
+        return node
+
+    def _unix_timestamp(self, node: exp.StrToUnix) -> exp.Expression:
+        if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
+            return sqlglot.parse_one("CAST(epoch(current_timestamp) AS BIGINT)", read="duckdb")
+        fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+        fmt = fmt_sql[1:-1].replace("''", "'")
+        try:
+            width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))
+        except ValueError:
+            width = 0
+        # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
+        # default pattern. Try the whole text, then the pattern's fixed width.
+        expr = (
+            f"CAST(epoch(timezone('{self.timezone}', coalesce(try_strptime(__X__, {fmt_sql}), "
+            f"try_strptime(left(__X__, {width}), {fmt_sql})))) AS BIGINT)"
+        )
+        arg = node.this
+        if not self._stringy(arg):
+            arg = exp.Cast(this=arg, to=exp.DataType.build("VARCHAR"))
+        return sqlglot.parse_one(expr, read="duckdb").transform(
+            lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "__X__" else n
+        )
+
+    def _cast(self, node: exp.Cast) -> exp.Expression:
+        to = node.to
+        t = to.this
+        macro = {
+            exp.DataType.Type.BIGINT: "__hive_to_bigint",
+            exp.DataType.Type.INT: "__hive_to_int",
+            exp.DataType.Type.SMALLINT: "__hive_to_smallint",
+            exp.DataType.Type.TINYINT: "__hive_to_tinyint",
+            exp.DataType.Type.TEXT: "__hive_to_string",
+            exp.DataType.Type.VARCHAR: "__hive_to_string",
+            exp.DataType.Type.BOOLEAN: "__hive_to_boolean",
+        }.get(t)
+        if macro is not None:
+            return exp.Anonymous(this=macro, expressions=[node.this])
+        if t == exp.DataType.Type.DATE and self._stringy(node.this):
+            return _call("__hive_date", node.this)
+        if t == exp.DataType.Type.TIMESTAMP and self._stringy(node.this):
+            return _call("__hive_ts", node.this)
+        return exp.TryCast(this=node.this, to=to)
+
+    # --- the statement's own SELECT --------------------------------------------------------
+
+    def _finish_top(self, q: exp.Select, *, stable_order: bool) -> list[Flag]:
+        aggregated = bool(q.args.get("group")) or any(
+            agg.find_ancestor(exp.Window, exp.Subquery) is None
+            for e in q.expressions
+            for agg in e.find_all(exp.AggFunc)
+        )
+        flags: list[Flag] = []
+        terms: list[str] = []
+        if not q.args.get("distinct"):
+            # One BIGINT per row: short lines + 2^32 x bad JSON (one column, one aggregate).
+            for src in self._select_sources(q):
+                for h in src.hidden:
+                    weight = "" if h == "__short" else f"{FLAG_SHIFT} * "
+                    terms.append(f"{weight}CAST({_ident(src.alias).sql(dialect='duckdb')}.{h} AS BIGINT)")
+        if terms:
+            text = " + ".join(terms)
+            expr = sqlglot.parse_one(f"sum({text})" if aggregated else text, read="duckdb")
+            q.append("expressions", exp.alias_(expr, "__f"))
+            flags.append(Flag(name="__f", kind="packed", aggregated=aggregated))
+        order = q.args.get("order")
+        if not stable_order or q.args.get("distinct"):
+            return flags
+        if order is None and q.args.get("group") and not q.args.get("limit"):
+            # One reducer sorts its keys: GROUP BY output comes out in key order in Hive.
+            keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in q.args["group"].expressions]
+            q.set("order", exp.Order(expressions=keys))
+        elif order is not None and not aggregated:
+            q.append(
+                "expressions", exp.alias_(sqlglot.parse_one("row_number() OVER ()", read="duckdb"), "__rn")
+            )
+            order.append("expressions", exp.Ordered(this=exp.column("__rn")))
+        elif order is not None:
+            visible = len(q.expressions) - len(flags)
+            for i in range(visible):
+                order.append("expressions", exp.Ordered(this=exp.Literal.number(i + 1), nulls_first=True))
+        return flags

@@ -1,0 +1,289 @@
+"""Running one attempt of an activity or precondition instance, in-process.
+
+`execute_attempt(ctx)` is the attempt boundary: whatever happens inside becomes an
+AttemptOutcome (with the error and its stack trace), never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from tailrace.definition import Category
+from tailrace.errors import TailraceError
+from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.shell import run_command
+from tailrace.runtime.staging import ActivityError, NodeData, download, node_data, require_exists, upload
+
+Runner = Callable[[AttemptContext], AttemptOutcome]
+ACTIVITIES: dict[str, Runner] = {}
+
+
+def activity(type_name: str) -> Callable[[Runner], Runner]:
+    def register(fn: Runner) -> Runner:
+        ACTIVITIES[type_name] = fn
+        return fn
+
+    return register
+
+
+def execute_attempt(ctx: AttemptContext) -> AttemptOutcome:
+    """Run one attempt; every failure is reported in the outcome, with its stack trace."""
+    from tailrace.runtime.preconditions import PRECONDITIONS
+
+    inst = ctx.instance
+    if inst.category is Category.PRECONDITION:
+        runner = PRECONDITIONS.get(inst.type)
+    else:
+        runner = ACTIVITIES.get(inst.type)
+    if runner is None:
+        return AttemptOutcome(
+            status="FAILED",
+            error_id="UnsupportedType",
+            error_message=f"{inst.type} '{inst.component_id}' cannot run on this installation "
+            "(see docs/definitions.md for what runs here)",
+        )
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return runner(ctx)
+    except TailraceError as exc:
+        ctx.log.write(f"ERROR {exc}\n")
+        return AttemptOutcome(
+            status="FAILED",
+            error_id=type(exc).__name__,
+            error_message=str(exc),
+            error_stack_trace=traceback.format_exc(),
+        )
+    except Exception as exc:  # the attempt boundary: record anything, crash nothing
+        trace = traceback.format_exc()
+        ctx.log.write(trace)
+        return AttemptOutcome(
+            status="FAILED",
+            error_id=type(exc).__name__,
+            error_message=f"{type(exc).__name__}: {exc}",
+            error_stack_trace=trace,
+        )
+
+
+# --- data nodes -------------------------------------------------------------------------------
+
+
+def node_for(ctx: AttemptContext, node_id: str) -> NodeData:
+    """The node's location evaluated in its own instance scope for this window."""
+    node = ctx.resolved.objects[node_id]
+    window = ctx.scopes.planner.window_at(node, ctx.instance.scheduled_start)
+    from tailrace.plan import Window
+
+    window = window or Window(
+        index=0,
+        start=ctx.instance.scheduled_start,
+        end=ctx.instance.scheduled_end,
+        run_at=ctx.instance.run_at,
+    )
+    scope = ctx.scopes.window_scope(node_id, window)
+    field = "directoryPath" if node.string("directoryPath") is not None else "filePath"
+    uri = ctx.field(field, scope, object_id=node_id) if node.string(field) is not None else None
+    return node_data(node, uri=uri, field=field, resolved=ctx.resolved)
+
+
+def _bool(text: str | None, default: bool) -> bool:
+    if text is None:
+        return default
+    return text.strip().lower() in ("true", "1", "yes")
+
+
+def _script_text(ctx: AttemptContext, inline_field: str) -> tuple[str, str]:
+    """The script from the inline field (evaluated) or from scriptUri (read as is)."""
+    inline = ctx.field(inline_field)
+    if inline is not None:
+        return inline, f"{ctx.instance.component_id}.{inline_field}"
+    uri = ctx.field("scriptUri")
+    if uri is None:
+        raise ActivityError(
+            f"needs '{inline_field}' or 'scriptUri'",
+            _loc(ctx, inline_field),
+        )
+    try:
+        return ctx.storage.read_bytes(uri).decode("utf-8"), uri
+    except TailraceError as exc:
+        raise ActivityError(f"cannot read scriptUri {uri}: {exc}", _loc(ctx, "scriptUri"))
+
+
+def _loc(ctx: AttemptContext, field: str) -> object:
+    from tailrace.errors import Location
+
+    return Location(object_id=ctx.instance.component_id, field=field)
+
+
+# --- HiveActivity -----------------------------------------------------------------------------
+
+
+@activity("HiveActivity")
+def run_hive(ctx: AttemptContext) -> AttemptOutcome:
+    from tailrace.engines.hive import TableSpec
+
+    if ctx.hive_engine_factory is None:
+        raise ActivityError("no Hive engine is configured", _loc(ctx, "type"))
+    comp = ctx.component
+    script, source = _script_text(ctx, "hiveScript")
+    variables: dict[str, str] = {}
+    for item in ctx.fields("scriptVariable"):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ActivityError(
+                f"scriptVariable must be NAME=value; found {item!r}", _loc(ctx, "scriptVariable")
+            )
+        variables[name.strip()] = value
+    stage = _bool(ctx.field("stage"), True)
+    engine = ctx.hive_engine_factory()
+    try:
+        if stage:
+            for role, field in (("input", "input"), ("output", "output")):
+                for n, node_id in enumerate(comp.refs(field), start=1):
+                    data = node_for(ctx, node_id)
+                    if not data.columns:
+                        raise ActivityError(
+                            f"{role} node '{node_id}' has no dataFormat columns; staging ${{{role}{n}}} needs them",
+                            _loc(ctx, field),
+                        )
+                    if role == "input":
+                        require_exists(ctx.storage, data, role="input folder")
+                    name = f"{role}{n}"
+                    engine.register_table(
+                        TableSpec(
+                            name=name,
+                            columns=list(data.columns),
+                            location=data.uri,
+                            row_format="csv_serde",
+                            field_delimiter=data.separator,
+                        )
+                    )
+                    variables.setdefault(name, name)
+                    ctx.log.write(f"staged {role} {node_id} ({data.uri}) as table {name}\n")
+        result = engine.run_script(
+            script, variables, source=source, echo=lambda line: ctx.log.write(line + "\n")
+        )
+    finally:
+        engine.close()
+    summary = {
+        "rows_written": getattr(result, "rows_written", 0),
+        "malformed_lines": getattr(result, "malformed_lines", 0),
+        "malformed_json": getattr(result, "malformed_json", 0),
+    }
+    return AttemptOutcome(status="FINISHED", summary=summary)
+
+
+# --- ShellCommandActivity ---------------------------------------------------------------------
+
+
+def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> AttemptOutcome:
+    comp = ctx.component
+    command = ctx.field("command")
+    args = ctx.fields("scriptArgument")
+    work = ctx.work_dir
+    if command is None:
+        uri = ctx.field("scriptUri")
+        if uri is None:
+            raise ActivityError("needs 'command' or 'scriptUri'", _loc(ctx, "command"))
+        script = work / "script.sh"
+        script.write_bytes(ctx.storage.read_bytes(uri))
+        script.chmod(0o755)
+        argv = ["/bin/bash", str(script), *args]
+    else:
+        argv = ["/bin/bash", "-c", command, "bash", *args]
+    env = dict(os.environ)
+    env.update({"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id})
+    stage = _bool(ctx.field("stage"), False) and not precondition
+    outputs: list[tuple[NodeData, Path]] = []
+    if stage:
+        for n, node_id in enumerate(comp.refs("input"), start=1):
+            data = node_for(ctx, node_id)
+            require_exists(ctx.storage, data, role="input")
+            target = work / f"input{n}"
+            download(ctx.storage, data, target)
+            env[f"INPUT{n}_STAGING_DIR"] = str(target)
+        for n, node_id in enumerate(comp.refs("output"), start=1):
+            data = node_for(ctx, node_id)
+            target = work / f"output{n}"
+            target.mkdir(parents=True, exist_ok=True)
+            env[f"OUTPUT{n}_STAGING_DIR"] = str(target)
+            outputs.append((data, target))
+    timeout = ctx.instance.attempt_timeout.total_seconds() if ctx.instance.attempt_timeout else None
+    ctx.log.write(f"$ {' '.join(argv[2:3]) if command else argv[1]} {' '.join(args)}\n".rstrip() + "\n")
+    result = run_command(
+        argv,
+        cwd=work,
+        env=env,
+        log=ctx.log,
+        cancelled=ctx.cancelled,
+        heartbeat=ctx.heartbeat,
+        timeout=timeout,
+    )
+    for name in ("stdout", "stderr"):
+        uri = ctx.field(name)
+        if uri:
+            ctx.storage.write_bytes(
+                uri, (result.stdout_tail if name == "stdout" else result.stderr_tail).encode()
+            )
+    if result.cancelled:
+        return AttemptOutcome(status="CANCELED", error_message="attempt canceled")
+    if result.timed_out:
+        return AttemptOutcome(
+            status="FAILED",
+            error_id="AttemptTimeout",
+            error_message=f"attemptTimeout of {timeout:.0f} s exceeded",
+        )
+    if result.returncode != 0:
+        if precondition:
+            return AttemptOutcome(
+                status="FALSE", error_message=f"command exited with status {result.returncode}"
+            )
+        tail = result.stderr_tail.strip().splitlines()[-3:]
+        return AttemptOutcome(
+            status="FAILED",
+            error_id="NonZeroExit",
+            error_message=f"command exited with status {result.returncode}"
+            + (f": {' | '.join(tail)}" if tail else ""),
+        )
+    for data, target in outputs:
+        upload(ctx.storage, data, target)
+    return AttemptOutcome(status="FINISHED")
+
+
+@activity("ShellCommandActivity")
+def run_shell(ctx: AttemptContext) -> AttemptOutcome:
+    return run_shell_like(ctx)
+
+
+# --- CopyActivity -----------------------------------------------------------------------------
+
+
+@activity("CopyActivity")
+def run_copy(ctx: AttemptContext) -> AttemptOutcome:
+    comp = ctx.component
+    inputs, outputs = comp.refs("input"), comp.refs("output")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ActivityError("CopyActivity takes exactly one input and one output", _loc(ctx, "input"))
+    src, dst = node_for(ctx, inputs[0]), node_for(ctx, outputs[0])
+    require_exists(ctx.storage, src, role="input")
+    staging = Path(tempfile.mkdtemp(dir=ctx.work_dir, prefix="copy-"))
+    try:
+        count = download(ctx.storage, src, staging)
+        if not dst.is_directory and src.is_directory:
+            # dir -> file: concatenate records in file-name order.
+            merged = ctx.work_dir / "merged"
+            with merged.open("wb") as out:
+                for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+                    out.write(path.read_bytes())
+            shutil.rmtree(staging)
+            staging.mkdir()
+            shutil.move(str(merged), staging / "part-0")
+        upload(ctx.storage, dst, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    ctx.log.write(f"copied {count} file(s) from {src.uri} to {dst.uri}\n")
+    return AttemptOutcome(status="FINISHED", summary={"files_copied": count})

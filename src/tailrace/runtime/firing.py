@@ -1,0 +1,91 @@
+"""Firing an instance's actions (onSuccess, onFail, onLateAction).
+
+Each action is evaluated against the triggering instance (`#{node.@scheduledStartTime}`) by
+tailrace.runtime.actions, recorded as an 'action.fired' event in the transaction that changed
+the instance, written to the service log and to the instance's actions.log (next to its
+attempts' logs). Delivery to a topic is the notifier's job. Terminate cancels the late work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tailrace.clock import format_dp
+from tailrace.errors import TailraceError
+from tailrace.runtime.actions import fire_action
+from tailrace.runtime.activation import planned_from_spec
+from tailrace.state import Instance
+from tailrace.storage import Storage
+
+if TYPE_CHECKING:
+    from tailrace.runtime.transitions import Step, Transitions
+
+log = logging.getLogger("tailrace.service")
+TRIGGERS = {"onSuccess": "on_success", "onFail": "on_fail", "onLateAction": "on_late_action"}
+
+
+def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: str) -> None:
+    action_ids = list(inst.spec.get(TRIGGERS[trigger]) or ())
+    if not action_ids:
+        return
+    tx, pid = step.tx, step.pipeline.id
+    active = transitions.active(step, inst.definition_version)
+    extra: dict[str, Any] = {"@status": str(inst.status)}
+    if inst.started_at:
+        extra["@actualStartTime"] = inst.started_at
+    if inst.ended_at:
+        extra["@actualEndTime"] = inst.ended_at
+    node_scope = active.scopes.instance_scope(planned_from_spec(inst.spec), extra=extra)
+    for action_id in action_ids:
+        try:
+            fired = fire_action(
+                active.scopes, action_id, trigger=trigger, node_id=inst.id, node_scope=node_scope
+            )
+        except TailraceError as exc:
+            tx.events.append(
+                "action.failed",
+                pipeline_id=pid,
+                object_id=action_id,
+                payload={"trigger": trigger, "node": inst.id, "error": str(exc)},
+            )
+            log.warning(
+                "%s %s: %s action '%s' could not be evaluated: %s", pid, inst.id, trigger, action_id, exc
+            )
+            continue
+        payload = {
+            "action": fired.action_id,
+            "type": fired.type,
+            "trigger": trigger,
+            "node": inst.id,
+            "subject": fired.subject,
+            "message": fired.message,
+            "topicArn": fired.topic_arn,
+        }
+        tx.events.append("action.fired", pipeline_id=pid, object_id=action_id, payload=payload)
+        line = f"{pid} {inst.id}: {fired.describe()}"
+        step.notes.append(line)
+        tx.after_commit(lambda line=line: log.info("%s", line))
+        storage, home = transitions.storage, transitions.home
+        if storage is not None and home is not None:
+            uri = actions_log_uri(active.log_root(inst.component_id), home, pid, inst)
+            entry = f"{format_dp(step.now)} {fired.describe()}\n"
+            tx.after_commit(lambda uri=uri, entry=entry, storage=storage: append_log(storage, uri, entry))
+        if fired.type == "Terminate" and trigger == "onLateAction" and not inst.terminal:
+            transitions.cancel(step, tx.instances.get(pid, inst.id), f"Terminate action '{action_id}' (late)")
+
+
+def append_log(storage: Storage, uri: str, text: str) -> None:
+    try:
+        old = storage.read_bytes(uri) if storage.exists(uri) else b""
+        storage.write_bytes(uri, old + text.encode("utf-8"))
+    except TailraceError as exc:  # the event is recorded; a log that cannot be written is not fatal
+        log.warning("could not write %s: %s", uri, exc)
+
+
+def actions_log_uri(log_root: str | None, home: Path, pipeline_id: str, inst: Instance) -> str:
+    """`<pipelineLogUri or <home>/logs>/<pipelineId>/<component>/<instance>/actions.log`: the actions
+    an instance fired, next to its attempts' logs."""
+    base = log_root.rstrip("/") if log_root else (home / "logs").resolve().as_posix()
+    return f"{base}/{pipeline_id}/{inst.component_id}/{inst.id}/actions.log"

@@ -1,0 +1,73 @@
+"""Preconditions: checks that gate data nodes and activities. FINISHED when the check holds,
+FALSE when it does not (the runner retries until preconditionTimeout)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tailrace.runtime.activities import node_for, run_shell_like
+from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.staging import ActivityError
+
+Check = Callable[[AttemptContext], AttemptOutcome]
+PRECONDITIONS: dict[str, Check] = {}
+
+
+def precondition(type_name: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        PRECONDITIONS[type_name] = fn
+        return fn
+
+    return register
+
+
+def _verdict(holds: bool, what: str) -> AttemptOutcome:
+    return AttemptOutcome(status="FINISHED" if holds else "FALSE", error_message=None if holds else what)
+
+
+def _required(ctx: AttemptContext, field: str) -> str:
+    value = ctx.field(field)
+    if not value:
+        from tailrace.errors import Location
+
+        raise ActivityError(
+            f"'{field}' is required", Location(object_id=ctx.instance.component_id, field=field)
+        )
+    return value
+
+
+@precondition("S3KeyExists")
+def s3_key_exists(ctx: AttemptContext) -> AttemptOutcome:
+    key = _required(ctx, "s3Key")
+    loc = ctx.storage.resolve(key)
+    holds = loc.store.head(loc.bucket, loc.key) is not None
+    ctx.log.write(f"S3KeyExists {key}: {holds}\n")
+    return _verdict(holds, f"{key} does not exist")
+
+
+@precondition("S3PrefixNotEmpty")
+def s3_prefix_not_empty(ctx: AttemptContext) -> AttemptOutcome:
+    prefix = _required(ctx, "s3Prefix")
+    holds = any(True for _ in ctx.storage.list_files(prefix if prefix.endswith("/") else prefix + "/"))
+    if not holds:
+        loc = ctx.storage.resolve(prefix)
+        holds = any(True for _ in loc.store.list(loc.bucket, loc.key))
+    ctx.log.write(f"S3PrefixNotEmpty {prefix}: {holds}\n")
+    return _verdict(holds, f"nothing under {prefix}")
+
+
+@precondition("Exists")
+def exists(ctx: AttemptContext) -> AttemptOutcome:
+    node = ctx.instance.node
+    if node is None:
+        raise ActivityError("Exists must be used as the precondition of a data node")
+    component = node[1:].rsplit("_", 1)[0]
+    data = node_for(ctx, component)
+    holds = ctx.storage.exists(data.uri)
+    ctx.log.write(f"Exists {data.uri}: {holds}\n")
+    return _verdict(holds, f"{data.uri} does not exist")
+
+
+@precondition("ShellCommandPrecondition")
+def shell_precondition(ctx: AttemptContext) -> AttemptOutcome:
+    return run_shell_like(ctx, precondition=True)

@@ -1,0 +1,236 @@
+"""Everything one process runs for the service: the scheduler loop, embedded task runners, and
+the local pools of `runsOn` resources.
+
+A resource instance (Ec2Resource, EmrCluster) is itself a task on the '@resources' queue: the
+process that claims it starts a pool of task runners for that instance's own queue, keeps the
+claim alive while the pool lives, and stops the pool when the service shuts the resource down
+(every activity on it ended) or times it out (terminateAfter).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
+from tailrace.runtime.scheduler import Scheduler
+from tailrace.runtime.service import PipelineService
+from tailrace.runtime.tasks import Task
+from tailrace.runtime.worker import Doorbell, Executor, Worker, WorkerOptions, _Heartbeat, default_executor
+from tailrace.state import TERMINAL, Event, TaskNotFound
+from tailrace.storage import Storage
+
+log = logging.getLogger("tailrace.runners")
+TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerConfig:
+    scheduler: bool = True
+    workers: int = 4
+    """Task runner threads for worker groups and the service's own tasks."""
+    worker_groups: Sequence[str] = ("*",)
+    """Worker groups the embedded runners serve; '*' serves every group."""
+    service_tasks: bool = True
+    """Run the checks the service runs itself (preconditions that name no runner)."""
+    resources: bool = True
+    """Host local pools for activities that run on a resource (runsOn)."""
+    pool_size: int = 2
+    """Task runner threads per resource instance (Task Runner's default --tasks)."""
+    poll_interval: float = 1.0
+    grace: float = 10.0
+    hostname: str = field(default_factory=socket.gethostname)
+    name: str = "tailrace"
+
+
+def queues_for(worker_groups: Sequence[str], *, service_tasks: bool) -> list[str]:
+    out = ["wg:*" if g == "*" else worker_group_queue(g) for g in worker_groups]
+    if service_tasks:
+        out.append(SERVICE_QUEUE)
+    return out
+
+
+class ServiceProcess:
+    def __init__(
+        self,
+        *,
+        service: PipelineService,
+        storage: Storage,
+        home: Path,
+        config: RunnerConfig,
+        hive_engine_factory: Callable[[], Any] | None = None,
+        executor: Executor = default_executor,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.storage = storage
+        self.home = home
+        self.config = config
+        self.hive_engine_factory = hive_engine_factory
+        self.executor = executor
+        self.echo = echo
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.doorbell = Doorbell()
+        self.threads: list[threading.Thread] = []
+        self.workers: list[Worker] = []
+        self.scheduler: Scheduler | None = None
+        self._ids = itertools.count(1)
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pools: list[threading.Thread] = []
+        self._pool_ends: dict[tuple[str, str], threading.Event] = {}
+
+    def _worker(self, queues: Sequence[str], label: str) -> Worker:
+        options = WorkerOptions(
+            runner_id=f"{self.runner_id}/{label}",
+            hostname=self.config.hostname,
+            poll_interval=self.config.poll_interval,
+            grace=self.config.grace,
+        )
+        return Worker(
+            service=self.service,
+            queues=queues,
+            storage=self.storage,
+            home=self.home,
+            options=options,
+            hive_engine_factory=self.hive_engine_factory,
+            executor=self.executor,
+            doorbell=self.doorbell,
+            echo=self.echo,
+        )
+
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _on_events(self, events: Sequence[Event]) -> None:
+        # The scheduler wakes for what changes its plan (activations, deactivations); the rest
+        # moves on in the transactions that cause it, and timers are found by its own polling.
+        if any(e.type.startswith("pipeline.") for e in events):
+            self.wake.set()
+        for e in events:
+            # A resource this process hosts has been shut down or timed out: stop its pool now
+            # rather than at the next heartbeat.
+            ended = self._pool_ends.get((e.pipeline_id or "", e.object_id or ""))
+            if ended is not None and e.type == "instance.status" and e.payload.get("to") in TERMINAL_NAMES:
+                ended.set()
+        if any(e.type == "instance.status" and e.payload.get("to") == "WAITING_FOR_RUNNER" for e in events):
+            self.doorbell.ring()
+
+    def start(self) -> None:
+        self._unsubscribe = self.service.store.subscribe(self._on_events)
+        if self.config.scheduler:
+            self.scheduler = Scheduler(
+                store=self.service.store, transitions=self.service.transitions, clock=self.service.clock
+            )
+            sched = self.scheduler
+            self.threads.append(
+                self._spawn(
+                    lambda: sched.run(self.stop_event, self.wake, max_sleep=self.config.poll_interval),
+                    "scheduler",
+                )
+            )
+        queues = queues_for(self.config.worker_groups, service_tasks=self.config.service_tasks)
+        for n in range(self.config.workers):
+            worker = self._worker(queues, f"worker-{n + 1}")
+            self.workers.append(worker)
+            self.threads.append(self._spawn(lambda w=worker: w.run(self.stop_event), f"worker-{n + 1}"))
+        if self.config.resources:
+            host = self._worker([RESOURCE_QUEUE], "resources")
+            self.threads.append(self._spawn(lambda: self._host_resources(host), "resources"))
+        if self.config.workers or self.config.resources:
+            self.threads.append(self._spawn(self._report_alive, "task runner heartbeat"))
+
+    @property
+    def runner_id(self) -> str:
+        return f"{self.config.name}@{self.config.hostname}:{os.getpid()}"
+
+    def _report_alive(self) -> None:
+        """ReportTaskRunnerHeartbeat for this process every minute (Task Runner: every 15 min);
+        stops the process when the service answers terminate."""
+        groups = ",".join(self.config.worker_groups) or None
+        while True:
+            try:
+                if self.service.report_task_runner_heartbeat(
+                    self.runner_id, worker_group=groups, hostname=self.config.hostname
+                ):
+                    log.warning("%s: the service asked this task runner to terminate", self.runner_id)
+                    self.stop_event.set()
+                    self.doorbell.ring()
+            except Exception:
+                log.exception("task runner heartbeat failed")
+            if self.stop_event.wait(60):
+                return
+
+    def _host_resources(self, host: Worker) -> None:
+        while not self.stop_event.is_set():
+            seen = self.doorbell.mark()
+            try:
+                task = self.service.claim(
+                    [RESOURCE_QUEUE], runner_id=host.options.runner_id, hostname=host.options.hostname
+                )
+            except Exception:
+                log.exception("claiming a resource failed")
+                task = None
+            if task is None:
+                self.doorbell.wait(seen, self.config.poll_interval)
+                continue
+            self._pools.append(self._spawn(lambda t=task: self._run_pool(t), f"pool {task.instance.id}"))
+
+    def _run_pool(self, task: Task) -> None:
+        """Run a local pool for one resource instance until the service ends the resource."""
+        ended = threading.Event()
+        key = (task.pipeline_id, task.instance.id)
+        self._pool_ends[key] = ended
+        heartbeat = _Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
+        pool_stop = threading.Event()
+        queue = resource_queue(task.pipeline_id, task.instance.id)
+        label = task.instance.id.lstrip("@")
+        workers = [self._worker([queue], f"{label}/{n + 1}") for n in range(self.config.pool_size)]
+        threads = [
+            self._spawn(lambda w=w: w.run(pool_stop), f"{label}/{n + 1}") for n, w in enumerate(workers)
+        ]
+        self._note(f"{task.pipeline_id} {task.instance.id}: local pool of {len(workers)} runner(s) started")
+        heartbeat.start()
+        self.doorbell.ring()
+        ended.wait()
+        pool_stop.set()
+        self.doorbell.ring()
+        for thread in threads:
+            thread.join()
+        heartbeat.stop()
+        self._pool_ends.pop(key, None)
+        self._note(f"{task.pipeline_id} {task.instance.id}: local pool stopped")
+        if heartbeat.lost:
+            return
+        try:
+            # After a shutdown or timeout the service has ended the attempt and ignores this;
+            # when this process is stopping it gives the resource back for another host.
+            self.service.set_task_status(task.task_id, "CANCELED", error_message="the resource host stopped")
+        except TaskNotFound:
+            pass
+
+    def _note(self, line: str) -> None:
+        log.info("%s", line)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; running attempts get `grace` seconds, then are given back."""
+        self.stop_event.set()
+        self.wake.set()
+        self.doorbell.ring()
+        for thread in [*self.threads, *self._pools]:
+            thread.join(timeout)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    @property
+    def running(self) -> list[str]:
+        return [w.current.attempt_id for w in self.workers if w.current is not None]

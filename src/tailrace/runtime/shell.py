@@ -1,0 +1,113 @@
+"""Running a command for an attempt: output streamed to the log, cancel and timeout honoured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tailrace.runtime.context import LogSink
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellResult:
+    returncode: int
+    stdout_tail: str
+    stderr_tail: str
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: LogSink,
+    cancelled: threading.Event,
+    heartbeat: Callable[[], None],
+    timeout: float | None = None,
+    stdout_file: Path | None = None,
+    stderr_file: Path | None = None,
+) -> ShellResult:
+    """Run argv in its own process group; kill the group on cancel or timeout."""
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    tails: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    sinks = {"stdout": stdout_file, "stderr": stderr_file}
+
+    def pump(name: str, stream: object) -> None:
+        out = sinks[name].open("ab") if sinks[name] else None
+        try:
+            for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+                if out is not None:
+                    out.write(raw)
+                text = raw.decode("utf-8", "replace")
+                log.write(text if name == "stdout" else f"[stderr] {text}")
+                tail = tails[name]
+                tail.append(text)
+                if len(tail) > 20:
+                    del tail[0]
+        finally:
+            if out is not None:
+                out.close()
+
+    threads = [
+        threading.Thread(target=pump, args=("stdout", proc.stdout), daemon=True),
+        threading.Thread(target=pump, args=("stderr", proc.stderr), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    timed_out = was_cancelled = False
+    last_beat = started
+    while True:
+        try:
+            proc.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if now - last_beat >= 5:
+            heartbeat()
+            last_beat = now
+        if cancelled.is_set():
+            was_cancelled = True
+        elif timeout is not None and now - started > timeout:
+            timed_out = True
+        if was_cancelled or timed_out:
+            _kill_group(proc)
+            proc.wait()
+            break
+    for t in threads:
+        t.join(timeout=5)
+    return ShellResult(
+        returncode=proc.returncode,
+        stdout_tail="".join(tails["stdout"]),
+        stderr_tail="".join(tails["stderr"]),
+        timed_out=timed_out,
+        cancelled=was_cancelled,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

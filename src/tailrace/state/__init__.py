@@ -1,0 +1,56 @@
+"""The state store (layer 3): one interface (abc.py) over SQLite and PostgreSQL (sql.py)."""
+
+from __future__ import annotations
+
+from tailrace.clock import Clock
+from tailrace.state.abc import (
+    TERMINAL,
+    AccessKey,
+    Attempt,
+    Component,
+    DefinitionVersion,
+    DuplicateError,
+    Event,
+    HealthStatus,
+    Instance,
+    ObjectNotFound,
+    Pipeline,
+    PipelineNotFound,
+    PipelineState,
+    StateStore,
+    Status,
+    TaskNotFound,
+    TaskRunner,
+    Transaction,
+)
+from tailrace.state.engine import create_engine
+from tailrace.state.sql import SqlStateStore
+
+__all__ = [
+    "TERMINAL",
+    "AccessKey",
+    "Attempt",
+    "Component",
+    "DefinitionVersion",
+    "DuplicateError",
+    "Event",
+    "HealthStatus",
+    "Instance",
+    "ObjectNotFound",
+    "Pipeline",
+    "PipelineNotFound",
+    "PipelineState",
+    "SqlStateStore",
+    "StateStore",
+    "Status",
+    "TaskNotFound",
+    "TaskRunner",
+    "Transaction",
+    "create_engine",
+    "open_store",
+]
+
+
+def open_store(url: str, *, clock: Clock | None = None) -> SqlStateStore:
+    """A migrated store over a new engine for `url` (sqlite:///PATH or postgresql://...)."""
+    return SqlStateStore(create_engine(url), clock=clock)

@@ -1,0 +1,78 @@
+"""Versioned schema migrations: `tr_schema_version` records each step applied, in order.
+
+A migration is a function of an open connection; all pending steps run in one transaction
+under a lock (SQLite's write lock, a PostgreSQL advisory lock), so processes that start
+together migrate once. Add a step to MIGRATIONS for every change of schema.py; never edit a
+step that has shipped (when schema.py changes, `_v1` must first get its own frozen copy of the
+tables it created).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from tailrace.errors import ConfigError
+from tailrace.state import schema
+
+MIGRATION_LOCK = 0x7A11_0001  # pg_advisory_xact_lock key of the state store's migrations
+
+
+@dataclass(frozen=True, kw_only=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _v1(conn: sa.Connection) -> None:
+    tables = [t for t in schema.metadata.sorted_tables if t is not schema.schema_version]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="pipelines, definitions, components, instances, attempts, events, keys",
+        apply=_v1,
+    ),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    found = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+    return int(found or 0)
+
+
+def migrate(engine: sa.Engine, *, now: datetime) -> int:
+    """Bring the database to LATEST; returns the version it is at.
+
+    :raises ConfigError: if the database was migrated by a newer tailrace.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        schema.schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        if version > LATEST:
+            raise ConfigError(
+                f"the metadata database is at schema version {version}, newer than this tailrace "
+                f"understands ({LATEST}); upgrade tailrace"
+            )
+        for step in MIGRATIONS:
+            if step.version <= version:
+                continue
+            step.apply(conn)
+            conn.execute(
+                sa.insert(schema.schema_version).values(
+                    version=step.version, description=step.description, applied_at=now
+                )
+            )
+            version = step.version
+        return version

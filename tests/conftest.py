@@ -1,0 +1,27 @@
+"""Shared fixtures: an isolated data directory per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "compat" / "dp-samples"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh TAILRACE_HOME (and working directory) for the test."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("TAILRACE_HOME", str(h))
+    monkeypatch.delenv("TAILRACE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("TAILRACE_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return h
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TZ", "UTC")
