@@ -135,3 +135,22 @@ def test_depends_on_cycle_is_reported():
     inst = Planner(resolved, activated_at=NOW).plan_until(datetime(2012, 12, 25, tzinfo=UTC))
     with pytest.raises(PlanError, match="cycle"):
         topological_order(inst)
+
+
+def test_a_long_backfill_plans_every_window_once_and_rolls_up_by_lookup():
+    resolved = _def(
+        [
+            _schedule(startDateTime="2012-01-01T00:00:00", period="1 day"),
+            {"id": "H", "type": "Schedule", "startDateTime": "2012-01-01T00:00:00", "period": "6 hours"},
+            {"id": "N", "type": "S3DataNode", "directoryPath": "s3://b/x/", "schedule": {"ref": "S"}},
+            _activity(schedule={"ref": "H"}, input={"ref": "N"}),
+        ]
+    )
+    planner = Planner(resolved, activated_at=NOW)
+    inst = planner.plan_until(datetime(2013, 1, 1, tzinfo=UTC))
+    acts = [i for i in inst if i.component_id == "A"]
+    assert len(acts) == 366 * 4  # 2012 is a leap year
+    assert len({i.id for i in acts}) == len(acts)
+    for act in acts[::97]:
+        assert act.inputs == (f"@N_{act.scheduled_start.strftime('%Y-%m-%d')}T00:00:00",)
+    assert planner.window_at(resolved.get("N"), datetime(2011, 12, 31, tzinfo=UTC)) is None

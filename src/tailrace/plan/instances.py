@@ -13,7 +13,15 @@ from datetime import datetime, timedelta
 from tailrace.definition import Category, ResolvedDefinition, ResolvedObject, parse_period
 from tailrace.errors import LocatedError, Location
 from tailrace.ids import instance_id
-from tailrace.plan.windows import PlanError, Window, iter_windows, schedule_type_of, windows_until
+from tailrace.plan.windows import (
+    MAX_WINDOWS,
+    PlanError,
+    Window,
+    WindowSeries,
+    iter_windows,
+    schedule_type_of,
+    windows_until,
+)
 
 PLANNED_CATEGORIES = (Category.ACTIVITY, Category.DATA_NODE, Category.PRECONDITION, Category.RESOURCE)
 DEFAULT_MAXIMUM_RETRIES = 3  # "an activity retries three times before entering a hard failure state"
@@ -92,6 +100,7 @@ class Planner:
         self.activated_at = activated_at
         self.start_override = start_override
         self.default_retries = default_retries
+        self._cache: dict[tuple[str, str], WindowSeries] = {}
         self.components = [
             obj for obj in resolved.objects.values() if obj.category in PLANNED_CATEGORIES and obj.type
         ]
@@ -102,6 +111,21 @@ class Planner:
         ref = obj.ref("schedule")
         return self.resolved.get(ref) if ref else None
 
+    def _series(self, schedule: ResolvedObject, kind: str) -> WindowSeries:
+        key = (schedule.id, kind)
+        series = self._cache.get(key)
+        if series is None:  # a race here only builds a series twice; setdefault keeps one
+            series = WindowSeries(
+                iter_windows(
+                    schedule,
+                    schedule_type=kind,
+                    activated_at=self.activated_at,
+                    start_override=self.start_override,
+                )
+            )
+            series = self._cache.setdefault(key, series)
+        return series
+
     def windows_for(self, obj: ResolvedObject, until: datetime) -> list[Window]:
         kind = schedule_type_of(obj)
         schedule = self.schedule_of(obj)
@@ -110,13 +134,22 @@ class Planner:
                 "no schedule: set 'schedule' on the object or on Default, or use scheduleType 'ondemand'",
                 Location(object_id=obj.id, field="schedule"),
             )
-        return windows_until(
-            schedule if schedule is not None else obj,
-            schedule_type=kind,
-            activated_at=self.activated_at,
-            until=until,
-            start_override=self.start_override,
-        )
+        if kind == "ondemand" or schedule is None:
+            return windows_until(
+                schedule if schedule is not None else obj,
+                schedule_type=kind,
+                activated_at=self.activated_at,
+                until=until,
+                start_override=self.start_override,
+            )
+        due = self._series(schedule, kind).due(until)
+        if len(due) > MAX_WINDOWS:
+            raise PlanError(
+                f"more than {MAX_WINDOWS} periods would be planned; set endDateTime, occurrences or an "
+                "earlier --until",
+                Location(object_id=schedule.id, field="period"),
+            )
+        return due
 
     def window_at(self, obj: ResolvedObject, at: datetime) -> Window | None:
         """The window of obj's schedule containing `at` (components on other schedules roll up)."""
@@ -124,14 +157,7 @@ class Planner:
         schedule = self.schedule_of(obj)
         if kind == "ondemand" or schedule is None:
             return Window(index=0, start=at, end=at, run_at=at)
-        for window in iter_windows(
-            schedule, schedule_type=kind, activated_at=self.activated_at, start_override=self.start_override
-        ):
-            if window.start <= at < window.end:
-                return window
-            if window.start > at:
-                break
-        return None
+        return self._series(schedule, kind).containing(at)
 
     def instance_ref(self, target_id: str, at: datetime) -> str | None:
         target = self.resolved.get(target_id)

@@ -7,6 +7,8 @@ Calendar months are added from the start (not accumulated), so Jan 31 + 1 month 
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,3 +172,52 @@ def window_containing(
         if window.start > at:
             return None
     return None
+
+
+class WindowSeries:
+    """One schedule's windows, computed once, extended on demand and bisected for lookups.
+
+    Walking a schedule from its start on every question makes a long backfill quadratic; a
+    planner asks the same questions for every component and window, so it keeps one series per
+    schedule.
+    """
+
+    def __init__(self, windows: Iterator[Window]) -> None:
+        self._source = windows
+        self._windows: list[Window] = []
+        self._starts: list[datetime] = []
+        self._exhausted = False
+        # A service shares one planner between its scheduler and API threads.
+        self._lock = threading.Lock()
+
+    def _extend_past(self, at: datetime) -> None:
+        while not self._exhausted and (not self._windows or self._windows[-1].start <= at):
+            nxt = next(self._source, None)
+            if nxt is None:
+                self._exhausted = True
+                break
+            self._windows.append(nxt)
+            self._starts.append(nxt.start)
+            if len(self._windows) > MAX_WINDOWS + 1:
+                break
+
+    def due(self, until: datetime) -> list[Window]:
+        """Windows starting before `until` whose run time is not after it (see windows_until)."""
+        until = utc(until)
+        with self._lock:
+            self._extend_past(until)
+            candidates = self._windows[: bisect.bisect_left(self._starts, until)]
+        out: list[Window] = []
+        for window in candidates:
+            if window.run_at > until:
+                break
+            out.append(window)
+        return out
+
+    def containing(self, at: datetime) -> Window | None:
+        """The window whose [start, end) contains `at`."""
+        with self._lock:
+            self._extend_past(at)
+            index = bisect.bisect_right(self._starts, at) - 1
+            window = self._windows[index] if index >= 0 else None
+        return window if window is not None and window.start <= at < window.end else None

@@ -31,7 +31,7 @@ from tailrace.plan import PlannedInstance, Planner, ScopeBuilder, topological_or
 from tailrace.runtime.actions import FiredAction, fire_action
 from tailrace.runtime.activities import execute_attempt
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, ListLog
-from tailrace.runtime.logs import attempt_log_uri
+from tailrace.runtime.logs import attempt_log_uri, closing_text
 from tailrace.storage import Storage
 
 FAILED_STATES = frozenset({"FAILED", "CASCADE_FAILED", "CANCELED", "TIMEDOUT"})
@@ -200,13 +200,7 @@ class LocalRunner:
         pid: str,
     ) -> str | None:
         text = log.text()
-        if outcome.error_stack_trace and outcome.error_stack_trace not in text:
-            text += outcome.error_stack_trace
-        text += (
-            f"status: {outcome.status}"
-            + (f" ({outcome.error_message})" if outcome.error_message else "")
-            + "\n"
-        )
+        text = closing_text(text, outcome)
         comp = scopes.resolved.objects[inst.component_id]
         raw = comp.string("pipelineLogUri")
         base = None

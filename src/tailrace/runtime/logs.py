@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tailrace.ids import attempt_id
+from tailrace.runtime.context import AttemptOutcome
 
 LOG_FILE = "attempt.log"
 
@@ -25,3 +26,11 @@ def attempt_log_dir(
 
 def attempt_log_uri(**kw: object) -> str:
     return attempt_log_dir(**kw) + LOG_FILE  # type: ignore[arg-type]
+
+
+def closing_text(text: str, outcome: AttemptOutcome) -> str:
+    """The attempt's log with its stack trace (if not already in it) and final status appended."""
+    if outcome.error_stack_trace and outcome.error_stack_trace not in text:
+        text += outcome.error_stack_trace
+    status = f"status: {outcome.status}" + (f" ({outcome.error_message})" if outcome.error_message else "")
+    return text + status + "\n"

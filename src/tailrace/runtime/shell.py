@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +39,7 @@ def run_command(
 ) -> ShellResult:
     """Run argv in its own process group; kill the group on cancel or timeout."""
     proc = subprocess.Popen(
-        list(argv),
+        _with_parent_death_signal(list(argv)),
         cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -100,6 +102,17 @@ def run_command(
         timed_out=timed_out,
         cancelled=was_cancelled,
     )
+
+
+_SETPRIV = shutil.which("setpriv")
+
+
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """Make the command die with the worker that started it (Linux `setpriv --pdeathsig`), so a
+    worker killed with -9 does not leave its command running while the attempt is retried."""
+    if _SETPRIV and sys.platform.startswith("linux"):
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    return argv
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

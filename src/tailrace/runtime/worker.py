@@ -25,6 +25,7 @@ from tailrace.clock import SystemClock
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.logs import closing_text
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.state import TaskNotFound
@@ -222,13 +223,7 @@ class Worker:
 
     def _save_log(self, task: Task, attempt_log: FileLog, outcome: AttemptOutcome) -> None:
         text = attempt_log.close()
-        if outcome.error_stack_trace and outcome.error_stack_trace not in text:
-            text += outcome.error_stack_trace
-        text += (
-            f"status: {outcome.status}"
-            + (f" ({outcome.error_message})" if outcome.error_message else "")
-            + "\n"
-        )
+        text = closing_text(text, outcome)
         try:
             self.storage.write_bytes(task.log_uri, text.encode("utf-8"))
             attempt_log.path.unlink(missing_ok=True)
