@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from tailrace.definition import load_file, loads, validate  # noqa: E402
 
-SAMPLES = REPO.parent / "shared" / "compat" / "dp-samples"
+SAMPLES = Path(os.environ.get("TAILRACE_COMPAT_DIR", REPO.parent / "shared" / "compat")) / "dp-samples"
 RESULTS = REPO / "bench" / "RESULTS.md"
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from tailrace.definition import OBJECT_TYPES, Category, Problem, load_file, validate
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT.parent / "shared" / "compat" / "dp-samples"
+from compat_samples import SAMPLES, require_samples  # noqa: E402
+
+require_samples()
 
 REASONS = [
     (

@@ -4,12 +4,12 @@ validator or the evaluator; anything that goes wrong is a TailraceError with a m
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compat_samples import REPO, SAMPLES
 from tailrace.definition import (
     from_file_dict,
     from_wire,
@@ -23,8 +23,10 @@ from tailrace.definition import (
 from tailrace.errors import TailraceError
 from tailrace.expressions import render
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "compat" / "dp-samples"
-SAMPLE_TEXTS = [p.read_text() for p in sorted(SAMPLES.glob("*.json"))]
+# The published samples when present; the repository's own seed definition in any case.
+SAMPLE_TEXTS = [p.read_text() for p in sorted(SAMPLES.glob("*.json"))] or [
+    (REPO / "src" / "tailrace" / "sample" / "log-pipeline.json").read_text()
+]
 FAST = settings(
     max_examples=int(__import__("os").environ.get("TAILRACE_FUZZ_EXAMPLES", "150")),
     deadline=None,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from compat_samples import SAMPLES, require_samples
 from tailrace.definition import DefinitionError, from_wire, load_file, to_file, to_wire, validate
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "compat" / "dp-samples"
+require_samples()
 FILES = sorted(p.name for p in SAMPLES.glob("*.json"))
 NON_STRICT = {"OnDemandWithLamdaFunctions__ondemand.json", "ShellCommandWithFTP__pipeline.json"}
 WIRE = {"RDStoRedshiftSqoop__setup__setup.json", "SQLActivityWithTimeout__setup__setup.json"}

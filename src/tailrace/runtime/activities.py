@@ -12,6 +12,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tailrace.definition import Category
 from tailrace.errors import TailraceError
@@ -164,8 +165,24 @@ def run_hive(ctx: AttemptContext) -> AttemptOutcome:
                     )
                     variables.setdefault(name, name)
                     ctx.log.write(f"staged {role} {node_id} ({data.uri}) as table {name}\n")
+
+        def on_statement(res: Any) -> None:
+            what = f"{res.kind} {res.table}" if res.table else res.kind
+            rows = (
+                f": {res.rows_written:,} rows" if res.kind.startswith(("INSERT", "CREATE TABLE AS")) else ""
+            )
+            ctx.log.write(
+                f"OK  statement {res.number} (line {res.line}) {what}{rows} ({res.seconds:.1f} s)\n"
+            )
+            ctx.heartbeat()
+
         result = engine.run_script(
-            script, variables, source=source, echo=lambda line: ctx.log.write(line + "\n")
+            script,
+            variables,
+            source=source,
+            echo=lambda line: ctx.log.write(line + "\n"),
+            on_statement=on_statement,
+            echo_statements=True,
         )
     finally:
         engine.close()

@@ -64,6 +64,14 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
     definition_path.write_text(seed_definition_text())
     (definition_path.parent / "whatislog.q").write_text(hive_script_text())
     until = DEMO_START + timedelta(days=args.days)
+    # The seed's schedule has no end, so activating it in the service backfills every day since
+    # 2012; this copy ends with the demo's logs, for trying the service (README's tour).
+    bounded = definition_path.parent / "log-pipeline-demo.json"
+    bounded.write_text(
+        seed_definition_text().replace(
+            '"period": "1 Days"}', f'"period": "1 Days", "endDateTime": "{format_dp(until)}"}}', 1
+        )
+    )
     _say(f"[2/3] running the seed pipeline ({definition_path}) up to {format_dp(until)} ...")
     defn = loads(definition_path.read_text(), source=str(definition_path))
     runner = LocalRunner(
