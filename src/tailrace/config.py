@@ -29,15 +29,10 @@ class Settings:
     s3_region: str = "us-east-1"
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
-    redis_url: str | None = None
-    """When set, events go through Redis so several processes share them."""
     host: str = "127.0.0.1"
     port: int = 8040
     workers: int = 4
     """Embedded worker threads started by `tailrace up`."""
-    engine: str = "duckdb"
-    """SQL engine for Hive activities: duckdb (default) or spark."""
-    spark_master: str = "local[2]"
     endpoint: str | None = None
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None

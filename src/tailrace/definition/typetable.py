@@ -246,7 +246,7 @@ _TYPES = [
         page="dp-object-hiveactivity",
         one_of=(("hiveScript", "scriptUri"), *ROUTED),
         exclusive=(("hiveScript", "scriptUri", "error"),),
-        note="Hive SQL translated to DuckDB (or run on Spark); ${input1}/${output1} staged from the data nodes",
+        note="Hive SQL translated to DuckDB; ${input1}/${output1} staged from the data nodes",
     ),
     _t(
         "HiveCopyActivity",
@@ -302,8 +302,8 @@ _TYPES = [
         required=("database",),
         one_of=(("script", "scriptUri"), *ROUTED),
         exclusive=(("script", "scriptUri", "error"),),
-        note="partially: scripts run on JdbcDatabase connections to SQLite, PostgreSQL or DuckDB; "
-        "Redshift and RDS databases cannot be reached",
+        note="scripts (with ? filled from scriptArgument) on JdbcDatabase connections to SQLite, "
+        "PostgreSQL or DuckDB; Redshift and RDS databases cannot be reached",
     ),
     _t(
         "RedshiftCopyActivity",
@@ -335,7 +335,7 @@ _TYPES = [
         ],
         page="dp-object-ec2resource",
         required=("role", "resourceRole"),
-        note="a pool of local worker threads (or a worker group mapped in config); no EC2 instance",
+        note="a pool of local worker threads for each resource instance; no EC2 instance",
     ),
     _t(
         "EmrCluster",
@@ -365,7 +365,7 @@ _TYPES = [
             ),
         ],
         page="dp-object-emrcluster",
-        note="a local worker pool whose Hive runs on DuckDB (or a Spark cluster mapped in config)",
+        note="a local worker pool for each resource instance; its Hive runs on DuckDB",
     ),
     # -- preconditions --------------------------------------------------------------------------
     _t(
@@ -485,7 +485,8 @@ _TYPES = [
         Category.DATA_FORMAT,
         [PARENT, *fs("inputRegEx outputFormat", multi="column")],
         page="dp-object-regex",
-        note="Java regular expressions (translated), outputFormat with %1$s placeholders",
+        runs_here=False,
+        note="accepted; staging RegEx-formatted nodes for Hive does not run here yet",
     ),
     *(
         _t(
@@ -505,7 +506,8 @@ _TYPES = [
         [PARENT, *fs("message role subject topicArn")],
         page="dp-object-snsalarm",
         required=("message", "role", "subject", "topicArn"),
-        note="recorded as an alarm event and sent to the topic's subscribers (console, HTTP)",
+        note="evaluated against the triggering instance, recorded as an event and written to the log; "
+        "delivery to topic subscribers is not built yet",
     ),
     _t(
         "Terminate",
@@ -526,7 +528,7 @@ _TYPES = [
         ],
         page="dp-object-emrconfiguration",
         required=("classification",),
-        note="accepted and ignored by the local pool (kept for an EMR or Spark mapping)",
+        note="accepted and ignored by the local pool",
     ),
     _t(
         "Property",

@@ -12,7 +12,6 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tailrace.definition import Category
 from tailrace.errors import TailraceError
@@ -34,6 +33,8 @@ def activity(type_name: str) -> Callable[[Runner], Runner]:
 
 def execute_attempt(ctx: AttemptContext) -> AttemptOutcome:
     """Run one attempt; every failure is reported in the outcome, with its stack trace."""
+    # Importing these registers their activity and precondition types.
+    from tailrace.runtime import hive, sql  # noqa: F401
     from tailrace.runtime.preconditions import PRECONDITIONS
 
     inst = ctx.instance
@@ -118,80 +119,6 @@ def _loc(ctx: AttemptContext, field: str) -> object:
     from tailrace.errors import Location
 
     return Location(object_id=ctx.instance.component_id, field=field)
-
-
-# --- HiveActivity -----------------------------------------------------------------------------
-
-
-@activity("HiveActivity")
-def run_hive(ctx: AttemptContext) -> AttemptOutcome:
-    from tailrace.engines.hive import TableSpec
-
-    if ctx.hive_engine_factory is None:
-        raise ActivityError("no Hive engine is configured", _loc(ctx, "type"))
-    comp = ctx.component
-    script, source = _script_text(ctx, "hiveScript")
-    variables: dict[str, str] = {}
-    for item in ctx.fields("scriptVariable"):
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ActivityError(
-                f"scriptVariable must be NAME=value; found {item!r}", _loc(ctx, "scriptVariable")
-            )
-        variables[name.strip()] = value
-    stage = _bool(ctx.field("stage"), True)
-    engine = ctx.hive_engine_factory()
-    try:
-        if stage:
-            for role, field in (("input", "input"), ("output", "output")):
-                for n, node_id in enumerate(comp.refs(field), start=1):
-                    data = node_for(ctx, node_id)
-                    if not data.columns:
-                        raise ActivityError(
-                            f"{role} node '{node_id}' has no dataFormat columns; staging ${{{role}{n}}} needs them",
-                            _loc(ctx, field),
-                        )
-                    if role == "input":
-                        require_exists(ctx.storage, data, role="input folder")
-                    name = f"{role}{n}"
-                    engine.register_table(
-                        TableSpec(
-                            name=name,
-                            columns=list(data.columns),
-                            location=data.uri,
-                            row_format="csv_serde",
-                            field_delimiter=data.separator,
-                        )
-                    )
-                    variables.setdefault(name, name)
-                    ctx.log.write(f"staged {role} {node_id} ({data.uri}) as table {name}\n")
-
-        def on_statement(res: Any) -> None:
-            what = f"{res.kind} {res.table}" if res.table else res.kind
-            rows = (
-                f": {res.rows_written:,} rows" if res.kind.startswith(("INSERT", "CREATE TABLE AS")) else ""
-            )
-            ctx.log.write(
-                f"OK  statement {res.number} (line {res.line}) {what}{rows} ({res.seconds:.1f} s)\n"
-            )
-            ctx.heartbeat()
-
-        result = engine.run_script(
-            script,
-            variables,
-            source=source,
-            echo=lambda line: ctx.log.write(line + "\n"),
-            on_statement=on_statement,
-            echo_statements=True,
-        )
-    finally:
-        engine.close()
-    summary = {
-        "rows_written": getattr(result, "rows_written", 0),
-        "malformed_lines": getattr(result, "malformed_lines", 0),
-        "malformed_json": getattr(result, "malformed_json", 0),
-    }
-    return AttemptOutcome(status="FINISHED", summary=summary)
 
 
 # --- ShellCommandActivity ---------------------------------------------------------------------
@@ -281,26 +208,40 @@ def run_shell(ctx: AttemptContext) -> AttemptOutcome:
 
 @activity("CopyActivity")
 def run_copy(ctx: AttemptContext) -> AttemptOutcome:
+    from tailrace.runtime import sql
+
     comp = ctx.component
     inputs, outputs = comp.refs("input"), comp.refs("output")
     if len(inputs) != 1 or len(outputs) != 1:
         raise ActivityError("CopyActivity takes exactly one input and one output", _loc(ctx, "input"))
-    src, dst = node_for(ctx, inputs[0]), node_for(ctx, outputs[0])
-    require_exists(ctx.storage, src, role="input")
+    in_type = ctx.resolved.objects[inputs[0]].type
+    out_type = ctx.resolved.objects[outputs[0]].type
+    if out_type == "SqlDataNode":
+        count = sql.copy_store_to_sql(ctx, node_for(ctx, inputs[0]), outputs[0])
+        ctx.log.write(f"copied {count} record(s) into {outputs[0]}\n")
+        return AttemptOutcome(status="FINISHED", summary={"rows_written": count})
+    dst = node_for(ctx, outputs[0])
     staging = Path(tempfile.mkdtemp(dir=ctx.work_dir, prefix="copy-"))
     try:
-        count = download(ctx.storage, src, staging)
-        if not dst.is_directory and src.is_directory:
-            # dir -> file: concatenate records in file-name order.
-            merged = ctx.work_dir / "merged"
-            with merged.open("wb") as out:
-                for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-                    out.write(path.read_bytes())
-            shutil.rmtree(staging)
-            staging.mkdir()
-            shutil.move(str(merged), staging / "part-0")
+        if in_type == "SqlDataNode":
+            count = sql.copy_sql_to_store(ctx, inputs[0], dst, staging)
+            what = f"{count} record(s) from {inputs[0]}"
+        else:
+            src = node_for(ctx, inputs[0])
+            require_exists(ctx.storage, src, role="input")
+            count = download(ctx.storage, src, staging)
+            what = f"{count} file(s) from {src.uri}"
+            if not dst.is_directory and src.is_directory:
+                # dir -> file: concatenate records in file-name order.
+                merged = ctx.work_dir / "merged"
+                with merged.open("wb") as out:
+                    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+                        out.write(path.read_bytes())
+                shutil.rmtree(staging)
+                staging.mkdir()
+                shutil.move(str(merged), staging / "part-0")
         upload(ctx.storage, dst, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    ctx.log.write(f"copied {count} file(s) from {src.uri} to {dst.uri}\n")
+    ctx.log.write(f"copied {what} to {dst.uri}\n")
     return AttemptOutcome(status="FINISHED", summary={"files_copied": count})

@@ -62,6 +62,18 @@ def exists(ctx: AttemptContext) -> AttemptOutcome:
     if node is None:
         raise ActivityError("Exists must be used as the precondition of a data node")
     component = node[1:].rsplit("_", 1)[0]
+    if ctx.resolved.objects[component].type == "SqlDataNode":
+        from tailrace.runtime import sql
+
+        db, table = sql.sql_node(ctx, component)
+        try:
+            with sql.connect(db) as conn:
+                conn.cursor().execute(f"SELECT 1 FROM {table} WHERE 1 = 0")
+            holds = True
+        except Exception:
+            holds = False
+        ctx.log.write(f"Exists table {table}: {holds}\n")
+        return _verdict(holds, f"table {table} does not exist")
     data = node_for(ctx, component)
     holds = ctx.storage.exists(data.uri)
     ctx.log.write(f"Exists {data.uri}: {holds}\n")

@@ -76,6 +76,11 @@ def node_data(node: ResolvedObject, *, uri: str | None, field: str, resolved: An
     fmt_type = None
     if fmt is not None:
         fmt_type = fmt.type
+        if fmt.type not in ("TSV", "CSV", "Custom"):
+            raise ActivityError(
+                f"{fmt.type} data formats cannot be staged here (TSV, CSV and Custom can)",
+                Location(object_id=node.id, field="dataFormat"),
+            )
         columns = _columns(fmt)
         sep = fmt.string("columnSeparator")
         separator = unescape_separator(sep) if sep else SEPARATORS.get(fmt.type or "", "\t")
