@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tailrace.config import Settings
-from tailrace.storage import Storage
+if TYPE_CHECKING:
+    # Only annotations: the backends are imported where they are built, so that importing this
+    # module (as `python -m tailrace` does) stays cheap.
+    from tailrace.config import Settings
+    from tailrace.storage import Storage
 
 
 class Services:
@@ -21,6 +24,8 @@ class Services:
 
     @functools.cached_property
     def storage(self) -> Storage:
+        from tailrace.storage import Storage
+
         s = self.settings
         s.home.mkdir(parents=True, exist_ok=True)
         s3 = None

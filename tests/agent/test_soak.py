@@ -30,5 +30,5 @@ def test_short_soak_every_line_exactly_once(tmp_path: Path):
     report = soak.soak(plan, tmp_path / "soak")
     assert report["missing"] == [] and report["duplicated"] == {}, report
     assert report["shipped"] == 30_000
-    assert report["rotations"] >= 3
+    assert report["rotations"] >= 3 and report["rotations_while_down"] >= 1, report
     assert report["ok"], report

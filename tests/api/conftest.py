@@ -1,45 +1,25 @@
 """API fixtures: a state store on SQLite, issued keys, the app served by uvicorn on a free port,
-and boto3 clients pointed at it."""
+boto3 clients pointed at it, and the tailrace CLI run in-process against it."""
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
+from api_helpers import DEFINITION, T0, client_for
 
 from tailrace.api.app import create_app
 from tailrace.api.keys import KeyStore
 from tailrace.api.server import ApiServer
+from tailrace.cli.main import run
 from tailrace.clock import FrozenClock, SystemClock
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
+from tailrace.services import build_services
 from tailrace.state import open_store
-
-T0 = datetime(2026, 1, 5, tzinfo=UTC)
-
-DEFINITION = {
-    "objects": [
-        {
-            "id": "Default",
-            "scheduleType": "cron",
-            "schedule": {"ref": "Daily"},
-            "failureAndRerunMode": "CASCADE",
-        },
-        {"id": "Daily", "type": "Schedule", "period": "1 day", "startDateTime": "2026-01-01T00:00:00"},
-        {
-            "id": "Hello",
-            "type": "ShellCommandActivity",
-            "command": "echo #{myMsg}",
-            "workerGroup": "wg-1",
-            "maximumRetries": "0",
-        },
-    ],
-    "parameters": [{"id": "myMsg", "type": "String", "default": "hi"}],
-}
 
 
 @pytest.fixture
@@ -66,17 +46,6 @@ def server(store, keys, service):
     app = create_app(service=service, store=store, keys=keys, clock=SystemClock())
     with ApiServer(app) as srv:
         yield srv
-
-
-def client_for(url: str, key=None, *, secret: str | None = None):
-    return boto3.client(
-        "datapipeline",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=key.access_key_id if key else "NOKEY",
-        aws_secret_access_key=secret or (key.secret_access_key if key else "nosecret"),
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 @pytest.fixture
@@ -116,3 +85,32 @@ def world(tmp_path):
     with ApiServer(app) as srv:
         yield World(server=srv, keys=ks, scheduler=scheduler, clock=clock, service=svc, store=st)
     st.close()
+
+
+@pytest.fixture
+def cli(world, tmp_path, monkeypatch):
+    """Run `tailrace ARGS...` in-process against the world's server; returns (code, stdout, stderr)."""
+    key = world.keys.create("carol")
+    home = tmp_path / "client-home"
+    monkeypatch.setenv("TAILRACE_HOME", str(home))
+    monkeypatch.setenv("TAILRACE_ENDPOINT", world.server.url)
+    monkeypatch.setenv("TAILRACE_ACCESS_KEY_ID", key.access_key_id)
+    monkeypatch.setenv("TAILRACE_SECRET_ACCESS_KEY", key.secret_access_key)
+    monkeypatch.chdir(tmp_path)
+
+    def tailrace(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        monkeypatch.setattr("sys.stderr", err)
+        code = run(list(argv), build_services)
+        return code, out.getvalue(), err.getvalue()
+
+    tailrace.key = key
+    return tailrace
+
+
+@pytest.fixture
+def definition_file(tmp_path):
+    path = tmp_path / "hello.json"
+    path.write_text(json.dumps(DEFINITION))
+    return path

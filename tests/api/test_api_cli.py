@@ -7,40 +7,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from api_helpers import client_for
 
-from conftest import DEFINITION, client_for
 from tailrace.cli.commands.aws import run_query, runs_table
 from tailrace.cli.main import run
 from tailrace.services import build_services
-
-
-@pytest.fixture
-def cli(world, tmp_path, monkeypatch):
-    """Run `tailrace ARGS...` in-process against the world's server; returns (code, stdout, stderr)."""
-    key = world.keys.create("carol")
-    home = tmp_path / "client-home"
-    monkeypatch.setenv("TAILRACE_HOME", str(home))
-    monkeypatch.setenv("TAILRACE_ENDPOINT", world.server.url)
-    monkeypatch.setenv("TAILRACE_ACCESS_KEY_ID", key.access_key_id)
-    monkeypatch.setenv("TAILRACE_SECRET_ACCESS_KEY", key.secret_access_key)
-    monkeypatch.chdir(tmp_path)
-
-    def tailrace(*argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr("sys.stdout", out)
-        monkeypatch.setattr("sys.stderr", err)
-        code = run(list(argv), build_services)
-        return code, out.getvalue(), err.getvalue()
-
-    tailrace.key = key
-    return tailrace
-
-
-@pytest.fixture
-def definition_file(tmp_path):
-    path = tmp_path / "hello.json"
-    path.write_text(json.dumps(DEFINITION))
-    return path
 
 
 def test_define_activate_and_list_runs(cli, world, definition_file):

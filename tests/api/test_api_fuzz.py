@@ -9,12 +9,12 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from api_helpers import DEFINITION, T0, client_for
 from botocore.parsers import create_parser
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rawhttp import send, signed_headers
 
-from conftest import DEFINITION, T0, client_for
 from tailrace.api import shapes
 from tailrace.api.app import create_app
 from tailrace.api.keys import KeyStore
@@ -193,6 +193,7 @@ _segments = st.one_of(
             "pipelines",
             "grid",
             "graph",
+            "runs",
             "instances",
             "attempts",
             "log",
@@ -213,11 +214,15 @@ def test_rest_api_never_fails_on_any_input(live, data):
     parts = data.draw(st.lists(st.one_of(st.just(pid), _segments), max_size=5))
     query = data.draw(
         st.dictionaries(
-            st.sampled_from(["limit", "after", "from", "to", "offset", "pipelineId", "x"]),
+            st.sampled_from(
+                ["limit", "after", "from", "to", "offset", "pipelineId", "status", "startedBetween", "x"]
+            ),
             st.one_of(
                 st.integers(-5, 2000).map(str),
                 st.text(max_size=20),
                 st.just("2026-01-04T00:00:00"),
+                st.just("2026-01-01T00:00:00,2026-01-05T00:00:00"),
+                st.sampled_from(["finished", "RUNNING,cancelled", ","]),
                 st.just(pid),
             ),
             max_size=3,

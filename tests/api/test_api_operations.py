@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from api_helpers import DEFINITION, T0, client_for
 from botocore import xform_name
 
-from conftest import DEFINITION, T0, client_for
 from tailrace.api import shapes
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from api_helpers import client_for
 from botocore.exceptions import ClientError
 from rawhttp import call
-
-from conftest import client_for
 
 DEFINITION = [
     {

@@ -6,11 +6,12 @@ import base64
 import json
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from api_helpers import DEFINITION, T0, client_for
 from rawhttp import send, signed_headers
 
-from conftest import DEFINITION, T0, client_for
 from tailrace.definition import from_file_dict, to_wire
 
 
@@ -130,6 +131,7 @@ def test_rest_is_owner_scoped_and_authenticated(world, ran):
         f"/api/v1/pipelines/{pid}",
         f"/api/v1/pipelines/{pid}/grid",
         f"/api/v1/pipelines/{pid}/graph",
+        f"/api/v1/pipelines/{pid}/runs",
         f"/api/v1/pipelines/{pid}/attempts/{task['attemptId']}/log",
         f"/api/v1/events?pipelineId={pid}",
     ):
@@ -152,6 +154,9 @@ def test_bad_parameters_and_unknown_paths_are_aws_errors(world, ran):
     for path, code in (
         (f"/api/v1/pipelines/{pid}/grid?limit=0", "InvalidRequestException"),
         (f"/api/v1/pipelines/{pid}/grid?from=yesterday", "InvalidRequestException"),
+        (f"/api/v1/pipelines/{pid}/runs?status=exploded", "InvalidRequestException"),
+        (f"/api/v1/pipelines/{pid}/runs?startedBetween=2026-01-01T00:00:00", "InvalidRequestException"),
+        (f"/api/v1/pipelines/{pid}/runs?limit=100001", "InvalidRequestException"),
         ("/api/v1/events?after=-1", "InvalidRequestException"),
         ("/api/v1/nothing-here", "ResourceNotFoundException"),
         (f"/api/v1/pipelines/{pid}/instances/@nope", "ResourceNotFoundException"),
@@ -161,3 +166,28 @@ def test_bad_parameters_and_unknown_paths_are_aws_errors(world, ran):
         assert body["message"]
     status, _, raw = send(world.server.url + "/api/v1/pipelines", method="DELETE", headers=_basic(alice))
     assert status == 405 and json.loads(raw)["__type"].endswith("#MethodNotAllowedException")
+
+
+def test_runs_are_the_rows_boto3_builds_from_query_and_describe(world, ran):
+    alice, pid, _ = ran
+    dp = client_for(world.server.url, alice)
+    window = "2026-01-01T00:00:00,2026-01-31T00:00:00"
+    for params, selectors in (
+        ({"scheduledBetween": window}, [("@scheduledStartTime", "BETWEEN", window.split(","))]),
+        ({"status": "finished", "scheduledBetween": window}, [("@status", "EQ", ["FINISHED"])]),
+        ({"status": "waiting_on_dependencies,cancelled"}, [("@status", "EQ", ["WAITING_ON_DEPENDENCIES"])]),
+    ):
+        query = urlencode(params)  # as clients send it: SigV4 signs the encoded query
+        query_selectors = [{"fieldName": f, "operator": {"type": t, "values": v}} for f, t, v in selectors]
+        ids = dp.query_objects(
+            pipelineId=pid, sphere="INSTANCE", query={"selectors": query_selectors}, limit=100
+        )["ids"]
+        expected = []
+        for obj in dp.describe_objects(pipelineId=pid, objectIds=ids)["pipelineObjects"] if ids else []:
+            row = {"@id": obj["id"], "name": obj["name"]}
+            row.update({f["key"]: f.get("stringValue", f.get("refValue")) for f in obj["fields"]})
+            expected.append(row)
+        expected.sort(key=lambda r: (r["@scheduledStartTime"], r["name"]))
+        status, _, page = get(world, f"/api/v1/pipelines/{pid}/runs?{query}", alice, sigv4=True)
+        assert status == 200, page
+        assert page == {"runs": expected, "truncated": False} and expected, query

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from api_helpers import client_for
 from rawhttp import signed_headers
 
-from conftest import client_for
 from tailrace.api import sigv4
 from tailrace.api.errors import (
     IncompleteSignature,

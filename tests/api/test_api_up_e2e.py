@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from api_helpers import client_for
 from botocore import xform_name
 
-from conftest import client_for
 from tailrace.api import shapes
 
 SEED = Path(__file__).resolve().parents[2] / "src" / "tailrace" / "sample" / "log-pipeline.json"

@@ -154,3 +154,23 @@ def test_a_long_backfill_plans_every_window_once_and_rolls_up_by_lookup():
     for act in acts[::97]:
         assert act.inputs == (f"@N_{act.scheduled_start.strftime('%Y-%m-%d')}T00:00:00",)
     assert planner.window_at(resolved.get("N"), datetime(2011, 12, 31, tzinfo=UTC)) is None
+
+
+def test_planning_since_a_start_is_planning_all_and_keeping_the_later_ones():
+    objs = [
+        {"id": "Default", "scheduleType": "timeseries"},
+        _schedule(startDateTime="2012-01-01T00:00:00", period="1 day"),
+        {"id": "N", "type": "S3DataNode", "directoryPath": "s3://b/x/", "schedule": {"ref": "S"}},
+        _activity(schedule={"ref": "S"}, input={"ref": "N"}),
+    ]
+    until = datetime(2012, 3, 1, tzinfo=UTC)
+    everything = Planner(_def(objs), activated_at=NOW).plan_until(until)
+    for since in (
+        datetime(2011, 1, 1, tzinfo=UTC),
+        datetime(2012, 1, 1, tzinfo=UTC),
+        datetime(2012, 2, 10, 12, tzinfo=UTC),  # inside a period: from the next one
+        datetime(2012, 2, 29, tzinfo=UTC),
+        until,
+    ):
+        got = Planner(_def(objs), activated_at=NOW).plan_until(until, since=since)
+        assert got == [i for i in everything if i.scheduled_start >= since], since

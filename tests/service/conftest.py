@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from service_harness import T0, Harness
+from service_harness import T0, Harness, definition, shell
 
 from tailrace.clock import FrozenClock
 from tailrace.state import SqlStateStore, create_engine
@@ -46,3 +46,23 @@ def harness(sqlite_url, clock, tmp_path):
     yield h
     store.close()
     store.engine.dispose()
+
+
+@pytest.fixture
+def history(harness):
+    """Two components over five 3-hour periods; attempts finish, fail or keep running in turn,
+    and start half a second past the second (the fields show whole seconds)."""
+    pid = harness.pipeline(
+        definition(
+            shell("A", maximumRetries="0"),
+            shell("B", dependsOn={"ref": "A"}, maximumRetries="0"),
+            start="2024-03-02T12:00:00",
+            period="3 hours",
+        )
+    )
+    harness.advance(0.5)
+    turn = iter(["FINISHED", "FAILED", "FINISHED", "KEEP"] * 20)
+    harness.run_until_quiet(lambda task: next(turn))
+    statuses = set(harness.statuses(pid).values())
+    assert {"FINISHED", "FAILED", "RUNNING", "WAITING_ON_DEPENDENCIES"} <= statuses, statuses
+    return harness, pid

@@ -9,8 +9,10 @@ import pytest
 import sqlalchemy as sa
 from state_records import T0, instance, pipeline
 
+from tailrace.clock import format_dp
 from tailrace.errors import ConfigError, NotFoundError
 from tailrace.state import (
+    LISTING_FIELDS,
     AccessKey,
     Attempt,
     Component,
@@ -21,6 +23,7 @@ from tailrace.state import (
     SqlStateStore,
     Status,
     TaskRunner,
+    Where,
     create_engine,
     schema,
 )
@@ -311,6 +314,119 @@ def test_instances_by_status_dependents_and_counts(store):
         assert tx.instances.count(PID) == {Status.WAITING_ON_DEPENDENCIES: 5, Status.FINISHED: 1}
         assert [i.id for i in tx.instances.page(PID, limit=3)] == ["@A_1", "@A_2", "@B_1"]
         assert [i.id for i in tx.instances.page(PID, after="@B_1")] == ["@C_1", "@P_1", "@R_1"]
+
+
+def test_pages_filter_on_status_component_and_times(store):
+    half = timedelta(milliseconds=500)
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline())
+        tx.instances.add_many(
+            [
+                instance(PID, f"@{c}_{d}", component=c, start=T0 + timedelta(days=d), status=s, started_at=t)
+                for c, d, s, t in [
+                    ("A", 0, Status.FINISHED, T0 + half),
+                    ("A", 1, Status.FAILED, T0 + timedelta(days=1)),
+                    ("A", 2, Status.WAITING_ON_DEPENDENCIES, None),
+                    ("B", 0, Status.FINISHED, T0 + timedelta(hours=1) + half),
+                    ("B", 1, Status.RUNNING, T0 + timedelta(days=1, seconds=1)),
+                ]
+            ]
+        )
+        for c, d in [("A", 0), ("A", 1), ("B", 0), ("B", 1)]:
+            tx.attempts.add(attempt(f"@{c}_{d}", status=Status.FINISHED if d == 0 else Status.RUNNING))
+
+        def ids(**kw):
+            found = tx.instances.page(PID, limit=100, **kw)
+            assert tx.instances.page_ids(PID, limit=100, **kw) == [i.id for i in found]
+            return [i.id for i in found]
+
+        assert ids(where=[Where(column="status", op="in", value=[Status.FINISHED, "FAILED"])]) == [
+            "@A_0",
+            "@A_1",
+            "@B_0",
+        ]
+        assert ids(where=[Where(column="component_id", op="in", value={"B"})]) == ["@B_0", "@B_1"]
+        day1 = [
+            Where(column="scheduled_start", op="ge", value=T0 + timedelta(days=1)),
+            Where(column="scheduled_start", op="lt", value=T0 + timedelta(days=2)),
+        ]
+        assert ids(where=day1) == ["@A_1", "@B_1"]
+        assert ids(where=day1, after="@A_1") == ["@B_1"]
+        # Sub-second start times compare as stored; NULL never matches.
+        assert ids(where=[Where(column="started_at", op="lt", value=T0 + half)]) == []
+        assert ids(where=[Where(column="started_at", op="ge", value=T0 + half)]) == [
+            "@A_0",
+            "@A_1",
+            "@B_0",
+            "@B_1",
+        ]
+        assert ids(where=[Where(column="started_at", op="lt", value=T0 + timedelta(days=1))]) == [
+            "@A_0",
+            "@B_0",
+        ]
+        assert tx.instances.page_ids(PID, limit=2, where=[Where(column="status", op="in", value=[])]) == []
+        with pytest.raises(ValueError, match="filter on"):
+            tx.instances.page(PID, where=[Where(column="spec", op="in", value=["x"])])
+
+        running = [Where(column="status", op="in", value=["RUNNING"])]
+        assert [a.id for a in tx.attempts.page(PID, where=running)] == ["@A_1_Attempt=1", "@B_1_Attempt=1"]
+        assert [
+            a.id for a in tx.attempts.page(PID, where=[Where(column="instance_id", op="in", value=["@B_0"])])
+        ] == ["@B_0_Attempt=1"]
+        found = tx.attempts.find_many(PID, ["@A_0_Attempt=1", "@B_1_Attempt=1", "@nope_Attempt=1"])
+        assert sorted(found) == ["@A_0_Attempt=1", "@B_1_Attempt=1"]
+        assert found["@B_1_Attempt=1"] == tx.attempts.find(PID, "@B_1_Attempt=1")
+        assert tx.attempts.find_many(PID, []) == {}
+
+
+def test_listing_holds_what_page_reads_in_the_fields_listings_show(store):
+    half = timedelta(milliseconds=999)
+    spec = {"inputs": ["@In_1"], "outputs": ["@Out_1", "@Out_2"], "node": "@Node_1", "retry_delay": 600.0}
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline())
+        tx.instances.add_many(
+            [
+                instance(
+                    PID,
+                    "@A_1",
+                    status=Status.FAILED,
+                    started_at=T0 + half,
+                    ended_at=T0 + timedelta(hours=1),
+                    attempt_count=2,
+                    tries_left=1,
+                    head_attempt="@A_1_Attempt=2",
+                    error_message="exit 3",
+                    worker_group="wg",
+                    depends_on=("@P_1",),
+                    preconditions=("@Ready_1",),
+                    spec=spec,
+                ),
+                instance(PID, "@B_1", component="B", start=T0 + timedelta(days=1)),
+                instance(PID, "@C_1", component="C", status=Status.RUNNING),
+            ]
+        )
+        failed_or_waiting = [Where(column="status", op="in", value=["FAILED", "WAITING_ON_DEPENDENCIES"])]
+        for where in ([], failed_or_waiting):
+            records = tx.instances.page(PID, limit=100, where=where)
+            listed = tx.instances.listing(PID, limit=100, where=where)
+            assert [r[LISTING_FIELDS.index("id")] for r in listed] == [i.id for i in records]
+            for inst, row in zip(records, listed, strict=True):
+                shown = dict(zip(LISTING_FIELDS, row, strict=True))
+                for name, value in shown.items():
+                    if name in ("inputs", "outputs", "node"):
+                        want = inst.spec.get(name) or (None if name == "node" else ())
+                        assert (tuple(value) if name != "node" else value) == (
+                            tuple(want) if name != "node" else want
+                        ), name
+                    elif isinstance(getattr(inst, name), datetime):
+                        assert value == format_dp(getattr(inst, name)), name  # cut to the second
+                    elif name == "status":
+                        assert value == inst.status.value
+                    else:
+                        assert value == getattr(inst, name), name
+        [first] = tx.instances.listing(PID, limit=1)
+        assert first[LISTING_FIELDS.index("started_at")] == "2024-03-01T00:00:00"  # T0 + 0.999 s, cut
+        assert tx.instances.listing(PID, after="@A_1", limit=1)[0][0] == "@B_1"
 
 
 def test_due_instances_leave_out_those_with_nothing_pending(store):

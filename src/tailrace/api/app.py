@@ -70,7 +70,7 @@ def create_app(
         from tailrace.storage import Storage
 
         storage = Storage(home=service.home)  # logs under <home>/logs and <home>/s3 (embedded)
-    rest = RestApi(store=store, storage=storage, authenticator=authenticator)
+    rest = RestApi(store=store, storage=storage, authenticator=authenticator, service=service)
 
     async def index(_: Request) -> Response:
         return JSONResponse(

@@ -66,16 +66,28 @@ class DataPipelineClient:
         return conn
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        body = orjson.dumps(params, default=_default)
+        """One AWS Data Pipeline operation: its output members, or ApiCallError."""
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"DataPipeline.{operation}",
+        }
+        return self._json("POST", self.path, "", headers, orjson.dumps(params, default=_default))
+
+    def rest(self, method: str, path: str, body: Any = None, *, query: str = "") -> dict[str, Any]:
+        """A call to the REST API (`path` like /api/v1/pipelines/ID), signed the same way."""
+        data = b"" if body is None else orjson.dumps(body, default=_default)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        return self._json(method, self.path.rstrip("/") + path, query, headers, data)
+
+    def _json(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
         headers = sigv4.sign(
-            method="POST",
+            method=method,
             host=self.netloc,
-            raw_path=self.path,
-            raw_query="",
-            headers={
-                "Content-Type": "application/x-amz-json-1.1",
-                "X-Amz-Target": f"DataPipeline.{operation}",
-            },
+            raw_path=path,
+            raw_query=query,
+            headers=headers,
             body=body,
             access_key_id=self.access_key_id,
             secret=self.secret,
@@ -83,7 +95,8 @@ class DataPipelineClient:
             service=SERVICE,
             now=datetime.now(UTC),
         )
-        status, payload = self._send(body, headers)
+        target = path + (f"?{query}" if query else "")
+        status, payload = self._send(method, target, body, headers)
         try:
             data = orjson.loads(payload) if payload.strip() else {}
         except orjson.JSONDecodeError:
@@ -95,12 +108,12 @@ class DataPipelineClient:
             raise ApiCallError(code, str(data.get("message", "")), status)
         return data
 
-    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def _send(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         for attempt in (1, 2):
             conn = self._connection()
             reused = conn.sock is not None
             try:
-                conn.request("POST", self.path, body=body, headers=headers)
+                conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
                 return resp.status, resp.read()
             except (OSError, http.client.HTTPException) as exc:

@@ -31,6 +31,10 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY = 24 * 1024 * 1024
 """EvaluateExpression takes up to 20 MiB of expression; anything larger is refused unread."""
 LONG_POLL = frozenset({"PollForTask"})
+BULK_READS = frozenset({"DescribeObjects", "QueryObjects"})
+"""Pages of up to hundreds of objects, pure CPU in this process: they run one at a time. The
+interpreter lock lets only one run anyway; interleaved, they cost a fifth more in lock handoffs
+(measured with `tailrace list-runs`, which keeps two in flight)."""
 REST_NOT_FOUND = frozenset(
     {"PipelineNotFoundException", "PipelineDeletedException", "ResourceNotFoundException"}
 )
@@ -115,17 +119,20 @@ class JsonProtocolEndpoint:
         self.authenticator = authenticator
         self._poll_threads = poll_threads
         self._api_threads = api_threads
-        self._limiters: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+        self._limiters: dict[str, anyio.CapacityLimiter] | None = None
 
     def _limiter(self, operation: str) -> anyio.CapacityLimiter:
         # Created lazily inside the event loop. Long polls get their own pool so that waiting task
         # runners can never take every thread from the rest of the API.
         if self._limiters is None:
-            self._limiters = (
-                anyio.CapacityLimiter(self._api_threads),
-                anyio.CapacityLimiter(self._poll_threads),
-            )
-        return self._limiters[1] if operation in LONG_POLL else self._limiters[0]
+            self._limiters = {
+                "api": anyio.CapacityLimiter(self._api_threads),
+                "poll": anyio.CapacityLimiter(self._poll_threads),
+                "bulk": anyio.CapacityLimiter(1),
+            }
+        if operation in LONG_POLL:
+            return self._limiters["poll"]
+        return self._limiters["bulk" if operation in BULK_READS else "api"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -139,6 +139,35 @@ def _get(op_id: str, summary: str, response: dict[str, Any], params: list[dict[s
     }
 
 
+def _preview_post() -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "description": "ActivatePipeline's input without pipelineId (it is in the path)",
+        "properties": {
+            "startTimestamp": {
+                "type": ["number", "string"],
+                "description": "seconds since the epoch, or YYYY-MM-DDTHH:MM:SS (UTC): the first period starts here",
+            },
+            "parameterValues": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/DataPipeline.ParameterValue"},
+            },
+        },
+    }
+    return {
+        "post": {
+            "operationId": "previewActivation",
+            "summary": "the periods and instances activating the pipeline now would create at once "
+            "(the backfill from a past start); changes nothing",
+            "tags": ["console"],
+            "security": [{"sigv4": []}, {"basic": []}],
+            "parameters": [_path("pipeline_id"), _query("limit", "integer", "periods listed (default 20)")],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _json("ActivationPreview"), **_error_responses(400, 403, 404, 500)},
+        }
+    }
+
+
 def _json(ref: str) -> dict[str, Any]:
     return {
         "description": "OK",
@@ -255,6 +284,47 @@ def _rest_schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"attempts": {"type": "array", "items": {"type": "object"}}},
         },
+        "RunPage": {
+            "type": "object",
+            "properties": {
+                "runs": {
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": _STR},
+                    "description": "one per instance: @id, name and every field DescribeObjects shows",
+                },
+                "truncated": {"type": "boolean", "description": "more instances matched than `limit`"},
+            },
+            "required": ["runs", "truncated"],
+        },
+        "ActivationPreview": {
+            "type": "object",
+            "properties": {
+                "pipelineId": _STR,
+                "periods": {"type": "integer", "description": "periods the activation would create at once"},
+                "instances": {"type": "integer", "description": "instances of those periods"},
+                "complete": {
+                    "type": "boolean",
+                    "description": "false when there are more periods than were counted (100,000)",
+                },
+                "firstScheduledStart": _DP,
+                "lastScheduledStart": _DP,
+                "windows": {
+                    "type": "array",
+                    "description": "the first `limit` periods, oldest first",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "scheduledStartTime": _STR,
+                            "scheduledEndTime": _STR,
+                            "runAt": _STR,
+                            "instances": {"type": "array", "items": _STR},
+                        },
+                    },
+                },
+            },
+            "required": ["pipelineId", "periods", "instances", "complete", "windows"],
+        },
         "EventPage": {
             "type": "object",
             "properties": {
@@ -307,6 +377,19 @@ def openapi_document() -> dict[str, Any]:
                 limit,
             ],
         ),
+        f"{PREFIX}/pipelines/{{pipeline_id}}/runs": _get(
+            "listRuns",
+            "the rows `list-runs` prints, in one call: instances as flat objects (field key to value), "
+            "oldest scheduled start first",
+            _json("RunPage"),
+            [
+                pid,
+                _query("status", "string", "comma-separated statuses (any of them), e.g. RUNNING,FAILED"),
+                _query("startedBetween", "string", "START,END: actual start within (inclusive)"),
+                _query("scheduledBetween", "string", "START,END: scheduled start within (inclusive)"),
+                _query("limit", "integer", "most rows returned (default and maximum 100000)"),
+            ],
+        ),
         f"{PREFIX}/pipelines/{{pipeline_id}}/instances/{{instance_id}}": _get(
             "getInstance", "one instance with its attempts", _json("Instance"), [pid, _path("instance_id")]
         ),
@@ -316,6 +399,7 @@ def openapi_document() -> dict[str, Any]:
             {"description": "log text", "content": {"text/plain": {"schema": {"type": "string"}}}},
             [pid, _path("attempt_id"), _query("offset", "integer", "byte offset")],
         ),
+        f"{PREFIX}/pipelines/{{pipeline_id}}/activation-preview": _preview_post(),
         f"{PREFIX}/events": _get(
             "listEvents",
             "events after a cursor, oldest first",

@@ -1,6 +1,8 @@
 """The REST API under /api/v1: what the console needs and the AWS API lacks (pipeline
 summaries with counts, the component graph, the per-period instance grid, attempts and their
-logs, and the event feed since a cursor). Read-only, owner-scoped, described in openapi.py.
+logs, the event feed since a cursor, and the backfill an activation would create). Read-only
+(the activation preview is a POST only because it takes ActivatePipeline's body), owner-scoped,
+described in openapi.py.
 
 Authentication is the same as for the AWS API (SigV4 with a tailrace key); for browsers and curl
 it also accepts HTTP Basic with ACCESS_KEY_ID:SECRET (use it over TLS or on localhost only).
@@ -13,21 +15,26 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio.to_thread import run_sync
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tailrace.api import present
+from tailrace.api import present, shapes
 from tailrace.api.auth import Authenticator, Caller
 from tailrace.api.errors import InvalidRequest, NotFoundRoute, PipelineNotFound
-from tailrace.api.jsonproto import error_response, json_response, read_body, request_parts
+from tailrace.api.jsonproto import error_response, json_response, parse_json_body, read_body, request_parts
+from tailrace.api.operations import values_from_wire
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import NotFoundError, StorageError
+from tailrace.runtime.runs import MAX_RUNS, list_runs
 from tailrace.state import Pipeline, StateStore, Status
 from tailrace.storage import Storage
+
+if TYPE_CHECKING:
+    from tailrace.runtime.service import PipelineService
 
 PREFIX = "/api/v1"
 JSON = "application/json"
@@ -37,6 +44,8 @@ LOG_CHUNK = 256 * 1024
 ALL_STATUSES = tuple(Status)
 RUNNABLE = frozenset({"activity", "data node", "resource", "precondition"})
 """Categories that get instances: the grid's columns even before their first period."""
+PREVIEW_MAX_PERIODS = 100_000
+"""An activation preview counts at most this many periods (and says when there are more)."""
 
 
 class Params:
@@ -72,19 +81,44 @@ class Params:
         raw = self.query.get(name)
         return raw or None
 
+    def interval(self, name: str) -> tuple[datetime, datetime] | None:
+        """START,END: two date-times, as list-runs' --start-interval takes them."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return None
+        parts = [p.strip() for p in raw.split(",")]
+        try:
+            if len(parts) == 2:
+                return parse_dp(parts[0]), parse_dp(parts[1])
+        except ValueError:
+            pass
+        raise InvalidRequest(
+            f"query parameter '{name}' must be START,END like 2024-01-01T00:00:00,2024-01-02T00:00:00, got {raw!r}"
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Call:
     caller: Caller
     params: Params
     path: Mapping[str, str]
+    body: bytes = b""
 
 
 class RestApi:
-    def __init__(self, *, store: StateStore, storage: Storage | None, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        storage: Storage | None,
+        authenticator: Authenticator,
+        service: PipelineService | None = None,
+    ) -> None:
+        """`service` serves the activation preview (without it, that path answers 404)."""
         self.store = store
         self.storage = storage
         self.authenticator = authenticator
+        self.service = service
 
     def routes(self) -> list[Route]:
         r = self._route
@@ -93,12 +127,16 @@ class RestApi:
             r("/pipelines/{pipeline_id}", self.pipeline),
             r("/pipelines/{pipeline_id}/graph", self.graph),
             r("/pipelines/{pipeline_id}/grid", self.grid),
+            r("/pipelines/{pipeline_id}/runs", self.runs),
             r("/pipelines/{pipeline_id}/instances/{instance_id}", self.instance),
             r("/pipelines/{pipeline_id}/attempts/{attempt_id}/log", self.attempt_log),
             r("/events", self.events),
+            r("/pipelines/{pipeline_id}/activation-preview", self.activation_preview, methods=["POST"]),
         ]
 
-    def _route(self, path: str, fn: Callable[[Call], Any]) -> Route:
+    def _route(
+        self, path: str, fn: Callable[[Call], Any], methods: tuple[str, ...] | list[str] = ("GET",)
+    ) -> Route:
         async def endpoint(request: Request) -> Response:
             request_id = str(uuid.uuid4())
             try:
@@ -113,11 +151,15 @@ class RestApi:
             except Exception as exc:
                 return error_response(exc, request_id=request_id, content_type=JSON, rest=True)
 
-        return Route(PREFIX + path, endpoint, methods=["GET"], name=fn.__name__)
+        return Route(PREFIX + path, endpoint, methods=list(methods), name=fn.__name__)
 
     def _run(self, fn: Callable[[Call], Any], parts: Any, request: Request) -> Any:
         caller = self.authenticator.authenticate(parts, allow_basic=True)
-        return fn(Call(caller=caller, params=Params(request.query_params), path=request.path_params))
+        return fn(
+            Call(
+                caller=caller, params=Params(request.query_params), path=request.path_params, body=parts.body
+            )
+        )
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -201,6 +243,22 @@ class RestApi:
             "nextTo": format_dp(shown[-1][0]) if more else None,
         }
 
+    def runs(self, call: Call) -> dict[str, Any]:
+        """The rows `list-runs` prints, in one call (see tailrace.runtime.runs): the instances
+        whose status is one of `status`, whose actual start is in `startedBetween` and whose
+        scheduled start is in `scheduledBetween` (each optional; bounds inclusive, to the second)."""
+        if self.service is None:
+            raise NotFoundRoute("this server does not list runs")
+        return list_runs(
+            self.service,
+            call.path["pipeline_id"],
+            statuses=[s for s in (call.params.str("status") or "").split(",") if s.strip()],
+            started=call.params.interval("startedBetween"),
+            scheduled=call.params.interval("scheduledBetween"),
+            owner=call.caller.owner,
+            limit=call.params.int("limit", MAX_RUNS, low=0, high=MAX_RUNS),
+        )
+
     def instance(self, call: Call) -> dict[str, Any]:
         with self.store.transaction(readonly=True) as tx:
             self._owned(tx, call)
@@ -254,6 +312,47 @@ class RestApi:
             "events": [present.event_json(e) for e in shown],
             "cursor": cursor,
             "hasMore": len(batch) == limit,
+        }
+
+    def activation_preview(self, call: Call) -> dict[str, Any]:
+        """What ActivatePipeline with this body would create at once (the backfill of a past
+        start), period by period; nothing is changed. The body is ActivatePipeline's
+        (startTimestamp, parameterValues; pipelineId comes from the path); `limit` periods are
+        listed, all are counted."""
+        if self.service is None:
+            raise NotFoundRoute("this server does not preview activations")
+        limit = call.params.int("limit", 20, low=0)
+        pid = call.path["pipeline_id"]
+        with self.store.transaction(readonly=True) as tx:
+            self._owned(tx, call)
+        body = parse_json_body(call.body)
+        p = shapes.check_input("ActivatePipeline", {**body, "pipelineId": pid})
+        values = values_from_wire(p["parameterValues"]) if "parameterValues" in p else None
+        windows = self.service.preview_activation(
+            pid,
+            start_timestamp=p.get("startTimestamp"),
+            parameter_values=values,
+            limit=PREVIEW_MAX_PERIODS + 1,
+        )
+        complete = len(windows) <= PREVIEW_MAX_PERIODS
+        windows = windows[:PREVIEW_MAX_PERIODS]
+        return {
+            "pipelineId": pid,
+            "periods": len(windows),
+            "instances": sum(len(w.instances) for w in windows),
+            "complete": complete,
+            "firstScheduledStart": format_dp(windows[0].start) if windows else None,
+            "lastScheduledStart": format_dp(windows[-1].start) if windows else None,
+            "windows": [
+                {
+                    "index": w.index,
+                    "scheduledStartTime": format_dp(w.start),
+                    "scheduledEndTime": format_dp(w.end),
+                    "runAt": format_dp(w.run_at),
+                    "instances": list(w.instances),
+                }
+                for w in windows[:limit]
+            ],
         }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tailrace.definition import load_values_file, parse_parameter_values
 from tailrace.errors import UsageError
 
 
@@ -26,6 +25,8 @@ def add_parameter_value_args(p: argparse.ArgumentParser) -> None:
 
 
 def parameter_values_from_args(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
+    from tailrace.definition import load_values_file, parse_parameter_values
+
     if args.parameter_values and args.parameter_values_uri:
         raise UsageError("use --parameter-values or --parameter-values-uri, not both")
     if args.parameter_values_uri:

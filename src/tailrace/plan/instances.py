@@ -126,7 +126,9 @@ class Planner:
             series = self._cache.setdefault(key, series)
         return series
 
-    def windows_for(self, obj: ResolvedObject, until: datetime) -> list[Window]:
+    def windows_for(
+        self, obj: ResolvedObject, until: datetime, *, since: datetime | None = None
+    ) -> list[Window]:
         kind = schedule_type_of(obj)
         schedule = self.schedule_of(obj)
         if kind != "ondemand" and schedule is None:
@@ -142,7 +144,7 @@ class Planner:
                 until=until,
                 start_override=self.start_override,
             )
-        due = self._series(schedule, kind).due(until)
+        due = self._series(schedule, kind).due(until, since=since)
         if len(due) > MAX_WINDOWS:
             raise PlanError(
                 f"more than {MAX_WINDOWS} periods would be planned; set endDateTime, occurrences or an "
@@ -183,7 +185,7 @@ class Planner:
         for comp in self.components:
             if comp.category in (Category.PRECONDITION, Category.RESOURCE):
                 continue  # planned for the objects that use them
-            for window in self.windows_for(comp, until):
+            for window in self.windows_for(comp, until, since=since):
                 if since is not None and window.start < since:
                     continue
                 self._plan_component(comp, window, producers, precondition_users, planned)

@@ -201,12 +201,15 @@ class WindowSeries:
             if len(self._windows) > MAX_WINDOWS + 1:
                 break
 
-    def due(self, until: datetime) -> list[Window]:
-        """Windows starting before `until` whose run time is not after it (see windows_until)."""
+    def due(self, until: datetime, *, since: datetime | None = None) -> list[Window]:
+        """Windows starting before `until` whose run time is not after it (see windows_until);
+        with `since`, only those starting at or after it (bisected: planning window n of a
+        service does not walk the n - 1 before it)."""
         until = utc(until)
         with self._lock:
             self._extend_past(until)
-            candidates = self._windows[: bisect.bisect_left(self._starts, until)]
+            first = bisect.bisect_left(self._starts, utc(since)) if since is not None else 0
+            candidates = self._windows[first : bisect.bisect_left(self._starts, until)]
         out: list[Window] = []
         for window in candidates:
             if window.run_at > until:

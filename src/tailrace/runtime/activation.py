@@ -7,7 +7,6 @@ scheduler planned, whatever happened to the definition since.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import itertools
 import threading
@@ -28,7 +27,6 @@ from tailrace.definition import (
     resolve,
 )
 from tailrace.plan import PlannedInstance, Planner, ScopeBuilder, Window, iter_windows, schedule_type_of
-from tailrace.plan.windows import MAX_WINDOWS
 from tailrace.state import Instance, Pipeline, Status
 
 SERVICE_QUEUE = "@service"
@@ -95,76 +93,6 @@ def seconds(spec: Mapping[str, Any], name: str) -> timedelta | None:
 
 
 # --- the active definition ------------------------------------------------------------------------
-
-
-class CachedPlanner(Planner):
-    """The plan's Planner with each schedule's windows computed once and kept.
-
-    The plan's functions walk a schedule from its start on every lookup, which makes a long
-    backfill quadratic; a service that plans window after window asks the same questions again
-    and again, so the windows of each schedule are kept in a list (bisected for window_at).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._series: dict[tuple[str, str], tuple[list[Window], list[datetime], Iterator[Window]]] = {}
-        self._lock = threading.Lock()
-
-    def _windows_through(
-        self, schedule: ResolvedObject, kind: str, at: datetime
-    ) -> tuple[list[Window], list[datetime]]:
-        """The schedule's windows, extended until one starts after `at` (or the schedule ends)."""
-        key = (schedule.id, kind)
-        with self._lock:
-            found = self._series.get(key)
-            if found is None:
-                gen = iter_windows(
-                    schedule,
-                    schedule_type=kind,
-                    activated_at=self.activated_at,
-                    start_override=self.start_override,
-                )
-                found = ([], [], gen)
-                self._series[key] = found
-            windows, starts, gen = found
-            while not windows or windows[-1].start <= at:
-                nxt = next(gen, None)
-                if nxt is None:
-                    break
-                windows.append(nxt)
-                starts.append(nxt.start)
-                if len(windows) > MAX_WINDOWS + 1:
-                    break
-            return windows, starts
-
-    def windows_for(self, obj: ResolvedObject, until: datetime) -> list[Window]:
-        kind = schedule_type_of(obj)
-        schedule = self.schedule_of(obj)
-        if kind == "ondemand" or schedule is None:
-            return super().windows_for(obj, until)
-        until = utc(until)
-        windows, starts = self._windows_through(schedule, kind, until)
-        # Same cut as tailrace.plan.windows_until: stop at the first window not yet due.
-        end = bisect.bisect_left(starts, until)
-        out = []
-        for window in windows[:end]:
-            if window.run_at > until:
-                break
-            out.append(window)
-        if len(out) > MAX_WINDOWS:
-            return super().windows_for(obj, until)  # let the plan raise its error
-        return out
-
-    def window_at(self, obj: ResolvedObject, at: datetime) -> Window | None:
-        kind = schedule_type_of(obj)
-        schedule = self.schedule_of(obj)
-        if kind == "ondemand" or schedule is None:
-            return super().window_at(obj, at)
-        windows, starts = self._windows_through(schedule, kind, at)
-        index = bisect.bisect_right(starts, at) - 1
-        if index >= 0 and windows[index].start <= at < windows[index].end:
-            return windows[index]
-        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,14 +182,14 @@ def build_active(
     definition = from_wire(wire)
     parameters = effective_parameters(definition, definition.values)
     resolved = resolve(definition)
-    probe = CachedPlanner(resolved, activated_at=first_activated_at, start_override=start_override)
+    probe = Planner(resolved, activated_at=first_activated_at, start_override=start_override)
     anchor = main_anchor(resolved, probe)
     ondemand = anchor is not None and schedule_type_of(anchor) == "ondemand"
     activated_at = activation_time if ondemand else first_activated_at
     planner = (
         probe
         if activated_at == first_activated_at
-        else CachedPlanner(resolved, activated_at=activated_at, start_override=start_override)
+        else Planner(resolved, activated_at=activated_at, start_override=start_override)
     )
     scopes = ScopeBuilder(resolved, planner, pipeline_id=pipeline_id, parameters=parameters)
     return ActiveDefinition(

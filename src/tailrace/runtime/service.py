@@ -492,9 +492,16 @@ class PipelineService:
         *,
         evaluate_expressions: bool = False,
         marker: str | None = None,
+        owner: str | None = None,
     ) -> dict[str, Any]:
+        """DescribeObjects. With `owner`, another owner's pipeline is reported as missing."""
         return describe.describe_objects(
-            self, pipeline_id, object_ids, evaluate_expressions=evaluate_expressions, marker=marker
+            self,
+            pipeline_id,
+            object_ids,
+            evaluate_expressions=evaluate_expressions,
+            marker=marker,
+            owner=owner,
         )
 
     def query_objects(
@@ -505,9 +512,11 @@ class PipelineService:
         selectors: Sequence[Mapping[str, Any]] = (),
         limit: int = 100,
         marker: str | None = None,
+        owner: str | None = None,
     ) -> dict[str, Any]:
+        """QueryObjects. With `owner`, another owner's pipeline is reported as missing."""
         return describe.query_objects(
-            self, pipeline_id, sphere, selectors=selectors, limit=limit, marker=marker
+            self, pipeline_id, sphere, selectors=selectors, limit=limit, marker=marker, owner=owner
         )
 
     # --- Task Runner API --------------------------------------------------------------------

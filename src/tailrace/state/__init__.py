@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tailrace.clock import Clock
 from tailrace.state.abc import (
+    LISTING_FIELDS,
     TERMINAL,
     AccessKey,
     Attempt,
@@ -22,11 +23,13 @@ from tailrace.state.abc import (
     TaskNotFound,
     TaskRunner,
     Transaction,
+    Where,
 )
 from tailrace.state.engine import create_engine
 from tailrace.state.sql import SqlStateStore
 
 __all__ = [
+    "LISTING_FIELDS",
     "TERMINAL",
     "AccessKey",
     "Attempt",
@@ -46,6 +49,7 @@ __all__ = [
     "TaskNotFound",
     "TaskRunner",
     "Transaction",
+    "Where",
     "create_engine",
     "open_store",
 ]

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from tailrace.state.records import (  # noqa: F401  (re-exported: the port and its records)
+    LISTING_FIELDS,
     TERMINAL,
     AccessKey,
     Attempt,
@@ -43,6 +44,7 @@ from tailrace.state.records import (  # noqa: F401  (re-exported: the port and i
     Status,
     TaskNotFound,
     TaskRunner,
+    Where,
 )
 
 # --- repositories ------------------------------------------------------------------------------
@@ -210,8 +212,26 @@ class Instances(ABC):
         (an external task runner polling with its owner's key)."""
 
     @abstractmethod
-    def page(self, pipeline_id: str, *, after: str | None = None, limit: int = 100) -> list[Instance]:
-        """The pipeline's instances ordered by id, after the id `after`."""
+    def page(
+        self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
+    ) -> list[Instance]:
+        """The pipeline's instances ordered by id, after the id `after`, meeting every condition
+        of `where` (columns: status, component_id, scheduled_start, started_at)."""
+
+    @abstractmethod
+    def page_ids(
+        self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
+    ) -> list[str]:
+        """The ids `page` would return, without reading the rest of the rows."""
+
+    @abstractmethod
+    def listing(
+        self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
+    ) -> list[tuple[Any, ...]]:
+        """What `page` would return, as tuples of only the fields listings show, in the order of
+        LISTING_FIELDS: status as its text, times as YYYY-MM-DDTHH:MM:SS text (UTC, to the
+        second), depends_on and preconditions as tuples, and of the spec only inputs, outputs and
+        node. Listing thousands of instances this way is several times cheaper than building their records."""
 
     @abstractmethod
     def latest_ended(self, pipeline_id: str, *, category: str | None = None) -> Instance | None:
@@ -260,8 +280,15 @@ class Attempts(ABC):
         """RUNNING attempts (of one pipeline, or of all)."""
 
     @abstractmethod
-    def page(self, pipeline_id: str, *, after: str | None = None, limit: int = 100) -> list[Attempt]:
-        """The pipeline's attempts ordered by id, after the id `after`."""
+    def find_many(self, pipeline_id: str, attempt_ids: Collection[str]) -> dict[str, Attempt]:
+        """The attempts among attempt_ids that exist, by id."""
+
+    @abstractmethod
+    def page(
+        self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
+    ) -> list[Attempt]:
+        """The pipeline's attempts ordered by id, after the id `after`, meeting every condition of
+        `where` (columns: status, instance_id, started_at)."""
 
 
 class Events(ABC):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from tailrace.errors import ConflictError, NotFoundError
 
@@ -79,6 +79,45 @@ class DuplicateError(ConflictError):
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
+
+
+LISTING_FIELDS = (
+    "id",
+    "pipeline_id",
+    "component_id",
+    "type",
+    "status",
+    "scheduled_start",
+    "scheduled_end",
+    "started_at",
+    "ended_at",
+    "attempt_count",
+    "tries_left",
+    "resource_id",
+    "definition_version",
+    "worker_group",
+    "error_message",
+    "head_attempt",
+    "cascade_failed_on",
+    "depends_on",
+    "preconditions",
+    "inputs",
+    "outputs",
+    "node",
+)
+"""The keys of Instances.listing's dicts: Instance fields, and three of its spec."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Where:
+    """One condition of a page query (Instances.page, Attempts.page): `column IN values`
+    ("in"), `column >= value` ("ge") or `column < value` ("lt"); a row with NULL there never
+    matches. The columns a repository filters on are listed in its `page` docstring."""
+
+    column: str
+    op: Literal["in", "ge", "lt"]
+    value: Any
+    """A collection for "in" (statuses as their text), a datetime or a number otherwise."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

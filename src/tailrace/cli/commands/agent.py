@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -66,6 +65,8 @@ def _load(args: argparse.Namespace, ctx: Any) -> Any:
 
 
 def _run(args: argparse.Namespace, ctx: Any) -> int:
+    import logging
+
     config = _load(args, ctx)
     if args.check:
         return _check(config, args.format or "toml")

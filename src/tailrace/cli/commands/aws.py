@@ -19,13 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
-from tailrace.errors import ConfigError, UsageError
+from tailrace.errors import ConfigError, TailraceError, UsageError
 
 REGION = "us-east-1"
 """tailrace ignores the region; botocore needs one to sign."""
+BACKFILL_THRESHOLD = 50
+"""activate-pipeline asks before backfilling more periods than this at once."""
 DESCRIBE_CHUNK = 100
+DESCRIBE_CALLS = 2
+"""DescribeObjects calls in flight: the server works while the client reads the last answer. More
+only make the server's threads contend for its one interpreter lock."""
 QUERY_PAGE = 500
 LIST_RUNS_STATUSES = (
     "waiting",
@@ -85,7 +91,31 @@ def _output(args: argparse.Namespace) -> str:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=4, default=_json_default))
+    text = json_text(value) + b"\n"
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (tests)
+        sys.stdout.write(text.decode())
+        return
+    sys.stdout.flush()
+    buffer.write(text)
+    buffer.flush()
+
+
+def json_text(value: Any) -> bytes:
+    """`value` as the AWS CLI prints JSON (json.dumps(indent=4, ensure_ascii=False)), written by
+    orjson: list-runs prints megabytes, which the json module's indenting encoder (pure Python)
+    takes a tenth of a second for."""
+    import orjson
+
+    data = orjson.dumps(value, default=_json_default, option=orjson.OPT_INDENT_2)
+    # orjson indents by 2: double every line's indent, deepest first. A NUL never occurs in JSON
+    # text, so it marks lines already done until the end.
+    depth = 0
+    while b"\n" + b"  " * (depth + 1) in data:
+        depth += 1
+    for d in range(depth, 0, -1):
+        data = data.replace(b"\n" + b"  " * d, b"\0" + b"    " * d)
+    return data.replace(b"\0", b"\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -95,12 +125,16 @@ def _json_default(value: Any) -> Any:
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
+    print(_table_text(rows, header))
+
+
+def _table_text(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     table = [list(header), *[[str(c) for c in r] for r in rows]]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    print("  ".join(h.ljust(w) for h, w in zip(table[0], widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for r in table[1:]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    lines = ["  ".join(h.ljust(w) for h, w in zip(table[0], widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table[1:]]
+    return "\n".join(lines)
 
 
 def _emit(args: argparse.Namespace, value: Any, table: Callable[[], None] | None = None) -> int:
@@ -240,6 +274,12 @@ def _get_definition(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+class BackfillNotConfirmed(TailraceError):
+    """An activation would backfill more periods than the threshold and nobody confirmed it."""
+
+    exit_code = 3
+
+
 def _activate(args: argparse.Namespace, ctx: Any) -> int:
     params: dict[str, Any] = {"pipelineId": args.pipeline_id}
     if args.start_timestamp:
@@ -247,9 +287,82 @@ def _activate(args: argparse.Namespace, ctx: Any) -> int:
     values = parameter_values_from_args(args, ctx)
     if values:
         params["parameterValues"] = _wire_values(values)
+    if args.show_periods < 0 or args.backfill_threshold < 0:
+        raise UsageError("--show-periods and --backfill-threshold take a number of periods, 0 or more")
     dp = make_client(args, ctx)
+    if args.dry_run:
+        preview = activation_preview(dp, params, limit=args.show_periods)
+        _emit(args, preview, lambda: print(preview_text(preview)))
+        print("tailrace: nothing was activated (--dry-run)", file=sys.stderr)
+        return 0
+    if not args.yes:
+        preview = activation_preview(dp, params, limit=args.show_periods)
+        if preview["periods"] > args.backfill_threshold and not _confirmed(preview, args):
+            print("tailrace: not activated", file=sys.stderr)
+            return 1
     dp.call("ActivatePipeline", **params)
     return 0
+
+
+def activation_preview(dp: Any, params: Mapping[str, Any], *, limit: int) -> dict[str, Any]:
+    """The server's preview of ActivatePipeline(params): see GET /openapi.json, previewActivation."""
+    body = {k: v for k, v in params.items() if k != "pipelineId"}
+    path = f"/api/v1/pipelines/{quote(params['pipelineId'], safe='')}/activation-preview"
+    return dp.rest("POST", path, body, query=f"limit={limit}")  # type: ignore[no-any-return]
+
+
+def preview_text(preview: Mapping[str, Any]) -> str:
+    """The preview for people: totals, then one line per instance of the periods listed."""
+    pid, periods, count = preview["pipelineId"], preview["periods"], preview["instances"]
+    more = "" if preview.get("complete", True) else "at least "
+    if not periods:
+        return f"{pid}: activating now creates no instances at once (no period is due yet)"
+    lines = [
+        f"{pid}: activating now would create {more}{periods} period(s), {count} instance(s), at once",
+        f"scheduled starts {preview['firstScheduledStart']} to {preview['lastScheduledStart']}, oldest first",
+        "",
+    ]
+    rows = []
+    for n, w in enumerate(preview["windows"], 1):
+        for i, iid in enumerate(w["instances"] or ["(none)"]):
+            first = i == 0
+            rows.append(
+                (
+                    str(n) if first else "",
+                    w["scheduledStartTime"] if first else "",
+                    w["runAt"] if first else "",
+                    iid,
+                )
+            )
+    lines.append(_table_text(rows, ("Period", "Scheduled start", "Runs at", "Instance")))
+    rest = periods - len(preview["windows"])
+    if rest > 0:
+        lines.append(f"... and {more}{rest} more period(s) (--show-periods N lists more)")
+    return "\n".join(lines)
+
+
+def _confirmed(preview: Mapping[str, Any], args: argparse.Namespace) -> bool:
+    """Ask on a terminal; refuse (BackfillNotConfirmed) anywhere else."""
+    periods = preview["periods"]
+    if not sys.stdin.isatty():
+        raise BackfillNotConfirmed(
+            f"activating {args.pipeline_id} now would backfill {periods} periods "
+            f"({preview['instances']} instances, scheduled from {preview['firstScheduledStart']} to "
+            f"{preview['lastScheduledStart']}), more than --backfill-threshold {args.backfill_threshold}; "
+            "list them with --dry-run, then add --yes to go ahead (or give a later --start-timestamp)"
+        )
+    print(preview_text(preview), file=sys.stderr)
+    print(
+        f"More than {args.backfill_threshold} periods. Activate and create them? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _deactivate(args: argparse.Namespace, ctx: Any) -> int:
@@ -309,10 +422,14 @@ def _describe_objects(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _describe_all(
-    dp: Any, pipeline_id: str, ids: Sequence[str], *, evaluate: bool = False
+    dp: Any,
+    pipeline_id: str,
+    ids: Iterable[str],
+    *,
+    evaluate: bool = False,
 ) -> list[dict[str, Any]]:
-    """DescribeObjects in chunks of 100 ids, a few chunks at a time, in order."""
-    chunks = [list(ids[i : i + DESCRIBE_CHUNK]) for i in range(0, len(ids), DESCRIBE_CHUNK)]
+    """DescribeObjects in chunks of 100 ids (the most the service takes), in order, two calls in
+    flight."""
 
     def one(chunk: list[str]) -> list[dict[str, Any]]:
         objects: list[dict[str, Any]] = []
@@ -331,10 +448,17 @@ def _describe_all(
             if not page.get("hasMoreResults") or not marker:
                 return objects
 
-    if len(chunks) <= 1:
-        return [o for c in chunks for o in one(c)]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return [o for part in pool.map(one, chunks) for o in part]
+    with ThreadPoolExecutor(max_workers=DESCRIBE_CALLS) as pool:
+        futures = []
+        chunk: list[str] = []
+        for oid in ids:
+            chunk.append(oid)
+            if len(chunk) == DESCRIBE_CHUNK:
+                futures.append(pool.submit(one, chunk))
+                chunk = []
+        if chunk:
+            futures.append(pool.submit(one, chunk))
+        return [item for f in futures for item in f.result()]
 
 
 def _query_all(
@@ -344,6 +468,7 @@ def _query_all(
     query: Mapping[str, Any] | None,
     limit: int,
 ) -> list[str]:
+    """The ids of every QueryObjects page, page after page (pages may be empty)."""
     ids: list[str] = []
     marker: str | None = None
     while True:
@@ -462,16 +587,32 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+RUNS_PARAMS = {
+    "@status": "status",
+    "@actualStartTime": "startedBetween",
+    "@scheduledStartTime": "scheduledBetween",
+}
+
+
+def runs_params(query: Mapping[str, Any]) -> str:
+    """run_query's selectors as the query string of GET /api/v1/pipelines/ID/runs, which reads
+    the same instances in one call rather than QueryObjects and DescribeObjects page by page."""
+    return urlencode(
+        {RUNS_PARAMS[s["fieldName"]]: ",".join(s["operator"]["values"]) for s in query["selectors"]}
+    )
+
+
 def _list_runs(args: argparse.Namespace, ctx: Any) -> int:
     query = run_query(args, datetime.now(UTC))
     dp = make_client(args, ctx)
-    ids = _query_all(dp, args.pipeline_id, "INSTANCE", query, QUERY_PAGE)
-    runs = []
-    for obj in _describe_all(dp, args.pipeline_id, ids):
-        row = {"@id": obj["id"], "name": obj["name"]}
-        row.update({f["key"]: f.get("stringValue", f.get("refValue")) for f in obj["fields"]})
-        runs.append(row)
-    runs.sort(key=lambda r: (r.get("@scheduledStartTime") or "", r.get("name") or ""))
+    path = f"/api/v1/pipelines/{quote(args.pipeline_id, safe='')}/runs"
+    page = dp.rest("GET", path, query=runs_params(query))
+    runs = page["runs"]
+    if page.get("truncated"):
+        print(
+            f"tailrace: only the first {len(runs)} runs; narrow the intervals to see the rest",
+            file=sys.stderr,
+        )
     if _output(args) == "json":
         _print_json(runs)
     else:
@@ -567,6 +708,31 @@ def register(sub: Any) -> None:
         "--start-timestamp", metavar="TIME", help="first period starts here (2015-04-07T00:00:00, UTC)"
     )
     add_parameter_value_args(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the periods and instances the activation would create at once, and stop there",
+    )
+    p.add_argument(
+        "--backfill-threshold",
+        type=int,
+        default=BACKFILL_THRESHOLD,
+        metavar="N",
+        help=f"ask before creating more than N periods at once (default {BACKFILL_THRESHOLD})",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask, whatever the backfill")
+    p.add_argument(
+        "--show-periods",
+        type=int,
+        default=20,
+        metavar="N",
+        help="periods listed by --dry-run and the question (default 20)",
+    )
+    p.epilog = (
+        "A past --start-timestamp (or a schedule that started in the past) backfills every missed period, "
+        "oldest first. Above --backfill-threshold periods the command shows them and asks on a terminal; "
+        "elsewhere it refuses (exit status 3) unless --yes is given."
+    )
 
     p = parsers["deactivate-pipeline"]
     p.add_argument(

@@ -12,9 +12,6 @@ from typing import Any
 
 from tailrace.cli.commands.run import print_summary
 from tailrace.clock import format_dp
-from tailrace.definition import loads
-from tailrace.runtime.local import LocalRunner
-from tailrace.sample.demo import DEMO_START, hive_script_text, seed_definition_text, write_demo_logs
 
 
 def register(sub: Any) -> None:
@@ -46,6 +43,10 @@ def _read_stats(storage: Any, uri: str) -> list[tuple[str, int]]:
 
 
 def _run(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.definition import loads
+    from tailrace.runtime.local import LocalRunner
+    from tailrace.sample.demo import DEMO_START, hive_script_text, seed_definition_text, write_demo_logs
+
     if args.days < 1 or args.days > 60:
         from tailrace.errors import UsageError
 

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailrace.errors import UsageError
-from tailrace.expressions import (
-    ExpressionError,
-    MappingScope,
-    Value,
-    evaluate,
-    parse_datetime_value,
-    render,
-    to_text,
-    type_name,
-)
+
+if TYPE_CHECKING:
+    from tailrace.expressions import MappingScope, Value
 
 EXAMPLES = """\
 examples:
@@ -60,17 +54,26 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
-class _CliScope(MappingScope):
-    """--set values; a value holding #{...} is rendered when read, as an object's field would be."""
+@functools.cache
+def _cli_scope_class() -> type[MappingScope]:
+    """_CliScope, defined on first use so that importing this module does not load tailrace.expressions."""
+    from tailrace.expressions import MappingScope, render
 
-    def lookup(self, name: str) -> Value:
-        value = super().lookup(name)
-        if isinstance(value, str) and "#{" in value:
-            return render(value, self)
-        return value
+    class _CliScope(MappingScope):
+        """--set values; a value holding #{...} is rendered when read, as an object's field would be."""
+
+        def lookup(self, name: str) -> Value:
+            value = super().lookup(name)
+            if isinstance(value, str) and "#{" in value:
+                return render(value, self)
+            return value
+
+    return _CliScope
 
 
 def _time(flag: str, text: str) -> datetime:
+    from tailrace.expressions import parse_datetime_value
+
     value = parse_datetime_value(text)
     if value is None:
         raise UsageError(f"{flag} must be a date-time like 2011-05-24T17:10:00; found {text!r}")
@@ -78,6 +81,8 @@ def _time(flag: str, text: str) -> datetime:
 
 
 def build_scope(args: argparse.Namespace) -> MappingScope:
+    from tailrace.expressions import parse_datetime_value
+
     values: dict[str, Value] = {}
     for item in args.assignments:
         name, sep, raw = item.partition("=")
@@ -95,10 +100,12 @@ def build_scope(args: argparse.Namespace) -> MappingScope:
         values["@scheduledStartTime"] = _time("--scheduled-start", args.scheduled_start)
     if args.scheduled_end:
         values["@scheduledEndTime"] = _time("--scheduled-end", args.scheduled_end)
-    return _CliScope(values)
+    return _cli_scope_class()(values)
 
 
 def _json_value(value: Value) -> Any:
+    from tailrace.expressions import to_text
+
     if isinstance(value, list):
         return [_json_value(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool):
@@ -109,6 +116,8 @@ def _json_value(value: Value) -> Any:
 
 
 def _run(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.expressions import ExpressionError, evaluate, render, to_text, type_name
+
     scope = build_scope(args)
     text = args.expression
     try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
 from tailrace.clock import parse_dp
-from tailrace.definition import load_file
 from tailrace.errors import UsageError
-from tailrace.runtime.local import LocalRunner, RunReport
+
+if TYPE_CHECKING:
+    from tailrace.runtime.local import RunReport
 
 
 def register(sub: Any) -> None:
@@ -58,6 +59,9 @@ def print_summary(report: RunReport, out: Any = None) -> None:
 
 
 def _run(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.definition import load_file
+    from tailrace.runtime.local import LocalRunner
+
     until = None
     if args.until:
         try:

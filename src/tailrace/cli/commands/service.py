@@ -12,11 +12,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from tailrace.cli.commands.aws import BACKFILL_THRESHOLD
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import UsageError
 
-BACKFILL_CONFIRM = 50
+BACKFILL_CONFIRM = BACKFILL_THRESHOLD
 """Backfills of more periods than this should be confirmed before activation."""
 
 

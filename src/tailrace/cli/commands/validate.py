@@ -5,18 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
-from tailrace.definition import (
-    DefinitionError,
-    PipelineDefinition,
-    Problem,
-    ValidationReport,
-    load_file,
-    validate,
-)
-from tailrace.definition.problems import FILE_LEVEL_ID
+
+if TYPE_CHECKING:
+    from tailrace.definition import PipelineDefinition, Problem, ValidationReport
 
 
 def register(sub: Any) -> None:
@@ -48,6 +42,8 @@ def _path(uri: str) -> Path:
 
 
 def _run(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.definition import DefinitionError, load_file, validate
+
     try:
         values = parameter_values_from_args(args, ctx)
         defn = load_file(args.file)
@@ -60,6 +56,8 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _with_parameters(defn: PipelineDefinition, source: PipelineDefinition) -> PipelineDefinition:
+    from tailrace.definition import PipelineDefinition
+
     return PipelineDefinition(
         objects=defn.objects,
         parameters=source.parameters,
@@ -82,6 +80,8 @@ def _print(report: ValidationReport, args: argparse.Namespace, defn: PipelineDef
 
 
 def _line(p: Problem) -> str:
+    from tailrace.definition.problems import FILE_LEVEL_ID
+
     text = f"{p.severity.upper()}  {p.object_id or FILE_LEVEL_ID}  {p.field or '-'}  {p.message}"
     return f"{text} ({p.where})" if p.line is not None else text
 
