@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from tailrace.agent.tail import PositionFile
@@ -61,6 +62,58 @@ def test_rotation_while_the_agent_is_down_is_found_by_inode(env: Env):
     run_until_idle(agent, env.clock)
     assert multiset(env.shipped()) == multiset(expected(lines))
     assert len(env.shipped()) == 300
+
+
+def test_a_file_created_and_rotated_away_while_the_agent_is_down_is_read(env: Env):
+    """Two rotations in one outage: the middle file was never at the path while an agent ran."""
+    lines, older = sample_lines(401)[:400], sample_lines(401)[400:]
+    append(env.log, lines[:100])
+    agent = env.agent()
+    run_until_idle(agent, env.clock)
+    agent.shutdown(0)
+    old = env.logs / "access_log.1"
+    append(old, older)  # a rotated file from before the agent's time, never known: left alone
+    os.utime(old, (1_000_000, 1_000_000))
+    (env.logs / "access_log.0.gz").write_bytes(b"\x1f\x8b compressed copy")  # never read
+    time.sleep(0.02)  # file times are coarse: the position file was written before what follows
+    append(env.log, lines[100:150])
+    os.rename(env.log, env.logs / "access_log-a")
+    append(env.log, lines[150:250])  # the unseen file
+    os.rename(env.log, env.logs / "access_log-b")
+    append(env.log, lines[250:400])
+    # As if the agent had committed other lines after the unseen file's last write (it was
+    # killed before it polled the path): the file still counts, being newer than access_log-a.
+    pos = agent.sources[0].posfile.path
+    os.utime(pos, (time.time() + 60, time.time() + 60))
+    agent = env.agent()
+    run_until_idle(agent, env.clock)
+    assert multiset(env.shipped()) == multiset(expected(lines))
+    assert len(env.shipped()) == 400
+    events = [e["message"] for e in agent.status()["sources"][0]["events"]]
+    assert any("access_log-b was written at" in m and "unseen" in m for m in events), events
+
+
+def test_two_rotations_between_polls_lose_nothing_and_dropped_files_are_not_read_again(env: Env):
+    lines = sample_lines(600)
+    agent = env.agent()
+    append(env.log, lines[:100])
+    run_until_idle(agent, env.clock)
+    time.sleep(0.02)
+    os.rename(env.log, env.logs / "access_log.1")
+    append(env.log, lines[100:200])  # at the path for less than a poll
+    os.rename(env.log, env.logs / "access_log.2")
+    append(env.log, lines[200:300])
+    run_until_idle(agent, env.clock)
+    assert multiset(env.shipped()) == multiset(expected(lines[:300]))
+    env.clock.advance(10)  # rotate_wait: the drained rotated files are dropped
+    agent.step()
+    assert len(agent.sources[0].tailer.watchers) == 1
+    time.sleep(0.02)
+    os.rename(env.log, env.logs / "access_log.3")
+    append(env.log, lines[300:600])
+    run_until_idle(agent, env.clock)
+    assert len(env.shipped()) == 600  # access_log.1 and .2 were not read again
+    assert multiset(env.shipped()) == multiset(expected(lines))
 
 
 def test_restart_resumes_at_the_committed_position(env: Env):

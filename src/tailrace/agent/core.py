@@ -243,7 +243,11 @@ class Agent:
                 )
         for src in self.sources:
             seq, entries = loaded[src.key]
-            src.tailer.start(entries, now)
+            try:
+                committed_at: float | None = src.posfile.path.stat().st_mtime if seq is not None else None
+            except OSError:
+                committed_at = None
+            src.tailer.start(entries, now, committed_at=committed_at)
             if seq is None:
                 # From now on a missing position file means someone removed it on purpose.
                 src.posfile.write(0, src.tailer.entries())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -103,6 +104,8 @@ class Watcher:
     last_data_at: float = 0.0
     skip: tuple[int, bytes] | None = None
     """Inside a line longer than max_line_size: (its offset, its first bytes)."""
+    opened_wall: float = 0.0
+    """time.time() when opened: compared with files' mtimes (not the agent's clock)."""
 
     def __post_init__(self) -> None:
         self.read_offset = self.handed = self.offset
@@ -128,6 +131,11 @@ class Watcher:
             pass
 
 
+ROTATED_SEPARATORS = frozenset(".-_")
+"""What follows the log's name in a rotated file's name (access_log.1, access_log-20240101)."""
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".Z")
+"""Rotated files compressed by logrotate hold lines already read from the uncompressed file."""
+
 Event = Callable[[str, str], None]
 """(kind, message) reported to the agent's status: rotated, truncated, deleted, gone, error."""
 
@@ -144,6 +152,8 @@ class Tailer:
         self.has_glob = any(glob.has_magic(p) for p in conf.paths)
         self.consumed = 0
         """Bytes read so far (also those of lines not complete yet)."""
+        self.dropped: set[int] = set()
+        """Inodes drained and closed in this process: never adopted again."""
 
     # --- discovery ------------------------------------------------------------------------
 
@@ -172,16 +182,26 @@ class Tailer:
         if real.st_ino != st.st_ino:  # replaced between stat and open: pick it up next scan
             os.close(fd)
             return None
-        w = Watcher(path=path, inode=real.st_ino, dev=real.st_dev, fd=fd, offset=offset, last_data_at=now)
+        w = Watcher(
+            path=path,
+            inode=real.st_ino,
+            dev=real.st_dev,
+            fd=fd,
+            offset=offset,
+            last_data_at=now,
+            opened_wall=time.time(),
+        )
         if offset:
             w.fingerprint = os.pread(fd, min(FINGERPRINT, offset), offset - min(FINGERPRINT, offset))
         self.watchers[w.inode] = w
         return w
 
-    def start(self, entries: list[PosEntry], now: float) -> None:
-        """Open the files of the position file and of the configured paths (first scan)."""
+    def start(self, entries: list[PosEntry], now: float, *, committed_at: float | None = None) -> None:
+        """Open the files of the position file and of the configured paths (first scan).
+        `committed_at`: the position file's mtime (its last commit), for _adopt_unseen."""
         matches = self._matches()
         known_paths = {e.path for e in entries}
+        moved: list[tuple[str, float]] = []
         for e in entries:
             if e.inode in self.watchers:
                 continue
@@ -199,6 +219,7 @@ class Tailer:
                     self.on_event(
                         "rotated", f"{e.path} was rotated while the agent was down; draining {path}"
                     )
+                    moved.append((e.path, st.st_mtime))
             offset = e.offset
             if st.st_size < offset:
                 self.on_event("truncated", f"{path} is shorter than its position; reading from the start")
@@ -206,6 +227,11 @@ class Tailer:
             w = self._open(path, st, offset, now)
             if w is not None and e.inode not in matches:
                 w.orphaned_at = now
+        for old_path, rotated_mtime in moved:
+            # An unseen file was written after the last commit, or (when the agent committed
+            # other lines after its last write) after the file rotated before it last grew.
+            after = min(committed_at, rotated_mtime) if committed_at is not None else rotated_mtime
+            self._adopt_unseen(old_path, after=after, skip=set(matches), now=now)
         for inode, (path, st) in matches.items():
             if inode in self.watchers:
                 continue
@@ -225,13 +251,16 @@ class Tailer:
             else:
                 w.path = path
                 w.orphaned_at = None
-        for w in self.watchers.values():
+        for w in list(self.watchers.values()):  # _adopt_unseen may add watchers
             if w.inode not in matches and w.orphaned_at is None:
                 w.orphaned_at = now
                 new = _find_inode(w.path, w.inode)
                 if new is not None:
                     self.on_event("rotated", f"{w.path} was renamed to {new[0]}; draining it")
-                    w.path = new[0]
+                    old_path, w.path = w.path, new[0]
+                    # A file that came and was rotated away between two polls: written after
+                    # this one was opened (a second of slack for coarse file times).
+                    self._adopt_unseen(old_path, after=w.opened_wall - 1.0, skip=set(matches), now=now)
                 else:
                     self.on_event("deleted", f"{w.path} was deleted; draining the open file")
         self.next_scan = now + self.conf.refresh_interval
@@ -366,6 +395,33 @@ class Tailer:
     def drop(self, w: Watcher) -> None:
         w.close()
         self.watchers.pop(w.inode, None)
+        self.dropped.add(w.inode)
+
+    def _adopt_unseen(self, path: str, *, after: float, skip: set[int], now: float) -> None:
+        """Read, from its head, each rotated sibling of `path` the agent never saw: named like
+        it (access_log.1, access_log-20240101), not compressed, not watched, dropped or matched,
+        and written after `after`. Such a file was created at the path and rotated away while
+        the agent was down, or between two of its polls; without this its lines were lost."""
+        base = os.path.basename(path)
+        for name, st in _siblings(path):
+            own = os.path.basename(name)
+            rest = own[len(base) :]
+            if (
+                not own.startswith(base)
+                or not rest
+                or rest[0] not in ROTATED_SEPARATORS
+                or name.endswith(COMPRESSED)
+                or st.st_ino in self.watchers
+                or st.st_ino in self.dropped
+                or st.st_ino in skip
+                or st.st_mtime < after
+                or any(fnmatch(name, x) for x in self.conf.exclude_paths)
+            ):
+                continue
+            w = self._open(name, st, 0, now)
+            if w is not None:
+                w.orphaned_at = now
+                self.on_event("rotated", f"{name} was written at {path} and rotated away unseen; reading it")
 
     def entries(self) -> list[PosEntry]:
         return [PosEntry(w.path, w.offset, w.inode) for w in self.watchers.values()]
