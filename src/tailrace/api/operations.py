@@ -19,14 +19,13 @@ from tailrace.api import shapes
 from tailrace.api.auth import Caller
 from tailrace.api.errors import InvalidRequest, PipelineDeleted, PipelineNotFound, TaskNotFound
 from tailrace.definition import from_wire
+from tailrace.runtime.runs import STATUS_ALIASES
 from tailrace.runtime.service import PipelineService
 from tailrace.state import Pipeline, StateStore
 
 LIST_PAGE = 50
 """ListPipelines page size (the service's, as moto also shows)."""
 MAX_DESCRIBE_PIPELINES = 25
-STATUS_ALIASES = {"CANCELLED": "CANCELED"}
-"""`aws datapipeline list-runs --status cancelled` sends CANCELLED; the service spells it CANCELED."""
 
 
 class Operations:

@@ -179,19 +179,7 @@ class _Parser:
                 del out[key]
             out[key] = val
             out.key_offsets[key] = key_at
-            self.skip_ws()
-            ch = self.peek()
-            if ch == "}":
-                self.pos += 1
-                break
-            if ch != ",":
-                raise self.fail(f"expected ',' or '}}' after the value of {key!r}; found {self.found()}")
-            comma = self.pos
-            self.pos += 1
-            self.skip_ws()
-            if self.peek() == "}":
-                self.warnings.append(JsonWarning(comma, "trailing comma before '}' (not allowed in JSON)"))
-                self.pos += 1
+            if self.closed("}", f"the value of {key!r}"):
                 break
         out.end = self.pos
         self.depth -= 1
@@ -211,23 +199,30 @@ class _Parser:
         while True:
             self.skip_ws()
             out.append(self.value())
-            self.skip_ws()
-            ch = self.peek()
-            if ch == "]":
-                self.pos += 1
-                break
-            if ch != ",":
-                raise self.fail(f"expected ',' or ']' after an array item; found {self.found()}")
-            comma = self.pos
-            self.pos += 1
-            self.skip_ws()
-            if self.peek() == "]":
-                self.warnings.append(JsonWarning(comma, "trailing comma before ']' (not allowed in JSON)"))
-                self.pos += 1
+            if self.closed("]", "an array item"):
                 break
         out.end = self.pos
         self.depth -= 1
         return out
+
+    def closed(self, close: str, after: str) -> bool:
+        """After an item of an object or array: True when `close` ends it (consumed; a trailing
+        comma before it is warned about), False after a comma with another item to come."""
+        self.skip_ws()
+        ch = self.peek()
+        if ch == close:
+            self.pos += 1
+            return True
+        if ch != ",":
+            raise self.fail(f"expected ',' or '{close}' after {after}; found {self.found()}")
+        comma = self.pos
+        self.pos += 1
+        self.skip_ws()
+        if self.peek() == close:
+            self.warnings.append(JsonWarning(comma, f"trailing comma before '{close}' (not allowed in JSON)"))
+            self.pos += 1
+            return True
+        return False
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""

@@ -257,18 +257,9 @@ class SqlMetastore(Metastore):
         return TableSpec.from_json(database.lower(), name.lower(), json.loads(row[0])) if row else None
 
     def create_table(self, spec: TableSpec) -> None:
-        now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    hive_tables.insert().values(
-                        db_name=spec.database,
-                        table_name=spec.name,
-                        spec=json.dumps(spec.to_json()),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                _insert_table(conn, spec, datetime.now(UTC))
         except sa.exc.IntegrityError:
             raise ConflictError(f"table {spec.qualified_name} already exists")
 
@@ -281,15 +272,7 @@ class SqlMetastore(Metastore):
                 .values(spec=json.dumps(spec.to_json()), updated_at=now)
             ).rowcount
             if not updated:
-                conn.execute(
-                    hive_tables.insert().values(
-                        db_name=spec.database,
-                        table_name=spec.name,
-                        spec=json.dumps(spec.to_json()),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                _insert_table(conn, spec, now)
 
     def drop_table(self, database: str, name: str) -> bool:
         db, tbl = database.lower(), name.lower()
@@ -354,3 +337,15 @@ class SqlMetastore(Metastore):
                 .order_by(hive_partitions.c.part_name)
             ).all()
         return [PartitionSpec(values=tuple((k, v) for k, v in json.loads(r[0])), location=r[1]) for r in rows]
+
+
+def _insert_table(conn: sa.Connection, spec: TableSpec, now: datetime) -> None:
+    conn.execute(
+        hive_tables.insert().values(
+            db_name=spec.database,
+            table_name=spec.name,
+            spec=json.dumps(spec.to_json()),
+            created_at=now,
+            updated_at=now,
+        )
+    )

@@ -27,7 +27,8 @@ MAX_RUNS = 100_000
 """The most rows one call returns (the answer says when there were more)."""
 READ_PAGE = 5_000
 STATUS_ALIASES = {"CANCELLED": "CANCELED"}
-"""list-runs spells it CANCELLED; the service CANCELED."""
+"""`aws datapipeline list-runs --status cancelled` sends CANCELLED; the service spells it CANCELED
+(QueryObjects' @status selectors take both, as does the runs listing)."""
 
 
 def run_selectors(
@@ -81,7 +82,6 @@ def list_runs(
     limit = max(0, min(limit, MAX_RUNS))
     rows: list[dict[str, Any]] = []
     truncated = False
-    shown: dict[str, list[Field]] = {}
     flat: dict[str, dict[str, str]] = {}  # a component's shown fields, flattened
     with service.store.transaction(readonly=True) as tx:
         owned_pipeline(service, tx, pipeline_id, owner)
@@ -94,7 +94,7 @@ def list_runs(
                 cid = inst[_COMPONENT]
                 own = flat.get(cid)
                 if own is None:
-                    own = flat[cid] = _flatten(component_fields(cid, components, shown), {})
+                    own = flat[cid] = _flatten(component_fields(cid, components, {}), {})
                 if len(rows) == limit:
                     truncated = True
                     break

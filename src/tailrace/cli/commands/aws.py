@@ -15,7 +15,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -447,6 +446,8 @@ def _describe_all(
             marker = page.get("marker")
             if not page.get("hasMoreResults") or not marker:
                 return objects
+
+    from concurrent.futures import ThreadPoolExecutor  # not on the start-up path of every command
 
     with ThreadPoolExecutor(max_workers=DESCRIBE_CALLS) as pool:
         futures = []
