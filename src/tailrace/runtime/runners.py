@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
@@ -65,7 +65,8 @@ class ServiceProcess:
         storage: Storage,
         home: Path,
         config: RunnerConfig,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
     ) -> None:
@@ -73,7 +74,8 @@ class ServiceProcess:
         self.storage = storage
         self.home = home
         self.config = config
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.executor = executor
         self.echo = echo
         self.stop_event = threading.Event()
@@ -100,7 +102,8 @@ class ServiceProcess:
             storage=self.storage,
             home=self.home,
             options=options,
-            hive_engine_factory=self.hive_engine_factory,
+            engines=self.engines,
+            hive_engine=self.hive_engine,
             executor=self.executor,
             doorbell=self.doorbell,
             echo=self.echo,
