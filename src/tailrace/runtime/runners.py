@@ -23,7 +23,7 @@ from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
-from tailrace.runtime.worker import Doorbell, Executor, Worker, WorkerOptions, _Heartbeat, default_executor
+from tailrace.runtime.worker import Doorbell, Executor, Heartbeat, Worker, WorkerOptions, default_executor
 from tailrace.state import TERMINAL, Event, TaskNotFound
 from tailrace.storage import Storage
 
@@ -193,7 +193,7 @@ class ServiceProcess:
         ended = threading.Event()
         key = (task.pipeline_id, task.instance.id)
         self._pool_ends[key] = ended
-        heartbeat = _Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
+        heartbeat = Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
         pool_stop = threading.Event()
         queue = resource_queue(task.pipeline_id, task.instance.id)
         label = task.instance.id.lstrip("@")

@@ -170,7 +170,7 @@ class Worker:
         work_dir = self.home / "work" / task.pipeline_id / task.attempt_id.lstrip("@").replace("=", "")
         attempt_log = FileLog(work_dir.with_suffix(".log"), echo=self.echo)
         cancelled = threading.Event()
-        heartbeat = _Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
+        heartbeat = Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
         outcome: AttemptOutcome
         try:
             active = self._active(task)
@@ -242,7 +242,7 @@ class Worker:
             )
 
 
-class _Heartbeat:
+class Heartbeat:
     """Reports progress every third of the lease while an attempt runs."""
 
     def __init__(

@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.script import (
     SourceMap,
@@ -88,7 +89,7 @@ class HiveEngine:
         self._filters: dict[str, prune.Filters | None] = {}
         self._viewed: dict[str, ResolvedTable] = {}
         self.warehouse = str((storage.home / "warehouse").resolve())
-        self._interrupted = threading.Event()
+        self._interrupt = Interrupter(self.con)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -102,14 +103,11 @@ class HiveEngine:
     def interrupt(self) -> None:
         """Stop run_script from another thread: DuckDB interrupts the running statement and no
         other one starts; run_script raises ScriptInterrupted. Any later run_script stops too."""
-        self._interrupted.set()
-        try:
-            self.con.interrupt()
-        except duckdb.Error:  # already closed: nothing runs
-            pass
+        self._interrupt.fire()
 
     def close(self) -> None:
         """Close DuckDB and remove the staging files (and work_dir when the engine made it)."""
+        self._interrupt.stop()
         try:
             self.con.close()
         except duckdb.Error:
@@ -150,7 +148,7 @@ class HiveEngine:
             sub = vars_.substitute(stmt.text)
             where = Where(stmt, sub, smap, source)
             line, col = where.position(None)
-            if self._interrupted.is_set() or (cancelled is not None and cancelled.is_set()):
+            if self._interrupt.fired or (cancelled is not None and cancelled.is_set()):
                 raise self._stopped(where, result)
             if echo_statements:
                 say(sub.text)
@@ -163,7 +161,7 @@ class HiveEngine:
             except TranslateError as exc:
                 raise self._attach(where.error(str(exc), exc.node), result)
             except duckdb.Error as exc:
-                if self._interrupted.is_set():
+                if self._interrupt.fired:
                     raise self._stopped(where, result)
                 raise self._attach(duck_error(where, exc), result)
             except TailraceError as exc:
