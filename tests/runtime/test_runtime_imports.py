@@ -5,6 +5,8 @@ count; imports inside functions do."""
 from __future__ import annotations
 
 import ast
+import graphlib
+import itertools
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -88,46 +90,18 @@ class Scan:
             if pkg in self.mods and pkg != importer and pkg not in _ancestors(importer):
                 self.graph[importer].add(pkg)
 
-    def cycles(self) -> list[list[str]]:
-        """Strongly connected groups of more than one module (Tarjan), each sorted."""
-        index: dict[str, int] = {}
-        low: dict[str, int] = {}
-        stack: list[str] = []
-        on_stack: set[str] = set()
-        found: list[list[str]] = []
-
-        def visit(v: str) -> None:
-            index[v] = low[v] = len(index)
-            stack.append(v)
-            on_stack.add(v)
-            for w in sorted(self.graph[v]):
-                if w not in index:
-                    visit(w)
-                    low[v] = min(low[v], low[w])
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if low[v] == index[v]:
-                group = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    group.append(w)
-                    if w == v:
-                        break
-                if len(group) > 1:
-                    found.append(sorted(group))
-
-        for v in sorted(self.graph):
-            if v not in index:
-                visit(v)
-        return found
+    def cycle(self) -> list[str]:
+        """One circle of imports (first module repeated at the end), or [] when there is none."""
+        try:
+            graphlib.TopologicalSorter(self.graph).prepare()
+        except graphlib.CycleError as exc:
+            return list(exc.args[1])
+        return []
 
 
 def test_the_runtime_has_no_import_cycles():
-    cycles = Scan(SRC, RUNTIME).cycles()
-    assert not cycles, "modules importing each other (directly or round a circle):\n" + "\n".join(
-        " <-> ".join(c) for c in cycles
-    )
+    cycle = Scan(SRC, RUNTIME).cycle()
+    assert not cycle, "modules importing each other round a circle: " + " -> ".join(reversed(cycle))
 
 
 def test_runtime_modules_use_only_each_others_public_names():
@@ -142,18 +116,21 @@ def test_the_checker_finds_cycles_and_private_names(tmp_path):
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from demo.sub import b\n")
+    (pkg / "sub" / "b.py").write_text("from demo import a\n")
     (pkg / "a.py").write_text(
         "from typing import TYPE_CHECKING\n"
         "from demo import c\n"
         "if TYPE_CHECKING:\n    from demo.d import _Hidden\n"
-        "def f():\n    from demo.sub.b import _helper\n    return c._secret\n"
+        "def f():\n    from demo.c import _helper\n    return c._secret\n"
     )
-    (pkg / "sub" / "b.py").write_text("from demo import a\n")
-    (pkg / "c.py").write_text("_secret = 1\n")
+    (pkg / "c.py").write_text("from demo.sub import thing\n_secret = 1\n")  # runs demo/sub/__init__
     (pkg / "d.py").write_text("from demo import a\n")  # a imports d only for type checking
     scan = Scan(tmp_path, "demo")
-    assert scan.cycles() == [["demo.a", "demo.sub", "demo.sub.b"]]
+    cycle = scan.cycle()
+    # a -> c -> sub (its __init__) -> sub.b -> a; each module in the list is imported by the next.
+    assert cycle[0] == cycle[-1] and set(cycle) == {"demo.a", "demo.c", "demo.sub", "demo.sub.b"}
+    assert all(imported in scan.graph[importer] for imported, importer in itertools.pairwise(cycle))
     assert [p.split(" ", 1)[1] for p in scan.private] == [
-        "imports _helper from demo.sub.b",
+        "imports _helper from demo.c",
         "uses demo.c._secret",
     ]
