@@ -65,6 +65,8 @@ class Services:
         from tailrace.engines.abc import EngineSetup
         from tailrace.engines.registry import EngineRegistry
 
+        # Every owner shares one metastore namespace for now (as before); per-owner namespaces
+        # plug in here, through metastore_for, without touching the engines.
         metastore = self.metastore
         registry = EngineRegistry(EngineSetup(storage=self.storage, metastore_for=lambda owner: metastore))
         registry.get(self.settings.hive_engine)

@@ -25,7 +25,9 @@ class DuckDBEngine(ScriptEngine):
         self._running: HiveEngine | None = None
 
     def run(self, request: ScriptRequest) -> ScriptResult:
-        log = request.log
+        def echo(line: str) -> None:
+            request.log.write(line + "\n")
+
         hive = HiveEngine(
             self.setup.storage,
             self.setup.metastore_for(request.owner),
@@ -41,7 +43,7 @@ class DuckDBEngine(ScriptEngine):
                 request.text,
                 request.variables,
                 source=request.source,
-                echo=lambda line: log.write(line + "\n"),
+                echo=echo,
                 hiveconf=request.hiveconf,
                 on_statement=request.on_statement,
                 echo_statements=True,
