@@ -33,6 +33,8 @@ class Settings:
     port: int = 8040
     workers: int = 4
     """Embedded worker threads started by `tailrace up`."""
+    hive_engine: str = "duckdb"
+    """Engine that runs HiveActivity and HiveCopyActivity scripts (tailrace.engines.registry)."""
     endpoint: str | None = None
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None

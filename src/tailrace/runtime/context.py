@@ -7,17 +7,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tailrace.clock import Clock, SystemClock
 from tailrace.definition import ResolvedDefinition
+from tailrace.engines.abc import LogSink
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.expressions import ExpressionError, Scope, render
 from tailrace.plan import PlannedInstance, ScopeBuilder
 from tailrace.storage import Storage
-
-
-class LogSink(Protocol):
-    def write(self, text: str) -> Any: ...
 
 
 class ListLog:
@@ -66,8 +64,12 @@ class AttemptContext:
     scopes: ScopeBuilder
     work_dir: Path
     log: LogSink
-    hive_engine_factory: Callable[[], Any] | None = None
-    """Returns a fresh tailrace.engines.hive.HiveEngine (the caller closes it)."""
+    engines: EngineRegistry | None = None
+    """Script engines by name (services.engines); None where none is configured."""
+    hive_engine: str = DEFAULT_ENGINE
+    """The engine that runs Hive scripts: the `hive_engine` setting (later, the resource's)."""
+    owner: str = ""
+    """The pipeline's owner: whose metastore namespace Hive scripts use ("" in local runs)."""
     clock: Clock = field(default_factory=SystemClock)
     cancelled: threading.Event = field(default_factory=threading.Event)
     heartbeat: Callable[[], None] = lambda: None

@@ -25,6 +25,7 @@ from tailrace.definition import (
     resolve,
     validate,
 )
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.expressions import render
 from tailrace.plan import PlannedInstance, Planner, ScopeBuilder, topological_order
@@ -80,14 +81,16 @@ class LocalRunner:
         *,
         storage: Storage,
         home: Path,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         clock: Clock | None = None,
         echo: Callable[[str], None] = lambda line: None,
         progress: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.storage = storage
         self.home = home
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.clock = clock or SystemClock()
         self.echo = echo
         self.progress = progress
@@ -163,7 +166,8 @@ class LocalRunner:
                 scopes=scopes,
                 work_dir=work_root / f"{inst.id.lstrip('@')}_{attempt}",
                 log=log,
-                hive_engine_factory=self.hive_engine_factory,
+                engines=self.engines,
+                hive_engine=self.hive_engine,
                 clock=self.clock,
                 actual_start=self.clock.now(),
             )

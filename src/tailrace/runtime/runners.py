@@ -17,13 +17,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
-from tailrace.runtime.worker import Doorbell, Executor, Worker, WorkerOptions, _Heartbeat, default_executor
+from tailrace.runtime.worker import Doorbell, Executor, Heartbeat, Worker, WorkerOptions, default_executor
 from tailrace.state import TERMINAL, Event, TaskNotFound
 from tailrace.storage import Storage
 
@@ -65,7 +65,8 @@ class ServiceProcess:
         storage: Storage,
         home: Path,
         config: RunnerConfig,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
     ) -> None:
@@ -73,7 +74,8 @@ class ServiceProcess:
         self.storage = storage
         self.home = home
         self.config = config
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.executor = executor
         self.echo = echo
         self.stop_event = threading.Event()
@@ -100,7 +102,8 @@ class ServiceProcess:
             storage=self.storage,
             home=self.home,
             options=options,
-            hive_engine_factory=self.hive_engine_factory,
+            engines=self.engines,
+            hive_engine=self.hive_engine,
             executor=self.executor,
             doorbell=self.doorbell,
             echo=self.echo,
@@ -190,7 +193,7 @@ class ServiceProcess:
         ended = threading.Event()
         key = (task.pipeline_id, task.instance.id)
         self._pool_ends[key] = ended
-        heartbeat = _Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
+        heartbeat = Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
         pool_stop = threading.Event()
         queue = resource_queue(task.pipeline_id, task.instance.id)
         label = task.instance.id.lstrip("@")

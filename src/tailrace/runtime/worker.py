@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.clock import SystemClock
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
@@ -107,7 +108,8 @@ class Worker:
         storage: Storage,
         home: Path,
         options: WorkerOptions,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         doorbell: Doorbell | None = None,
         echo: Callable[[str], None] | None = None,
@@ -117,7 +119,8 @@ class Worker:
         self.storage = storage
         self.home = home
         self.options = options
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.executor = executor
         self.doorbell = doorbell or Doorbell()
         self.echo = echo
@@ -167,7 +170,7 @@ class Worker:
         work_dir = self.home / "work" / task.pipeline_id / task.attempt_id.lstrip("@").replace("=", "")
         attempt_log = FileLog(work_dir.with_suffix(".log"), echo=self.echo)
         cancelled = threading.Event()
-        heartbeat = _Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
+        heartbeat = Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
         outcome: AttemptOutcome
         try:
             active = self._active(task)
@@ -181,7 +184,9 @@ class Worker:
                 scopes=active.scopes,
                 work_dir=work_dir,
                 log=attempt_log,
-                hive_engine_factory=self.hive_engine_factory,
+                engines=self.engines,
+                hive_engine=self.hive_engine,
+                owner=task.pipeline.owner,
                 clock=SystemClock(),
                 cancelled=cancelled,
                 actual_start=task.instance.started_at,
@@ -237,7 +242,7 @@ class Worker:
             )
 
 
-class _Heartbeat:
+class Heartbeat:
     """Reports progress every third of the lease while an attempt runs."""
 
     def __init__(

@@ -145,10 +145,6 @@ def _runtime_config(args: argparse.Namespace) -> Any:
     return RuntimeConfig(lease=timedelta(seconds=args.lease))
 
 
-def _hive_factory(services: Any) -> Any:
-    return getattr(services, "hive_engine_factory", None) or services.hive_engine
-
-
 def _process(ctx: Any, args: argparse.Namespace, **config: Any) -> Any:
     import logging
 
@@ -166,7 +162,8 @@ def _process(ctx: Any, args: argparse.Namespace, **config: Any) -> Any:
         storage=services.storage,
         home=ctx.settings.home.resolve(),
         config=RunnerConfig(poll_interval=args.poll, grace=args.grace, **config),
-        hive_engine_factory=_hive_factory(services),
+        engines=services.engines,
+        hive_engine=ctx.settings.hive_engine,
     )
 
 
