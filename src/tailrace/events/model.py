@@ -109,11 +109,15 @@ class ComponentStatusChanged(StatusChanged):
 @dataclass(frozen=True, kw_only=True)
 class InstanceStatusChanged(StatusChanged):
     TYPE: ClassVar[str] = "instance.status"
+    component: str = ""
+    """The component the instance is of."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AttemptStatusChanged(StatusChanged):
     TYPE: ClassVar[str] = "attempt.status"
+    instance: str = ""
+    """The instance the attempt is of."""
 
 
 # --- actions (SnsAlarm, Terminate) --------------------------------------------------------------

@@ -12,6 +12,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tailrace.events.model import (
+    AttemptStatusChanged,
+    ComponentStatusChanged,
+    EventError,
+    InstanceStatusChanged,
+    PipelineDeleted,
+    PipelineStateChanged,
+    UnknownEvent,
+    decode,
+)
 from tailrace.state import schema
 from tailrace.state.abc import (
     LISTING_FIELDS,
@@ -22,7 +32,6 @@ from tailrace.state.abc import (
     Definitions,
     DefinitionVersion,
     DuplicateError,
-    Event,
     HealthStatus,
     Instance,
     Instances,
@@ -32,6 +41,7 @@ from tailrace.state.abc import (
     Pipelines,
     PipelineState,
     Status,
+    StoredEvent,
     Where,
 )
 
@@ -132,8 +142,21 @@ def component_from_row(m: Mapping[str, Any]) -> Component:
     return Component(**d)
 
 
-def event_from_row(m: Mapping[str, Any]) -> Event:
-    return Event(**dict(m))
+def event_from_row(m: Mapping[str, Any]) -> StoredEvent:
+    at, owner, pid = m["at"], m["owner"], m["pipeline_id"]
+    payload = m["payload"] or {}
+    try:
+        event = decode(m["type"], m["version"] or 1, payload, at=at, owner=owner, pipeline_id=pid)
+    except EventError:  # a malformed row must not stop a reader: keep it, undecoded
+        event = UnknownEvent(
+            at=at,
+            owner=owner,
+            pipeline_id=pid,
+            type_name=m["type"],
+            version=m["version"] or 1,
+            payload=payload,
+        )
+    return StoredEvent(id=m["id"], event=event)
 
 
 def _by_key(table: sa.Table) -> sa.Select[Any]:
@@ -263,10 +286,8 @@ class _Repo:
         values.update(cols)
         return Status(found.status), values
 
-    def _event(self, type_: str, pipeline_id: str, object_id: str, old: Any, new: Any, extra: Any) -> None:
-        payload = {"from": _plain(old), "to": _plain(new)}
-        payload.update(extra or {})
-        self.tx.events.append(type_, pipeline_id=pipeline_id, object_id=object_id, payload=payload)
+    def _append(self, event: Any) -> None:
+        self.tx.events.append(event)
 
 
 class SqlPipelines(_Repo, Pipelines):
@@ -300,7 +321,16 @@ class SqlPipelines(_Repo, Pipelines):
         new = dataclasses.replace(old, **changes)
         self.conn.execute(sa.update(self.t).where(self.t.c.id == pipeline_id).values(**_columns(changes)))
         if new.state != old.state:
-            self._event("pipeline.state", pipeline_id, pipeline_id, old.state, new.state, detail)
+            self._append(
+                PipelineStateChanged(
+                    at=self.tx.now(),
+                    pipeline_id=pipeline_id,
+                    owner=old.owner,
+                    old=str(old.state),
+                    new=str(new.state),
+                    detail=detail or {},
+                )
+            )
         return new
 
     def delete(self, pipeline_id: str) -> None:
@@ -318,7 +348,7 @@ class SqlPipelines(_Repo, Pipelines):
 
     def was_deleted(self, pipeline_id: str) -> bool:
         e = schema.events
-        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == "pipeline.deleted").limit(1)
+        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == PipelineDeleted.TYPE).limit(1)
         return self.conn.execute(q).first() is not None
 
     def page(self, *, owner: str | None = None, after: str | None = None, limit: int = 100) -> list[Pipeline]:
@@ -383,7 +413,16 @@ class SqlComponents(_Repo, Components):
         old = component_from_row(row._mapping)
         self.conn.execute(sa.update(self.t).where(where).values(status=status.value))
         if old.status != status:
-            self._event("component.status", pipeline_id, component_id, old.status, status, detail)
+            self._append(
+                ComponentStatusChanged(
+                    at=self.tx.now(),
+                    pipeline_id=pipeline_id,
+                    object_id=component_id,
+                    old=str(old.status),
+                    new=str(status),
+                    detail=detail or {},
+                )
+            )
         return dataclasses.replace(old, status=status)
 
 
@@ -444,8 +483,17 @@ class SqlInstances(_Repo, Instances):
         old_status, values = done
         new = instance_from_row(values)
         if new.status != old_status:
-            extra = {"component": new.component_id, **(detail or {})}
-            self._event("instance.status", pipeline_id, instance_id, old_status, new.status, extra)
+            self._append(
+                InstanceStatusChanged(
+                    at=self.tx.now(),
+                    pipeline_id=pipeline_id,
+                    object_id=instance_id,
+                    component=new.component_id,
+                    old=str(old_status),
+                    new=str(new.status),
+                    detail=detail or {},
+                )
+            )
         return new
 
     def in_status(
@@ -633,8 +681,17 @@ class SqlAttempts(_Repo, Attempts):
         old_status, values = done
         new = attempt_from_row(values)
         if new.status != old_status:
-            extra = {"instance": new.instance_id, **(detail or {})}
-            self._event("attempt.status", pipeline_id, attempt_id, old_status, new.status, extra)
+            self._append(
+                AttemptStatusChanged(
+                    at=self.tx.now(),
+                    pipeline_id=pipeline_id,
+                    object_id=attempt_id,
+                    instance=new.instance_id,
+                    old=str(old_status),
+                    new=str(new.status),
+                    detail=detail or {},
+                )
+            )
         return new
 
     def expired(self, now: datetime, *, limit: int = 100) -> list[Attempt]:
