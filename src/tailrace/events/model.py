@@ -281,3 +281,33 @@ class Delivered:
     event_id: int
     position: str
     event: Event
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The event as one JSON-ready object: type, version, at, owner, pipelineId, payload (the form
+    the Redis bus stores and `tailrace events --output json` prints)."""
+    type_name, version, payload = encode(event)
+    return {
+        "type": type_name,
+        "version": version,
+        "at": event.at.isoformat(),
+        "owner": event.owner,
+        "pipelineId": event.pipeline_id,
+        "payload": payload,
+    }
+
+
+def from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from `to_dict`'s form. :raises EventError: if it is not that form."""
+    try:
+        at = datetime.fromisoformat(str(data["at"]))
+        return decode(
+            str(data["type"]),
+            int(data.get("version") or 1),
+            data.get("payload") or {},
+            at=at,
+            owner=data.get("owner"),
+            pipeline_id=data.get("pipelineId"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventError(f"not an encoded event: {exc}") from None
