@@ -19,6 +19,7 @@ from tailrace.events.model import (
     PipelineCreated,
     PipelineDeleted,
     PipelineStateChanged,
+    UnknownEvent,
 )
 from tailrace.state import (
     LISTING_FIELDS,
@@ -729,3 +730,100 @@ def test_next_wakeup_is_the_earliest_pending_time(store):
         tx.attempts.add(attempt("@A_2", lease=T0 - timedelta(hours=1), status=Status.FAILED))
     with store.transaction(readonly=True) as tx:
         assert tx.next_wakeup() == T0 + timedelta(hours=1)
+
+
+# --- event outbox and consumer cursors ------------------------------------------------------------
+
+
+def test_events_are_stored_typed_with_their_version_and_owner(store):
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline())
+        tx.events.append(PipelineCreated(at=T0, pipeline_id=PID, name="p"))  # owner filled: "me"
+        tx.events.append(PipelineCreated(at=T0, owner="explicit", pipeline_id="df-gone", name="q"))
+        tx.events.append(Broadcast(at=T0, text="to all"))  # no pipeline: no owner
+        with pytest.raises(TypeError, match="takes a tailrace"):
+            tx.events.append("pipeline.created")
+    records = store.events_after(0)
+    assert [(type(r.event), r.event.owner) for r in records] == [
+        (PipelineCreated, "me"),
+        (PipelineCreated, "explicit"),
+        (Broadcast, None),
+    ]
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.events.c.type, schema.events.c.version, schema.events.c.owner)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("pipeline.created", 1, "me"),
+        ("pipeline.created", 1, "explicit"),
+        ("operator.broadcast", 1, None),
+    ]
+
+
+def test_an_event_written_by_a_newer_version_reads_back_as_unknown(store):
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(schema.events).values(
+                type="future.thing", version=3, at=T0, owner="me", pipeline_id=PID, payload={"x": 1}
+            )
+        )
+    (record,) = store.events_after(0)
+    assert isinstance(record.event, UnknownEvent)
+    assert (record.event.type_name, record.event.version, dict(record.event.payload)) == (
+        "future.thing",
+        3,
+        {"x": 1},
+    )
+
+
+def test_cursors_only_move_forward(store, clock):
+    with store.transaction() as tx:
+        assert tx.cursors.find("console") is None
+        assert tx.cursors.save("console", event_id=5, position="5-0", at=T0) is True
+        assert tx.cursors.save("console", event_id=3, position="3-0", at=T0) is False
+        assert tx.cursors.save("console", event_id=5, position="5-0", at=T0) is False
+        assert tx.cursors.save("notifier", event_id=1, position="1-0", at=T0) is True
+    with store.transaction() as tx:
+        assert tx.cursors.save("console", event_id=9, position="9-0", at=T0 + timedelta(seconds=1)) is True
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.cursors.save("console", event_id=12, position="12-0", at=T0)
+        raise RuntimeError("rolled back")
+    with store.transaction(readonly=True) as tx:
+        console = tx.cursors.find("console")
+        assert (console.event_id, console.position, console.updated_at) == (
+            9,
+            "9-0",
+            T0 + timedelta(seconds=1),
+        )
+        assert tx.cursors.find("notifier").event_id == 1
+
+
+def test_migration_2_adds_owner_and_version_to_existing_events(db_url, clock):
+    engine = create_engine(db_url)
+    SqlStateStore(engine, clock=clock)
+    with engine.begin() as conn:  # back to a version-1 database holding one event
+        conn.execute(sa.text("DROP TABLE tr_cursors"))
+        conn.execute(sa.text("ALTER TABLE tr_events DROP COLUMN owner"))
+        conn.execute(sa.text("ALTER TABLE tr_events DROP COLUMN version"))
+        conn.execute(sa.delete(schema.schema_version).where(schema.schema_version.c.version > 1))
+        conn.execute(sa.insert(schema.pipelines).values(**_pipeline_row()))
+        conn.execute(
+            sa.text(
+                "INSERT INTO tr_events (type, at, pipeline_id, object_id, payload) "
+                "VALUES ('pipeline.created', :at, :pid, :pid, '{\"name\": \"p\"}')"
+            ),
+            {"at": T0.replace(tzinfo=None), "pid": PID},
+        )
+    store = SqlStateStore(engine, clock=clock)
+    assert store.schema_version() == LATEST
+    (record,) = store.events_after(0)
+    assert record.event == PipelineCreated(at=T0, owner="me", pipeline_id=PID, name="p")
+    with store.transaction() as tx:
+        assert tx.cursors.save("c", event_id=record.id, position="", at=T0)
+    engine.dispose()
+
+
+def _pipeline_row() -> dict:
+    from tailrace.state.repos import _row_of
+
+    return _row_of(pipeline())
