@@ -59,27 +59,15 @@ class DurableConsumer:
         self._subscription = self.bus.subscribe(self.deliver, after=self.position)
 
     def deliver(self, batch: Sequence[Delivered]) -> None:
-        """Handle one batch from the bus (the subscription's callback; public for tests): in one
-        transaction when every event goes through, else event by event with retries."""
-        fresh = [d for d in batch if d.event_id > self.last_event_id]
-        self.duplicates += len(batch) - len(fresh)
-        if not fresh or self._closed.is_set():
-            return
-        try:
-            with self.store.transaction() as tx:
-                for delivered in fresh:
-                    self.handler(delivered, tx)
-                last = fresh[-1]
-                tx.cursors.save(
-                    self.name, event_id=last.event_id, position=last.position, at=self.clock.now()
-                )
-        except Exception:
-            for delivered in fresh:
-                if self._closed.is_set():
-                    return
-                self._handle(delivered)
-            return
-        self.last_event_id, self.position = last.event_id, last.position
+        """Handle one batch from the bus (the subscription's callback; public for tests). Each
+        event gets its own transaction, so a failing one neither undoes nor repeats the others."""
+        for delivered in batch:
+            if self._closed.is_set():
+                return
+            if delivered.event_id <= self.last_event_id:
+                self.duplicates += 1
+                continue
+            self._handle(delivered)
 
     def _handle(self, delivered: Delivered) -> None:
         for attempt in range(1, self.max_attempts + 1):
