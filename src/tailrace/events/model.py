@@ -13,6 +13,7 @@ so an old consumer never fails on a new producer's history.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,19 @@ def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+# Field names per class, computed once: events are built and encoded on every state change.
+@functools.cache
+def _mapping_fields(cls: type) -> tuple[str, ...]:
+    return tuple(
+        f.name for f in dataclasses.fields(cls) if f.type in ("Mapping[str, Any]", "Mapping[str, str]")
+    )
+
+
+@functools.cache
+def _payload_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """The base of every event. `at` is UTC-aware; `owner` is the key holder the event belongs to
@@ -45,9 +59,8 @@ class Event:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
             raise EventError(f"{type(self).__name__}.at must be timezone-aware; got {self.at!r}")
-        for f in dataclasses.fields(self):
-            if f.type in ("Mapping[str, Any]", "Mapping[str, str]"):
-                object.__setattr__(self, f.name, _frozen_map(getattr(self, f.name)))
+        for name in _mapping_fields(type(self)):
+            object.__setattr__(self, name, _frozen_map(getattr(self, name)))
 
 
 # --- pipelines ---------------------------------------------------------------------------------
@@ -224,7 +237,12 @@ _BASE_FIELDS = frozenset({"at", "owner", "pipeline_id"})
 E = TypeVar("E", bound=Event)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -239,11 +257,7 @@ def encode(event: Event) -> tuple[str, int, dict[str, Any]]:
     `pipeline_id` are carried beside the payload, not in it."""
     if isinstance(event, UnknownEvent):
         return event.type_name, event.version, dict(_plain(event.payload))
-    payload = {
-        f.name: _plain(getattr(event, f.name))
-        for f in dataclasses.fields(event)
-        if f.name not in _BASE_FIELDS
-    }
+    payload = {name: _plain(getattr(event, name)) for name in _payload_fields(type(event))}
     return event.TYPE, event.VERSION, payload
 
 
@@ -265,7 +279,7 @@ def decode(
         return UnknownEvent(
             at=at, owner=owner, pipeline_id=pipeline_id, type_name=type_name, version=version, payload=payload
         )
-    known = {f.name for f in dataclasses.fields(cls)} - _BASE_FIELDS
+    known = _payload_fields(cls)
     kwargs = {k: v for k, v in payload.items() if k in known}
     try:
         return cls(at=at, owner=owner, pipeline_id=pipeline_id, **kwargs)
