@@ -760,6 +760,29 @@ def test_events_are_stored_typed_with_their_version_and_owner(store):
     ]
 
 
+def test_each_event_carries_its_own_pipelines_owner(store):
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline("df-a", unique_id="a", owner="alice"))
+        tx.pipelines.add(pipeline("df-b", unique_id="b", owner="bob"))
+        tx.instances.add_many([instance("df-a", "@A_1"), instance("df-b", "@A_1")])
+    for _ in range(2):  # the second time from the store's cache of owners
+        with store.transaction() as tx:  # one transaction touching both owners' pipelines
+            for pid in ("df-b", "df-a"):
+                current = tx.instances.get(pid, "@A_1").status
+                new = Status.RUNNING if current is not Status.RUNNING else Status.FINISHED
+                tx.instances.update(pid, "@A_1", status=new)
+                tx.events.append(
+                    Broadcast(at=T0, pipeline_id=pid, owner="ops", text="owner set by its producer")
+                )
+    seen = [(r.event.pipeline_id, type(r.event).__name__, r.event.owner) for r in store.events_after(0)]
+    assert seen == 2 * [
+        ("df-b", "InstanceStatusChanged", "bob"),
+        ("df-b", "Broadcast", "ops"),  # an owner the producer set is kept as it is
+        ("df-a", "InstanceStatusChanged", "alice"),
+        ("df-a", "Broadcast", "ops"),
+    ]
+
+
 def test_an_event_written_by_a_newer_version_reads_back_as_unknown(store):
     with store.engine.begin() as conn:
         conn.execute(

@@ -13,7 +13,6 @@ so an old consumer never fails on a new producer's history.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,16 +31,24 @@ def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 # Field names per class, computed once: events are built and encoded on every state change.
-@functools.cache
+_MAPPING_FIELDS: dict[type, tuple[str, ...]] = {}
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _mapping_fields(cls: type) -> tuple[str, ...]:
-    return tuple(
-        f.name for f in dataclasses.fields(cls) if f.type in ("Mapping[str, Any]", "Mapping[str, str]")
-    )
+    found = _MAPPING_FIELDS.get(cls)
+    if found is None:
+        kinds = ("Mapping[str, Any]", "Mapping[str, str]")
+        found = _MAPPING_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.type in kinds)
+    return found
 
 
-@functools.cache
 def _payload_fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+    found = _PAYLOAD_FIELDS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+        found = _PAYLOAD_FIELDS[cls] = names
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -135,7 +135,7 @@ class RedisEventBus(EventBus):
         pipe = self.client.pipeline(transaction=False)
         pipe.xread({self.stream: after or "0-0"}, count=limit)
         pipe.xrange(self.stream, count=1)
-        found, first = pipe.execute()
+        found, first = pipe.execute()  # XREAD's [[stream, entries]] (or empty), XRANGE's first entry
         events = [_delivered(i, f) for i, f in found[0][1]] if found else []
         # A position comes from an entry this stream held; when the oldest entry kept is not the
         # one right after it, the ones between were trimmed away (event ids are consecutive but
@@ -189,7 +189,7 @@ class RedisSubscription(Subscription):
         backoff = 0.1
         while not self._closed.is_set():
             try:
-                found = self.client.xread(
+                found: Any = self.client.xread(
                     {self.bus.stream: self.position}, count=self.bus.batch, block=self.bus.block_ms
                 )
             except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -417,8 +417,10 @@ class StateStore(ABC):
 
     @abstractmethod
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
-        """Call listener with the events of each transaction this process commits (in the
-        committing thread, after commit). Returns a function that unsubscribes."""
+        """Call listener with the events (StoredEvent: outbox id and typed event) of each
+        transaction this process commits, in the committing thread, after commit. Only this
+        process hears them: other processes follow the event bus (tailrace.events.relay).
+        Returns a function that unsubscribes."""
 
     @abstractmethod
     def schema_version(self) -> int:
