@@ -72,3 +72,32 @@ def test_events_prints_the_outbox_as_text_or_json_with_filters(tmp_path):
 
     bad = _tailrace(home, "--after", "-1")
     assert bad.returncode != 0 and "--after must be an event id" in bad.stderr
+
+
+def test_the_redis_password_never_shows_in_the_printed_config(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILRACE_")}
+    env.update(TAILRACE_HOME=str(tmp_path), TAILRACE_REDIS_URL="redis://user:s3cr3t-pw@127.0.0.1:6379/0")
+    out = subprocess.run(
+        [sys.executable, "-m", "tailrace", "config"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "s3cr3t-pw" not in out.stdout + out.stderr
+    assert "redis://user:****@127.0.0.1:6379/0" in out.stdout
+
+
+def test_a_bad_redis_url_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILRACE_")}
+    env.update(TAILRACE_HOME=str(tmp_path), TAILRACE_REDIS_URL="http://nowhere")
+    out = subprocess.run(
+        [sys.executable, "-m", "tailrace", "events"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0 and "redis_url" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unreachable_redis_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILRACE_")}
+    env.update(TAILRACE_HOME=str(tmp_path), TAILRACE_REDIS_URL="redis://127.0.0.1:1/0")
+    out = subprocess.run(
+        [sys.executable, "-m", "tailrace", "events"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0 and "event bus on Redis" in out.stderr and "Traceback" not in out.stderr

@@ -72,6 +72,16 @@ def test_a_running_relay_is_woken_by_commits_and_many_writers_keep_commit_order(
         assert mine == [f"{w}.{i}.{s}" for i in range(15) for s in "xy"]
 
 
+def test_a_new_bus_gets_the_last_events_of_a_long_history_only(store, backend):
+    _commit(store, [str(i) for i in range(30)])
+    bus = backend.bus()
+    relay = OutboxRelay(store, bus, replay=10, use_lease=False)
+    assert relay.run_once() == 10
+    _commit(store, ["next"])
+    assert relay.run_once() == 1
+    assert [d.event.text for d in bus.read("").events] == [str(i) for i in range(20, 30)] + ["next"]
+
+
 def test_only_the_lease_holder_relays_but_a_second_relay_would_be_harmless(store, backend):
     bus = backend.bus()
     first = OutboxRelay(store, bus, holder="first")
@@ -91,7 +101,7 @@ def test_only_the_lease_holder_relays_but_a_second_relay_would_be_harmless(store
 def test_the_in_process_bus_starts_at_the_current_end_without_replaying_history(store):
     _commit(store, ["old"])
     bus = MemoryEventBus()
-    relay = OutboxRelay(store, bus, replay_history=False, poll_interval=0.05)
+    relay = OutboxRelay(store, bus, replay=0, poll_interval=0.05)
     relay.start()
     _commit(store, ["new"])
     until("the new event", lambda: bus.last_event_id() > 0)

@@ -16,7 +16,8 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +82,18 @@ def _delivered(entry_id: Any, fields: dict[Any, Any]) -> Delivered:
     return Delivered(event_id=_event_id(position), position=position, event=event)
 
 
+class RedisUnavailable(EventError):
+    """The Redis server of the event bus could not be reached or refused a command."""
+
+
+@contextmanager
+def _talking_to(bus: RedisEventBus) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"event bus on Redis stream {bus.stream!r}: {exc}") from None
+
+
 class RedisEventBus(EventBus):
     def __init__(
         self,
@@ -115,13 +128,15 @@ class RedisEventBus(EventBus):
             args: list[Any] = [self.maxlen]
             for event_id, event in items[start : start + _CHUNK]:
                 args += [event_id, event.TYPE, orjson.dumps(to_dict(event))]
-            self._publish(keys=[self.stream, self.last_key], args=args)
+            with _talking_to(self):
+                self._publish(keys=[self.stream, self.last_key], args=args)
 
     def last_event_id(self) -> int:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.last_key)
         pipe.xrevrange(self.stream, count=1)
-        last, top = pipe.execute()
+        with _talking_to(self):
+            last, top = pipe.execute()
         found = int(last or 0)
         if top:
             found = max(found, _event_id(_text(top[0][0])))
@@ -135,7 +150,8 @@ class RedisEventBus(EventBus):
         pipe = self.client.pipeline(transaction=False)
         pipe.xread({self.stream: after or "0-0"}, count=limit)
         pipe.xrange(self.stream, count=1)
-        found, first = pipe.execute()  # XREAD's [[stream, entries]] (or empty), XRANGE's first entry
+        with _talking_to(self):
+            found, first = pipe.execute()  # XREAD's [[stream, entries]] (or empty), XRANGE's first entry
         events = [_delivered(i, f) for i, f in found[0][1]] if found else []
         # A position comes from an entry this stream held; when the oldest entry kept is not the
         # one right after it, the ones between were trimmed away (event ids are consecutive but

@@ -44,11 +44,11 @@ class OutboxRelay:
         batch: int = 500,
         lease_seconds: float = 15.0,
         use_lease: bool = True,
-        replay_history: bool = True,
+        replay: int | None = None,
         holder: str | None = None,
     ) -> None:
-        """With replay_history False, a bus that holds nothing yet starts at the store's current
-        end instead of receiving the whole history (the in-process bus, new at every start)."""
+        """`replay` bounds what a bus that holds nothing yet receives of the history: the last
+        `replay` events (0 for none: the in-process bus, new at every start); None for all."""
         self.store = store
         self.bus = bus
         self.clock = clock or SystemClock()
@@ -56,10 +56,10 @@ class OutboxRelay:
         self.batch = batch
         self.lease = timedelta(seconds=lease_seconds)
         self.use_lease = use_lease
-        self.replay_history = replay_history
+        self.replay = replay
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{id(self):x}"
         self.published = 0
-        self._floor = 0
+        self._floor: int | None = None
         self._held_until: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -81,7 +81,10 @@ class OutboxRelay:
         """Publish every committed event the bus lacks; returns how many were published."""
         if not self._holds_lease():
             return 0
-        after = max(self.bus.last_event_id(), self._floor)
+        last = self.bus.last_event_id()
+        if self._floor is None:
+            self._set_floor(last)
+        after = max(last, self._floor or 0)
         total = 0
         while not self._stop.is_set():
             records = self.store.events_after(after, limit=self.batch)
@@ -95,12 +98,19 @@ class OutboxRelay:
         self.published += total
         return total
 
+    def _set_floor(self, last: int) -> None:
+        """Where an empty bus starts (the first time this relay sees the bus)."""
+        end = self.store.last_event_id() if last == 0 and self.replay is not None else 0
+        self._floor = max(0, end - (self.replay or 0))
+
     def _on_commit(self, records: Sequence[StoredEvent]) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        if not self.replay_history and self.bus.last_event_id() == 0:
-            self._floor = self.store.last_event_id()
+        try:  # now, so that what commits after start() is published even on an empty bus
+            self._set_floor(self.bus.last_event_id())
+        except Exception:  # the bus is away: the first successful run decides
+            log.warning("event relay: the bus is not reachable yet", exc_info=True)
         self._unsubscribe = self.store.subscribe(self._on_commit)
         self._thread = threading.Thread(target=self._run, name="tailrace-relay", daemon=True)
         self._thread.start()
@@ -143,6 +153,8 @@ class OutboxRelay:
 def start_relay(services: Any) -> Callable[[], None]:
     """Start a relay from `services.state`'s outbox to `services.event_bus` in this process;
     returns its stop. (Process assembly: `tailrace up` calls it when the bus is Redis.)"""
-    relay = OutboxRelay(services.state, services.event_bus, replay_history=bool(services.settings.redis_url))
+    s = services.settings
+    # A new Redis stream gets as much history as it keeps; the in-process bus starts empty.
+    relay = OutboxRelay(services.state, services.event_bus, replay=s.redis_maxlen if s.redis_url else 0)
     relay.start()
     return relay.stop
