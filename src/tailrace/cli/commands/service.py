@@ -261,7 +261,7 @@ def _start_event_relay(ctx: Any) -> Any:
 
     stop = start_relay(ctx.services)
     print(
-        f"tailrace up: events relayed to {redact_url(settings.redis_url)} stream {settings.redis_stream}",
+        f"tailrace {ctx.args.command}: events relayed to {redact_url(settings.redis_url)} stream {settings.redis_stream}",
         flush=True,
     )
     return stop
@@ -295,8 +295,13 @@ def _scheduler(args: argparse.Namespace, ctx: Any) -> int:
         name="scheduler",
     )
     process.start()
+    stop_relay = _start_event_relay(ctx)
     print(f"tailrace scheduler: running against {_describe_db(ctx)}", flush=True)
-    return _wait_for_signal(process, "tailrace scheduler", stop)
+    try:
+        return _wait_for_signal(process, "tailrace scheduler", stop)
+    finally:
+        if stop_relay is not None:
+            stop_relay()
 
 
 def _worker(args: argparse.Namespace, ctx: Any) -> int:
