@@ -15,12 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tailrace.events.model import (
     AttemptStatusChanged,
     ComponentStatusChanged,
-    EventError,
+    Event,
     InstanceStatusChanged,
     PipelineDeleted,
     PipelineStateChanged,
-    UnknownEvent,
-    decode,
 )
 from tailrace.state import schema
 from tailrace.state.abc import (
@@ -41,7 +39,6 @@ from tailrace.state.abc import (
     Pipelines,
     PipelineState,
     Status,
-    StoredEvent,
     Where,
 )
 
@@ -140,23 +137,6 @@ def component_from_row(m: Mapping[str, Any]) -> Component:
     d = dict(m)
     d["status"] = Status(d["status"])
     return Component(**d)
-
-
-def event_from_row(m: Mapping[str, Any]) -> StoredEvent:
-    at, owner, pid = m["at"], m["owner"], m["pipeline_id"]
-    payload = m["payload"] or {}
-    try:
-        event = decode(m["type"], m["version"] or 1, payload, at=at, owner=owner, pipeline_id=pid)
-    except EventError:  # a malformed row must not stop a reader: keep it, undecoded
-        event = UnknownEvent(
-            at=at,
-            owner=owner,
-            pipeline_id=pid,
-            type_name=m["type"],
-            version=m["version"] or 1,
-            payload=payload,
-        )
-    return StoredEvent(id=m["id"], event=event)
 
 
 def _by_key(table: sa.Table) -> sa.Select[Any]:
@@ -286,8 +266,12 @@ class _Repo:
         values.update(cols)
         return Status(found.status), values
 
-    def _append(self, event: Any) -> None:
-        self.tx.events.append(event)
+    def _changed(self, kind: type[Event], pid: str, old: Any, new: Any, detail: Any, **fields: Any) -> None:
+        """Append the typed event of a status change (statuses as their text)."""
+        at = self.tx.now()
+        self.tx.events.append(
+            kind(at=at, pipeline_id=pid, old=str(old), new=str(new), detail=detail or {}, **fields)
+        )
 
 
 class SqlPipelines(_Repo, Pipelines):
@@ -321,16 +305,7 @@ class SqlPipelines(_Repo, Pipelines):
         new = dataclasses.replace(old, **changes)
         self.conn.execute(sa.update(self.t).where(self.t.c.id == pipeline_id).values(**_columns(changes)))
         if new.state != old.state:
-            self._append(
-                PipelineStateChanged(
-                    at=self.tx.now(),
-                    pipeline_id=pipeline_id,
-                    owner=old.owner,
-                    old=str(old.state),
-                    new=str(new.state),
-                    detail=detail or {},
-                )
-            )
+            self._changed(PipelineStateChanged, pipeline_id, old.state, new.state, detail, owner=old.owner)
         return new
 
     def delete(self, pipeline_id: str) -> None:
@@ -413,15 +388,8 @@ class SqlComponents(_Repo, Components):
         old = component_from_row(row._mapping)
         self.conn.execute(sa.update(self.t).where(where).values(status=status.value))
         if old.status != status:
-            self._append(
-                ComponentStatusChanged(
-                    at=self.tx.now(),
-                    pipeline_id=pipeline_id,
-                    object_id=component_id,
-                    old=str(old.status),
-                    new=str(status),
-                    detail=detail or {},
-                )
+            self._changed(
+                ComponentStatusChanged, pipeline_id, old.status, status, detail, object_id=component_id
             )
         return dataclasses.replace(old, status=status)
 
@@ -483,17 +451,8 @@ class SqlInstances(_Repo, Instances):
         old_status, values = done
         new = instance_from_row(values)
         if new.status != old_status:
-            self._append(
-                InstanceStatusChanged(
-                    at=self.tx.now(),
-                    pipeline_id=pipeline_id,
-                    object_id=instance_id,
-                    component=new.component_id,
-                    old=str(old_status),
-                    new=str(new.status),
-                    detail=detail or {},
-                )
-            )
+            fields = {"object_id": instance_id, "component": new.component_id}
+            self._changed(InstanceStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def in_status(
@@ -681,17 +640,8 @@ class SqlAttempts(_Repo, Attempts):
         old_status, values = done
         new = attempt_from_row(values)
         if new.status != old_status:
-            self._append(
-                AttemptStatusChanged(
-                    at=self.tx.now(),
-                    pipeline_id=pipeline_id,
-                    object_id=attempt_id,
-                    instance=new.instance_id,
-                    old=str(old_status),
-                    new=str(new.status),
-                    detail=detail or {},
-                )
-            )
+            fields = {"object_id": attempt_id, "instance": new.instance_id}
+            self._changed(AttemptStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def expired(self, now: datetime, *, limit: int = 100) -> list[Attempt]:

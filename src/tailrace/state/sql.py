@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock, SystemClock
-from tailrace.events.model import ActionFailed, ActionFired, Event, StatusChanged, encode
+from tailrace.events.model import (
+    ActionFailed,
+    ActionFired,
+    Event,
+    EventError,
+    StatusChanged,
+    UnknownEvent,
+    decode,
+    encode,
+)
 from tailrace.state import schema
 from tailrace.state.abc import (
     AccessKeys,
@@ -46,7 +55,6 @@ from tailrace.state.repos import (
     SqlDefinitions,
     SqlInstances,
     SqlPipelines,
-    event_from_row,
 )
 
 log = logging.getLogger(__name__)
@@ -142,6 +150,23 @@ class SqlTransaction(Transaction):
                 callback()
             except Exception:  # a listener must not undo a committed transaction's outcome
                 log.exception("after-commit callback failed")
+
+
+def event_from_row(m: Mapping[str, Any]) -> StoredEvent:
+    at, owner, pid = m["at"], m["owner"], m["pipeline_id"]
+    payload = m["payload"] or {}
+    try:
+        event = decode(m["type"], m["version"] or 1, payload, at=at, owner=owner, pipeline_id=pid)
+    except EventError:  # a malformed row must not stop a reader: keep it, undecoded
+        event = UnknownEvent(
+            at=at,
+            owner=owner,
+            pipeline_id=pid,
+            type_name=m["type"],
+            version=m["version"] or 1,
+            payload=payload,
+        )
+    return StoredEvent(id=m["id"], event=event)
 
 
 def _with_owner(e: Event, owner: str) -> Event:
