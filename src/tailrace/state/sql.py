@@ -126,23 +126,23 @@ class SqlTransaction(Transaction):
     def _with_owners(self, events: list[Event]) -> list[Event]:
         """Fill each event's owner from its pipeline (a pipeline's owner never changes, so the
         store caches them: one query per transaction at most, usually none)."""
-        cache = self.store.owners
+        cache = self.store.owners  # shared by threads: read each entry once, into `owners`
         wanted = {e.pipeline_id for e in events if e.owner is None and e.pipeline_id is not None}
-        missing = [pid for pid in wanted if pid not in cache]
+        owners = {pid: cache.get(pid) for pid in wanted}
+        missing = [pid for pid, owner in owners.items() if owner is None]
         if missing:
             p = schema.pipelines
-            found = {
-                r[0]: r[1] for r in self.conn.execute(sa.select(p.c.id, p.c.owner).where(p.c.id.in_(missing)))
-            }
+            rows = self.conn.execute(sa.select(p.c.id, p.c.owner).where(p.c.id.in_(missing)))
+            found = {r[0]: r[1] for r in rows}
+            owners.update(found)
             if len(cache) > 100_000:
                 cache.clear()
             cache.update(found)
-        return [
-            _with_owner(e, cache[e.pipeline_id])
-            if e.owner is None and e.pipeline_id is not None and e.pipeline_id in cache
-            else e
-            for e in events
-        ]
+        out: list[Event] = []
+        for e in events:
+            owner = owners.get(e.pipeline_id) if e.owner is None and e.pipeline_id is not None else None
+            out.append(_with_owner(e, owner) if owner is not None else e)
+        return out
 
     def run_after_commit(self) -> None:
         for callback in self._after:
