@@ -39,6 +39,13 @@ class Settings:
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    redis_url: str | None = None
+    """When set (redis://HOST:PORT/DB), events go to a Redis stream that every process can follow;
+    otherwise to the in-process bus."""
+    redis_stream: str = "tailrace:events"
+    """The Redis stream key of the event bus (one per metadata database)."""
+    redis_maxlen: int = 100_000
+    """About how many events the Redis stream keeps (older ones are trimmed)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,7 +64,19 @@ class Settings:
                 value = "****"
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["database_url"] = self.database_url or self.effective_database_url
+        if self.redis_url:
+            out["redis_url"] = redact_url(self.redis_url)
         return out
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ****, for printing."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

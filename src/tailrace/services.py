@@ -91,6 +91,23 @@ class Services:
         self._closers.append(store.close)
         return store
 
+    @functools.cached_property
+    def event_bus(self) -> Any:
+        """The event bus: a Redis stream when redis_url is set (every process sees every event),
+        else the in-process bus."""
+        s = self.settings
+        bus: Any
+        if s.redis_url:
+            from tailrace.events.redis import RedisEventBus
+
+            bus = RedisEventBus(s.redis_url, stream=s.redis_stream, maxlen=s.redis_maxlen)
+        else:
+            from tailrace.events.memory import MemoryEventBus
+
+            bus = MemoryEventBus()
+        self._closers.append(bus.close)
+        return bus
+
     def pipeline_service(self, config: Any = None) -> Any:
         """The pipeline service (lifecycle, scheduling rules, task API) over the state store;
         config is a tailrace.runtime.transitions.RuntimeConfig (defaults when None)."""

@@ -84,10 +84,10 @@ class Harness:
         with self.store.transaction(readonly=True) as tx:
             return tx.attempts.for_instance(pid, iid)
 
-    def events(self, type_: str | None = None, pid: str | None = None):
-        return [
-            e for e in self.store.events_after(0, pipeline_id=pid, limit=100_000) if type_ in (None, e.type)
-        ]
+    def events(self, kind: type | None = None, pid: str | None = None):
+        """The typed events committed (of one class, of one pipeline), in commit order."""
+        events = [r.event for r in self.store.events_after(0, pipeline_id=pid, limit=100_000)]
+        return [e for e in events if kind is None or isinstance(e, kind)]
 
     def claim(self, queues=ALL, runner="r1") -> Task | None:
         return self.service.claim(queues, runner_id=runner, hostname="host-1")

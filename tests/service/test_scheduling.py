@@ -9,6 +9,7 @@ import pytest
 from service_harness import T0, definition, of_status, shell
 
 from tailrace.clock import parse_dp
+from tailrace.events.model import PipelineStateChanged
 from tailrace.state import PipelineState, Status
 
 DAY = timedelta(days=1)
@@ -76,7 +77,7 @@ def test_a_schedule_that_ends_finishes_the_pipeline(harness, bound, expected):
     with harness.store.transaction(readonly=True) as tx:
         p = tx.pipelines.get(pid)
     assert p.state is PipelineState.FINISHED and T0 <= p.finished_at <= harness.clock.now()
-    assert [e.payload["to"] for e in harness.events("pipeline.state", pid)][-1] == "FINISHED"
+    assert [e.new for e in harness.events(PipelineStateChanged, pid)][-1] == "FINISHED"
 
 
 def test_dependencies_run_in_order_within_a_period(harness):

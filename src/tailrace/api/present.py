@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from tailrace.clock import format_dp
-from tailrace.state import Attempt, Event, Instance, Pipeline
+from tailrace.events.model import ActionFailed, ActionFired, StatusChanged, encode
+from tailrace.state import Attempt, Instance, Pipeline, StoredEvent
 
 
 def _dp(value: datetime | None) -> str | None:
@@ -85,14 +86,23 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
     }
 
 
-def event_json(e: Event) -> dict[str, Any]:
+def event_json(record: StoredEvent) -> dict[str, Any]:
+    """An outbox event as the REST events listing shows it: its type name and payload fields."""
+    e = record.event
+    type_name, _, payload = encode(e)
+    if isinstance(e, StatusChanged):
+        object_id: str | None = e.object_id
+    elif isinstance(e, ActionFired | ActionFailed):
+        object_id = e.action_id
+    else:
+        object_id = e.pipeline_id
     return {
-        "id": e.id,
-        "type": e.type,
+        "id": record.id,
+        "type": type_name,
         "at": _dp(e.at),
         "pipelineId": e.pipeline_id,
-        "objectId": e.object_id,
-        "payload": _plain(e.payload),
+        "objectId": object_id,
+        "payload": _plain(payload),
     }
 
 

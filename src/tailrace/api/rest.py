@@ -307,7 +307,7 @@ class RestApi:
                 owned = {p.id for p in _all_pipelines(tx, owner)}
         batch = self.store.events_after(after, pipeline_id=pipeline_id, limit=limit)
         cursor = batch[-1].id if batch else after
-        shown = [e for e in batch if owned is None or e.pipeline_id in owned]
+        shown = [r for r in batch if owned is None or r.event.pipeline_id in owned]
         return {
             "events": [present.event_json(e) for e in shown],
             "cursor": cursor,

@@ -19,16 +19,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
+from tailrace.events.model import (
+    DefinitionPut,
+    InstanceStatusChanged,
+    PipelineActivated,
+    PipelineCreated,
+    PipelineDeleted,
+    PipelineStateChanged,
+)
 from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.runtime.worker import Doorbell, Executor, Heartbeat, Worker, WorkerOptions, default_executor
-from tailrace.state import TERMINAL, Event, TaskNotFound
+from tailrace.state import TERMINAL, StoredEvent, TaskNotFound
 from tailrace.storage import Storage
 
 log = logging.getLogger("tailrace.runners")
 TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
+PIPELINE_EVENTS = (PipelineCreated, PipelineDeleted, DefinitionPut, PipelineActivated, PipelineStateChanged)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,18 +123,23 @@ class ServiceProcess:
         thread.start()
         return thread
 
-    def _on_events(self, events: Sequence[Event]) -> None:
+    def _on_events(self, records: Sequence[StoredEvent]) -> None:
+        events = [r.event for r in records]
         # The scheduler wakes for what changes its plan (activations, deactivations); the rest
         # moves on in the transactions that cause it, and timers are found by its own polling.
-        if any(e.type.startswith("pipeline.") for e in events):
+        if any(isinstance(e, PIPELINE_EVENTS) for e in events):
             self.wake.set()
+        ring = False
         for e in events:
+            if not isinstance(e, InstanceStatusChanged):
+                continue
+            ring = ring or e.new == "WAITING_FOR_RUNNER"
             # A resource this process hosts has been shut down or timed out: stop its pool now
             # rather than at the next heartbeat.
-            ended = self._pool_ends.get((e.pipeline_id or "", e.object_id or ""))
-            if ended is not None and e.type == "instance.status" and e.payload.get("to") in TERMINAL_NAMES:
+            ended = self._pool_ends.get((e.pipeline_id or "", e.object_id))
+            if ended is not None and e.new in TERMINAL_NAMES:
                 ended.set()
-        if any(e.type == "instance.status" and e.payload.get("to") == "WAITING_FOR_RUNNER" for e in events):
+        if ring:
             self.doorbell.ring()
 
     def start(self) -> None:

@@ -25,6 +25,7 @@ from tailrace.definition import (
     validate,
 )
 from tailrace.errors import TailraceError
+from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
 from tailrace.runtime import describe
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
@@ -138,7 +139,7 @@ class PipelineService:
                     updated_at=now,
                 )
             )
-            tx.events.append("pipeline.created", pipeline_id=pid, object_id=pid, payload={"name": name})
+            tx.events.append(ev.PipelineCreated(at=now, owner=owner, pipeline_id=pid, name=name))
             return pid
 
     def delete_pipeline(self, pipeline_id: str) -> None:
@@ -148,10 +149,9 @@ class PipelineService:
             pipeline = self._locked(tx, pipeline_id)
             tx.pipelines.delete(pipeline_id)
             tx.events.append(
-                "pipeline.deleted",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"name": pipeline.name},
+                ev.PipelineDeleted(
+                    at=self.clock.now(), owner=pipeline.owner, pipeline_id=pipeline_id, name=pipeline.name
+                )
             )
 
     def add_tags(self, pipeline_id: str, tags: Mapping[str, str] | Iterable[Mapping[str, str]]) -> None:
@@ -212,10 +212,13 @@ class PipelineService:
             if pipeline.active_version is None:
                 tx.components.replace(pipeline_id, components_of(pipeline_id, definition, version.version))
             tx.events.append(
-                "pipeline.definition",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"version": version.version, "warnings": len(report.warnings)},
+                ev.DefinitionPut(
+                    at=now,
+                    owner=pipeline.owner,
+                    pipeline_id=pipeline_id,
+                    version=version.version,
+                    warnings=len(report.warnings),
+                )
             )
         return report
 
@@ -322,10 +325,13 @@ class PipelineService:
                 finished_at=None,
             )
             tx.events.append(
-                "pipeline.activated",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"version": version, "startTimestamp": start.isoformat() if start else None},
+                ev.PipelineActivated(
+                    at=now,
+                    owner=pipeline.owner,
+                    pipeline_id=pipeline_id,
+                    version=version,
+                    start=start.isoformat() if start else None,
+                )
             )
 
     def preview_activation(

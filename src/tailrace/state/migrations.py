@@ -33,12 +33,30 @@ def _v1(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _v2(conn: sa.Connection) -> None:
+    # _v1 creates the tables of the current schema.py, so on a new database these are already
+    # there: add only what is missing.
+    inspector = sa.inspect(conn)
+    have = {c["name"] for c in inspector.get_columns(schema.events.name)}
+    if "owner" not in have:
+        conn.execute(sa.text("ALTER TABLE tr_events ADD COLUMN owner VARCHAR(256)"))
+        conn.execute(
+            sa.text(
+                "UPDATE tr_events SET owner = (SELECT p.owner FROM tr_pipelines p WHERE p.id = tr_events.pipeline_id)"
+            )
+        )
+    if "version" not in have:
+        conn.execute(sa.text("ALTER TABLE tr_events ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+    schema.cursors.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
         description="pipelines, definitions, components, instances, attempts, events, keys",
         apply=_v1,
     ),
+    Migration(version=2, description="event outbox owner and version; consumer cursors", apply=_v2),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -12,6 +12,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tailrace.events.model import (
+    AttemptStatusChanged,
+    ComponentStatusChanged,
+    Event,
+    InstanceStatusChanged,
+    PipelineDeleted,
+    PipelineStateChanged,
+)
 from tailrace.state import schema
 from tailrace.state.abc import (
     LISTING_FIELDS,
@@ -22,7 +30,6 @@ from tailrace.state.abc import (
     Definitions,
     DefinitionVersion,
     DuplicateError,
-    Event,
     HealthStatus,
     Instance,
     Instances,
@@ -130,10 +137,6 @@ def component_from_row(m: Mapping[str, Any]) -> Component:
     d = dict(m)
     d["status"] = Status(d["status"])
     return Component(**d)
-
-
-def event_from_row(m: Mapping[str, Any]) -> Event:
-    return Event(**dict(m))
 
 
 def _by_key(table: sa.Table) -> sa.Select[Any]:
@@ -263,10 +266,12 @@ class _Repo:
         values.update(cols)
         return Status(found.status), values
 
-    def _event(self, type_: str, pipeline_id: str, object_id: str, old: Any, new: Any, extra: Any) -> None:
-        payload = {"from": _plain(old), "to": _plain(new)}
-        payload.update(extra or {})
-        self.tx.events.append(type_, pipeline_id=pipeline_id, object_id=object_id, payload=payload)
+    def _changed(self, kind: type[Event], pid: str, old: Any, new: Any, detail: Any, **fields: Any) -> None:
+        """Append the typed event of a status change (statuses as their text)."""
+        at = self.tx.now()
+        self.tx.events.append(
+            kind(at=at, pipeline_id=pid, old=str(old), new=str(new), detail=detail or {}, **fields)
+        )
 
 
 class SqlPipelines(_Repo, Pipelines):
@@ -300,7 +305,7 @@ class SqlPipelines(_Repo, Pipelines):
         new = dataclasses.replace(old, **changes)
         self.conn.execute(sa.update(self.t).where(self.t.c.id == pipeline_id).values(**_columns(changes)))
         if new.state != old.state:
-            self._event("pipeline.state", pipeline_id, pipeline_id, old.state, new.state, detail)
+            self._changed(PipelineStateChanged, pipeline_id, old.state, new.state, detail, owner=old.owner)
         return new
 
     def delete(self, pipeline_id: str) -> None:
@@ -318,7 +323,7 @@ class SqlPipelines(_Repo, Pipelines):
 
     def was_deleted(self, pipeline_id: str) -> bool:
         e = schema.events
-        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == "pipeline.deleted").limit(1)
+        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == PipelineDeleted.TYPE).limit(1)
         return self.conn.execute(q).first() is not None
 
     def page(self, *, owner: str | None = None, after: str | None = None, limit: int = 100) -> list[Pipeline]:
@@ -383,7 +388,9 @@ class SqlComponents(_Repo, Components):
         old = component_from_row(row._mapping)
         self.conn.execute(sa.update(self.t).where(where).values(status=status.value))
         if old.status != status:
-            self._event("component.status", pipeline_id, component_id, old.status, status, detail)
+            self._changed(
+                ComponentStatusChanged, pipeline_id, old.status, status, detail, object_id=component_id
+            )
         return dataclasses.replace(old, status=status)
 
 
@@ -444,8 +451,8 @@ class SqlInstances(_Repo, Instances):
         old_status, values = done
         new = instance_from_row(values)
         if new.status != old_status:
-            extra = {"component": new.component_id, **(detail or {})}
-            self._event("instance.status", pipeline_id, instance_id, old_status, new.status, extra)
+            fields = {"object_id": instance_id, "component": new.component_id}
+            self._changed(InstanceStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def in_status(
@@ -633,8 +640,8 @@ class SqlAttempts(_Repo, Attempts):
         old_status, values = done
         new = attempt_from_row(values)
         if new.status != old_status:
-            extra = {"instance": new.instance_id, **(detail or {})}
-            self._event("attempt.status", pipeline_id, attempt_id, old_status, new.status, extra)
+            fields = {"object_id": attempt_id, "instance": new.instance_id}
+            self._changed(AttemptStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def expired(self, now: datetime, *, limit: int = 100) -> list[Attempt]:

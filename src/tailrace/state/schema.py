@@ -258,7 +258,18 @@ events = sa.Table(
     sa.Column("pipeline_id", sa.String(64)),
     sa.Column("object_id", ID),
     sa.Column("payload", JsonText, nullable=False),
+    sa.Column("owner", sa.String(256)),  # v2
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # v2: the payload's schema version
     sa.Index("ix_tr_events_pipeline", "pipeline_id", "id"),
+)
+
+cursors = sa.Table(  # v2: durable consumer cursors
+    "tr_cursors",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("event_id", BigId, nullable=False),
+    sa.Column("position", sa.String(256), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 access_keys = sa.Table(

@@ -225,6 +225,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
     )
     process.start()
+    stop_relay = _start_event_relay(ctx)
     groups = ", ".join(args.worker_group) or "every worker group"
     print(f"tailrace up: metadata {_describe_db(ctx)}, data in {settings.home.resolve()}", flush=True)
     print(
@@ -242,6 +243,25 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     finally:
         if server is not None:
             server.stop()
+        if stop_relay is not None:
+            stop_relay()
+
+
+def _start_event_relay(ctx: Any) -> Any:
+    """With a Redis bus, relay the outbox to it (returns the relay's stop, else None).
+    Process assembly: to move with `up` to the root composition module."""
+    settings = ctx.settings
+    if not settings.redis_url:
+        return None
+    from tailrace.config import redact_url
+    from tailrace.events.relay import start_relay
+
+    stop = start_relay(ctx.services)
+    print(
+        f"tailrace {ctx.args.command}: events relayed to {redact_url(settings.redis_url)} stream {settings.redis_stream}",
+        flush=True,
+    )
+    return stop
 
 
 def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_auth: bool) -> Any:
@@ -272,8 +292,13 @@ def _scheduler(args: argparse.Namespace, ctx: Any) -> int:
         name="scheduler",
     )
     process.start()
+    stop_relay = _start_event_relay(ctx)
     print(f"tailrace scheduler: running against {_describe_db(ctx)}", flush=True)
-    return _wait_for_signal(process, "tailrace scheduler", stop)
+    try:
+        return _wait_for_signal(process, "tailrace scheduler", stop)
+    finally:
+        if stop_relay is not None:
+            stop_relay()
 
 
 def _worker(args: argparse.Namespace, ctx: Any) -> int:
