@@ -31,6 +31,7 @@ from tailrace.api.operations import values_from_wire
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.runtime.errors import InvalidRequest
+from tailrace.runtime.reads import pipeline_health
 from tailrace.state import Pipeline, PipelineNotFound, StateStore, Status
 from tailrace.storage import Storage
 
@@ -180,13 +181,16 @@ class RestApi:
             page = tx.pipelines.page(owner=call.caller.owner, after=after, limit=limit + 1)
             more = len(page) > limit
             page = page[:limit]
-            items = [present.pipeline_json(p, _counts(tx.instances.count(p.id))) for p in page]
+            items = [
+                present.pipeline_json(p, pipeline_health(tx, p.id), _counts(tx.instances.count(p.id)))
+                for p in page
+            ]
         return {"pipelines": items, "next": page[-1].id if more and page else None}
 
     def pipeline(self, call: Call) -> dict[str, Any]:
         with self.store.transaction(readonly=True) as tx:
             p = self._owned(tx, call)
-            return present.pipeline_json(p, _counts(tx.instances.count(p.id)))
+            return present.pipeline_json(p, pipeline_health(tx, p.id), _counts(tx.instances.count(p.id)))
 
     def graph(self, call: Call) -> dict[str, Any]:
         with self.store.transaction(readonly=True) as tx:
