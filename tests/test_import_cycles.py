@@ -87,49 +87,31 @@ def import_graph(root: Path = PACKAGE) -> dict[str, dict[str, int]]:
     return graph
 
 
+def _reachable(graph: dict[str, dict[str, int]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(graph.get(start, {}))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, {}))
+    return seen
+
+
 def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
+    """Groups of two or more modules that each reach the others through imports (a few hundred
+    modules: reachability from each is quick enough)."""
+    reach = {module: _reachable(graph, module) for module in graph}
+    placed: set[str] = set()
     found: list[list[str]] = []
-    work: list[tuple[str, Iterator[str]]] = []
-
-    def enter(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        work.append((v, iter(graph.get(v, {}))))
-
-    for root in graph:
-        if root in index:
+    for module in sorted(graph):
+        if module in placed:
             continue
-        enter(root)
-        while work:
-            v, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    enter(child)
-                elif child in on_stack:
-                    low[v] = min(low[v], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-            if low[v] == index[v]:
-                component = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    component.append(w)
-                    if w == v:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return sorted(found)
+        group = sorted({module} | {other for other in reach[module] if module in reach.get(other, ())})
+        placed.update(group)
+        if len(group) > 1:
+            found.append(group)
+    return found
 
 
 def _describe(component: list[str], graph: dict[str, dict[str, int]]) -> str:
