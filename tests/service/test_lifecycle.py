@@ -201,8 +201,8 @@ def test_list_pipelines_pages_with_a_marker(harness):
 
 
 def test_tags_are_added_and_removed(harness):
-    pid = harness.service.create_pipeline("p", "u", tags=[{"key": "a", "value": "1"}])
-    harness.service.add_tags(pid, [{"key": "b", "value": "2"}])
+    pid = harness.service.create_pipeline("p", "u", tags={"a": "1"})
+    harness.service.add_tags(pid, {"b": "2"})
     harness.service.remove_tags(pid, ["a"])
     assert aws.describe_pipelines(harness.service, [pid])[0]["tags"] == [{"key": "b", "value": "2"}]
     with pytest.raises(InvalidRequest):

@@ -81,7 +81,7 @@ class Operations:
             p["uniqueId"],
             owner=caller.owner_for_new,
             description=p.get("description"),
-            tags=p.get("tags", []),
+            tags=tags_from_wire(p.get("tags", [])),
         )
         return {"pipelineId": pid}
 
@@ -112,7 +112,7 @@ class Operations:
 
     def add_tags(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         self._pipeline(caller, p["pipelineId"])
-        self.service.add_tags(p["pipelineId"], p["tags"])
+        self.service.add_tags(p["pipelineId"], tags_from_wire(p["tags"]))
         return {}
 
     def remove_tags(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +237,11 @@ def values_from_wire(items: Sequence[Mapping[str, str]]) -> dict[str, str | list
         else:
             out[key] = value
     return out
+
+
+def tags_from_wire(items: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """tags ([{key, value}]) as {key: value}; a repeated key keeps its last value."""
+    return {t["key"]: t.get("value", "") for t in items}
 
 
 def _selector(s: Mapping[str, Any], index: int) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class PipelineService:
         *,
         owner: str = "",
         description: str | None = None,
-        tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """A new PENDING pipeline; the same (owner, uniqueId) returns the existing pipeline's id."""
         for what, value in (("name", name), ("uniqueId", unique_id)):
@@ -155,7 +155,7 @@ class PipelineService:
                 payload={"name": pipeline.name},
             )
 
-    def add_tags(self, pipeline_id: str, tags: Mapping[str, str] | Iterable[Mapping[str, str]]) -> None:
+    def add_tags(self, pipeline_id: str, tags: Mapping[str, str]) -> None:
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             merged = {**pipeline.tags, **_tags(tags)}
@@ -532,10 +532,10 @@ class PipelineService:
         )
 
 
-def _tags(tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
-    pairs = dict(tags) if isinstance(tags, Mapping) else {t["key"]: t.get("value", "") for t in tags}
+    pairs = dict(tags)
     if len(pairs) > MAX_TAGS:
         raise InvalidRequest(f"a pipeline has at most {MAX_TAGS} tags; found {len(pairs)}")
     for key, value in pairs.items():
