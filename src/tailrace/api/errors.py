@@ -136,7 +136,6 @@ class DomainError(AwsError):
 
 INVALID_REQUEST = Code("InvalidRequestException", 400)
 INTERNAL = Code("InternalServiceError", 500, logged=True)
-UNAVAILABLE = Code("ServiceUnavailableException", 503, FRAMEWORK_NS)
 UNAVAILABLE_MESSAGE = "the metadata database is busy or unreachable; retry shortly"
 
 
