@@ -9,6 +9,7 @@ from typing import Any
 
 from tailrace.clock import format_dp
 from tailrace.events.model import ActionFailed, ActionFired, StatusChanged, encode
+from tailrace.runtime.reads import Health
 from tailrace.state import Attempt, Instance, Pipeline, StoredEvent
 
 
@@ -16,7 +17,8 @@ def _dp(value: datetime | None) -> str | None:
     return format_dp(value) if value is not None else None
 
 
-def pipeline_json(p: Pipeline, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+def pipeline_json(p: Pipeline, health: Health, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The pipeline; `health` as DescribePipelines' @healthStatus (tailrace.runtime.reads)."""
     out: dict[str, Any] = {
         "id": p.id,
         "name": p.name,
@@ -24,7 +26,7 @@ def pipeline_json(p: Pipeline, counts: Mapping[str, int] | None = None) -> dict[
         "description": p.description,
         "owner": p.owner,
         "state": str(p.state),
-        "healthStatus": str(p.health_status) if p.health_status else None,
+        "healthStatus": health.status.value if health.status else None,
         "createdAt": _dp(p.created_at),
         "activatedAt": _dp(p.activated_at),
         "latestRunTime": _dp(p.latest_run_at),

@@ -1,9 +1,11 @@
-"""The pipeline service: the operations of AWS Data Pipeline's API over the state store.
+"""The pipeline service: the operations of AWS Data Pipeline's API that change state, over the
+state store, plus EvaluateExpression and the Task Runner calls.
 
-Every method is one operation (CreatePipeline, PutPipelineDefinition, ActivatePipeline, ...),
-shaped so that a JSON 1.1 handler only maps names: arguments are the request members in
-snake_case, results are the response members (dicts in the wire shapes where the API returns
-structures). Errors: PipelineNotFound / PipelineDeleted, TaskNotFound, InvalidRequest
+Every method is one operation (CreatePipeline, PutPipelineDefinition, ActivatePipeline, ...):
+arguments are the request members in snake_case; results are records, enums and plain values.
+The read operations' wire shapes (DescribeObjects, QueryObjects, PollForTask's taskObject, the
+runs listing) are built in tailrace.api.aws from the store and tailrace.runtime.reads.
+Errors: PipelineNotFound / PipelineDeleted, TaskNotFound, InvalidRequest
 (tailrace.runtime.errors), DefinitionError.
 """
 
@@ -13,7 +15,7 @@ import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from tailrace.clock import Clock, SystemClock, utc
 from tailrace.definition import (
@@ -27,16 +29,15 @@ from tailrace.definition import (
 from tailrace.errors import TailraceError
 from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
-from tailrace.runtime import describe
+from tailrace.runtime import reads
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
-from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.tasks import Task, TaskBroker
 from tailrace.runtime.transitions import RuntimeConfig, Step, Transitions
 from tailrace.state import (
     TERMINAL,
     Pipeline,
-    PipelineNotFound,
     PipelineState,
     StateStore,
     Status,
@@ -84,11 +85,11 @@ class PipelineService:
 
     def _locked(self, tx: Transaction, pipeline_id: str) -> Pipeline:
         """Read the pipeline and hold its lock. :raises PipelineNotFound: / PipelineDeleted."""
-        return tx.pipelines.lock(pipeline_id) or _missing(tx, pipeline_id)
+        return reads.get_pipeline(tx, pipeline_id, lock=True)
 
     def _get(self, tx: Transaction, pipeline_id: str) -> Pipeline:
         """Read the pipeline without locking it. :raises PipelineNotFound: / PipelineDeleted."""
-        return tx.pipelines.find(pipeline_id) or _missing(tx, pipeline_id)
+        return reads.get_pipeline(tx, pipeline_id)
 
     def _definition(self, tx: Transaction, pipeline: Pipeline, version: int | None) -> PipelineDefinition:
         if version is None:
@@ -109,7 +110,7 @@ class PipelineService:
         *,
         owner: str = "",
         description: str | None = None,
-        tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """A new PENDING pipeline; the same (owner, uniqueId) returns the existing pipeline's id."""
         for what, value in (("name", name), ("uniqueId", unique_id)):
@@ -154,7 +155,7 @@ class PipelineService:
                 )
             )
 
-    def add_tags(self, pipeline_id: str, tags: Mapping[str, str] | Iterable[Mapping[str, str]]) -> None:
+    def add_tags(self, pipeline_id: str, tags: Mapping[str, str]) -> None:
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             merged = {**pipeline.tags, **_tags(tags)}
@@ -479,51 +480,8 @@ class PipelineService:
 
     def evaluate_expression(self, pipeline_id: str, object_id: str, expression: str) -> str:
         """EvaluateExpression against a component or an instance of the active definition."""
-        return describe.evaluate_expression(self, pipeline_id, object_id, expression)
-
-    # --- reads (describe.py) ----------------------------------------------------------------
-
-    def describe_pipelines(self, pipeline_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return describe.describe_pipelines(self, pipeline_ids)
-
-    def list_pipelines(
-        self, *, marker: str | None = None, owner: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
-        return describe.list_pipelines(self, marker=marker, owner=owner, limit=limit)
-
-    def describe_objects(
-        self,
-        pipeline_id: str,
-        object_ids: Sequence[str],
-        *,
-        evaluate_expressions: bool = False,
-        marker: str | None = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """DescribeObjects. With `owner`, another owner's pipeline is reported as missing."""
-        return describe.describe_objects(
-            self,
-            pipeline_id,
-            object_ids,
-            evaluate_expressions=evaluate_expressions,
-            marker=marker,
-            owner=owner,
-        )
-
-    def query_objects(
-        self,
-        pipeline_id: str,
-        sphere: str,
-        *,
-        selectors: Sequence[Mapping[str, Any]] = (),
-        limit: int = 100,
-        marker: str | None = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """QueryObjects. With `owner`, another owner's pipeline is reported as missing."""
-        return describe.query_objects(
-            self, pipeline_id, sphere, selectors=selectors, limit=limit, marker=marker, owner=owner
-        )
+        with self.store.transaction(readonly=True) as tx:
+            return reads.evaluate_expression(self.definitions, tx, pipeline_id, object_id, expression)
 
     # --- Task Runner API --------------------------------------------------------------------
 
@@ -534,18 +492,18 @@ class PipelineService:
         hostname: str | None = None,
         runner_id: str | None = None,
         owner: str | None = None,
-    ) -> dict[str, Any] | None:
-        """PollForTask: the next task of the worker group as a taskObject, or None. With
-        `owner` (the API caller's), only that owner's pipelines hand out tasks."""
+    ) -> Task | None:
+        """PollForTask: the next task of the worker group, or None (tailrace.api.aws.tasks
+        shapes it as a taskObject). With `owner` (the API caller's), only that owner's
+        pipelines hand out tasks."""
         if not worker_group:
             raise InvalidRequest("workerGroup is required")
-        task = self.tasks.claim(
+        return self.tasks.claim(
             [worker_group_queue(worker_group)],
             runner_id=runner_id or hostname or "",
             hostname=hostname,
             owner=owner,
         )
-        return describe.task_object(self, task) if task is not None else None
 
     def claim(self, queues: Collection[str], *, runner_id: str, hostname: str | None) -> Task | None:
         """A task from internal queues (embedded workers, resource pools)."""
@@ -580,18 +538,10 @@ class PipelineService:
         )
 
 
-def _missing(tx: Transaction, pipeline_id: str) -> NoReturn:
-    raise (
-        PipelineDeleted(pipeline_id)
-        if tx.pipelines.was_deleted(pipeline_id)
-        else PipelineNotFound(pipeline_id)
-    )
-
-
-def _tags(tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
-    pairs = dict(tags) if isinstance(tags, Mapping) else {t["key"]: t.get("value", "") for t in tags}
+    pairs = dict(tags)
     if len(pairs) > MAX_TAGS:
         raise InvalidRequest(f"a pipeline has at most {MAX_TAGS} tags; found {len(pairs)}")
     for key, value in pairs.items():

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.clock import Clock
-from tailrace.errors import TailraceError
 from tailrace.ids import attempt_id, task_id
 from tailrace.runtime.activation import seconds
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.logs import attempt_log_uri
 from tailrace.runtime.transitions import Step, Transitions
 from tailrace.state import Attempt, Instance, Pipeline, StateStore, Status, TaskNotFound, TaskRunner
@@ -25,8 +25,8 @@ from tailrace.state import Attempt, Instance, Pipeline, StateStore, Status, Task
 OUTCOMES = ("FINISHED", "FAILED", "FALSE", "CANCELED")
 
 
-class InvalidTaskStatus(TailraceError):
-    pass
+class InvalidTaskStatus(InvalidRequest):
+    """SetTaskStatus with a status or errorId the service does not take."""
 
 
 @dataclass(frozen=True, kw_only=True)
