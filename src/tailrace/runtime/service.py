@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tailrace.clock import Clock, SystemClock, utc
+from tailrace.clock import Clock, SystemClock, format_dp, utc
 from tailrace.definition import (
     DefinitionError,
     PipelineDefinition,
@@ -26,10 +26,11 @@ from tailrace.definition import (
 )
 from tailrace.errors import TailraceError
 from tailrace.ids import pipeline_id as new_pipeline_id
+from tailrace.limits import Limits
 from tailrace.runtime import describe
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
-from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
+from tailrace.runtime.errors import InvalidRequest, LimitExceeded, PipelineDeleted
 from tailrace.runtime.tasks import Task, TaskBroker
 from tailrace.runtime.transitions import RuntimeConfig, Step, Transitions
 from tailrace.state import (
@@ -67,17 +68,22 @@ class PipelineService:
         config: RuntimeConfig | None = None,
         definitions: DefinitionCache | None = None,
         storage: Storage | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        """`storage`, when given, receives each instance's actions.log (fired actions)."""
+        """`storage`, when given, receives each instance's actions.log (fired actions);
+        `limits` are the per-owner and definition limits (defaults: tailrace.limits.Limits)."""
         self.store = store
         self.home = home
         self.clock = clock or SystemClock()
         self.config = config or RuntimeConfig()
+        self.limits = limits or Limits()
         self.definitions = definitions or DefinitionCache()
         self.transitions = Transitions(
-            definitions=self.definitions, config=self.config, storage=storage, home=home
+            definitions=self.definitions, config=self.config, storage=storage, home=home, limits=self.limits
         )
-        self.tasks = TaskBroker(store=store, transitions=self.transitions, clock=self.clock, home=home)
+        self.tasks = TaskBroker(
+            store=store, transitions=self.transitions, clock=self.clock, home=home, limits=self.limits
+        )
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -190,7 +196,7 @@ class PipelineService:
                 definition = from_wire(definition)
             except DefinitionError as exc:
                 return exc.report
-        report = validate(definition, definition.values)
+        report = validate(definition, definition.values, limits=self.limits)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if (
@@ -266,7 +272,9 @@ class PipelineService:
             if parameter_values is not None:
                 values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
                 definition = dataclasses.replace(definition, values=values)
-            validate(definition, definition.values).raise_for_errors()
+            validate(definition, definition.values, limits=self.limits).raise_for_errors()
+            if pipeline.state is not PipelineState.SCHEDULED:
+                self._check_active_pipelines(tx, pipeline)
             version = pipeline.latest_version
             assert version is not None
             if parameter_values is not None:
@@ -284,15 +292,16 @@ class PipelineService:
                 )
             except TailraceError as exc:
                 raise InvalidRequest(f"pipeline {pipeline_id} cannot be scheduled: {exc}")
-            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
-            tx.components.replace(
-                pipeline_id,
-                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
-            )
             restart = (
                 active.schedule_type == "ondemand"
                 or start is not None
                 or pipeline.state is PipelineState.PENDING
+            )
+            self._check_backfill(pipeline, active, 0 if restart else pipeline.windows_created, now)
+            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
+            tx.components.replace(
+                pipeline_id,
+                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
             )
             if start is not None:
                 for inst in tx.instances.in_status(
@@ -328,6 +337,47 @@ class PipelineService:
                 payload={"version": version, "startTimestamp": start.isoformat() if start else None},
             )
 
+    def _check_active_pipelines(self, tx: Transaction, pipeline: Pipeline) -> None:
+        most = self.limits.active_pipelines
+        active = tx.pipelines.count_in_state(
+            pipeline.owner, {PipelineState.SCHEDULED, PipelineState.DEACTIVATING}
+        )
+        if active >= most:
+            raise LimitExceeded(
+                f"cannot activate {pipeline.id}: its owner has {active} active pipelines, the most this "
+                f"server allows per owner ([limits] active_pipelines = {most}); deactivate one first"
+            )
+
+    def _check_backfill(self, pipeline: Pipeline, active: Any, first: int, now: datetime) -> None:
+        """Refuse an activation that would create more instances at once than the owner's limit,
+        with the numbers the activation preview shows."""
+        most = self.limits.instances_per_activation
+        periods = instances = 0
+        first_start = last_start = None
+        horizon = now + self.config.lookahead
+        for window in active.windows(first):
+            if window.run_at > horizon:
+                break
+            if instances > most:
+                raise LimitExceeded(
+                    f"activating {pipeline.id} would create more than {most:,} instances at once "
+                    f"([limits] instances_per_activation): at least {periods:,} periods and "
+                    f"{instances:,} instances, scheduled from {format_dp(first_start)} "
+                    f"(preview them with activate-pipeline --dry-run); give a later --start-timestamp "
+                    "or ask the operator to raise the limit"
+                )
+            periods += 1
+            instances += len(active.plan(window))
+            first_start = first_start or window.start
+            last_start = window.start
+        if instances > most:
+            raise LimitExceeded(
+                f"activating {pipeline.id} would create {instances:,} instances at once in {periods:,} "
+                f"periods (scheduled from {format_dp(first_start)} to {format_dp(last_start)}); "
+                f"the limit is {most:,} per activation ([limits] instances_per_activation); "
+                "give a later --start-timestamp or ask the operator to raise the limit"
+            )
+
     def preview_activation(
         self,
         pipeline_id: str,
@@ -345,7 +395,7 @@ class PipelineService:
         if parameter_values is not None:
             values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
             definition = dataclasses.replace(definition, values=values)
-        validate(definition, definition.values).raise_for_errors()
+        validate(definition, definition.values, limits=self.limits).raise_for_errors()
         start = utc(start_timestamp) if start_timestamp is not None else pipeline.start_override
         active = build_active(
             pipeline_id=pipeline_id,
@@ -380,20 +430,31 @@ class PipelineService:
     def deactivate(self, pipeline_id: str, *, cancel_active: bool = True) -> None:
         """DeactivatePipeline: stop scheduling. With cancel_active (the default) waiting work is
         CANCELED and running attempts are asked to stop; otherwise running attempts finish. The
-        pipeline is DEACTIVATING until nothing runs, then INACTIVE."""
+        pipeline is DEACTIVATING until nothing runs, then INACTIVE.
+
+        One short transaction whatever the backlog: it stops scheduling and claims, asks running
+        attempts to stop and cancels the first `cancel_per_step` waiting instances; the
+        scheduler cancels the rest in slices of that size (while next_window_at is set on the
+        DEACTIVATING pipeline)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state not in (PipelineState.SCHEDULED, PipelineState.FINISHED):
                 return
             pipeline = tx.pipelines.update(pipeline_id, state=PipelineState.DEACTIVATING, next_window_at=None)
+            more = False
             if cancel_active:
                 step = Step(tx=tx, pipeline=pipeline, now=now)
-                for inst in tx.instances.in_status(pipeline_id, frozenset(Status) - TERMINAL):
-                    current = tx.instances.find(pipeline_id, inst.id)
-                    if current is not None and not current.terminal:
-                        self.transitions.cancel(step, current, "pipeline deactivated")
-            if not tx.attempts.running(pipeline_id):
+                for attempt in tx.attempts.running(pipeline_id):
+                    inst = tx.instances.find(pipeline_id, attempt.instance_id)
+                    if inst is not None and inst.head_attempt == attempt.id:
+                        self.transitions.cancel(step, inst, "pipeline deactivated")
+                more = self.transitions.cancel_waiting(
+                    step, "pipeline deactivated", limit=self.config.cancel_per_step
+                )
+            if more:
+                tx.pipelines.update(pipeline_id, next_window_at=now)
+            elif not tx.attempts.running(pipeline_id):
                 tx.pipelines.update(pipeline_id, state=PipelineState.INACTIVE, deactivated_at=now)
 
     # --- SetStatus / EvaluateExpression -----------------------------------------------------

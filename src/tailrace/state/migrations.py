@@ -33,12 +33,19 @@ def _v1(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _v2(conn: sa.Connection) -> None:
+    # checkfirst: _v1 builds from the current schema.py, so a new database has it already.
+    index = next(i for i in schema.instances.indexes if i.name == "ix_tr_instances_created")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
         description="pipelines, definitions, components, instances, attempts, events, keys",
         apply=_v1,
     ),
+    Migration(version=2, description="index of instances by creation time (per-owner limits)", apply=_v2),
 )
 LATEST = MIGRATIONS[-1].version
 

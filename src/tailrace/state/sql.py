@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock, SystemClock
+from tailrace.errors import TailraceError
 from tailrace.state import schema
 from tailrace.state.abc import (
     AccessKeys,
@@ -34,7 +36,7 @@ from tailrace.state.abc import (
     Transaction,
 )
 from tailrace.state.coordination import SqlAccessKeys, SqlLeases, SqlTaskRunners
-from tailrace.state.engine import READONLY
+from tailrace.state.engine import BUSY_TIMEOUT_MS, READONLY
 from tailrace.state.migrations import current_version, migrate
 from tailrace.state.repos import (
     SqlAttempts,
@@ -141,6 +143,38 @@ class _SqlEvents(Events):
         )
 
 
+class StoreBusy(TailraceError):
+    """A write transaction waited longer than the busy timeout for its turn."""
+
+
+class _FifoLock:
+    """A lock handed to waiters in arrival order. SQLite's own lock is polled by sleeping
+    waiters, so a thread that writes in a loop (the scheduler during a backfill) would get it
+    back before any of them woke; queueing this process's writers here first serves each in turn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            if self._cond.wait_for(lambda: not self._held and self._queue[0] is me, timeout):
+                self._queue.popleft()
+                self._held = True
+                return True
+            self._queue.remove(me)
+            self._cond.notify_all()
+            return False
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
 class SqlStateStore(StateStore):
     """The store over an engine from tailrace.state.engine.create_engine (migrated on open)."""
 
@@ -149,6 +183,7 @@ class SqlStateStore(StateStore):
         self.clock: Clock = clock or SystemClock()
         self._listeners: list[EventListener] = []
         self._lock = threading.Lock()
+        self._writers = _FifoLock() if engine.dialect.name == "sqlite" else None
         if auto_migrate:
             migrate(engine, now=self.clock.now())
 
@@ -158,6 +193,23 @@ class SqlStateStore(StateStore):
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        if self._writers is None or readonly:
+            with self._transaction(readonly) as tx:
+                yield tx
+            return
+        if not self._writers.acquire(BUSY_TIMEOUT_MS / 1000):
+            raise StoreBusy(
+                f"the metadata database stayed busy for {BUSY_TIMEOUT_MS // 1000} s (other writers "
+                "of this process); try again"
+            )
+        try:
+            with self._transaction(readonly) as tx:
+                yield tx
+        finally:
+            self._writers.release()
+
+    @contextmanager
+    def _transaction(self, readonly: bool) -> Iterator[Transaction]:
         with self.engine.connect() as conn:
             conn.execution_options(**{READONLY: readonly})
             with conn.begin():
