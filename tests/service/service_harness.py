@@ -41,7 +41,13 @@ def shell(oid: str, **fields: Any) -> dict[str, Any]:
 
 class Harness:
     def __init__(
-        self, *, store: StateStore, home: Path, clock: FrozenClock, limits: Limits | None = None, **config: Any
+        self,
+        *,
+        store: StateStore,
+        home: Path,
+        clock: FrozenClock,
+        limits: Limits | None = None,
+        **config: Any,
     ) -> None:
         self.store = store
         self.clock = clock

@@ -170,7 +170,9 @@ def test_instances_per_hour_holds_an_owners_schedules_until_the_hour_has_passed(
 def test_an_activation_past_instances_per_activation_is_refused_with_the_previews_numbers(make):
     h = make(limits=Limits(instances_per_activation=50))
     start = h.clock.now() - timedelta(days=1)
-    pid = h.pipeline(flood_definition(start=start.strftime("%Y-%m-%dT%H:%M:%S")), owner="flood", activate=False)
+    pid = h.pipeline(
+        flood_definition(start=start.strftime("%Y-%m-%dT%H:%M:%S")), owner="flood", activate=False
+    )
     with pytest.raises(LimitExceeded) as caught:
         h.service.activate(pid)
     message = str(caught.value)

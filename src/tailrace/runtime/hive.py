@@ -101,15 +101,24 @@ def _run(
                 f"OK  statement {res.number} (line {res.line}) {what}{rows} ({res.seconds:.1f} s)\n"
             )
             ctx.heartbeat()
+            if ctx.cancelled.is_set():  # an interrupt that fell between two queries is not lost
+                raise ActivityError(
+                    "the attempt was canceled; later statements were not run", _loc(ctx, "type")
+                )
 
-        result = engine.run_script(
-            script,
-            variables,
-            source=source,
-            echo=lambda line: ctx.log.write(line + "\n"),
-            on_statement=on_statement,
-            echo_statements=True,
-        )
+        # A cancel interrupts the running query (the engine's interrupt when it has one).
+        interrupt = getattr(engine, "interrupt", None) or engine.con.interrupt
+        with ctx.on_cancel(interrupt):
+            if ctx.cancelled.is_set():
+                raise ActivityError("the attempt was canceled before its script started", _loc(ctx, "type"))
+            result = engine.run_script(
+                script,
+                variables,
+                source=source,
+                echo=lambda line: ctx.log.write(line + "\n"),
+                on_statement=on_statement,
+                echo_statements=True,
+            )
     finally:
         engine.close()
     _task_config(ctx, "postActivityTaskConfig")

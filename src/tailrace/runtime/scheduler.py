@@ -44,7 +44,12 @@ class TickReport:
     @property
     def busy(self) -> bool:
         return bool(
-            self.windows or self.due or self.expired or self.finished_pipelines or self.backlog or self.canceled
+            self.windows
+            or self.due
+            or self.expired
+            or self.finished_pipelines
+            or self.backlog
+            or self.canceled
         )
 
 
@@ -65,6 +70,7 @@ class Scheduler:
         self.config = transitions.config
         self._cursors: dict[str, _Cursor] = {}
         self._throttled: dict[str, datetime] = {}
+        self._stop: threading.Event | None = None
 
     # --- one tick ---------------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class Scheduler:
         with self.store.transaction(readonly=True) as tx:
             pending = tx.pipelines.due(now)
         budget = self.config.steps_per_tick
-        while pending and budget > 0:
+        while pending and budget > 0 and not (self._stop is not None and self._stop.is_set()):
             more: list[str] = []
             for pid in pending:
                 if budget <= 0:
@@ -288,13 +294,17 @@ class Scheduler:
     def run(self, stop: threading.Event, wake: threading.Event, *, max_sleep: float = 1.0) -> None:
         """Tick until `stop` is set; sleep until the next due time, `max_sleep` at most (other
         processes may add work), or until `wake` is set."""
+        self._stop = stop
         while not stop.is_set():
             wake.clear()
             try:
                 report = self.tick()
                 if report.busy:
                     log.debug("tick: %s", report)
-                if report.windows and report.windows >= self.config.windows_per_step:
+                if report.backlog:
+                    # More is due now: tick again soon, after a pause in which the API and the
+                    # runners get the store (ticks are bounded: steps_per_tick).
+                    stop.wait(0.01)
                     continue
                 upcoming = self.next_wakeup()
             except Exception:  # the loop must outlive a bad pipeline or a database hiccup
