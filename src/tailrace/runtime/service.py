@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tailrace.clock import Clock, SystemClock, format_dp, utc
+from tailrace.clock import Clock, SystemClock, utc
 from tailrace.definition import (
     DefinitionError,
     PipelineDefinition,
@@ -27,10 +27,10 @@ from tailrace.definition import (
 from tailrace.errors import TailraceError
 from tailrace.ids import pipeline_id as new_pipeline_id
 from tailrace.limits import Limits
-from tailrace.runtime import describe
+from tailrace.runtime import describe, quotas
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
-from tailrace.runtime.errors import InvalidRequest, LimitExceeded, PipelineDeleted
+from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
 from tailrace.runtime.tasks import Task, TaskBroker
 from tailrace.runtime.transitions import RuntimeConfig, Step, Transitions
 from tailrace.state import (
@@ -262,6 +262,9 @@ class PipelineService:
         """
         now = self.clock.now()
         start = utc(start_timestamp) if start_timestamp is not None else None
+        # Counting the backfill plans up to [limits] instances_per_activation of instances:
+        # done before the write transaction, so that other writers do not wait for it.
+        quotas.precheck_backfill(self, pipeline_id, start, parameter_values, now)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state is PipelineState.DEACTIVATING:
@@ -274,7 +277,7 @@ class PipelineService:
                 definition = dataclasses.replace(definition, values=values)
             validate(definition, definition.values, limits=self.limits).raise_for_errors()
             if pipeline.state is not PipelineState.SCHEDULED:
-                self._check_active_pipelines(tx, pipeline)
+                quotas.check_active_pipelines(tx, pipeline, self.limits)
             version = pipeline.latest_version
             assert version is not None
             if parameter_values is not None:
@@ -297,7 +300,6 @@ class PipelineService:
                 or start is not None
                 or pipeline.state is PipelineState.PENDING
             )
-            self._check_backfill(pipeline, active, 0 if restart else pipeline.windows_created, now)
             paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
             tx.components.replace(
                 pipeline_id,
@@ -335,47 +337,6 @@ class PipelineService:
                 pipeline_id=pipeline_id,
                 object_id=pipeline_id,
                 payload={"version": version, "startTimestamp": start.isoformat() if start else None},
-            )
-
-    def _check_active_pipelines(self, tx: Transaction, pipeline: Pipeline) -> None:
-        most = self.limits.active_pipelines
-        active = tx.pipelines.count_in_state(
-            pipeline.owner, {PipelineState.SCHEDULED, PipelineState.DEACTIVATING}
-        )
-        if active >= most:
-            raise LimitExceeded(
-                f"cannot activate {pipeline.id}: its owner has {active} active pipelines, the most this "
-                f"server allows per owner ([limits] active_pipelines = {most}); deactivate one first"
-            )
-
-    def _check_backfill(self, pipeline: Pipeline, active: Any, first: int, now: datetime) -> None:
-        """Refuse an activation that would create more instances at once than the owner's limit,
-        with the numbers the activation preview shows."""
-        most = self.limits.instances_per_activation
-        periods = instances = 0
-        first_start = last_start = None
-        horizon = now + self.config.lookahead
-        for window in active.windows(first):
-            if window.run_at > horizon:
-                break
-            if instances > most:
-                raise LimitExceeded(
-                    f"activating {pipeline.id} would create more than {most:,} instances at once "
-                    f"([limits] instances_per_activation): at least {periods:,} periods and "
-                    f"{instances:,} instances, scheduled from {format_dp(first_start)} "
-                    f"(preview them with activate-pipeline --dry-run); give a later --start-timestamp "
-                    "or ask the operator to raise the limit"
-                )
-            periods += 1
-            instances += len(active.plan(window))
-            first_start = first_start or window.start
-            last_start = window.start
-        if instances > most:
-            raise LimitExceeded(
-                f"activating {pipeline.id} would create {instances:,} instances at once in {periods:,} "
-                f"periods (scheduled from {format_dp(first_start)} to {format_dp(last_start)}); "
-                f"the limit is {most:,} per activation ([limits] instances_per_activation); "
-                "give a later --start-timestamp or ask the operator to raise the limit"
             )
 
     def preview_activation(
