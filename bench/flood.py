@@ -1,8 +1,9 @@
 """One owner floods a real `tailrace up`; another owner's new pipeline must still run at once.
 
-The flood: a pipeline whose 15-minute schedule starts in year 1 (two no-op activities,
-maxActiveInstances 5), activated with the per-owner limits raised out of the way, so that the
-scheduler itself is measured, not the limits. Once the flood has built up a backlog, a second
+The flood: a pipeline whose 15-minute schedule starts two years back (70,000 periods, two no-op
+activities each, maxActiveInstances 5), activated with the per-owner limits raised out of the way,
+so that the scheduler itself is measured, not the limits. (A start in year 1, as in issue 11, is
+refused under any limit an activation can count up to; the default limits refuse both.) Once the flood has built up a backlog, a second
 owner activates a daily pipeline; measured through the API (boto3, SigV4), with the database
 read for the attempt's start:
 
@@ -26,16 +27,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from scheduler_common import database, machine, workspace, write_section
-
 from tailrace.state import PipelineState, SqlStateStore, Status, create_engine
 
 RAISED = {
-    "TAILRACE_LIMITS_INSTANCES_PER_ACTIVATION": "1000000000",
+    "TAILRACE_LIMITS_INSTANCES_PER_ACTIVATION": "1000000",
     "TAILRACE_LIMITS_INSTANCES_PER_HOUR": "1000000000",
     "TAILRACE_LIMITS_RUNNING_ATTEMPTS": "1000",
 }
@@ -45,7 +45,9 @@ def _objects(start: str, period: str, activities: int, max_active: str) -> list[
     def obj(oid: str, **fields: str | dict[str, str]) -> dict[str, Any]:
         out: list[dict[str, str]] = []
         for k, v in fields.items():
-            out.append({"key": k, "refValue": v["ref"]} if isinstance(v, dict) else {"key": k, "stringValue": v})
+            out.append(
+                {"key": k, "refValue": v["ref"]} if isinstance(v, dict) else {"key": k, "stringValue": v}
+            )
         return {"id": oid, "name": oid, "fields": out}
 
     objs = [
@@ -133,7 +135,8 @@ def run(kind: str, build_up: float) -> dict[str, Any]:
         today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
         with _up(env, home) as (endpoint, log):
             flood, other = _client(endpoint, keys["flood"]), _client(endpoint, keys["other"])
-            fpid = _pipeline(flood, "flood", _objects("0001-01-01T00:00:00", "15 minutes", 2, "5"))
+            two_years = (datetime.now(UTC) - timedelta(days=730)).strftime("%Y-%m-%dT00:00:00")
+            fpid = _pipeline(flood, "flood", _objects(two_years, "15 minutes", 2, "5"))
             flood.activate_pipeline(pipelineId=fpid)
             time.sleep(build_up)  # let the flood build its backlog and fill the runners
             opid = _pipeline(other, "other", _objects(today, "1 day", 1, "1"))
@@ -215,7 +218,7 @@ def main() -> None:
         "## control: one owner's flood vs another owner (bench/flood.py)",
         "",
         f"{machine()}. A real `tailrace up` (4 task runners) and boto3 clients of two owners. The flood:",
-        "15-minute periods from 0001-01-01, two no-op ShellCommandActivity (maxActiveInstances 5), with",
+        "15-minute periods from two years back, two no-op ShellCommandActivity (maxActiveInstances 5), with",
         "the per-owner limits raised (TAILRACE_LIMITS_*) so the scheduler itself is measured. After",
         f"{args.build_up:g} s of flood, the other owner activates a daily pipeline. Goals: first run < 5 s,",
         "DeactivatePipeline < 1 s, no `database is locked`.",

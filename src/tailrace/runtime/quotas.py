@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tailrace.clock import format_dp
 from tailrace.definition import to_wire, validate
 from tailrace.errors import TailraceError
 from tailrace.limits import Limits
@@ -99,7 +98,7 @@ def check_backfill(
             raise LimitExceeded(
                 f"activating {pipeline.id} would create more than {most:,} instances at once "
                 f"([limits] instances_per_activation): at least {periods:,} periods and "
-                f"{instances:,} instances, scheduled from {format_dp(first_start)} "
+                f"{instances:,} instances, scheduled from {_dp(first_start)} "
                 f"(preview them with activate-pipeline --dry-run); give a later --start-timestamp "
                 "or ask the operator to raise the limit"
             )
@@ -110,7 +109,12 @@ def check_backfill(
     if instances > most:
         raise LimitExceeded(
             f"activating {pipeline.id} would create {instances:,} instances at once in {periods:,} "
-            f"periods (scheduled from {format_dp(first_start)} to {format_dp(last_start)}); "
+            f"periods (scheduled from {_dp(first_start)} to {_dp(last_start)}); "
             f"the limit is {most:,} per activation ([limits] instances_per_activation); "
             "give a later --start-timestamp or ask the operator to raise the limit"
         )
+
+
+def _dp(value: datetime | None) -> str:
+    # isoformat, not strftime: year 1 is 0001 (strftime drops the zeros).
+    return value.isoformat(timespec="seconds")[:19] if value is not None else "?"

@@ -130,10 +130,12 @@ class Scheduler:
         with self.store.transaction(readonly=True) as tx:
             pending = tx.pipelines.due(now)
         budget = self.config.steps_per_tick
+        until = time.monotonic() + self.config.tick_seconds
         while pending and budget > 0 and not (self._stop is not None and self._stop.is_set()):
             more: list[str] = []
             for pid in pending:
-                if budget <= 0:
+                if budget <= 0 or time.monotonic() >= until:
+                    budget = 0
                     more.append(pid)
                     continue
                 budget -= 1

@@ -41,11 +41,15 @@ class RuntimeConfig:
     """Instances are created this long before they are due, so that they start on time."""
     windows_per_step: int = 25
     """Windows created per pipeline transaction (a long backfill is created over several)."""
-    instances_per_step: int = 500
-    """A pipeline transaction stops adding windows once it created this many instances."""
+    instances_per_step: int = 200
+    """A pipeline transaction stops adding windows once it created this many instances (it
+    holds the pipeline's lock, which DeactivatePipeline and SetStatus wait for)."""
     steps_per_tick: int = 40
     """Pipeline transactions one scheduler tick runs, shared round-robin between due pipelines;
     the rest of a backlog waits for the next tick, so that no pipeline holds the store long."""
+    tick_seconds: float = 1.0
+    """A tick starts no new pipeline transaction after this long (timers and leases are
+    handled every tick, and a pipeline activated meanwhile gets its turn in the next)."""
     cancel_per_step: int = 200
     """Waiting instances a deactivation cancels per transaction (a backlog over several)."""
     throttle_recheck: timedelta = timedelta(minutes=1)

@@ -193,32 +193,26 @@ class SqlStateStore(StateStore):
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
-        if self._writers is None or readonly:
-            with self._transaction(readonly) as tx:
-                yield tx
-            return
-        if not self._writers.acquire(BUSY_TIMEOUT_MS / 1000):
+        writers = None if readonly else self._writers
+        if writers is not None and not writers.acquire(BUSY_TIMEOUT_MS / 1000):
             raise StoreBusy(
                 f"the metadata database stayed busy for {BUSY_TIMEOUT_MS // 1000} s (other writers "
                 "of this process); try again"
             )
         try:
-            with self._transaction(readonly) as tx:
-                yield tx
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READONLY: readonly})
+                with conn.begin():
+                    tx = SqlTransaction(conn, self, readonly=readonly)
+                    yield tx
+                    tx.flush_events()
         finally:
-            self._writers.release()
-
-    @contextmanager
-    def _transaction(self, readonly: bool) -> Iterator[Transaction]:
-        with self.engine.connect() as conn:
-            conn.execution_options(**{READONLY: readonly})
-            with conn.begin():
-                tx = SqlTransaction(conn, self, readonly=readonly)
-                yield tx
-                tx.flush_events()
-            if tx.committed_events:
-                self._notify(tx.committed_events)
-            tx.run_after_commit()
+            if writers is not None:
+                writers.release()
+        # Listeners and callbacks run after the turn is handed on (they may write themselves).
+        if tx.committed_events:
+            self._notify(tx.committed_events)
+        tx.run_after_commit()
 
     def _notify(self, events: Sequence[Event]) -> None:
         with self._lock:
