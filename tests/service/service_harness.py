@@ -52,8 +52,9 @@ class Harness:
         self.store = store
         self.clock = clock
         self.home = home
-        # Ticks bounded by their steps only (not by time): what one tick does is deterministic.
+        # Ticks and steps bounded by counts only (not by time): what one tick does is deterministic.
         config.setdefault("tick_seconds", 3600.0)
+        config.setdefault("step_seconds", 3600.0)
         self.config = RuntimeConfig(**config)
         self.storage = Storage(home=home)
         self.service = PipelineService(

@@ -168,8 +168,11 @@ class Scheduler:
             paused = frozenset(c.id for c in tx.components.list(pid) if c.status is Status.PAUSED)
             created: list[Window] = []
             made = 0
+            began = time.monotonic()
             for window in windows:
                 if made >= min(allowance, self.config.instances_per_step):
+                    break
+                if made and time.monotonic() - began >= self.config.step_seconds:
                     break
                 records = to_records(
                     active.plan(window),

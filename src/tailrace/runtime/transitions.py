@@ -47,6 +47,9 @@ class RuntimeConfig:
     steps_per_tick: int = 40
     """Pipeline transactions one scheduler tick runs, shared round-robin between due pipelines;
     the rest of a backlog waits for the next tick, so that no pipeline holds the store long."""
+    step_seconds: float = 0.25
+    """A pipeline transaction stops adding windows after this long (at least one is added), so
+    that DeactivatePipeline or SetStatus never waits long for the pipeline's lock."""
     tick_seconds: float = 1.0
     """A tick starts no new pipeline transaction after this long (timers and leases are
     handled every tick, and a pipeline activated meanwhile gets its turn in the next)."""
