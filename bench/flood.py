@@ -232,7 +232,11 @@ def main() -> None:
             f"| {r['db']} | {r['backlog']:,} ({r['finished']:,}) | {_s(r['first_run'])} | {_s(r['deactivate'])} "
             f"| {_s(r['inactive'])} | {r['locked']} |"
         )
-    body += ["", "With the default limits, ActivatePipeline of the same flood answers:", ""]
+    body += [
+        "",
+        "With the default limits, ActivatePipeline of the issue's flood (15 minutes from year 1) answers:",
+        "",
+    ]
     body.append(f"> {rows[0]['refused']}")
     write_section("control:flood", "\n".join(body))
 

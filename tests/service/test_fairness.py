@@ -110,7 +110,7 @@ def test_an_owner_at_its_running_attempts_limit_waits_and_others_are_served(make
 
 
 def test_deactivating_a_backlog_is_one_bounded_transaction_and_the_rest_drains_in_slices(make):
-    h = make(steps_per_tick=50, cancel_per_step=50)
+    h = make(steps_per_tick=50, cancel_inline=50, cancel_per_step=100)
     flood = h.pipeline(flood_definition(), name="flood", owner="flood")
     while h.tick().backlog:
         pass
@@ -200,3 +200,15 @@ def test_active_pipelines_per_owner(make):
     h.service.activate(first)  # re-activating an active pipeline is not a new one
     h.service.deactivate(first)
     h.service.activate(second)
+
+
+def test_an_external_task_runner_of_an_owner_is_held_to_its_running_attempts(make):
+    h = make(limits=Limits(instances_per_activation=100_000, running_attempts=1))
+    h.pipeline(flood_definition(), name="flood", owner="flood")
+    other = h.pipeline(other_definition(), name="other", owner="other")
+    h.tick()
+    first = h.service.poll_for_task("wg", hostname="h1", owner="flood")
+    assert first is not None and first["pipelineId"] != other
+    assert h.service.poll_for_task("wg", hostname="h2", owner="flood") is None  # at its limit
+    theirs = h.service.poll_for_task("wg", hostname="h3", owner="other")
+    assert theirs is not None and theirs["pipelineId"] == other

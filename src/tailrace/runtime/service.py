@@ -394,9 +394,9 @@ class PipelineService:
         pipeline is DEACTIVATING until nothing runs, then INACTIVE.
 
         One short transaction whatever the backlog: it stops scheduling and claims, asks running
-        attempts to stop and cancels the first `cancel_per_step` waiting instances; the
-        scheduler cancels the rest in slices of that size (while next_window_at is set on the
-        DEACTIVATING pipeline)."""
+        attempts to stop and cancels the first `cancel_inline` waiting instances; the
+        scheduler cancels the rest in slices of `cancel_per_step` (while next_window_at is set
+        on the DEACTIVATING pipeline)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
@@ -411,7 +411,7 @@ class PipelineService:
                     if inst is not None and inst.head_attempt == attempt.id:
                         self.transitions.cancel(step, inst, "pipeline deactivated")
                 more = self.transitions.cancel_waiting(
-                    step, "pipeline deactivated", limit=self.config.cancel_per_step
+                    step, "pipeline deactivated", limit=self.config.cancel_inline
                 )
             if more:
                 tx.pipelines.update(pipeline_id, next_window_at=now)

@@ -54,7 +54,10 @@ class RuntimeConfig:
     """A tick starts no new pipeline transaction after this long (timers and leases are
     handled every tick, and a pipeline activated meanwhile gets its turn in the next)."""
     cancel_per_step: int = 200
-    """Waiting instances a deactivation cancels per transaction (a backlog over several)."""
+    """Waiting instances the scheduler cancels per transaction for a deactivated pipeline."""
+    cancel_inline: int = 50
+    """Waiting instances DeactivatePipeline cancels itself (a small pipeline is INACTIVE at
+    once); the scheduler cancels the rest, so that the call answers fast whatever the backlog."""
     throttle_recheck: timedelta = timedelta(minutes=1)
     """How long an owner's schedules wait once [limits] instances_per_hour is reached."""
     finish_check: timedelta = timedelta(seconds=10)
