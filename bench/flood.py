@@ -41,7 +41,9 @@ RAISED = {
 }
 
 
-def _objects(start: str, period: str, activities: int, max_active: str) -> list[dict[str, Any]]:
+def _objects(
+    start: str, period: str, activities: int, max_active: str, group: str = "wg"
+) -> list[dict[str, Any]]:
     def obj(oid: str, **fields: str | dict[str, str]) -> dict[str, Any]:
         out: list[dict[str, str]] = []
         for k, v in fields.items():
@@ -51,7 +53,7 @@ def _objects(start: str, period: str, activities: int, max_active: str) -> list[
         return {"id": oid, "name": oid, "fields": out}
 
     objs = [
-        obj("Default", scheduleType="cron", schedule={"ref": "Every"}, workerGroup="wg"),
+        obj("Default", scheduleType="cron", schedule={"ref": "Every"}, workerGroup=group),
         obj("Every", type="Schedule", period=period, startDateTime=start),
     ]
     objs += [
@@ -80,11 +82,11 @@ def _key(env: dict[str, str], owner: str) -> dict[str, str]:
 
 
 @contextmanager
-def _up(env: dict[str, str], home: Path) -> Iterator[tuple[str, Path]]:
+def _up(env: dict[str, str], home: Path, *args: str) -> Iterator[tuple[str, Path]]:
     log = home / "up.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tailrace", "up", "--port", "0", "--workers", "4", "--grace", "5"],
+            [sys.executable, "-m", "tailrace", "up", "--port", "0", "--workers", "4", "--grace", "5", *args],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -127,16 +129,20 @@ def _pipeline(client: Any, name: str, objects: list[dict[str, Any]]) -> str:
     return pid
 
 
-def run(kind: str, build_up: float) -> dict[str, Any]:
+def run(kind: str, build_up: float, scenario: str) -> dict[str, Any]:
+    """scenario 'runs': the flood's tasks run on the runners everyone shares; 'waits': no runner
+    serves the flood's worker group, so its backlog only grows (deactivation's worst case)."""
     with workspace("tailrace-flood-") as home, database(kind, home) as url:
         env = _env(home, url, RAISED)
         keys = {owner: _key(env, owner) for owner in ("flood", "other")}
         store = SqlStateStore(create_engine(url))
         today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
-        with _up(env, home) as (endpoint, log):
+        serve = ("--worker-group", "wg") if scenario == "waits" else ()
+        group = "flood" if scenario == "waits" else "wg"
+        with _up(env, home, *serve) as (endpoint, log):
             flood, other = _client(endpoint, keys["flood"]), _client(endpoint, keys["other"])
             two_years = (datetime.now(UTC) - timedelta(days=730)).strftime("%Y-%m-%dT00:00:00")
-            fpid = _pipeline(flood, "flood", _objects(two_years, "15 minutes", 2, "5"))
+            fpid = _pipeline(flood, "flood", _objects(two_years, "15 minutes", 2, "5", group))
             flood.activate_pipeline(pipelineId=fpid)
             time.sleep(build_up)  # let the flood build its backlog and fill the runners
             opid = _pipeline(other, "other", _objects(today, "1 day", 1, "1"))
@@ -168,6 +174,7 @@ def run(kind: str, build_up: float) -> dict[str, Any]:
         refused = _refusal(home, url)
     return {
         "db": kind,
+        "scenario": scenario,
         "backlog": backlog,
         "finished": finished,
         "first_run": first_run,
@@ -211,7 +218,7 @@ def main() -> None:
     parser.add_argument("--build-up", type=float, default=10.0, metavar="SECONDS")
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    rows = [run(kind, args.build_up) for kind in kinds]
+    rows = [run(kind, args.build_up, scenario) for kind in kinds for scenario in ("runs", "waits")]
     for row in rows:
         print(row, file=sys.stderr)
     body = [
@@ -221,15 +228,16 @@ def main() -> None:
         "15-minute periods from two years back, two no-op ShellCommandActivity (maxActiveInstances 5), with",
         "the per-owner limits raised (TAILRACE_LIMITS_*) so the scheduler itself is measured. After",
         f"{args.build_up:g} s of flood, the other owner activates a daily pipeline. Goals: first run < 5 s,",
-        "DeactivatePipeline < 1 s, no `database is locked`.",
+        "DeactivatePipeline < 1 s, no `database is locked`. Flood *runs*: its tasks run on the runners",
+        "everyone shares. Flood *waits*: no runner serves its worker group, so its backlog only grows.",
         "",
-        "| database | flood instances at deactivation (finished) | other owner's first run | "
+        "| database | flood | flood instances at deactivation (finished) | other owner's first run | "
         "DeactivatePipeline answered | flood INACTIVE after | `database is locked` lines |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         body.append(
-            f"| {r['db']} | {r['backlog']:,} ({r['finished']:,}) | {_s(r['first_run'])} | {_s(r['deactivate'])} "
+            f"| {r['db']} | {r['scenario']} | {r['backlog']:,} ({r['finished']:,}) | {_s(r['first_run'])} | {_s(r['deactivate'])} "
             f"| {_s(r['inactive'])} | {r['locked']} |"
         )
     body += [
