@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.errors import ConfigError, did_you_mean
+from tailrace.limits import Limits, load_limits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,9 @@ class Settings:
     """The Redis stream key of the event bus (one per metadata database)."""
     redis_maxlen: int = 100_000
     """About how many events the Redis stream keeps (older ones are trimmed)."""
+    limits: Limits = field(default_factory=Limits)
+    """Per-owner limits and definition size limits: the `[limits]` section of tailrace.toml or
+    TAILRACE_LIMITS_<NAME> (see tailrace/limits.py for the names and defaults)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,6 +66,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("aws_secret_access_key", "secret_access_key") and value:
                 value = "****"
+            if isinstance(value, Limits):
+                value = value.as_dict()
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["database_url"] = self.database_url or self.effective_database_url
         if self.redis_url:
@@ -79,7 +85,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:****@{host}"
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra", "limits")}
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
@@ -105,6 +111,7 @@ def load_settings(
     """Build Settings from file < environment < overrides (None values in overrides are ignored)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    limits_section: Mapping[str, Any] = {}
     path = config_file or (
         Path(env["TAILRACE_CONFIG"]) if env.get("TAILRACE_CONFIG") else Path("tailrace.toml")
     )
@@ -114,6 +121,11 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}")
         for key, raw in data.items():
+            if key == "limits":
+                if not isinstance(raw, dict):
+                    raise ConfigError(f"{path}: 'limits' must be a [limits] section; found {raw!r}")
+                limits_section = raw
+                continue
             if key not in _FIELDS:
                 if isinstance(raw, dict):
                     continue  # sections belong to other components (agent, lifecycle...)
@@ -138,4 +150,5 @@ def load_settings(
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting '{key}'.{did_you_mean(key, _FIELDS)}")
         values[key] = _coerce(key, raw, "command line")
+    values["limits"] = load_limits(limits_section, env, str(path))
     return Settings(**values)

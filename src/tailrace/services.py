@@ -114,7 +114,11 @@ class Services:
         from tailrace.runtime.service import PipelineService
 
         return PipelineService(
-            store=self.state, home=self.settings.home.resolve(), config=config, storage=self.storage
+            store=self.state,
+            home=self.settings.home.resolve(),
+            config=config,
+            storage=self.storage,
+            limits=self.settings.limits,
         )
 
     def close(self) -> None:

@@ -146,8 +146,10 @@ def domain_codes() -> dict[type[BaseException], Code]:
     from tailrace.errors import ConfigError, ConflictError, NotFoundError, StorageError, UsageError
     from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
     from tailrace.state import PipelineNotFound, TaskNotFound
+    from tailrace.state.sql import StoreBusy
 
     return {
+        StoreBusy: Code(ServiceUnavailable.code, ServiceUnavailable.status, FRAMEWORK_NS),
         PipelineDeleted: Code("PipelineDeletedException", 400),
         PipelineNotFound: Code("PipelineNotFoundException", 400),
         TaskNotFound: Code("TaskNotFoundException", 400),

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,7 +219,10 @@ class ServiceProcess:
         self._note(f"{task.pipeline_id} {task.instance.id}: local pool of {len(workers)} runner(s) started")
         heartbeat.start()
         self.doorbell.ring()
-        ended.wait()
+        # When the process stops, the pool's runners get the same grace as every other runner
+        # (from now, not after the pool's own heartbeat has waited a grace first).
+        while not ended.wait(0.2) and not self.stop_event.is_set():
+            pass
         pool_stop.set()
         self.doorbell.ring()
         for thread in threads:
@@ -239,12 +243,25 @@ class ServiceProcess:
         log.info("%s", line)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; running attempts get `grace` seconds, then are given back."""
+        """Stop claiming; running attempts get `grace` seconds, then are interrupted (queries,
+        process groups) and given back. Returns within `timeout` (default: grace + 5 s): an
+        attempt that has not ended by then is given back here, and its thread left behind."""
+        began = time.monotonic()
         self.stop_event.set()
         self.wake.set()
         self.doorbell.ring()
+        deadline = began + (timeout if timeout is not None else self.config.grace + 5.0)
         for thread in [*self.threads, *self._pools]:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        stuck = [w.current for w in self.workers if w.current is not None]
+        for task in stuck:
+            log.warning("%s did not stop within the grace period; giving it back", task.attempt_id)
+            try:
+                self.service.set_task_status(
+                    task.task_id, "CANCELED", error_message="the task runner stopped (grace period over)"
+                )
+            except Exception:  # already ended, or the store is away: its lease will run out
+                log.exception("could not give %s back", task.attempt_id)
         if self._unsubscribe is not None:
             self._unsubscribe()
 

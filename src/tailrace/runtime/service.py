@@ -29,7 +29,8 @@ from tailrace.definition import (
 from tailrace.errors import TailraceError
 from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
-from tailrace.runtime import reads
+from tailrace.limits import Limits
+from tailrace.runtime import quotas, reads
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
 from tailrace.runtime.errors import InvalidRequest
@@ -69,17 +70,22 @@ class PipelineService:
         config: RuntimeConfig | None = None,
         definitions: DefinitionCache | None = None,
         storage: Storage | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        """`storage`, when given, receives each instance's actions.log (fired actions)."""
+        """`storage`, when given, receives each instance's actions.log (fired actions);
+        `limits` are the per-owner and definition limits (defaults: tailrace.limits.Limits)."""
         self.store = store
         self.home = home
         self.clock = clock or SystemClock()
         self.config = config or RuntimeConfig()
+        self.limits = limits or Limits()
         self.definitions = definitions or DefinitionCache()
         self.transitions = Transitions(
-            definitions=self.definitions, config=self.config, storage=storage, home=home
+            definitions=self.definitions, config=self.config, storage=storage, home=home, limits=self.limits
         )
-        self.tasks = TaskBroker(store=store, transitions=self.transitions, clock=self.clock, home=home)
+        self.tasks = TaskBroker(
+            store=store, transitions=self.transitions, clock=self.clock, home=home, limits=self.limits
+        )
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -191,7 +197,7 @@ class PipelineService:
                 definition = from_wire(definition)
             except DefinitionError as exc:
                 return exc.report
-        report = validate(definition, definition.values)
+        report = validate(definition, definition.values, limits=self.limits)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if (
@@ -260,6 +266,9 @@ class PipelineService:
         """
         now = self.clock.now()
         start = utc(start_timestamp) if start_timestamp is not None else None
+        # Counting the backfill plans up to [limits] instances_per_activation of instances:
+        # done before the write transaction, so that other writers do not wait for it.
+        quotas.precheck_backfill(self, pipeline_id, start, parameter_values, now)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state is PipelineState.DEACTIVATING:
@@ -270,7 +279,9 @@ class PipelineService:
             if parameter_values is not None:
                 values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
                 definition = dataclasses.replace(definition, values=values)
-            validate(definition, definition.values).raise_for_errors()
+            validate(definition, definition.values, limits=self.limits).raise_for_errors()
+            if pipeline.state is not PipelineState.SCHEDULED:
+                quotas.check_active_pipelines(tx, pipeline, self.limits)
             version = pipeline.latest_version
             assert version is not None
             if parameter_values is not None:
@@ -288,15 +299,15 @@ class PipelineService:
                 )
             except TailraceError as exc:
                 raise InvalidRequest(f"pipeline {pipeline_id} cannot be scheduled: {exc}")
-            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
-            tx.components.replace(
-                pipeline_id,
-                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
-            )
             restart = (
                 active.schedule_type == "ondemand"
                 or start is not None
                 or pipeline.state is PipelineState.PENDING
+            )
+            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
+            tx.components.replace(
+                pipeline_id,
+                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
             )
             if start is not None:
                 for inst in tx.instances.in_status(
@@ -352,7 +363,7 @@ class PipelineService:
         if parameter_values is not None:
             values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
             definition = dataclasses.replace(definition, values=values)
-        validate(definition, definition.values).raise_for_errors()
+        validate(definition, definition.values, limits=self.limits).raise_for_errors()
         start = utc(start_timestamp) if start_timestamp is not None else pipeline.start_override
         active = build_active(
             pipeline_id=pipeline_id,
@@ -387,20 +398,31 @@ class PipelineService:
     def deactivate(self, pipeline_id: str, *, cancel_active: bool = True) -> None:
         """DeactivatePipeline: stop scheduling. With cancel_active (the default) waiting work is
         CANCELED and running attempts are asked to stop; otherwise running attempts finish. The
-        pipeline is DEACTIVATING until nothing runs, then INACTIVE."""
+        pipeline is DEACTIVATING until nothing runs, then INACTIVE.
+
+        One short transaction whatever the backlog: it stops scheduling and claims, asks running
+        attempts to stop and cancels the first `cancel_inline` waiting instances; the
+        scheduler cancels the rest in slices of `cancel_per_step` (while next_window_at is set
+        on the DEACTIVATING pipeline)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state not in (PipelineState.SCHEDULED, PipelineState.FINISHED):
                 return
             pipeline = tx.pipelines.update(pipeline_id, state=PipelineState.DEACTIVATING, next_window_at=None)
+            more = False
             if cancel_active:
                 step = Step(tx=tx, pipeline=pipeline, now=now)
-                for inst in tx.instances.in_status(pipeline_id, frozenset(Status) - TERMINAL):
-                    current = tx.instances.find(pipeline_id, inst.id)
-                    if current is not None and not current.terminal:
-                        self.transitions.cancel(step, current, "pipeline deactivated")
-            if not tx.attempts.running(pipeline_id):
+                for attempt in tx.attempts.running(pipeline_id):
+                    inst = tx.instances.find(pipeline_id, attempt.instance_id)
+                    if inst is not None and inst.head_attempt == attempt.id:
+                        self.transitions.cancel(step, inst, "pipeline deactivated")
+                more = self.transitions.cancel_waiting(
+                    step, "pipeline deactivated", limit=self.config.cancel_inline
+                )
+            if more:
+                tx.pipelines.update(pipeline_id, next_window_at=now)
+            elif not tx.attempts.running(pipeline_id):
                 tx.pipelines.update(pipeline_id, state=PipelineState.INACTIVE, deactivated_at=now)
 
     # --- SetStatus / EvaluateExpression -----------------------------------------------------

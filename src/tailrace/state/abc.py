@@ -112,6 +112,10 @@ class Pipelines(ABC):
         """Ids of pipelines in SCHEDULED state whose next window is due (next_window_at <= now),
         and of every DEACTIVATING pipeline, oldest due first."""
 
+    @abstractmethod
+    def count_in_state(self, owner: str, states: Collection[PipelineState]) -> int:
+        """How many of `owner`'s pipelines are in one of `states` (per-owner limits)."""
+
 
 class Definitions(ABC):
     @abstractmethod
@@ -217,6 +221,15 @@ class Instances(ABC):
         (an external task runner polling with its owner's key)."""
 
     @abstractmethod
+    def ready_owners(self, queues: Collection[str], now: datetime) -> dict[str, datetime | None]:
+        """The owners that claim_next(queues, now, owner=...) would find work for, each with the
+        oldest ready_at of that work (fair sharing of runners between owners)."""
+
+    @abstractmethod
+    def created_since(self, owner: str, since: datetime) -> int:
+        """How many instances of `owner`'s pipelines were created at or after `since`."""
+
+    @abstractmethod
     def page(
         self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
     ) -> list[Instance]:
@@ -283,6 +296,11 @@ class Attempts(ABC):
     @abstractmethod
     def running(self, pipeline_id: str | None = None) -> list[Attempt]:
         """RUNNING attempts (of one pipeline, or of all)."""
+
+    @abstractmethod
+    def running_by_owner(self, *, exclude_queues: Collection[str] = ()) -> dict[str, int]:
+        """RUNNING attempts per pipeline owner (owners with none are left out), not counting
+        attempts handed out from `exclude_queues`."""
 
     @abstractmethod
     def find_many(self, pipeline_id: str, attempt_ids: Collection[str]) -> dict[str, Attempt]:

@@ -50,6 +50,12 @@ def _v2(conn: sa.Connection) -> None:
     schema.cursors.create(conn, checkfirst=True)
 
 
+def _v3(conn: sa.Connection) -> None:
+    # checkfirst: _v1 builds from the current schema.py, so a new database has it already.
+    index = next(i for i in schema.instances.indexes if i.name == "ix_tr_instances_created")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -57,6 +63,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         apply=_v1,
     ),
     Migration(version=2, description="event outbox owner and version; consumer cursors", apply=_v2),
+    Migration(version=3, description="index of instances by creation time (per-owner limits)", apply=_v3),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -349,6 +349,12 @@ class SqlPipelines(_Repo, Pipelines):
         ids += [i for i in self.conn.execute(draining).scalars() if i not in ids]
         return ids
 
+    def count_in_state(self, owner: str, states: Collection[PipelineState]) -> int:
+        q = sa.select(sa.func.count()).where(
+            self.t.c.owner == owner, self.t.c.state.in_([s.value for s in states])
+        )
+        return int(self.conn.execute(q).scalar() or 0)
+
 
 class SqlDefinitions(_Repo, Definitions):
     t = schema.definitions
@@ -506,26 +512,31 @@ class SqlInstances(_Repo, Instances):
         q = sa.select(self.t).where(self.t.c.due_at <= now).order_by(self.t.c.due_at).limit(limit)
         return [instance_from_row(r) for r in _dicts(self.conn.execute(q))]
 
+    def _ready(self, queues: Collection[str], now: datetime) -> list[Any]:
+        """The conditions of a claimable instance: waiting for a runner on one of `queues`,
+        ready by `now`, in a SCHEDULED pipeline (joined as tr_pipelines)."""
+        exact = [q for q in queues if not q.endswith("*")]
+        prefixes = [q[:-1] for q in queues if q.endswith("*")]
+        match = [self.t.c.queue.in_(exact)] if exact else []
+        match += [self.t.c.queue.startswith(p, autoescape=True) for p in prefixes]
+        return [
+            # A literal, so that PostgreSQL's generic plans still use the partial index.
+            self.t.c.status == sa.literal_column("'WAITING_FOR_RUNNER'"),
+            sa.or_(*match),
+            sa.or_(self.t.c.ready_at.is_(None), self.t.c.ready_at <= now),
+            schema.pipelines.c.state == PipelineState.SCHEDULED.value,
+        ]
+
     def claim_next(
         self, queues: Collection[str], now: datetime, *, owner: str | None = None
     ) -> Instance | None:
         if not queues:
             return None
-        exact = [q for q in queues if not q.endswith("*")]
-        prefixes = [q[:-1] for q in queues if q.endswith("*")]
-        match = [self.t.c.queue.in_(exact)] if exact else []
-        match += [self.t.c.queue.startswith(p, autoescape=True) for p in prefixes]
         p = schema.pipelines
         q = (
             sa.select(self.t)
             .join(p, p.c.id == self.t.c.pipeline_id)
-            .where(
-                # A literal, so that PostgreSQL's generic plans still use the partial index.
-                self.t.c.status == sa.literal_column("'WAITING_FOR_RUNNER'"),
-                sa.or_(*match),
-                sa.or_(self.t.c.ready_at.is_(None), self.t.c.ready_at <= now),
-                p.c.state == PipelineState.SCHEDULED.value,
-            )
+            .where(*self._ready(queues, now))
             .order_by(self.t.c.scheduled_start, self.t.c.id)
             .limit(1)
         )
@@ -535,6 +546,28 @@ class SqlInstances(_Repo, Instances):
             q = q.with_for_update(skip_locked=True, of=self.t)
         row = self.conn.execute(q).first()
         return instance_from_row(row._mapping) if row else None
+
+    def ready_owners(self, queues: Collection[str], now: datetime) -> dict[str, datetime | None]:
+        if not queues:
+            return {}
+        p = schema.pipelines
+        # Few rows: maxActiveInstances keeps each component's waiting-for-runner set small.
+        q = (
+            sa.select(p.c.owner, sa.func.min(self.t.c.ready_at))
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(*self._ready(queues, now))
+            .group_by(p.c.owner)
+        )
+        return {owner: ready for owner, ready in self.conn.execute(q)}
+
+    def created_since(self, owner: str, since: datetime) -> int:
+        p = schema.pipelines
+        q = (
+            sa.select(sa.func.count())
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(p.c.owner == owner, self.t.c.created_at >= since)
+        )
+        return int(self.conn.execute(q).scalar() or 0)
 
     def page(
         self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
@@ -658,6 +691,18 @@ class SqlAttempts(_Repo, Attempts):
         if pipeline_id is not None:
             q = q.where(self.t.c.pipeline_id == pipeline_id)
         return [attempt_from_row(r._mapping) for r in self.conn.execute(q.order_by(self.t.c.id))]
+
+    def running_by_owner(self, *, exclude_queues: Collection[str] = ()) -> dict[str, int]:
+        p = schema.pipelines
+        q = (
+            sa.select(p.c.owner, sa.func.count())
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(self.t.c.status == sa.literal_column("'RUNNING'"))
+            .group_by(p.c.owner)
+        )
+        if exclude_queues:
+            q = q.where(sa.or_(self.t.c.queue.is_(None), self.t.c.queue.not_in(list(exclude_queues))))
+        return {owner: int(n) for owner, n in self.conn.execute(q)}
 
     def find_many(self, pipeline_id: str, attempt_ids: Collection[str]) -> dict[str, Attempt]:
         out: dict[str, Attempt] = {}

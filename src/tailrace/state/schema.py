@@ -210,6 +210,8 @@ instances = sa.Table(
     ),
     sa.Index("ix_tr_instances_status", "pipeline_id", "status", "component_id", "scheduled_start"),
     sa.Index("ix_tr_instances_ended", "pipeline_id", "ended_at"),
+    # Instances created per owner per hour (the [limits] instances_per_hour check).
+    sa.Index("ix_tr_instances_created", "pipeline_id", "created_at"),
 )
 
 instance_deps = sa.Table(

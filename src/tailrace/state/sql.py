@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock, SystemClock
+from tailrace.errors import TailraceError
 from tailrace.events.model import (
     ActionFailed,
     ActionFired,
@@ -47,7 +49,7 @@ from tailrace.state.abc import (
     Transaction,
 )
 from tailrace.state.coordination import SqlAccessKeys, SqlLeases, SqlTaskRunners
-from tailrace.state.engine import READONLY
+from tailrace.state.engine import BUSY_TIMEOUT_MS, READONLY
 from tailrace.state.migrations import current_version, migrate
 from tailrace.state.repos import (
     SqlAttempts,
@@ -234,6 +236,38 @@ class _SqlCursors(Cursors):
         return True
 
 
+class StoreBusy(TailraceError):
+    """A write transaction waited longer than the busy timeout for its turn."""
+
+
+class _FifoLock:
+    """A lock handed to waiters in arrival order. SQLite's own lock is polled by sleeping
+    waiters, so a thread that writes in a loop (the scheduler during a backfill) would get it
+    back before any of them woke; queueing this process's writers here first serves each in turn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            if self._cond.wait_for(lambda: not self._held and self._queue[0] is me, timeout):
+                self._queue.popleft()
+                self._held = True
+                return True
+            self._queue.remove(me)
+            self._cond.notify_all()
+            return False
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
 class SqlStateStore(StateStore):
     """The store over an engine from tailrace.state.engine.create_engine (migrated on open)."""
 
@@ -244,6 +278,7 @@ class SqlStateStore(StateStore):
         self._lock = threading.Lock()
         self.owners: dict[str, str] = {}
         """Pipeline owners by id, for filling events' owner (a pipeline's owner never changes)."""
+        self._writers = _FifoLock() if engine.dialect.name == "sqlite" else None
         if auto_migrate:
             migrate(engine, now=self.clock.now())
 
@@ -253,15 +288,26 @@ class SqlStateStore(StateStore):
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
-        with self.engine.connect() as conn:
-            conn.execution_options(**{READONLY: readonly})
-            with conn.begin():
-                tx = SqlTransaction(conn, self, readonly=readonly)
-                yield tx
-                tx.flush_events()
-            if tx.committed_events:
-                self._notify(tx.committed_events)
-            tx.run_after_commit()
+        writers = None if readonly else self._writers
+        if writers is not None and not writers.acquire(BUSY_TIMEOUT_MS / 1000):
+            raise StoreBusy(
+                f"the metadata database stayed busy for {BUSY_TIMEOUT_MS // 1000} s (other writers "
+                "of this process); try again"
+            )
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READONLY: readonly})
+                with conn.begin():
+                    tx = SqlTransaction(conn, self, readonly=readonly)
+                    yield tx
+                    tx.flush_events()
+        finally:
+            if writers is not None:
+                writers.release()
+        # Listeners and callbacks run after the turn is handed on (they may write themselves).
+        if tx.committed_events:
+            self._notify(tx.committed_events)
+        tx.run_after_commit()
 
     def _notify(self, events: Sequence[StoredEvent]) -> None:
         with self._lock:

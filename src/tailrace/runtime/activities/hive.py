@@ -107,20 +107,29 @@ def _run(
                 f"OK  statement {res.number} (line {res.line}) {what}{rows} ({res.seconds:.1f} s)\n"
             )
             ctx.heartbeat()
+            if ctx.cancelled.is_set():  # an interrupt that fell between two queries is not lost
+                raise ActivityError(
+                    "the attempt was canceled; later statements were not run", location(ctx, "type")
+                )
 
-        result = engine.run(
-            ScriptRequest(
-                text=script,
-                source=source,
-                variables=variables,
-                owner=ctx.owner,
-                work_dir=ctx.work_dir / "hive",
-                log=ctx.log,
-                tables=tables,
-                cancelled=ctx.cancelled,
-                on_statement=on_statement,
+        with ctx.on_cancel(engine.interrupt):
+            if ctx.cancelled.is_set():
+                raise ActivityError(
+                    "the attempt was canceled before its script started", location(ctx, "type")
+                )
+            result = engine.run(
+                ScriptRequest(
+                    text=script,
+                    source=source,
+                    variables=variables,
+                    owner=ctx.owner,
+                    work_dir=ctx.work_dir / "hive",
+                    log=ctx.log,
+                    tables=tables,
+                    cancelled=ctx.cancelled,
+                    on_statement=on_statement,
+                )
             )
-        )
     finally:
         engine.close()
     _task_config(ctx, "postActivityTaskConfig")
