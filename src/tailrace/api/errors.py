@@ -152,6 +152,13 @@ def to_aws_error(exc: BaseException) -> AwsError:
             return InternalServiceError(message)
         # Definition, expression and validation errors are the caller's input being wrong.
         return InvalidRequest(message)
+    if isinstance(exc, OverflowError):
+        return InvalidRequest(f"a date or number in the request is out of range: {exc}")
+    if isinstance(exc, RecursionError):
+        return InvalidRequest("the request is nested too deeply to process")
+    if type(exc).__module__.startswith("sqlalchemy") and type(exc).__name__ == "DataError":
+        # A value the database cannot hold (a NUL in text on PostgreSQL): the caller's input.
+        return InvalidRequest("a value in the request cannot be stored (control characters such as NUL?)")
     if type(exc).__module__.startswith("sqlalchemy") and type(exc).__name__ in (
         "OperationalError",
         "TimeoutError",

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailrace.api import present, shapes
-from tailrace.api.auth import Authenticator, Caller
+from tailrace.api.auth import Authenticator, Caller, PendingCaller
 from tailrace.api.errors import InvalidRequest, NotFoundRoute, PipelineNotFound
 from tailrace.api.jsonproto import error_response, json_response, parse_json_body, read_body, request_parts
 from tailrace.api.operations import values_from_wire
@@ -40,6 +40,8 @@ PREFIX = "/api/v1"
 JSON = "application/json"
 MAX_LIMIT = 1000
 LOG_CHUNK = 256 * 1024
+BODY_LIMIT = 64 * 1024
+"""The only body the REST API takes is an activation preview's (ActivatePipeline's input)."""
 
 ALL_STATUSES = tuple(Status)
 RUNNABLE = frozenset({"activity", "data node", "resource", "precondition"})
@@ -140,9 +142,11 @@ class RestApi:
         async def endpoint(request: Request) -> Response:
             request_id = str(uuid.uuid4())
             try:
-                body = await read_body(request, 1024 * 1024)
+                head = request_parts(request, b"")
+                pending = await run_sync(functools.partial(self.authenticator.begin, head, allow_basic=True))
+                body = await read_body(request, BODY_LIMIT, what=f"{request.method} {request.url.path}")
                 parts = request_parts(request, body)
-                call = functools.partial(self._run, fn, parts, request)
+                call = functools.partial(self._run, fn, parts, pending, request)
                 result = await run_sync(call)
                 if isinstance(result, Response):
                     result.headers["x-amzn-RequestId"] = request_id
@@ -153,8 +157,9 @@ class RestApi:
 
         return Route(PREFIX + path, endpoint, methods=list(methods), name=fn.__name__)
 
-    def _run(self, fn: Callable[[Call], Any], parts: Any, request: Request) -> Any:
-        caller = self.authenticator.authenticate(parts, allow_basic=True)
+    def _run(self, fn: Callable[[Call], Any], parts: Any, pending: PendingCaller, request: Request) -> Any:
+        caller = pending.finish(parts.body)
+        _refuse_control_characters(request)
         return fn(
             Call(
                 caller=caller, params=Params(request.query_params), path=request.path_params, body=parts.body
@@ -354,6 +359,15 @@ class RestApi:
                 for w in windows[:limit]
             ],
         }
+
+
+def _refuse_control_characters(request: Request) -> None:
+    """Ids, cursors and dates never hold control characters; refuse them at the edge (a NUL
+    reaching PostgreSQL would be a server error, not the caller's)."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(value)):
+            where = "path segment" if name in request.path_params else "query parameter"
+            raise InvalidRequest(f"{where} '{name}' must not contain control characters, got {str(value)!r}")
 
 
 def _counts(counts: Mapping[Status, int]) -> dict[str, int]:
