@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tailrace.errors import ConfigError, did_you_mean
 
@@ -37,6 +38,11 @@ class Settings:
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    secret_key_file: Path | None = None
+    """Key that encrypts access-key secrets in the database; default <home>/secret.key (0600).
+    Keep it (and its backup) apart from the database's."""
+    api_processes: int = 1
+    """Processes serving the API in `tailrace up` (PostgreSQL only; SQLite keeps one)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -54,8 +60,20 @@ class Settings:
             if f.name in ("aws_secret_access_key", "secret_access_key") and value:
                 value = "****"
             out[f.name] = str(value) if isinstance(value, Path) else value
-        out["database_url"] = self.database_url or self.effective_database_url
+        out["database_url"] = mask_url(self.database_url or self.effective_database_url)
+        if self.s3_endpoint_url:
+            out["s3_endpoint_url"] = mask_url(self.s3_endpoint_url)
         return out
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for printing and logging."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
@@ -66,6 +84,8 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
     try:
         if kind == "Path":
             return Path(str(raw)).expanduser()
+        if kind == "Path | None":
+            return Path(str(raw)).expanduser() if raw not in (None, "") else None
         if kind == "int":
             return int(raw)
         if kind in ("str | None", "str"):

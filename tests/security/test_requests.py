@@ -227,7 +227,7 @@ def _signed_call(srv, key, op: str, body: dict, *, sign_over: tuple[str, ...] | 
 
 
 def test_long_expression_is_refused(live):
-    srv, key, pid, dp = live
+    srv, key, pid, _ = live
     status, body = _signed_call(
         srv,
         key,

@@ -133,7 +133,9 @@ def _refuse_nul(value: Any, where: str) -> None:
     """No id, name or field value holds a NUL (PostgreSQL text cannot; nothing needs one)."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValidationError(f"1 validation error detected: value at '{where or 'body'}' contains a NUL character")
+            raise ValidationError(
+                f"1 validation error detected: value at '{where or 'body'}' contains a NUL character"
+            )
     elif isinstance(value, dict):
         for k, v in value.items():
             _refuse_nul(k, where)
@@ -211,7 +213,9 @@ class JsonProtocolEndpoint:
             )
         return name
 
-    def handle(self, operation: str, parts: RequestParts, pending: PendingCaller | None = None) -> dict[str, Any]:
+    def handle(
+        self, operation: str, parts: RequestParts, pending: PendingCaller | None = None
+    ) -> dict[str, Any]:
         """Authenticate, check, run and shape one call (runs in a worker thread)."""
         if pending is None:
             pending = self.authenticator.begin(parts)

@@ -107,6 +107,7 @@ def start_api(
     storage: Any = None,
     insecure_no_auth: bool = False,
     out: TextIO | None = None,
+    secret_key_file: Path | None = None,
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
@@ -117,9 +118,13 @@ def start_api(
     from tailrace.api.app import create_app
     from tailrace.api.credentials import read_credentials_file, update_credentials_endpoint
     from tailrace.api.keys import KeyStore
+    from tailrace.state.secretbox import SecretBox
 
     out = out or sys.stdout
-    keys = KeyStore(service.store, service.clock)
+    keys = KeyStore(service.store, service.clock, box=SecretBox.for_home(home, secret_key_file))
+    migrated = keys.encrypt_stored()
+    if migrated:
+        log.warning("encrypted %d access key secret(s) stored in plain text by an earlier version", migrated)
     app = create_app(
         service=service,
         store=service.store,

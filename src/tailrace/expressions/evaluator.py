@@ -54,7 +54,9 @@ from tailrace.expressions.values import (
 _NUMBER_TEXT = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
 
 
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("tailrace_expr_deadline", default=None)
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tailrace_expr_deadline", default=None
+)
 
 
 @contextlib.contextmanager
@@ -71,7 +73,9 @@ def time_limit(seconds: float) -> Iterator[None]:
 def _check_deadline(text: str) -> None:
     deadline = _DEADLINE.get()
     if deadline is not None and time.monotonic() > deadline:
-        raise ExpressionError("evaluation took longer than its time limit and was stopped", column=1, text=text)
+        raise ExpressionError(
+            "evaluation took longer than its time limit and was stopped", column=1, text=text
+        )
 
 
 class _Evaluator:
