@@ -45,7 +45,7 @@ def test_second_agent_on_the_same_files_exits_with_a_clear_error(tmp_path):
     try:
         _wait_for(state / "access.pos", first)
         second = _agent(cfg, tmp_path / "home")
-        out, err = second.communicate(timeout=60)
+        _, err = second.communicate(timeout=60)
         assert second.returncode != 0
         assert f"another agent (pid {first.pid})" in err
         assert "access.pos" in err or "buffer" in err
