@@ -3,19 +3,14 @@ attempt with the real status on every backend, and its log is stored and read in
 
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 
 import pytest
+from service_harness import T0, Harness, definition, shell
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-
-from service_harness import T0, Harness, definition, shell  # noqa: E402
-
-from tailrace.clock import FrozenClock  # noqa: E402
-from tailrace.runtime.worker import Worker, WorkerOptions  # noqa: E402
-from tailrace.state import SqlStateStore, create_engine  # noqa: E402
+from tailrace.clock import FrozenClock
+from tailrace.runtime.worker import Worker, WorkerOptions
+from tailrace.state import SqlStateStore, create_engine
 
 
 @pytest.fixture
