@@ -275,8 +275,12 @@ class RestApi:
         return {**present.instance_json(inst), "attempts": [present.attempt_json(a) for a in attempts]}
 
     def attempt_log(self, call: Call) -> Response:
-        """The attempt's log as text; `offset` lets a viewer fetch only what was added since."""
+        """A window of the attempt's log as text: `limit` bytes (at most 256 KiB) from `offset`,
+        or the last `tail` bytes. Only the window is read, whatever the log's size; the
+        x-tailrace-next-offset header is where to continue (a viewer follows a growing log)."""
         offset = call.params.int("offset", 0, low=0, high=2**62)
+        limit = call.params.int("limit", LOG_CHUNK, low=0, high=LOG_CHUNK)
+        tail = call.params.int("tail", 0, low=0, high=LOG_CHUNK)
         with self.store.transaction(readonly=True) as tx:
             self._owned(tx, call)
             pid, aid = call.path["pipeline_id"], call.path["attempt_id"]
@@ -286,14 +290,20 @@ class RestApi:
         if attempt.log_location is None or self.storage is None:
             raise NotFoundRoute(f"attempt {aid!r} has no log")
         try:
-            data = self.storage.read_bytes(attempt.log_location)
+            if tail:
+                _, size = self.storage.read_range(attempt.log_location, 0, 0)
+                offset, limit = max(0, size - tail), tail
+            chunk, size = self.storage.read_range(attempt.log_location, offset, limit)
         except (NotFoundError, StorageError, OSError):
             raise NotFoundRoute(f"the log of attempt {aid!r} is not (yet) at {attempt.log_location}")
-        chunk = data[offset : offset + LOG_CHUNK]
         return Response(
             chunk,
             media_type="text/plain; charset=utf-8",
-            headers={"x-tailrace-next-offset": str(offset + len(chunk)), "x-tailrace-size": str(len(data))},
+            headers={
+                "x-tailrace-offset": str(offset),
+                "x-tailrace-next-offset": str(offset + len(chunk)),
+                "x-tailrace-size": str(size),
+            },
         )
 
     def events(self, call: Call) -> dict[str, Any]:

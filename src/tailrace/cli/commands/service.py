@@ -134,6 +134,9 @@ def _register_processes(sub: Any) -> None:
         "instance", metavar="INSTANCE", help="instance id (@comp_YYYY-MM-DDTHH:MM:SS) or attempt id"
     )
     p.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
+    p.add_argument("--offset", type=int, default=0, metavar="BYTES", help="start this many bytes into each log")
+    p.add_argument("--limit", type=int, metavar="BYTES", help="print at most this many bytes of each log")
+    p.add_argument("--tail", type=int, metavar="BYTES", help="print only the last BYTES of each log")
     p.set_defaults(func=_logs)
 
 
@@ -330,7 +333,7 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
     for a in attempts:
         print(f"==> {a.id}  {a.status.value}  {a.log_location} <==", flush=True)
         try:
-            sys.stdout.write(storage.read_bytes(a.log_location).decode("utf-8", "replace"))
+            _print_window(storage, a.log_location, args.offset, args.limit, args.tail)
         except TailraceError as exc:
             print(f"(no log: {exc})")
     for uri in actions:
@@ -338,6 +341,30 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
             print(f"==> actions fired by {instance}  {uri} <==", flush=True)
             sys.stdout.write(storage.read_bytes(uri).decode("utf-8", "replace"))
     return 0
+
+
+def _print_window(storage: Any, uri: str, offset: int, limit: int | None, tail: int | None) -> None:
+    """Copy a window of a log to stdout in 1 MiB pieces (a log of any size, bounded memory)."""
+    from tailrace.errors import UsageError
+
+    if offset < 0 or (limit is not None and limit < 0) or (tail is not None and tail < 0):
+        raise UsageError("--offset, --limit and --tail take a number of bytes (0 or more)")
+    _, size = storage.read_range(uri, 0, 0)
+    if tail is not None:
+        offset = max(0, size - tail)
+    end = size if limit is None else min(size, offset + limit)
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    while offset < end:
+        piece, _ = storage.read_range(uri, offset, min(1 << 20, end - offset))
+        if not piece:
+            break
+        if out is not None:
+            sys.stdout.flush()
+            out.write(piece)
+        else:
+            sys.stdout.write(piece.decode("utf-8", "replace"))
+        offset += len(piece)
+    sys.stdout.flush()
 
 
 # --- activation preview ---------------------------------------------------------------------------
