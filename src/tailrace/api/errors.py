@@ -145,6 +145,9 @@ def to_aws_error(exc: BaseException) -> AwsError:
             return PipelineNotFound(message)
         if _class_named(exc, "TaskNotFound", "TaskNotFoundError"):
             return TaskNotFound(message)
+        if _class_named(exc, "StoreBusy"):
+            log.warning("metadata database busy while serving an API request: %s", message)
+            return ServiceUnavailable("the metadata database is busy; retry shortly")
         if isinstance(exc, NotFoundError | ConflictError | UsageError):
             return InvalidRequest(message)
         if isinstance(exc, StorageError | ConfigError):

@@ -34,7 +34,7 @@ from tailrace.state.abc import (
     Transaction,
 )
 from tailrace.state.coordination import SqlAccessKeys, SqlLeases, SqlTaskRunners
-from tailrace.state.engine import READONLY
+from tailrace.state.engine import READONLY, busy_error
 from tailrace.state.migrations import current_version, migrate
 from tailrace.state.repos import (
     SqlAttempts,
@@ -150,7 +150,13 @@ class SqlStateStore(StateStore):
         self._listeners: list[EventListener] = []
         self._lock = threading.Lock()
         if auto_migrate:
-            migrate(engine, now=self.clock.now())
+            try:
+                migrate(engine, now=self.clock.now())
+            except sa.exc.OperationalError as exc:
+                busy = busy_error(engine, exc)
+                if busy is None:
+                    raise
+                raise busy from exc
 
     @property
     def dialect(self) -> str:
@@ -158,15 +164,21 @@ class SqlStateStore(StateStore):
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
-        with self.engine.connect() as conn:
-            conn.execution_options(**{READONLY: readonly})
-            with conn.begin():
-                tx = SqlTransaction(conn, self, readonly=readonly)
-                yield tx
-                tx.flush_events()
-            if tx.committed_events:
-                self._notify(tx.committed_events)
-            tx.run_after_commit()
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READONLY: readonly})
+                with conn.begin():
+                    tx = SqlTransaction(conn, self, readonly=readonly)
+                    yield tx
+                    tx.flush_events()
+        except sa.exc.OperationalError as exc:
+            busy = busy_error(self.engine, exc)
+            if busy is None:
+                raise
+            raise busy from exc
+        if tx.committed_events:
+            self._notify(tx.committed_events)
+        tx.run_after_commit()
 
     def _notify(self, events: Sequence[Event]) -> None:
         with self._lock:
@@ -185,10 +197,16 @@ class SqlStateStore(StateStore):
         if pipeline_id is not None:
             q = q.where(t.c.pipeline_id == pipeline_id)
         q = q.order_by(t.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            conn.execution_options(**{READONLY: True})
-            with conn.begin():
-                return [event_from_row(row._mapping) for row in conn.execute(q)]
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READONLY: True})
+                with conn.begin():
+                    return [event_from_row(row._mapping) for row in conn.execute(q)]
+        except sa.exc.OperationalError as exc:
+            busy = busy_error(self.engine, exc)
+            if busy is None:
+                raise
+            raise busy from exc
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         with self._lock:
