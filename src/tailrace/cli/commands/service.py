@@ -5,6 +5,7 @@ TAILRACE_DATABASE_URL) directly. The AWS-style pipeline commands are in aws.py."
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -230,6 +231,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         if args.no_http
         else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
     )
+    api_processes = _start_api_processes(ctx, server, insecure_no_auth=args.insecure_no_auth)
     process.start()
     groups = ", ".join(args.worker_group) or "every worker group"
     print(f"tailrace up: metadata {_describe_db(ctx)}, data in {settings.home.resolve()}", flush=True)
@@ -246,8 +248,25 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     try:
         return _wait_for_signal(process, "tailrace up", stop)
     finally:
+        if api_processes is not None:
+            api_processes.stop()
         if server is not None:
             server.stop()
+
+
+def _start_api_processes(ctx: Any, server: Any, *, insecure_no_auth: bool) -> Any:
+    """`api_processes - 1` more processes serving the API on the server's socket (None if none)."""
+    extra = ctx.settings.api_processes - 1
+    if server is None or extra < 1:
+        return None
+    from tailrace.api.server import ApiProcesses
+
+    env = {**os.environ, "TAILRACE_HOME": str(ctx.settings.home.resolve())}
+    env["TAILRACE_DATABASE_URL"] = ctx.settings.effective_database_url
+    if ctx.settings.secret_key_file is not None:
+        env["TAILRACE_SECRET_KEY_FILE"] = str(ctx.settings.secret_key_file.resolve())
+    print(f"tailrace up: {extra} more API process(es) on the same port", flush=True)
+    return ApiProcesses(server.sock, extra, env=env, insecure_no_auth=insecure_no_auth).start()
 
 
 def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_auth: bool) -> Any:
