@@ -57,10 +57,6 @@ class PendingCaller:
     pending: sigv4.Pending | None = None
     keys: KeyStore | None = None
 
-    @property
-    def signature_checked(self) -> bool:
-        return self.caller is not None or (self.pending is not None and self.pending.signature_checked)
-
     def finish(self, body: bytes) -> Caller:
         if self.caller is not None:
             return self.caller

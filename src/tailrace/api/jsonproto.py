@@ -24,8 +24,14 @@ from starlette.types import Receive, Scope, Send
 
 from tailrace.api import shapes
 from tailrace.api.auth import Authenticator, Caller, PendingCaller, RequestParts
-from tailrace.api.errors import AwsError, PayloadTooLarge, SerializationError, UnknownOperation, to_aws_error
-from tailrace.api.errors import InvalidRequest as ValidationError
+from tailrace.api.errors import (
+    AwsError,
+    InvalidRequest,
+    PayloadTooLarge,
+    SerializationError,
+    UnknownOperation,
+    to_aws_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +139,7 @@ def _refuse_nul(value: Any, where: str) -> None:
     """No id, name or field value holds a NUL (PostgreSQL text cannot; nothing needs one)."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValidationError(
+            raise InvalidRequest(
                 f"1 validation error detected: value at '{where or 'body'}' contains a NUL character"
             )
     elif isinstance(value, dict):

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
@@ -198,7 +198,7 @@ class Pending:
     checked (`signature_checked`) and `finish` only compares the body with that hash."""
 
     auth: Authorization
-    secret: str
+    secret: str = field(repr=False)
     amz_date: str
     canonical_prefix: tuple[str, str, str, str, str]
     declared_hash: str | None
