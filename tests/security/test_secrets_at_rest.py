@@ -74,18 +74,23 @@ def test_existing_home_is_made_private(tmp_path):
     (home / "s3" / "bucket").mkdir(parents=True)
     (home / "tailrace.db").write_text("x")
     (home / "s3" / "bucket" / "obj").write_text("y")
-    (home / "run.sh").write_text("#!/bin/sh\n")
     for p in (home, home / "s3", home / "s3" / "bucket"):
         os.chmod(p, 0o755)
     os.chmod(home / "tailrace.db", 0o644)
     os.chmod(home / "s3" / "bucket" / "obj", 0o666)
-    os.chmod(home / "run.sh", 0o755)
-    assert secure_home(home) == 6
+    (home / "logs").mkdir()
+    (home / "logs" / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(home / "logs" / "run.sh", 0o755)
+    os.chmod(home / "logs", 0o755)
+    (home / "notes.txt").write_text("not tailrace's")
+    os.chmod(home / "notes.txt", 0o644)
+    assert secure_home(home) == 7
     modes = _modes(home)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert modes["s3"] == modes["s3/bucket"] == 0o700
+    assert modes["s3"] == modes["s3/bucket"] == modes["logs"] == 0o700
     assert modes["tailrace.db"] == modes["s3/bucket/obj"] == 0o600
-    assert modes["run.sh"] == 0o700
+    assert modes["logs/run.sh"] == 0o700  # an executable stays one, for its owner
+    assert modes["notes.txt"] == 0o644  # not tailrace's: left alone (the home's 0700 covers it)
     assert secure_home(home) == 0
 
 
@@ -135,3 +140,18 @@ def test_tailrace_config_does_not_print_the_database_password(tmp_path):
         )
         assert "hunter2" not in done.stdout + done.stderr
         assert "svc:***@" in done.stdout
+
+
+def test_a_users_home_directory_given_as_home_keeps_its_mode(tmp_path, monkeypatch):
+    user_home = tmp_path / "alice"
+    user_home.mkdir()
+    os.chmod(user_home, 0o755)
+    (user_home / "public.html").write_text("hi")
+    os.chmod(user_home / "public.html", 0o644)
+    (user_home / "tailrace.db").write_text("x")
+    os.chmod(user_home / "tailrace.db", 0o644)
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: user_home))
+    assert secure_home(user_home) == 1
+    assert stat.S_IMODE(user_home.stat().st_mode) == 0o755
+    assert stat.S_IMODE((user_home / "public.html").stat().st_mode) == 0o644
+    assert stat.S_IMODE((user_home / "tailrace.db").stat().st_mode) == 0o600

@@ -17,6 +17,23 @@ log = logging.getLogger(__name__)
 
 UMASK = 0o077
 MARKER = ".private-v1"
+OURS = (
+    "tailrace.db",
+    "tailrace.db-wal",
+    "tailrace.db-shm",
+    "secret.key",
+    "credentials.json",
+    "logs",
+    "s3",
+    "work",
+    "tmp",
+    "agent",
+    "warehouse",
+    "demo",
+    MARKER,
+)
+"""What tailrace keeps in a home: only these are changed (a home pointed at a directory that
+holds other things leaves those things alone)."""
 
 
 def restrict_umask() -> None:
@@ -25,17 +42,23 @@ def restrict_umask() -> None:
 
 
 def secure_home(home: Path) -> int:
-    """Make `home` and what is in it readable by its owner only; returns how many modes changed."""
+    """Make `home` and what tailrace keeps in it readable by its owner only; returns how many
+    modes changed. A shared directory given as the home (/, /tmp, the user's home directory)
+    keeps its own mode."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    changed = _fix(home)
+    changed = 0 if _shared(home) else _fix(home)
+    ours = [home / name for name in OURS]
     marker = home / MARKER
     if marker.exists():
-        for entry in home.iterdir():
+        for entry in ours:
             changed += _fix(entry)
         return changed
-    for root, dirs, files in os.walk(home):
-        for name in (*dirs, *files):
-            changed += _fix(Path(root) / name)
+    for entry in ours:
+        changed += _fix(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            for root, dirs, files in os.walk(entry):
+                for name in (*dirs, *files):
+                    changed += _fix(Path(root) / name)
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
@@ -44,6 +67,12 @@ def secure_home(home: Path) -> int:
     if changed:
         log.warning("made %d file(s) and folder(s) under %s readable by their owner only", changed, home)
     return changed
+
+
+def _shared(home: Path) -> bool:
+    resolved = home.resolve()
+    shared = {Path("/"), Path.home().resolve(), Path("/tmp"), Path("/var/tmp"), Path("/home")}
+    return resolved in shared
 
 
 def _fix(path: Path) -> int:
