@@ -9,6 +9,13 @@
 
     .venv/bin/python bench/api_bench.py [--duration 10] [--clients 8] [--instances 10000] [--repeat 5]
 
+With --scale, instead (its own section of RESULTS.md): `tailrace up` on PostgreSQL with
+--api-processes API processes; DescribePipelines from 8 and from 200 concurrent clients
+(signed-http, threads spread over client processes): calls/s, p50, p99, errors; then, on a fresh
+server, its peak memory while 120 unauthenticated clients each send a 24 MiB POST.
+
+    .venv/bin/python bench/api_bench.py --scale [--postgres URL] [--api-processes 2] [--duration 10]
+
 Writes its section of bench/RESULTS.md.
 """
 
@@ -82,9 +89,10 @@ def build_data(home: Path, instances: int) -> tuple[str, str]:
     return small, big
 
 
-def start_up(home: Path) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+def start_up(home: Path, **extra_env: str) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAILRACE_", "AWS_"))}
     env["TAILRACE_HOME"] = str(home)
+    env.update(extra_env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -292,6 +300,233 @@ def list_runs(
     }
 
 
+# --- scale: several API processes on PostgreSQL, many clients, a memory flood ------------------------
+
+
+def thread_client_loop(
+    url: str, creds: dict[str, str], pid: str, threads: int, duration: float, start_at: float, out: mp.Queue
+) -> None:  # type: ignore[type-arg]
+    """`threads` closed-loop clients in one process (200 interpreters would not fit the machine)."""
+    import threading
+
+    from tailrace.api.client import DataPipelineClient
+
+    lat: list[list[float]] = [[] for _ in range(threads)]
+    errs = [0] * threads
+
+    def one(i: int) -> None:
+        client = DataPipelineClient(url, creds["AccessKeyId"], creds["SecretAccessKey"], timeout=30)
+        client.call("DescribePipelines", pipelineIds=[pid])
+        while time.time() < start_at:
+            time.sleep(0.002)
+        end = start_at + duration
+        while time.time() < end:
+            t0 = time.perf_counter()
+            try:
+                client.call("DescribePipelines", pipelineIds=[pid])
+            except Exception:
+                errs[i] += 1
+                continue
+            lat[i].append(time.perf_counter() - t0)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put(([x for xs in lat for x in xs], sum(errs)))
+
+
+def load_threads(
+    url: str, creds: dict[str, str], pid: str, clients: int, duration: float
+) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs_n = min(clients, 8)
+    split = [clients // procs_n + (1 if i < clients % procs_n else 0) for i in range(procs_n)]
+    start_at = time.time() + 5.0 + 0.02 * clients
+    procs = [
+        ctx.Process(target=thread_client_loop, args=(url, creds, pid, n, duration, start_at, queue))
+        for n in split
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=duration + 180) for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = [x for lat, _ in results for x in lat]
+    return {
+        "calls": len(latencies),
+        "errors": sum(e for _, e in results),
+        "rate": len(latencies) / duration,
+        "p50": pct(latencies, 0.50) * 1000,
+        "p99": pct(latencies, 0.99) * 1000,
+        "max": max(latencies) * 1000,
+    }
+
+
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its children (the extra API processes)."""
+    out = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def flood(url: str, server_pid: int, posts: int = 120, size: int = 24 << 20) -> dict[str, Any]:
+    """`posts` concurrent unauthenticated POSTs, each declaring and sending `size` bytes, while
+    the server's resident memory (all its processes) is sampled."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    pids = _tree(server_pid)
+    before = sum(_rss_kib(p) for p in pids)
+    peak = [before]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], sum(_rss_kib(p) for p in pids))
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+    statuses: list[str] = []
+    sent: list[int] = []
+    piece = b"x" * (1 << 20)
+
+    def post() -> None:
+        n = 0
+        status = "no answer"
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=60) as s:
+                s.sendall(
+                    (
+                        f"POST / HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {size}\r\n"
+                        "Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: DataPipeline.DescribePipelines\r\n\r\n"
+                    ).encode()
+                )
+                try:
+                    while n < size:
+                        n += s.send(piece[: min(len(piece), size - n)])
+                except OSError:
+                    pass  # the server answered and closed without reading the rest
+                s.settimeout(30)
+                try:
+                    status = s.recv(64).split(b" ")[1].decode()
+                except (OSError, IndexError):
+                    pass
+        except OSError as exc:
+            status = type(exc).__name__
+        statuses.append(status)
+        sent.append(n)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    began = time.perf_counter()
+    ts = [threading.Thread(target=post) for _ in range(posts)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    took = time.perf_counter() - began
+    time.sleep(0.5)
+    stop.set()
+    sampler.join()
+    return {
+        "before_mib": before / 1024,
+        "peak_mib": peak[0] / 1024,
+        "statuses": {k: statuses.count(k) for k in sorted(set(statuses))},
+        "sent_mib": sum(sent) / (1 << 20),
+        "seconds": took,
+    }
+
+
+def scale(args: argparse.Namespace) -> None:
+    from tailrace.state.testing import temporary_schema
+
+    results: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="tailrace-api-scale-") as tmp,
+        temporary_schema(args.postgres) as url,
+    ):
+        home = Path(tmp) / "home"
+        home.mkdir()
+        env = {"TAILRACE_DATABASE_URL": url, "TAILRACE_API_PROCESSES": str(args.api_processes)}
+        proc, endpoint, creds = start_up(home, **env)
+        try:
+            from tailrace.api.client import DataPipelineClient
+
+            client = DataPipelineClient(endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
+            pid = client.call("CreatePipeline", name="describe-me", uniqueId="describe-me")["pipelineId"]
+            load_avg = os.getloadavg()[0]
+            for clients in (8, 200):
+                print(
+                    f"DescribePipelines, {clients} clients, {args.api_processes} API process(es), {args.duration:.0f} s ..."
+                )
+                results[clients] = r = load_threads(endpoint, creds, pid, clients, args.duration)
+                print(
+                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}"
+                )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        print("120 unauthenticated 24 MiB POSTs on a fresh server ...")
+        proc, endpoint, _ = start_up(home, TAILRACE_DATABASE_URL=url)
+        try:
+            time.sleep(1.0)
+            mem = flood(endpoint, proc.pid)
+            print(f"  {mem}")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    cpu = platform.processor() or platform.machine()
+    body = (
+        f"""## API at scale: several processes on PostgreSQL, 200 clients, an unauthenticated flood (`bench/api_bench.py --scale`)
+
+Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores ({cpu}), shared with other work (load average
+{load_avg:.2f} when the load started), CPython {platform.python_version()}. Server: `tailrace up` on PostgreSQL
+(local) with `api_processes = {args.api_processes}`, scheduler and runners idle; clients on the same machine
+(signed-http, `tailrace.api.client`, keep-alive; threads spread over up to 8 client processes).
+
+DescribePipelines of one pipeline for {args.duration:.0f} s:
+
+| clients | calls/s | p50 ms | p99 ms | max ms | errors |
+|---|---|---|---|---|---|
+"""
+        + "".join(
+            f"| {c} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} |\n"
+            for c, r in results.items()
+        )
+        + f"""
+Goals: at 8 clients ≥ 1,000 calls/s with p99 < 50 ms; at 200 clients p99 < 1 s and no errors. The clients
+run on the same cores as the server, so the figures are a floor for a server with its own machine.
+
+120 unauthenticated POSTs, each declaring and trying to send 24 MiB, all at once, on a fresh single-process
+server: its resident memory went from {mem["before_mib"]:.0f} MiB to a peak of **{mem["peak_mib"]:.0f} MiB** (goal < 200 MiB);
+answers {mem["statuses"]}; {mem["sent_mib"]:.0f} MiB left the clients in {mem["seconds"]:.1f} s (the server answers
+after the headers and reads no body).
+"""
+    )
+    print(body)
+    if not args.no_write:
+        write_section(body, begin="<!-- api_scale_bench:begin -->", end="<!-- api_scale_bench:end -->")
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -302,7 +537,13 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument("--scale", action="store_true", help="the PostgreSQL / many-clients / flood benchmark")
+    ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--api-processes", type=int, default=2)
     args = ap.parse_args()
+    if args.scale:
+        scale(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="tailrace-api-bench-") as tmp:
         home = Path(tmp) / "home"
@@ -388,11 +629,11 @@ def _med(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s" if values else "n/a"
 
 
-def write_section(body: str) -> None:
+def write_section(body: str, *, begin: str = BEGIN, end: str = END) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tailrace.errors import ConfigError, did_you_mean
 from tailrace.limits import Limits, load_limits
@@ -50,6 +51,11 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     """Per-owner limits and definition size limits: the `[limits]` section of tailrace.toml or
     TAILRACE_LIMITS_<NAME> (see tailrace/limits.py for the names and defaults)."""
+    secret_key_file: Path | None = None
+    """Key that encrypts access-key secrets in the database; default <home>/secret.key (0600).
+    Keep it (and its backup) apart from the database's."""
+    api_processes: int = 1
+    """Processes serving the API in `tailrace up` (PostgreSQL only; SQLite keeps one)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,20 +75,25 @@ class Settings:
             if isinstance(value, Limits):
                 value = value.as_dict()
             out[f.name] = str(value) if isinstance(value, Path) else value
-        out["database_url"] = self.database_url or self.effective_database_url
+        out["database_url"] = mask_url(self.database_url or self.effective_database_url)
+        if self.s3_endpoint_url:
+            out["s3_endpoint_url"] = mask_url(self.s3_endpoint_url)
         if self.redis_url:
-            out["redis_url"] = redact_url(self.redis_url)
+            out["redis_url"] = mask_url(self.redis_url)
         return out
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ****, for printing."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for printing and logging."""
+    parts = urlsplit(url)
+    if parts.password is None:
         return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:****@{host}"
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+redact_url = mask_url
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra", "limits")}
@@ -93,6 +104,8 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
     try:
         if kind == "Path":
             return Path(str(raw)).expanduser()
+        if kind == "Path | None":
+            return Path(str(raw)).expanduser() if raw not in (None, "") else None
         if kind == "int":
             return int(raw)
         if kind in ("str | None", "str"):

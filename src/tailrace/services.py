@@ -20,15 +20,26 @@ if TYPE_CHECKING:
 
 class Services:
     def __init__(self, settings: Settings) -> None:
+        from tailrace.storage.private import restrict_umask
+
         self.settings = settings
         self._closers: list[Any] = []
+        self._home_secured = False
+        restrict_umask()  # everything this process writes under the home is the service user's only
+
+    def _secure_home(self) -> None:
+        if not self._home_secured:
+            from tailrace.storage.private import secure_home
+
+            secure_home(self.settings.home)
+            self._home_secured = True
 
     @functools.cached_property
     def storage(self) -> Storage:
         from tailrace.storage import Storage
 
         s = self.settings
-        s.home.mkdir(parents=True, exist_ok=True)
+        self._secure_home()
         s3 = None
         if s.s3_endpoint_url:
             from tailrace.storage.s3 import S3Store
@@ -46,7 +57,7 @@ class Services:
         """The SQLAlchemy engine of the metadata database (shared by every store on it)."""
         from tailrace.state.engine import create_engine
 
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self._secure_home()
         engine = create_engine(self.settings.effective_database_url)
         self._closers.append(engine.dispose)
         return engine

@@ -29,6 +29,7 @@ def abandon(agent) -> None:
         src.tailer.close()
     for out in agent.outputs.values():
         out.buffer.close()
+    agent.locks.release()
 
 
 def test_crash_after_buffering_before_the_position_commit_reads_the_batch_again_once(env: Env, monkeypatch):

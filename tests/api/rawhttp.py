@@ -33,8 +33,12 @@ def signed_headers(
     headers: dict[str, str] | None = None,
     service: str = "datapipeline",
 ) -> dict[str, str]:
-    """Headers of the request as botocore's own signer signs it (tests only)."""
-    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    """Headers of the request as botocore's own signer signs it (tests only). A request with a
+    body gets a Content-Type (urllib would add an unsigned one, which the server refuses)."""
+    headers = dict(headers or {})
+    if method != "GET" and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    req = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(Credentials(key_id, secret), service, "us-east-1").add_auth(req)
     return dict(req.headers.items())
 

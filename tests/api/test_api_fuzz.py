@@ -3,7 +3,9 @@ AWS error, and every success parses with botocore's own JSON parser against the 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import string
 from datetime import timedelta
 from urllib.parse import quote
@@ -24,17 +26,32 @@ from tailrace.definition import from_file_dict, to_wire
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.state import open_store
+from tailrace.state.testing import postgres_available, temporary_schema
+
+PG_URL = os.environ.get("TAILRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 OPS = sorted(shapes.operation_names())
 HEADER_CHARS = string.ascii_letters + string.digits + ".-_ #"
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("fuzz")
     clock = FrozenClock(T0)
-    store = open_store(f"sqlite:///{tmp}/state.db", clock=clock)
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp}/state.db"
+        if request.param == "postgres":
+            # PostgreSQL refuses NUL in text: what SQLite stores, it must answer as a client error.
+            reason = postgres_available(PG_URL)
+            if reason:
+                pytest.skip(f"PostgreSQL at {PG_URL} is not reachable ({reason})")
+            url = stack.enter_context(temporary_schema(PG_URL))
+        yield from _serve(tmp, clock, url)
+
+
+def _serve(tmp, clock, url):
+    store = open_store(url, clock=clock)
     service = PipelineService(store=store, home=tmp / "home", clock=clock)
     keys = KeyStore(store, SystemClock())
     key = keys.create("fuzzer")
@@ -201,6 +218,8 @@ _segments = st.one_of(
             "@Hello_2026-01-03T00:00:00",
             "@Hello_2026-01-03T00:00:00_Attempt=1",
             "..",
+            "\x00",
+            "activation-preview",
         ]
     ),
     st.text(alphabet=string.printable, max_size=12),
@@ -215,13 +234,27 @@ def test_rest_api_never_fails_on_any_input(live, data):
     query = data.draw(
         st.dictionaries(
             st.sampled_from(
-                ["limit", "after", "from", "to", "offset", "pipelineId", "status", "startedBetween", "x"]
+                [
+                    "limit",
+                    "after",
+                    "from",
+                    "to",
+                    "offset",
+                    "pipelineId",
+                    "status",
+                    "startedBetween",
+                    "scheduledBetween",
+                    "x",
+                ]
             ),
             st.one_of(
                 st.integers(-5, 2000).map(str),
                 st.text(max_size=20),
+                st.sampled_from(["\x00", "a\x00b", "\x7f", "\ud7ff\x01"]),
                 st.just("2026-01-04T00:00:00"),
                 st.just("2026-01-01T00:00:00,2026-01-05T00:00:00"),
+                st.just("0001-01-01T00:00:00,9999-12-31T23:59:59"),
+                st.just("9999-12-31T23:59:59"),
                 st.sampled_from(["finished", "RUNNING,cancelled", ","]),
                 st.just(pid),
             ),

@@ -96,8 +96,13 @@ def test_refusals_name_the_problem():
     no_date = {k: v for k, v in good.items() if k != "X-Amz-Date"}
     with pytest.raises(IncompleteSignature, match="x-amz-date"):
         _verify(url, no_date, body)
-    with pytest.raises(InvalidSignature, match="X-Amz-Content-SHA256"):
+    with pytest.raises(IncompleteSignature, match="x-amz-content-sha256 must be among the SignedHeaders"):
         _verify(url, {**good, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}, body)
+    unsigned_payload = signed_headers(
+        url, body, "AKIDTEST", SECRETS["AKIDTEST"], headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    )
+    with pytest.raises(IncompleteSignature, match="64 digits"):
+        _verify(url, unsigned_payload, body)
 
 
 def test_insecure_no_auth_accepts_anyone_and_sees_every_owner(store, keys, service):

@@ -26,6 +26,7 @@ import polars as pl
 
 from tailrace.agent.buffer import Buffer, BufferFull, Part
 from tailrace.agent.config import AgentConfig, MatchConfig, SourceConfig
+from tailrace.agent.locks import FileLocks, lock_file_for
 from tailrace.agent.metrics import MonitorServer, SourceStats, write_status
 from tailrace.agent.output import Formatter, Output, ShipResult, Sink, StdoutSink, StoreSink
 from tailrace.agent.parsers import Parsed, Parser, make_parser
@@ -207,6 +208,7 @@ class Agent:
         self._next_status = 0.0
         self.monitor: MonitorServer | None = None
         self.started = False
+        self.locks = FileLocks()
 
     def _reporter(self, stats: SourceStats) -> Callable[[str, str], None]:
         def report(kind: str, message: str) -> None:
@@ -223,7 +225,20 @@ class Agent:
     # --- start ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover the buffers against the position files, then open the files."""
+        """Lock the buffers and position files, recover the buffers against the position files,
+        then open the files. :raises AgentLocked: when another agent runs on any of them."""
+        self.locks.acquire(
+            [
+                *(
+                    (lock_file_for(s.conf.pos_file, directory=False), f"position file {s.conf.pos_file}")
+                    for s in self.sources
+                ),
+                *(
+                    (lock_file_for(o.buffer.dir, directory=True), f"buffer directory {o.buffer.dir}")
+                    for o in self.outputs.values()
+                ),
+            ]
+        )
         now = self.now()
         loaded = {}
         committed: dict[str, int] = {}
@@ -541,6 +556,7 @@ class Agent:
             src.tailer.close()
         for out in self.outputs.values():
             out.buffer.close()
+        self.locks.release()
         self.started = False
         return not self.pending()
 

@@ -46,7 +46,26 @@ class RequestParts:
     raw_path: str
     raw_query: str
     headers: list[tuple[str, str]]
-    body: bytes
+    body: bytes = b""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingCaller:
+    """A caller whose headers are checked; `finish(body)` completes the check over the body."""
+
+    caller: Caller | None = None
+    pending: sigv4.Pending | None = None
+    keys: KeyStore | None = None
+
+    def finish(self, body: bytes) -> Caller:
+        if self.caller is not None:
+            return self.caller
+        assert self.pending is not None and self.keys is not None
+        auth = self.pending.finish(body)
+        key = self.keys.lookup(auth.access_key_id)
+        if key is None:  # disabled between the two lookups
+            raise UnrecognizedClient(f"access key {auth.access_key_id!r} is not known to this server")
+        return Caller(owner=key.owner, access_key_id=key.access_key_id)
 
 
 class Authenticator:
@@ -64,27 +83,30 @@ class Authenticator:
         return self.keys.secret_for(access_key_id)
 
     def authenticate(self, req: RequestParts, *, allow_basic: bool = False) -> Caller:
+        """Check a whole request (headers and the body in `req`)."""
+        return self.begin(req, allow_basic=allow_basic).finish(req.body)
+
+    def begin(self, req: RequestParts, *, allow_basic: bool = False) -> PendingCaller:
+        """Check what the headers alone can prove, before a byte of the body is read: an
+        unsigned, malformed, expired or unknown-key request is refused here. `req.body` is
+        ignored; `finish(body)` checks the signature over the body that is then read."""
         if self.insecure_no_auth:
-            return ANONYMOUS
+            return PendingCaller(caller=ANONYMOUS)
         assert self.keys is not None
         if allow_basic:
             basic = _basic_credentials(req.headers)
             if basic is not None:
-                return self._basic(*basic)
-        auth = sigv4.verify(
+                return PendingCaller(caller=self._basic(*basic))
+        pending = sigv4.verify_headers(
             method=req.method,
             raw_path=req.raw_path,
             raw_query=req.raw_query,
             headers=req.headers,
-            body=req.body,
             secret_for=self._secret_for,
             now=self.clock.now(),
             service=SIGNING_NAME,
         )
-        key = self.keys.lookup(auth.access_key_id)
-        if key is None:  # disabled between the two lookups
-            raise UnrecognizedClient(f"access key {auth.access_key_id!r} is not known to this server")
-        return Caller(owner=key.owner, access_key_id=key.access_key_id)
+        return PendingCaller(pending=pending, keys=self.keys)
 
     def _basic(self, key_id: str, secret: str) -> Caller:
         assert self.keys is not None

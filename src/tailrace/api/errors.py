@@ -146,7 +146,7 @@ def domain_codes() -> dict[type[BaseException], Code]:
     from tailrace.errors import ConfigError, ConflictError, NotFoundError, StorageError, UsageError
     from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
     from tailrace.state import PipelineNotFound, TaskNotFound
-    from tailrace.state.sql import StoreBusy
+    from tailrace.state.records import StoreBusy
 
     return {
         StoreBusy: Code(ServiceUnavailable.code, ServiceUnavailable.status, FRAMEWORK_NS),
@@ -169,6 +169,11 @@ def _store_unavailable() -> tuple[type[BaseException], ...]:
     store was never loaded: then no such error can have been raised)."""
     sa = sys.modules.get("sqlalchemy.exc")
     return (sa.OperationalError, sa.TimeoutError) if sa is not None else ()
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    sa = sys.modules.get("sqlalchemy.exc")
+    return sa is not None and isinstance(exc, sa.DataError)
 
 
 def code_for(exc: BaseException) -> Code | None:
@@ -196,6 +201,15 @@ def to_aws_error(exc: BaseException) -> AwsError:
         if code.logged:
             log.error("server-side failure while serving an API request: %s", message)
         return DomainError(code, message)
+    if isinstance(exc, OverflowError):
+        return DomainError(INVALID_REQUEST, f"a date or number in the request is out of range: {exc}")
+    if isinstance(exc, RecursionError):
+        return DomainError(INVALID_REQUEST, "the request is nested too deeply to process")
+    if _is_data_error(exc):
+        # A value the database cannot hold (a NUL in text on PostgreSQL): the caller's input.
+        return DomainError(
+            INVALID_REQUEST, "a value in the request cannot be stored (control characters such as NUL?)"
+        )
     if isinstance(exc, _store_unavailable()):
         log.warning("metadata database unavailable while serving an API request: %s", exc)
         return ServiceUnavailable(UNAVAILABLE_MESSAGE)

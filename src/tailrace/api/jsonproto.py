@@ -1,8 +1,10 @@
 """The AWS JSON 1.1 endpoint: `POST /` with `X-Amz-Target: DataPipeline.<Operation>`.
 
-Per request: route by target, read the body (bounded), then in a worker thread authenticate,
-parse, check against the model's input shape, run the operation and shape the output. Every
-failure becomes `{"__type", "message"}` with its status (errors.py decides which).
+Per request: route by target, check the signature's headers (no body byte is read for an
+unsigned or unknown caller), read the body up to the operation's cap, then in a worker thread
+check the signature over it, parse, check against the model's input shape, run the operation
+and shape the output. Every failure becomes `{"__type", "message"}` with its status (errors.py
+decides which).
 """
 
 from __future__ import annotations
@@ -21,15 +23,34 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tailrace.api import shapes
-from tailrace.api.auth import Authenticator, Caller, RequestParts
-from tailrace.api.errors import AwsError, PayloadTooLarge, SerializationError, UnknownOperation, to_aws_error
+from tailrace.api.auth import Authenticator, Caller, PendingCaller, RequestParts
+from tailrace.api.errors import (
+    AwsError,
+    InvalidRequest,
+    PayloadTooLarge,
+    SerializationError,
+    UnknownOperation,
+    to_aws_error,
+)
 
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DataPipeline."
 CONTENT_TYPE = "application/x-amz-json-1.1"
-MAX_BODY = 24 * 1024 * 1024
-"""EvaluateExpression takes up to 20 MiB of expression; anything larger is refused unread."""
+KIB = 1024
+MAX_BODY = 16 * 1024 * KIB
+"""The largest body any operation takes (a pipeline definition)."""
+DEFAULT_BODY = 128 * KIB
+"""Every other operation: ids, a page marker, a few fields (AWS documents no request size; its
+per-field limit is 10,240 bytes and DescribeObjects takes at most 25 ids)."""
+BODY_LIMITS: dict[str, int] = {
+    # 100 objects of 15,360 bytes each is AWS's default definition limit; the cap leaves room for
+    # raised object limits, parameters and JSON overhead.
+    "PutPipelineDefinition": MAX_BODY,
+    "ValidatePipelineDefinition": MAX_BODY,
+    "SetTaskStatus": 1024 * KIB,  # an error stack trace
+    "ReportTaskProgress": 1024 * KIB,
+}
 LONG_POLL = frozenset({"PollForTask"})
 BULK_READS = frozenset({"DescribeObjects", "QueryObjects"})
 """Pages of up to hundreds of objects, pure CPU in this process: they run one at a time. The
@@ -64,16 +85,24 @@ def error_response(
     return json_response(err.body(), status=status, request_id=request_id, content_type=content_type)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+def body_limit(operation: str) -> int:
+    return BODY_LIMITS.get(operation, DEFAULT_BODY)
+
+
+async def read_body(request: Request, limit: int = DEFAULT_BODY, *, what: str = "this request") -> bytes:
+    """The body, refused (413) as soon as it passes `limit`: by its Content-Length before any
+    byte is read, or while streaming when it has none."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit} bytes")
+        raise PayloadTooLarge(
+            f"request body of {declared} bytes is larger than the limit of {limit} bytes for {what}"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes for {what}")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -101,7 +130,25 @@ def parse_json_body(body: bytes) -> Any:
         raise SerializationError(f"request body is not valid JSON: {exc}")
     if not isinstance(data, dict):
         raise SerializationError(f"request body must be a JSON object, not {type(data).__name__}")
+    if b"\\u0000" in body:
+        _refuse_nul(data, "")
     return data
+
+
+def _refuse_nul(value: Any, where: str) -> None:
+    """No id, name or field value holds a NUL (PostgreSQL text cannot; nothing needs one)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRequest(
+                f"1 validation error detected: value at '{where or 'body'}' contains a NUL character"
+            )
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k, where)
+            _refuse_nul(v, f"{where}.{k}" if where else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_nul(v, f"{where}[{i}]")
 
 
 class JsonProtocolEndpoint:
@@ -130,6 +177,8 @@ class JsonProtocolEndpoint:
                 "poll": anyio.CapacityLimiter(self._poll_threads),
                 "bulk": anyio.CapacityLimiter(1),
             }
+        if operation == "auth":
+            return self._limiters["api"]
         if operation in LONG_POLL:
             return self._limiters["poll"]
         return self._limiters["bulk" if operation in BULK_READS else "api"]
@@ -144,9 +193,12 @@ class JsonProtocolEndpoint:
                     f"not {request.method}"
                 )
             operation = self.operation_of(request.headers.get("x-amz-target"))
-            body = await read_body(request)
+            head = request_parts(request, b"")
+            # The key lookup may touch the database: off the event loop, in the API's pool.
+            pending = await run_sync(self.authenticator.begin, head, limiter=self._limiter("auth"))
+            body = await read_body(request, body_limit(operation), what=operation)
             parts = request_parts(request, body)
-            call = functools.partial(self.handle, operation, parts)
+            call = functools.partial(self.handle, operation, parts, pending)
             result = await run_sync(call, limiter=self._limiter(operation))
             response = json_response(result, request_id=request_id)
         except Exception as exc:
@@ -167,9 +219,13 @@ class JsonProtocolEndpoint:
             )
         return name
 
-    def handle(self, operation: str, parts: RequestParts) -> dict[str, Any]:
+    def handle(
+        self, operation: str, parts: RequestParts, pending: PendingCaller | None = None
+    ) -> dict[str, Any]:
         """Authenticate, check, run and shape one call (runs in a worker thread)."""
-        caller = self.authenticator.authenticate(parts)
+        if pending is None:
+            pending = self.authenticator.begin(parts)
+        caller = pending.finish(parts.body)
         params = shapes.check_input(operation, parse_json_body(parts.body))
         result = self.dispatch(operation, caller, params)
         return shapes.render_output(operation, result)

@@ -1,7 +1,8 @@
 """Access keys: issued by tailrace, kept in the state store, looked up on every signed request.
 
-A key belongs to an owner; every pipeline belongs to the owner of the key that created it. The
-secret is stored as issued because SigV4 verification needs it for the HMAC (like AWS itself).
+A key belongs to an owner; every pipeline belongs to the owner of the key that created it. SigV4
+verification needs the secret itself for the HMAC (like AWS), so with a SecretBox it is stored
+encrypted with a key kept outside the database (tailrace.state.secretbox), and decrypted on use.
 
 `ensure_initial_key` gives a fresh installation its first key and writes it, with the endpoint,
 to `<home>/credentials.json` (mode 0600) so the client commands on the same host find it.
@@ -9,6 +10,7 @@ to `<home>/credentials.json` (mode 0600) so the client commands on the same host
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 import threading
@@ -19,6 +21,7 @@ from tailrace.api.credentials import write_credentials_file
 from tailrace.clock import Clock
 from tailrace.errors import UsageError
 from tailrace.state import AccessKey, StateStore
+from tailrace.state.secretbox import SecretBox, is_encrypted
 
 DEFAULT_OWNER = "default"
 KEY_ID_PREFIX = "TRK"
@@ -47,10 +50,14 @@ class KeyStore:
     A disabled key stops working within `cache_seconds` in every process.
     """
 
-    def __init__(self, store: StateStore, clock: Clock, *, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self, store: StateStore, clock: Clock, *, cache_seconds: float = 5.0, box: SecretBox | None = None
+    ) -> None:
+        """Without `box` secrets are stored as issued (tests and throw-away stores only)."""
         self.store = store
         self.clock = clock
         self.cache_seconds = cache_seconds
+        self.box = box
         self._cache: dict[str, tuple[float, AccessKey]] = {}
         self._lock = threading.Lock()
 
@@ -62,12 +69,34 @@ class KeyStore:
             created_at=self.clock.now(),
         )
         with self.store.transaction() as tx:
-            tx.keys.add(key)
+            tx.keys.add(self._sealed(key))
         return key
+
+    def _sealed(self, key: AccessKey) -> AccessKey:
+        if self.box is None:
+            return key
+        return dataclasses.replace(key, secret_access_key=self.box.encrypt(key.secret_access_key))
+
+    def _opened(self, key: AccessKey) -> AccessKey:
+        if self.box is None:
+            return key
+        return dataclasses.replace(key, secret_access_key=self.box.decrypt(key.secret_access_key))
+
+    def encrypt_stored(self) -> int:
+        """Encrypt every secret still stored in plain text (from before encryption); how many."""
+        if self.box is None:
+            return 0
+        done = 0
+        with self.store.transaction() as tx:
+            for key in tx.keys.list():
+                if not is_encrypted(key.secret_access_key):
+                    tx.keys.set_stored_secret(key.access_key_id, self.box.encrypt(key.secret_access_key))
+                    done += 1
+        return done
 
     def list(self, owner: str | None = None) -> list[AccessKey]:
         with self.store.transaction(readonly=True) as tx:
-            return tx.keys.list(owner)
+            return [self._opened(k) for k in tx.keys.list(owner)]
 
     def set_active(self, access_key_id: str, active: bool) -> None:
         with self.store.transaction() as tx:
@@ -89,6 +118,7 @@ class KeyStore:
             with self._lock:
                 self._cache.pop(access_key_id, None)
             return None
+        key = self._opened(key)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

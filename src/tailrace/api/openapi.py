@@ -395,9 +395,16 @@ def openapi_document() -> dict[str, Any]:
         ),
         f"{PREFIX}/pipelines/{{pipeline_id}}/attempts/{{attempt_id}}/log": _get(
             "getAttemptLog",
-            "an attempt's log from a byte offset (header x-tailrace-next-offset says where to continue)",
+            "a window of an attempt's log: `limit` bytes from `offset`, or the last `tail` bytes "
+            "(header x-tailrace-next-offset says where to continue, x-tailrace-size the log's size)",
             {"description": "log text", "content": {"text/plain": {"schema": {"type": "string"}}}},
-            [pid, _path("attempt_id"), _query("offset", "integer", "byte offset")],
+            [
+                pid,
+                _path("attempt_id"),
+                _query("offset", "integer", "byte offset"),
+                _query("limit", "integer", "bytes to return (at most 262144, the default)"),
+                _query("tail", "integer", "return the last N bytes instead (at most 262144)"),
+            ],
         ),
         f"{PREFIX}/pipelines/{{pipeline_id}}/activation-preview": _preview_post(),
         f"{PREFIX}/events": _get(

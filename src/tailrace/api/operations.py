@@ -20,9 +20,16 @@ from tailrace.api.auth import Caller
 from tailrace.api.aws import describe, tasks
 from tailrace.api.aws.runs import STATUS_ALIASES
 from tailrace.definition import from_wire
+from tailrace.expressions import time_limit
 from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
 from tailrace.runtime.service import PipelineService
 from tailrace.state import Pipeline, PipelineNotFound, StateStore, TaskNotFound
+
+MAX_EXPRESSION = 64 * 1024
+"""Characters of an EvaluateExpression expression. The model allows 20 MiB, but a field of a
+definition holds at most 10,240 bytes, so nothing longer is ever evaluated for real."""
+EVALUATION_SECONDS = 5.0
+"""Wall time one EvaluateExpression may take before it is stopped with an error."""
 
 LIST_PAGE = 50
 """ListPipelines page size (the service's, as moto also shows)."""
@@ -158,14 +165,15 @@ class Operations:
     # The two bulk reads check ownership in the service's own read (one transaction a page).
 
     def describe_objects(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        return describe.describe_objects(
-            self.service,
-            p["pipelineId"],
-            list(dict.fromkeys(p["objectIds"])),
-            evaluate_expressions=p.get("evaluateExpressions", False),
-            marker=p.get("marker"),
-            owner=caller.owner,
-        )
+        with time_limit(EVALUATION_SECONDS * 5):  # a page of objects, every field evaluated
+            return describe.describe_objects(
+                self.service,
+                p["pipelineId"],
+                list(dict.fromkeys(p["objectIds"])),
+                evaluate_expressions=p.get("evaluateExpressions", False),
+                marker=p.get("marker"),
+                owner=caller.owner,
+            )
 
     def query_objects(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         limit = p.get("limit", 100)
@@ -187,8 +195,15 @@ class Operations:
         self.service.set_status(p["pipelineId"], list(dict.fromkeys(p["objectIds"])), p["status"])
 
     def evaluate_expression(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+        expression = p["expression"]
+        if len(expression) > MAX_EXPRESSION:
+            raise InvalidRequest(
+                f"1 validation error detected: value at 'expression' failed to satisfy constraint: member "
+                f"must have length less than or equal to {MAX_EXPRESSION} (got {len(expression)} characters)"
+            )
         self._pipeline(caller, p["pipelineId"])
-        text = self.service.evaluate_expression(p["pipelineId"], p["objectId"], p["expression"])
+        with time_limit(EVALUATION_SECONDS):
+            text = self.service.evaluate_expression(p["pipelineId"], p["objectId"], expression)
         return {"evaluatedExpression": text}
 
     # --- task runners --------------------------------------------------------------------------

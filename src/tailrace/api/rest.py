@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailrace.api import present, shapes
-from tailrace.api.auth import Authenticator, Caller
+from tailrace.api.auth import Authenticator, Caller, PendingCaller
 from tailrace.api.aws.runs import MAX_RUNS, list_runs
 from tailrace.api.errors import NotFoundRoute
 from tailrace.api.jsonproto import error_response, json_response, parse_json_body, read_body, request_parts
@@ -42,6 +42,8 @@ PREFIX = "/api/v1"
 JSON = "application/json"
 MAX_LIMIT = 1000
 LOG_CHUNK = 256 * 1024
+BODY_LIMIT = 64 * 1024
+"""The only body the REST API takes is an activation preview's (ActivatePipeline's input)."""
 
 ALL_STATUSES = tuple(Status)
 RUNNABLE = frozenset({"activity", "data node", "resource", "precondition"})
@@ -142,9 +144,11 @@ class RestApi:
         async def endpoint(request: Request) -> Response:
             request_id = str(uuid.uuid4())
             try:
-                body = await read_body(request, 1024 * 1024)
+                head = request_parts(request, b"")
+                pending = await run_sync(functools.partial(self.authenticator.begin, head, allow_basic=True))
+                body = await read_body(request, BODY_LIMIT, what=f"{request.method} {request.url.path}")
                 parts = request_parts(request, body)
-                call = functools.partial(self._run, fn, parts, request)
+                call = functools.partial(self._run, fn, parts, pending, request)
                 result = await run_sync(call)
                 if isinstance(result, Response):
                     result.headers["x-amzn-RequestId"] = request_id
@@ -155,8 +159,9 @@ class RestApi:
 
         return Route(PREFIX + path, endpoint, methods=list(methods), name=fn.__name__)
 
-    def _run(self, fn: Callable[[Call], Any], parts: Any, request: Request) -> Any:
-        caller = self.authenticator.authenticate(parts, allow_basic=True)
+    def _run(self, fn: Callable[[Call], Any], parts: Any, pending: PendingCaller, request: Request) -> Any:
+        caller = pending.finish(parts.body)
+        _refuse_control_characters(request)
         return fn(
             Call(
                 caller=caller, params=Params(request.query_params), path=request.path_params, body=parts.body
@@ -275,8 +280,12 @@ class RestApi:
         return {**present.instance_json(inst), "attempts": [present.attempt_json(a) for a in attempts]}
 
     def attempt_log(self, call: Call) -> Response:
-        """The attempt's log as text; `offset` lets a viewer fetch only what was added since."""
+        """A window of the attempt's log as text: `limit` bytes (at most 256 KiB) from `offset`,
+        or the last `tail` bytes. Only the window is read, whatever the log's size; the
+        x-tailrace-next-offset header is where to continue (a viewer follows a growing log)."""
         offset = call.params.int("offset", 0, low=0, high=2**62)
+        limit = call.params.int("limit", LOG_CHUNK, low=0, high=LOG_CHUNK)
+        tail = call.params.int("tail", 0, low=0, high=LOG_CHUNK)
         with self.store.transaction(readonly=True) as tx:
             self._owned(tx, call)
             pid, aid = call.path["pipeline_id"], call.path["attempt_id"]
@@ -286,14 +295,20 @@ class RestApi:
         if attempt.log_location is None or self.storage is None:
             raise NotFoundRoute(f"attempt {aid!r} has no log")
         try:
-            data = self.storage.read_bytes(attempt.log_location)
+            if tail:
+                _, size = self.storage.read_range(attempt.log_location, 0, 0)
+                offset, limit = max(0, size - tail), tail
+            chunk, size = self.storage.read_range(attempt.log_location, offset, limit)
         except (NotFoundError, StorageError, OSError):
             raise NotFoundRoute(f"the log of attempt {aid!r} is not (yet) at {attempt.log_location}")
-        chunk = data[offset : offset + LOG_CHUNK]
         return Response(
             chunk,
             media_type="text/plain; charset=utf-8",
-            headers={"x-tailrace-next-offset": str(offset + len(chunk)), "x-tailrace-size": str(len(data))},
+            headers={
+                "x-tailrace-offset": str(offset),
+                "x-tailrace-next-offset": str(offset + len(chunk)),
+                "x-tailrace-size": str(size),
+            },
         )
 
     def events(self, call: Call) -> dict[str, Any]:
@@ -359,6 +374,15 @@ class RestApi:
                 for w in windows[:limit]
             ],
         }
+
+
+def _refuse_control_characters(request: Request) -> None:
+    """Ids, cursors and dates never hold control characters; refuse them at the edge (a NUL
+    reaching PostgreSQL would be a server error, not the caller's)."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(value)):
+            where = "path segment" if name in request.path_params else "query parameter"
+            raise InvalidRequest(f"{where} '{name}' must not contain control characters, got {str(value)!r}")
 
 
 def _counts(counts: Mapping[Status, int]) -> dict[str, int]:

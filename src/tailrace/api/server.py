@@ -4,7 +4,10 @@ known before the first request), in a background thread or in the foreground."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -16,12 +19,16 @@ import uvicorn
 log = logging.getLogger(__name__)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket. With `reuse_port`, independent processes may each bind the same
+    address (SO_REUSEPORT) and the kernel spreads connections between them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY only for sockets whose proto says TCP,
     # and without it every response waits ~40 ms for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -89,13 +96,72 @@ class ApiServer:
         self.stop()
 
 
-def serve(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted (Ctrl-C / SIGTERM)."""
-    sock = bind(host, port)
+def serve(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
+    parent_pid: int | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C / SIGTERM) on `sock` (an inherited
+    listening socket) or a new one on host:port; with `parent_pid`, also stop when that process
+    is gone (an API process of `tailrace up` never outlives it)."""
+    sock = sock or bind(host, port, reuse_port=reuse_port)
+    server = uvicorn.Server(_config(app, log_level))
+    if parent_pid is not None:
+
+        def watch() -> None:
+            while not server.should_exit:
+                if os.getppid() != parent_pid:
+                    server.should_exit = True
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     try:
-        uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+class ApiProcesses:
+    """More processes serving the API on the listening socket of an ApiServer: each accepts
+    from the same socket (the kernel hands each connection to one of them), so the API is not
+    bound to one interpreter. They run `tailrace serve-api --fd N` with this process's settings
+    in their environment (`env`), and stop with it."""
+
+    def __init__(
+        self, sock: socket.socket, count: int, *, env: dict[str, str], insecure_no_auth: bool = False
+    ) -> None:
+        self.sock = sock
+        self.count = count
+        self.env = env
+        self.insecure_no_auth = insecure_no_auth
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> ApiProcesses:
+        fd = self.sock.fileno()
+        argv = [sys.executable, "-m", "tailrace", "serve-api", "--fd", str(fd), "--parent", str(os.getpid())]
+        if self.insecure_no_auth:
+            argv.append("--insecure-no-auth")
+        for _ in range(self.count):
+            self.procs.append(subprocess.Popen(argv, env=self.env, pass_fds=(fd,), stdin=subprocess.DEVNULL))
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
 
 
 def start_api(
@@ -107,6 +173,7 @@ def start_api(
     storage: Any = None,
     insecure_no_auth: bool = False,
     out: TextIO | None = None,
+    secret_key_file: Path | None = None,
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
@@ -117,9 +184,13 @@ def start_api(
     from tailrace.api.app import create_app
     from tailrace.api.credentials import read_credentials_file, update_credentials_endpoint
     from tailrace.api.keys import KeyStore
+    from tailrace.state.secretbox import SecretBox
 
     out = out or sys.stdout
-    keys = KeyStore(service.store, service.clock)
+    keys = KeyStore(service.store, service.clock, box=SecretBox.for_home(home, secret_key_file))
+    migrated = keys.encrypt_stored()
+    if migrated:
+        log.warning("encrypted %d access key secret(s) stored in plain text by an earlier version", migrated)
     app = create_app(
         service=service,
         store=service.store,

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
@@ -182,19 +182,61 @@ def _request_time(headers: dict[str, str]) -> tuple[str, datetime]:
     raise IncompleteSignature("a signed request needs an X-Amz-Date (or Date) header")
 
 
-def verify(
+def must_be_signed(headers: Iterable[tuple[str, str]]) -> set[str]:
+    """The headers present that AWS requires in SignedHeaders: Host, Content-Type, and every
+    x-amz-* header (X-Amz-Target names the operation: unsigned, a captured request could be
+    replayed as another operation)."""
+    names = {name.lower() for name, _ in headers}
+    return {"host"} | {n for n in names if n == "content-type" or n.startswith("x-amz-")}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pending:
+    """A request whose headers passed every check; `finish(body)` checks the signature over it.
+
+    When the client declared the payload's hash (X-Amz-Content-SHA256) the signature is already
+    checked (`signature_checked`) and `finish` only compares the body with that hash."""
+
+    auth: Authorization
+    secret: str = field(repr=False)
+    amz_date: str
+    canonical_prefix: tuple[str, str, str, str, str]
+    declared_hash: str | None
+    signature_checked: bool
+
+    def finish(self, body: bytes) -> Authorization:
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if self.declared_hash is not None and self.declared_hash != payload_hash:
+            raise InvalidSignature("X-Amz-Content-SHA256 does not match the SHA-256 of the request body")
+        if not self.signature_checked:
+            _check_signature(self, payload_hash)
+        return self.auth
+
+
+def _check_signature(pending: Pending, payload_hash: str) -> None:
+    canonical = "\n".join((*pending.canonical_prefix, payload_hash))
+    expected = signature(pending.secret, pending.auth, pending.amz_date, canonical)
+    if not hmac.compare_digest(expected, pending.auth.signature):
+        raise InvalidSignature(
+            f"signature mismatch for access key {pending.auth.access_key_id!r}: the request was not signed "
+            "with this key's secret, or was changed after signing (check the secret and any proxy "
+            "rewriting headers)"
+        )
+
+
+def verify_headers(
     *,
     method: str,
     raw_path: str,
     raw_query: str,
     headers: list[tuple[str, str]],
-    body: bytes,
     secret_for: Callable[[str], str | None],
     now: datetime,
     service: str,
     max_skew: timedelta = MAX_SKEW,
-) -> Authorization:
-    """Check the request's signature; return its parsed Authorization (the caller's key id).
+) -> Pending:
+    """Everything that can be checked before the body is read: the header's form, the signed
+    header set, the time, the key; and the signature itself when the payload hash is declared.
 
     `secret_for(access_key_id)` gives the secret of an active key, or None.
     :raises MissingAuthenticationToken, IncompleteSignature, UnrecognizedClient, InvalidSignature:
@@ -213,8 +255,12 @@ def verify(
         raise InvalidSignature(
             f"credential scope names service {auth.service!r}; this endpoint signs as {service!r}"
         )
-    if "host" not in auth.signed_headers:
-        raise IncompleteSignature("the Host header must be among the SignedHeaders")
+    unsigned = sorted(must_be_signed(headers) - set(auth.signed_headers))
+    if unsigned:
+        raise IncompleteSignature(
+            f"header(s) {', '.join(unsigned)} must be among the SignedHeaders (Host, Content-Type and "
+            "every x-amz-* header are signed)"
+        )
     missing = [h for h in auth.signed_headers if h not in lower]
     if missing:
         raise IncompleteSignature(f"signed header(s) {', '.join(missing)} not present in the request")
@@ -231,25 +277,53 @@ def verify(
         raise UnrecognizedClient(
             f"access key {auth.access_key_id!r} is not known to this server (or is disabled)"
         )
-    payload_hash = hashlib.sha256(body).hexdigest()
-    claimed = lower.get("x-amz-content-sha256")
-    if claimed is not None and claimed != payload_hash:
-        raise InvalidSignature("X-Amz-Content-SHA256 does not match the SHA-256 of the request body")
-    canonical = canonical_request(
+    declared = lower.get("x-amz-content-sha256")
+    if declared is not None and not re.fullmatch(r"[0-9a-f]{64}", declared):
+        raise IncompleteSignature("X-Amz-Content-SHA256 must be the hex SHA-256 of the body (64 digits)")
+    signed = sorted(auth.signed_headers)
+    prefix = (
+        method.upper(),
+        canonical_uri(raw_path),
+        canonical_query(raw_query),
+        canonical_headers(headers, signed),
+        ";".join(signed),
+    )
+    pending = Pending(
+        auth=auth,
+        secret=secret,
+        amz_date=amz_date,
+        canonical_prefix=prefix,
+        declared_hash=declared,
+        signature_checked=declared is not None,
+    )
+    if declared is not None:
+        _check_signature(pending, declared)  # the body is trusted only if it matches, in finish()
+    return pending
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    secret_for: Callable[[str], str | None],
+    now: datetime,
+    service: str,
+    max_skew: timedelta = MAX_SKEW,
+) -> Authorization:
+    """Check a whole request's signature (headers, then body); return its Authorization."""
+    return verify_headers(
         method=method,
         raw_path=raw_path,
         raw_query=raw_query,
         headers=headers,
-        signed_headers=auth.signed_headers,
-        payload_hash=payload_hash,
-    )
-    expected = signature(secret, auth, amz_date, canonical)
-    if not hmac.compare_digest(expected, auth.signature):
-        raise InvalidSignature(
-            f"signature mismatch for access key {auth.access_key_id!r}: the request was not signed with this "
-            "key's secret, or was changed after signing (check the secret and any proxy rewriting headers)"
-        )
-    return auth
+        secret_for=secret_for,
+        now=now,
+        service=service,
+        max_skew=max_skew,
+    ).finish(body)
 
 
 def sign(

@@ -113,5 +113,13 @@ def run(argv: Sequence[str] | None, build_services: Callable[[Settings], Any]) -
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        # The database's own errors (unreachable, locked past the timeout) are the environment's,
+        # not a bug: say what happened without a traceback.
+        if type(exc).__module__.startswith("sqlalchemy") and type(exc).__name__ == "OperationalError":
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            print(f"tailrace: error: the metadata database failed: {first}", file=sys.stderr)
+            return 3
+        raise
     finally:
         ctx.close()

@@ -8,7 +8,7 @@ Layer 1: imports only the base layer and the standard library.
 """
 
 from tailrace.expressions.error import ExpressionError
-from tailrace.expressions.evaluator import check, evaluate, render, render_values
+from tailrace.expressions.evaluator import check, evaluate, render, render_values, time_limit
 from tailrace.expressions.functions import FUNCTIONS, FunctionSpec
 from tailrace.expressions.jodaformat import format_datetime
 from tailrace.expressions.syntax import Expr, Template, parse_expression, parse_template
@@ -40,6 +40,7 @@ __all__ = [
     "parse_template",
     "render",
     "render_values",
+    "time_limit",
     "to_text",
     "type_name",
 ]

@@ -13,10 +13,13 @@ Operators follow the service (Java) rules:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from tailrace.errors import did_you_mean
@@ -51,15 +54,43 @@ from tailrace.expressions.values import (
 _NUMBER_TEXT = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
 
 
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tailrace_expr_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Bound the evaluation time of every expression evaluated inside (in this context): past
+    it, evaluation stops with an ExpressionError. For callers that evaluate what a client sent."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _check_deadline(text: str) -> None:
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise ExpressionError(
+            "evaluation took longer than its time limit and was stopped", column=1, text=text
+        )
+
+
 class _Evaluator:
     def __init__(self, scope: Scope, text: str) -> None:
         self.scope = scope
         self.text = text
+        self.steps = 0
 
     def fail(self, message: str, pos: int, suggestion: str | None = None) -> ExpressionError:
         return ExpressionError(message, column=pos + 1, text=self.text, suggestion=suggestion)
 
     def eval(self, node: Node) -> Value:
+        self.steps += 1
+        if self.steps & 255 == 0:
+            _check_deadline(self.text)
         if isinstance(node, Literal):
             return node.value
         if isinstance(node, Path):
@@ -242,6 +273,7 @@ def _each(args: Sequence[Value], fn: Callable[..., Value]) -> Value:
 
 
 def _run(expr: Expr, scope: Scope, text: str) -> Value:
+    _check_deadline(text)  # fields that refer to fields: every nested evaluation checks too
     try:
         return _Evaluator(scope, text).eval(expr.node)
     except RecursionError:

@@ -119,10 +119,13 @@ def iter_windows(
     while True:
         if occurrences is not None and index >= occurrences:
             return
-        w_start = period.add(start, index)
-        if end_limit is not None and w_start >= end_limit:
-            return
-        w_end = period.add(start, index + 1)
+        try:
+            w_start = period.add(start, index)
+            if end_limit is not None and w_start >= end_limit:
+                return
+            w_end = period.add(start, index + 1)
+        except OverflowError:
+            return  # the calendar ends at 9999-12-31: a period reaching past it never comes
         yield Window(
             index=index, start=w_start, end=w_end, run_at=w_end if schedule_type == "timeseries" else w_start
         )

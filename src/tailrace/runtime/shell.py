@@ -15,6 +15,13 @@ from pathlib import Path
 
 from tailrace.runtime.context import LogSink
 
+CHUNK = 64 * 1024
+MAX_LINE = 64 * 1024
+"""A longer line reaches the log in pieces of this size."""
+TAIL_LINES = 20
+TAIL_LINE = 2000
+"""The result keeps the last TAIL_LINES lines, each cut to its last TAIL_LINE characters."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ShellResult:
@@ -51,17 +58,32 @@ def run_command(
     sinks = {"stdout": stdout_file, "stderr": stderr_file}
 
     def pump(name: str, stream: object) -> None:
+        # Read in chunks, not lines: a command printing one endless line (or gigabytes) must not
+        # grow this process. Lines longer than MAX_LINE are passed on in pieces.
         out = sinks[name].open("ab") if sinks[name] else None
+        prefix = "" if name == "stdout" else "[stderr] "
+        tail = tails[name]
+
+        def emit(raw: bytes) -> None:
+            text = raw.decode("utf-8", "replace")
+            log.write(prefix + text)
+            tail.append(text[-TAIL_LINE:])
+            if len(tail) > TAIL_LINES:
+                del tail[0]
+
+        pending = b""
         try:
-            for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+            while chunk := stream.read1(CHUNK):  # type: ignore[attr-defined]
                 if out is not None:
-                    out.write(raw)
-                text = raw.decode("utf-8", "replace")
-                log.write(text if name == "stdout" else f"[stderr] {text}")
-                tail = tails[name]
-                tail.append(text)
-                if len(tail) > 20:
-                    del tail[0]
+                    out.write(chunk)
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    emit(line + b"\n")
+                while len(pending) > MAX_LINE:
+                    emit(pending[:MAX_LINE] + b"\n")
+                    pending = pending[MAX_LINE:]
+            if pending:
+                emit(pending)
         finally:
             if out is not None:
                 out.close()

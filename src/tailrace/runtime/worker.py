@@ -11,6 +11,7 @@ service has already handed the work to someone else.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import threading
@@ -26,11 +27,14 @@ from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
-from tailrace.runtime.logs import closing_text
+from tailrace.runtime.logs import closing_suffix
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.state import TaskNotFound
 from tailrace.storage import Storage
+
+TAIL_BYTES = 256 * 1024
+"""How much of a log's end is read back to see whether it already holds the stack trace."""
 
 log = logging.getLogger("tailrace.worker")
 
@@ -83,10 +87,19 @@ class FileLog:
             self.echo(text)
         return len(text)
 
-    def close(self) -> str:
+    def close(self, suffix: Callable[[str], str] | None = None) -> Path:
+        """Close the file (after appending `suffix(tail)`, where tail is the log's last part)."""
         with self._lock:
+            if suffix is not None:
+                self._file.write(suffix(self._tail()))
             self._file.close()
-        return self.path.read_text(encoding="utf-8", errors="replace")
+        return self.path
+
+    def _tail(self, size: int = TAIL_BYTES) -> str:
+        self._file.flush()
+        with self.path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - size))
+            return fh.read().decode("utf-8", "replace")
 
 
 @dataclass(kw_only=True)
@@ -241,11 +254,11 @@ class Worker:
             log.warning("%s: %s could not be reported: %s", self.options.runner_id, task.attempt_id, exc)
 
     def _save_log(self, task: Task, attempt_log: FileLog, outcome: AttemptOutcome) -> None:
-        text = attempt_log.close()
-        text = closing_text(text, outcome)
+        # Streamed from the local file: an attempt that printed gigabytes costs no memory here.
+        path = attempt_log.close(lambda tail: closing_suffix(tail, outcome))
         try:
-            self.storage.write_bytes(task.log_uri, text.encode("utf-8"))
-            attempt_log.path.unlink(missing_ok=True)
+            self.storage.write_file(task.log_uri, path)
+            path.unlink(missing_ok=True)
         except TailraceError as exc:
             log.warning(
                 "%s: could not write the log to %s (kept at %s): %s",

@@ -351,6 +351,10 @@ class AccessKeys(ABC):
     def set_active(self, access_key_id: str, active: bool) -> None:
         """Enable or disable a key. :raises NotFoundError:"""
 
+    @abstractmethod
+    def set_stored_secret(self, access_key_id: str, stored: str) -> None:
+        """Replace the secret as stored (its encrypted form). :raises NotFoundError:"""
+
 
 class Leases(ABC):
     @abstractmethod

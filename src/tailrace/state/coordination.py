@@ -37,6 +37,13 @@ class SqlAccessKeys(_Repo, AccessKeys):
         if result.rowcount == 0:
             raise NotFoundError(f"access key {access_key_id!r} does not exist")
 
+    def set_stored_secret(self, access_key_id: str, stored: str) -> None:
+        result = self.conn.execute(
+            sa.update(self.t).where(self.t.c.access_key_id == access_key_id).values(secret_access_key=stored)
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"access key {access_key_id!r} does not exist")
+
 
 class SqlLeases(_Repo, Leases):
     t = schema.leases

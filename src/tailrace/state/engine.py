@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from tailrace.errors import ConfigError
+from tailrace.errors import ConfigError, TailraceError
 
 READONLY = "tailrace_readonly"
 """Execution option: on SQLite, begin with a plain (deferred) BEGIN instead of BEGIN IMMEDIATE."""
@@ -60,6 +60,21 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine
+
+
+def busy_error(engine: Engine, exc: sa.exc.OperationalError) -> TailraceError | None:
+    """A clear StoreBusy for SQLite's "database is locked" (the writer ahead of us held the
+    lock past the busy timeout); None for any other operational error."""
+    from tailrace.state.records import StoreBusy
+
+    text = str(exc.orig or exc)
+    if engine.dialect.name != "sqlite" or ("locked" not in text and "busy" not in text):
+        return None
+    return StoreBusy(
+        f"the metadata database {engine.url.database} stayed locked by another process for more than "
+        f"{BUSY_TIMEOUT_MS // 1000} s (one write at a time on SQLite); retry, or use PostgreSQL "
+        "(TAILRACE_DATABASE_URL) for heavy concurrent use"
+    )
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:

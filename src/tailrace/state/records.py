@@ -9,7 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
 
-from tailrace.errors import ConflictError, NotFoundError
+from tailrace.errors import ConflictError, NotFoundError, TailraceError
 from tailrace.events.model import Event
 
 
@@ -72,6 +72,12 @@ class TaskNotFound(NotFoundError):
     def __init__(self, task_id: str, why: str = "") -> None:
         super().__init__(f"task {task_id[:12]!r}… is not running" + (f": {why}" if why else ""))
         self.task_id = task_id
+
+
+class StoreBusy(TailraceError):
+    """The metadata database stayed locked by another writer past the busy timeout (SQLite)."""
+
+    exit_code = 3
 
 
 class DuplicateError(ConflictError):

@@ -72,6 +72,27 @@ def dp_text(value: Any) -> str | None:
     return str(value.isoformat(timespec="seconds")[:19])
 
 
+class SafeText(sa.types.TypeDecorator[str]):
+    """Free text from outside (a command's stderr in an error message, a stack trace): stored on
+    every backend whatever it holds. PostgreSQL text cannot hold NUL and no driver takes lone
+    surrogates, so those become U+FFFD instead of failing the transaction that records the
+    attempt's end."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+        return value
+
+
 class JsonText(sa.types.TypeDecorator[Any]):
     """JSON kept as text (orjson): the store never queries inside it."""
 
@@ -188,7 +209,7 @@ instances = sa.Table(
     sa.Column("started_at", UtcDateTime),
     sa.Column("ended_at", UtcDateTime),
     sa.Column("cascade_failed_on", ID),
-    sa.Column("error_message", sa.Text),
+    sa.Column("error_message", SafeText),
     sa.Column("reruns", sa.Integer, nullable=False),
     sa.Column("spec", JsonText, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -242,8 +263,8 @@ attempts = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("ended_at", UtcDateTime),
     sa.Column("error_id", sa.String(1024)),
-    sa.Column("error_message", sa.Text),
-    sa.Column("error_stack_trace", sa.Text),
+    sa.Column("error_message", SafeText),
+    sa.Column("error_stack_trace", SafeText),
     sa.Column("log_location", sa.Text),
     sa.Column("cancel_reason", sa.String(256)),
     sa.Column("progress", JsonText, nullable=False),

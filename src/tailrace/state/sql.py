@@ -19,7 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock, SystemClock
-from tailrace.errors import TailraceError
 from tailrace.events.model import (
     ActionFailed,
     ActionFired,
@@ -49,8 +48,9 @@ from tailrace.state.abc import (
     Transaction,
 )
 from tailrace.state.coordination import SqlAccessKeys, SqlLeases, SqlTaskRunners
-from tailrace.state.engine import BUSY_TIMEOUT_MS, READONLY
+from tailrace.state.engine import BUSY_TIMEOUT_MS, READONLY, busy_error
 from tailrace.state.migrations import current_version, migrate
+from tailrace.state.records import StoreBusy
 from tailrace.state.repos import (
     SqlAttempts,
     SqlComponents,
@@ -236,10 +236,6 @@ class _SqlCursors(Cursors):
         return True
 
 
-class StoreBusy(TailraceError):
-    """A write transaction waited longer than the busy timeout for its turn."""
-
-
 class _FifoLock:
     """A lock handed to waiters in arrival order. SQLite's own lock is polled by sleeping
     waiters, so a thread that writes in a loop (the scheduler during a backfill) would get it
@@ -280,7 +276,13 @@ class SqlStateStore(StateStore):
         """Pipeline owners by id, for filling events' owner (a pipeline's owner never changes)."""
         self._writers = _FifoLock() if engine.dialect.name == "sqlite" else None
         if auto_migrate:
-            migrate(engine, now=self.clock.now())
+            try:
+                migrate(engine, now=self.clock.now())
+            except sa.exc.OperationalError as exc:
+                busy = busy_error(engine, exc)
+                if busy is None:
+                    raise
+                raise busy from exc
 
     @property
     def dialect(self) -> str:
@@ -301,6 +303,11 @@ class SqlStateStore(StateStore):
                     tx = SqlTransaction(conn, self, readonly=readonly)
                     yield tx
                     tx.flush_events()
+        except sa.exc.OperationalError as exc:
+            busy = busy_error(self.engine, exc)
+            if busy is None:
+                raise
+            raise busy from exc
         finally:
             if writers is not None:
                 writers.release()
@@ -326,10 +333,16 @@ class SqlStateStore(StateStore):
         if pipeline_id is not None:
             q = q.where(t.c.pipeline_id == pipeline_id)
         q = q.order_by(t.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            conn.execution_options(**{READONLY: True})
-            with conn.begin():
-                return [event_from_row(row._mapping) for row in conn.execute(q)]
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READONLY: True})
+                with conn.begin():
+                    return [event_from_row(row._mapping) for row in conn.execute(q)]
+        except sa.exc.OperationalError as exc:
+            busy = busy_error(self.engine, exc)
+            if busy is None:
+                raise
+            raise busy from exc
 
     def last_event_id(self) -> int:
         with self.engine.connect() as conn:

@@ -75,6 +75,22 @@ class Storage:
         loc = self.resolve(uri)
         loc.store.put(loc.bucket, loc.key, data)
 
+    def write_file(self, uri: str, path: Path) -> None:
+        """Upload a local file, streamed (memory does not grow with its size)."""
+        loc = self.resolve(uri)
+        loc.store.put(loc.bucket, loc.key, path)
+
+    def read_range(self, uri: str, offset: int, length: int) -> tuple[bytes, int]:
+        """(at most `length` bytes from `offset`, the object's size): a window on an object of
+        any size. :raises NotFoundError: if it does not exist."""
+        loc = self.resolve(uri)
+        info = loc.store.head(loc.bucket, loc.key)
+        if info is None:
+            raise NotFoundError(f"nothing at {uri}")
+        if offset >= info.size or length <= 0:
+            return b"", info.size
+        return loc.store.read_range(loc.bucket, loc.key, offset, length), info.size
+
     def exists(self, uri: str) -> bool:
         loc = self.resolve(uri)
         if loc.store.head(loc.bucket, loc.key) is not None:

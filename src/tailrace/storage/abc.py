@@ -71,6 +71,18 @@ class ObjectStore(ABC):
         """The file behind the object when the store is a local directory, else None."""
         return None
 
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        """At most `length` bytes from `offset` (fewer at the end), in memory bounded by
+        `length` whatever the object's size. :raises NotFoundError: if it does not exist."""
+        with self.open_read(bucket, key) as fh:
+            if fh.seekable():
+                fh.seek(offset)
+            else:
+                left = offset
+                while left > 0 and (skipped := fh.read(min(left, 1 << 20))):
+                    left -= len(skipped)
+            return fh.read(length)
+
     def commit_directory(self, bucket: str, prefix: str, staged: Path) -> None:
         """Replace every object under prefix/ by the files of the local directory `staged`.
 

@@ -62,6 +62,21 @@ class S3Store(ObjectStore):
                 raise NotFoundError(f"no such object: s3://{bucket}/{key}")
             raise self._fail("GET", bucket, key, exc)
 
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            found = self.client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+            )
+            return bytes(found["Body"].read())
+        except Exception as exc:
+            if self._missing(exc):
+                raise NotFoundError(f"no such object: s3://{bucket}/{key}")
+            if "InvalidRange" in str(exc):  # offset at or past the end
+                return b""
+            raise self._fail("GET", bucket, key, exc)
+
     def download(self, bucket: str, key: str, dest: Path) -> None:
         tmp = dest.with_name(f".{dest.name}.part")
         try:

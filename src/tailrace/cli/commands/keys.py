@@ -39,8 +39,12 @@ def register(sub: Any) -> None:
 def _store(ctx: Any) -> Any:
     from tailrace.api.keys import KeyStore
     from tailrace.clock import SystemClock
+    from tailrace.state.secretbox import SecretBox
 
-    return KeyStore(ctx.services.state, SystemClock())
+    box = SecretBox.for_home(ctx.settings.home, ctx.settings.secret_key_file)
+    keys = KeyStore(ctx.services.state, SystemClock(), box=box)
+    keys.encrypt_stored()
+    return keys
 
 
 def _create(args: argparse.Namespace, ctx: Any) -> int:

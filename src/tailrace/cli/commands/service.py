@@ -5,6 +5,7 @@ TAILRACE_DATABASE_URL) directly. The AWS-style pipeline commands are in aws.py."
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -134,6 +135,11 @@ def _register_processes(sub: Any) -> None:
         "instance", metavar="INSTANCE", help="instance id (@comp_YYYY-MM-DDTHH:MM:SS) or attempt id"
     )
     p.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
+    p.add_argument(
+        "--offset", type=int, default=0, metavar="BYTES", help="start this many bytes into each log"
+    )
+    p.add_argument("--limit", type=int, metavar="BYTES", help="print at most this many bytes of each log")
+    p.add_argument("--tail", type=int, metavar="BYTES", help="print only the last BYTES of each log")
     p.set_defaults(func=_logs)
 
 
@@ -224,6 +230,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         if args.no_http
         else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
     )
+    api_processes = _start_api_processes(ctx, server, insecure_no_auth=args.insecure_no_auth)
     process.start()
     stop_relay = _start_event_relay(ctx)
     groups = ", ".join(args.worker_group) or "every worker group"
@@ -241,6 +248,8 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     try:
         return _wait_for_signal(process, "tailrace up", stop)
     finally:
+        if api_processes is not None:
+            api_processes.stop()
         if server is not None:
             server.stop()
         if stop_relay is not None:
@@ -262,6 +271,21 @@ def _start_event_relay(ctx: Any) -> Any:
         flush=True,
     )
     return stop
+
+
+def _start_api_processes(ctx: Any, server: Any, *, insecure_no_auth: bool) -> Any:
+    """`api_processes - 1` more processes serving the API on the server's socket (None if none)."""
+    extra = ctx.settings.api_processes - 1
+    if server is None or extra < 1:
+        return None
+    from tailrace.api.server import ApiProcesses
+
+    env = {**os.environ, "TAILRACE_HOME": str(ctx.settings.home.resolve())}
+    env["TAILRACE_DATABASE_URL"] = ctx.settings.effective_database_url
+    if ctx.settings.secret_key_file is not None:
+        env["TAILRACE_SECRET_KEY_FILE"] = str(ctx.settings.secret_key_file.resolve())
+    print(f"tailrace up: {extra} more API process(es) on the same port", flush=True)
+    return ApiProcesses(server.sock, extra, env=env, insecure_no_auth=insecure_no_auth).start()
 
 
 def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_auth: bool) -> Any:
@@ -352,7 +376,7 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
     for a in attempts:
         print(f"==> {a.id}  {a.status.value}  {a.log_location} <==", flush=True)
         try:
-            sys.stdout.write(storage.read_bytes(a.log_location).decode("utf-8", "replace"))
+            _print_window(storage, a.log_location, args.offset, args.limit, args.tail)
         except TailraceError as exc:
             print(f"(no log: {exc})")
     for uri in actions:
@@ -360,6 +384,30 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
             print(f"==> actions fired by {instance}  {uri} <==", flush=True)
             sys.stdout.write(storage.read_bytes(uri).decode("utf-8", "replace"))
     return 0
+
+
+def _print_window(storage: Any, uri: str, offset: int, limit: int | None, tail: int | None) -> None:
+    """Copy a window of a log to stdout in 1 MiB pieces (a log of any size, bounded memory)."""
+    from tailrace.errors import UsageError
+
+    if offset < 0 or (limit is not None and limit < 0) or (tail is not None and tail < 0):
+        raise UsageError("--offset, --limit and --tail take a number of bytes (0 or more)")
+    _, size = storage.read_range(uri, 0, 0)
+    if tail is not None:
+        offset = max(0, size - tail)
+    end = size if limit is None else min(size, offset + limit)
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    while offset < end:
+        piece, _ = storage.read_range(uri, offset, min(1 << 20, end - offset))
+        if not piece:
+            break
+        if out is not None:
+            sys.stdout.flush()
+            out.write(piece)
+        else:
+            sys.stdout.write(piece.decode("utf-8", "replace"))
+        offset += len(piece)
+    sys.stdout.flush()
 
 
 # --- activation preview ---------------------------------------------------------------------------
