@@ -9,6 +9,7 @@ import time
 from state_records import T0, pipeline
 
 from tailrace.clock import FrozenClock
+from tailrace.events.model import PipelineCreated
 from tailrace.state import SqlStateStore, create_engine
 from tailrace.state.sql import _FifoLock
 
@@ -67,7 +68,7 @@ def test_a_listener_may_write_after_a_write_transaction(tmp_path):
     store.subscribe(listener)
     with store.transaction() as tx:
         tx.pipelines.add(pipeline("df-1"))
-        tx.events.append("pipeline.created", pipeline_id="df-1", object_id="df-1")
+        tx.events.append(PipelineCreated(at=T0, pipeline_id="df-1", name="df-1"))
     with store.transaction(readonly=True) as tx:
         assert tx.pipelines.find("df-2") is not None
     store.close()

@@ -26,12 +26,12 @@ from tailrace.api import shapes
 from tailrace.api.auth import Authenticator, Caller, PendingCaller, RequestParts
 from tailrace.api.errors import (
     AwsError,
-    InvalidRequest,
     PayloadTooLarge,
     SerializationError,
     UnknownOperation,
     to_aws_error,
 )
+from tailrace.runtime.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
