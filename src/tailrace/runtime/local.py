@@ -29,7 +29,6 @@ from typing import Any
 
 from tailrace.clock import Clock, FastForwardClock, SystemClock, format_dp, utc
 from tailrace.definition import Category, DefinitionError, PipelineDefinition, resolve
-from tailrace.definition.model import PipelineObject
 from tailrace.plan import schedule_type_of
 from tailrace.runtime.activation import RESOURCE_QUEUE, main_anchor, resource_queue
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
@@ -49,7 +48,7 @@ ONE_SHOT_DEFAULTS: Mapping[Category, Mapping[str, str]] = {
     Category.PRECONDITION: {
         "maximumRetries": "0",
         "failureAndRerunMode": "cascade",
-        "preconditionTimeout": "0 minutes",
+        "preconditionTimeout": "1 minutes",
     },
 }
 MAX_STEPS = 1_000_000
@@ -100,17 +99,18 @@ def one_shot_definition(defn: PipelineDefinition) -> PipelineDefinition:
         r = resolved.objects.get(obj.id)
         defaults = ONE_SHOT_DEFAULTS.get(r.category) if r is not None and r.category else None
         missing = {k: v for k, v in (defaults or {}).items() if r is not None and not r.has(k)}
-        objects.append(
-            dataclasses.replace(obj, fields={**obj.fields, **missing}) if missing else obj
-        )
+        objects.append(dataclasses.replace(obj, fields={**obj.fields, **missing}) if missing else obj)
     return dataclasses.replace(defn, objects=tuple(objects))
 
 
-def _lookahead(defn: PipelineDefinition, at: datetime) -> timedelta:
-    """Periods due by `at`: a timeseries period ending at `at` is due, a cron period starting
-    there is not (it would belong to the next run), as with the AWS backfill."""
+def _lookahead(defn: PipelineDefinition, at: datetime, *, until_given: bool) -> timedelta:
+    """Periods due by `at`: a timeseries period ending at `at` is due; a cron period starting at
+    --until is not (it belongs to the next run), while without --until a period starting now
+    runs, as on activation (FIRST_ACTIVATION_DATE_TIME schedules)."""
     from tailrace.plan import Planner
 
+    if not until_given:
+        return timedelta(0)
     resolved = resolve(defn)
     try:
         anchor = main_anchor(resolved, Planner(resolved, activated_at=at))
@@ -152,10 +152,11 @@ class LocalRunner:
     ) -> RunReport:
         now = self.clock.now()
         limit = min(utc(until), now) if until is not None else now
+        until_given = until is not None and utc(until) <= now
         pid = pipeline_id or local_pipeline_id(defn.source)
         clock = FastForwardClock(limit)
         with self._store(clock) as store:
-            return _Run(self, store, clock, pid, limit).run(defn, values)
+            return _Run(self, store, clock, pid, limit, until_given=until_given).run(defn, values)
 
     @contextmanager
     def _store(self, clock: Clock) -> Iterator[StateStore]:
@@ -182,12 +183,22 @@ class _Run:
     """One run: the scheduler ticks, one in-process task runner drains what is ready, and the
     clock jumps to the next wakeup when nothing is; hosted resources keep their claims alive."""
 
-    def __init__(self, runner: LocalRunner, store: StateStore, clock: FastForwardClock, pid: str, limit: datetime):
+    def __init__(
+        self,
+        runner: LocalRunner,
+        store: StateStore,
+        clock: FastForwardClock,
+        pid: str,
+        limit: datetime,
+        *,
+        until_given: bool,
+    ) -> None:
         self.runner = runner
         self.store = store
         self.clock = clock
         self.pid = pid
         self.limit = limit
+        self.until_given = until_given
         self.summaries: dict[str, dict[str, Any]] = {}
         self.resources: list[Task] = []
         self.reported: set[str] = set()
@@ -195,7 +206,7 @@ class _Run:
     def run(self, defn: PipelineDefinition, values: Mapping[str, Any] | None) -> RunReport:
         r = self.runner
         defn = one_shot_definition(defn)
-        config = RuntimeConfig(lookahead=_lookahead(defn, self.limit))
+        config = RuntimeConfig(lookahead=_lookahead(defn, self.limit, until_given=self.until_given))
         service = PipelineService(
             store=self.store, home=r.home, clock=self.clock, config=config, storage=r.storage
         )
@@ -248,9 +259,10 @@ class _Run:
             if ran:
                 stalled = 0
                 continue
-            if not self._open():
+            instances = self._instances()
+            if all(i.terminal for i in instances):
                 return
-            wake = scheduler.next_wakeup()
+            wake = next_wakeup(scheduler, instances)
             if wake is None:
                 return  # what is left waits on something no time will bring (a failed input)
             if wake <= self.clock.now():
@@ -306,24 +318,50 @@ class _Run:
                 after = page[-1].id
         return out
 
-    def _open(self) -> bool:
-        return any(not i.terminal for i in self._instances())
-
     def _attempts(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         with self.store.transaction(readonly=True) as tx:
             for inst in self._instances():
-                out[inst.id] = [a.log_location for a in tx.attempts.for_instance(self.pid, inst.id) if a.log_location]
+                out[inst.id] = [
+                    a.log_location for a in tx.attempts.for_instance(self.pid, inst.id) if a.log_location
+                ]
         return out
 
     def _echo_ended(self) -> None:
-        for inst in self._instances():
-            if inst.terminal and inst.id not in self.reported:
-                self.reported.add(inst.id)
-                line = f"{inst.id}  {inst.status.value}"
-                if inst.status.value in FAILED_STATES and inst.error_message:
-                    line += f"  ({inst.error_message})"
-                self.runner.echo(line)
+        ended = [i for i in self._instances() if i.terminal and i.id not in self.reported]
+        for inst in _dependency_order(ended):
+            self.reported.add(inst.id)
+            line = f"{inst.id}  {inst.status.value}"
+            if inst.status.value in FAILED_STATES and inst.error_message:
+                line += f"  ({inst.error_message})"
+            self.runner.echo(line)
+
+
+def next_wakeup(scheduler: Scheduler, instances: list[Instance]) -> datetime | None:
+    """When something next can happen: the scheduler's timers, or a retry delay ending (runners
+    find those by polling, so the store's wakeup does not list them)."""
+    times = [
+        i.ready_at for i in instances if i.status is Status.WAITING_FOR_RUNNER and i.ready_at is not None
+    ]
+    wake = scheduler.next_wakeup()
+    if wake is not None:
+        times.append(wake)
+    return min(times) if times else None
+
+
+def _dependency_order(batch: list[Instance]) -> list[Instance]:
+    """Instances that ended together (a cascade), each after what it waits on."""
+    pending = sorted(batch, key=lambda i: (i.scheduled_start, i.run_at, i.id))
+    ids = {i.id for i in pending}
+    out: list[Instance] = []
+    done: set[str] = set()
+    while pending:
+        ready = [i for i in pending if not ({*i.depends_on, *i.preconditions} & ids) - done]
+        for inst in ready or pending[:1]:  # a cycle cannot happen; never loop on one regardless
+            out.append(inst)
+            done.add(inst.id)
+        pending = [i for i in pending if i.id not in done]
+    return out
 
 
 @contextmanager
