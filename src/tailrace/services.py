@@ -85,6 +85,13 @@ class Services:
             store=self.state, home=self.settings.home.resolve(), config=config, storage=self.storage
         )
 
+    @functools.cached_property
+    def processes(self) -> Any:
+        """The process builder (tailrace.processes.Processes): the loops of up, scheduler, worker."""
+        from tailrace.processes import Processes
+
+        return Processes(self)
+
     def close(self) -> None:
         for closer in reversed(self._closers):
             try:
