@@ -28,6 +28,7 @@ from scheduler_common import (
     workspace,
     write_section,
 )
+from tailrace.events.model import InstanceStatusChanged
 
 COMPONENTS = 20
 
@@ -87,9 +88,9 @@ def run(kind: str, tasks: int, workers: int) -> dict[str, object]:
         per_instance = collections.Counter(a.instance_id for a in done)
         twice = [i for i, n in per_instance.items() if n > 1]
         running = [
-            e
-            for e in service.store.events_after(0, pipeline_id=pid, limit=1_000_000)
-            if e.type == "instance.status" and e.payload["to"] == "RUNNING"
+            r
+            for r in service.store.events_after(0, pipeline_id=pid, limit=1_000_000)
+            if isinstance(r.event, InstanceStatusChanged) and r.event.new == "RUNNING"
         ]
         by_process = collections.Counter(a.runner_id.split("/")[0] for a in done)
         return {

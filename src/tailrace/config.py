@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from tailrace.errors import ConfigError, did_you_mean
+from tailrace.limits import Limits, load_limits
 
 SECRET_WORDS = ("secret", "password", "token")
 
@@ -61,10 +61,22 @@ class Settings:
     port: int = 8040
     workers: int = 4
     """Embedded worker threads started by `tailrace up`."""
+    hive_engine: str = "duckdb"
+    """Engine that runs HiveActivity and HiveCopyActivity scripts (tailrace.engines.registry)."""
     endpoint: str | None = None
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    redis_url: str | None = None
+    """When set (redis://HOST:PORT/DB), events go to a Redis stream that every process can follow;
+    otherwise to the in-process bus."""
+    redis_stream: str = "tailrace:events"
+    """The Redis stream key of the event bus (one per metadata database)."""
+    redis_maxlen: int = 100_000
+    """About how many events the Redis stream keeps (older ones are trimmed)."""
+    limits: Limits = field(default_factory=Limits)
+    """Per-owner limits and definition size limits: the `[limits]` section of tailrace.toml or
+    TAILRACE_LIMITS_<NAME> (see tailrace/limits.py for the names and defaults)."""
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
@@ -78,7 +90,7 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         """Every setting and section, secrets masked (keys, passwords in URLs)."""
         out = _plain(self)
-        out["database_url"] = _mask_url(self.effective_database_url)
+        out["database_url"] = redact_url(self.effective_database_url)
         return out
 
 
@@ -92,23 +104,19 @@ def _plain(obj: Any) -> dict[str, Any]:
         if value and any(w in f.name for w in SECRET_WORDS):
             value = "****"
         elif isinstance(value, str):
-            value = _mask_url(value)
+            value = redact_url(value)
         out[f.name] = str(value) if isinstance(value, Path) else value
     return out
 
 
-def _mask_url(value: str) -> str:
-    """A URL with its password replaced by ****; anything else unchanged."""
-    if "://" not in value or "@" not in value:
-        return value
-    try:
-        parts = urlsplit(value)
-        if parts.password is None:
-            return value
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return value
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ****, for printing; anything else unchanged."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -207,6 +215,8 @@ def _from_environment(cls: type, env: Mapping[str, str], prefix: str) -> dict[st
         if key in env:
             out[name] = env[key]
     for name, section in _section_types(cls).items():
+        if cls is Settings and name == "limits":
+            continue  # read by tailrace.limits (TAILRACE_LIMITS_<NAME>)
         nested = _from_environment(section, env, f"{prefix}{name.upper()}__")
         if nested:
             out[name] = nested
@@ -235,11 +245,15 @@ def load_settings(
         Path(env["TAILRACE_CONFIG"]) if env.get("TAILRACE_CONFIG") else Path("tailrace.toml")
     )
     data: dict[str, Any] = {}
+    limits_section: Any = {}
     if path.exists():
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}")
+        limits_section = data.pop("limits", {})
+        if not isinstance(limits_section, dict):
+            raise ConfigError(f"{path}: 'limits' must be a [limits] section; found {limits_section!r}")
         _build(Settings, data, origin=str(path), where="")  # file errors name the file
     elif config_file is not None:
         raise ConfigError(f"config file {config_file} does not exist")
@@ -259,4 +273,6 @@ def load_settings(
         if key not in scalars:
             raise ConfigError(f"unknown setting '{key}'.{did_you_mean(key, scalars)}")
     _build(Settings, flags, origin="command line", where="")
-    return _build(Settings, _merge(data, flags), origin="configuration", where="")
+    settings = _build(Settings, _merge(data, flags), origin="configuration", where="")
+    # [limits] keeps its own reader (TAILRACE_LIMITS_<NAME>, positive whole numbers).
+    return dataclasses.replace(settings, limits=load_limits(limits_section, env, str(path)))

@@ -146,6 +146,29 @@ class ApiLoop(Loop):
         return self._banner(self.server) if self.server is not None else None
 
 
+class RelayLoop(Loop):
+    """The events outbox relay (tailrace.events.relay) as a loop."""
+
+    name = "event relay"
+
+    def __init__(self, services: Services, banner: str) -> None:
+        self.services = services
+        self._banner = banner
+        self._stop: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        from tailrace.events.relay import start_relay
+
+        self._stop = start_relay(self.services)
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self._stop is not None:
+            self._stop()
+
+    def describe(self) -> str | None:
+        return self._banner
+
+
 @dataclass
 class Assembly:
     """The loops of one process, started in order and stopped in reverse."""
@@ -234,7 +257,8 @@ class Processes:
             storage=self.services.storage,
             home=self.services.settings.home.resolve(),
             config=RunnerConfig(poll_interval=options.poll, grace=options.grace, **config),
-            hive_engine_factory=self.services.hive_engine,
+            engines=self.services.engines,
+            hive_engine=self.services.settings.hive_engine,
         )
         return RuntimeLoop(loop_name, process, banner)
 
@@ -255,8 +279,7 @@ class Processes:
         service = self._service(options)
         began = time.monotonic() if began is None else began
         groups = ", ".join(worker_groups) or "every worker group"
-        loops: list[Loop] = []
-        # Slot: the outbox relay goes first (events committed before start reach the bus).
+        loops: list[Loop] = [*self._relay()]
         if http:
             loops.append(self._api(service, host, port, insecure_no_auth, began))
         loops.append(self._runtime(service, options, "scheduler", None, **_SCHEDULER_ONLY, name="up"))
@@ -282,6 +305,7 @@ class Processes:
         """`tailrace scheduler`: the scheduler and a small pool for the service's own checks."""
         service = self._service(options)
         loops = [
+            *self._relay(),
             self._runtime(service, options, "scheduler", None, **_SCHEDULER_ONLY, name="scheduler"),
             self._runtime(
                 service,
@@ -324,6 +348,21 @@ class Processes:
             name=name,
         )
         return Assembly("tailrace worker", [loop], grace=options.grace)
+
+    def _relay(self) -> list[Loop]:
+        """With a Redis bus, the outbox relay: first to start, last to stop, so that what the
+        other loops commit reaches the bus."""
+        settings = self.services.settings
+        if not settings.redis_url:
+            return []
+        from tailrace.config import redact_url
+
+        return [
+            RelayLoop(
+                self.services,
+                banner=f"events relayed to {redact_url(settings.redis_url)} stream {settings.redis_stream}",
+            )
+        ]
 
     def _api(self, service: Any, host: str, port: int, insecure_no_auth: bool, began: float) -> Loop:
         def start() -> Any:

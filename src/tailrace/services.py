@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     # Only annotations: the backends are imported where they are built, so that importing this
     # module (as `python -m tailrace` does) stays cheap.
     from tailrace.config import Settings
+    from tailrace.engines.registry import EngineRegistry
     from tailrace.storage import Storage
 
 
@@ -57,8 +58,22 @@ class Services:
 
         return SqlMetastore(self.sql_engine)
 
+    @functools.cached_property
+    def engines(self) -> EngineRegistry:
+        """Script engines by name on this storage and metastore; the configured `hive_engine`
+        is checked here, so a misspelt name stops a process at start, not at its first attempt."""
+        from tailrace.engines.abc import EngineSetup
+        from tailrace.engines.registry import EngineRegistry
+
+        # Every owner shares one metastore namespace for now (as before); per-owner namespaces
+        # plug in here, through metastore_for, without touching the engines.
+        metastore = self.metastore
+        registry = EngineRegistry(EngineSetup(storage=self.storage, metastore_for=lambda owner: metastore))
+        registry.get(self.settings.hive_engine)
+        return registry
+
     def hive_engine(self, *, work_dir: Path | None = None, threads: int | None = None) -> Any:
-        """A new HiveEngine on this storage and metastore (the caller closes it)."""
+        """A new HiveEngine for `tailrace hive` on this storage and metastore (the caller closes it)."""
         import uuid
 
         from tailrace.engines.hive import HiveEngine
@@ -76,13 +91,34 @@ class Services:
         self._closers.append(store.close)
         return store
 
+    @functools.cached_property
+    def event_bus(self) -> Any:
+        """The event bus: a Redis stream when redis_url is set (every process sees every event),
+        else the in-process bus."""
+        s = self.settings
+        bus: Any
+        if s.redis_url:
+            from tailrace.events.redis import RedisEventBus
+
+            bus = RedisEventBus(s.redis_url, stream=s.redis_stream, maxlen=s.redis_maxlen)
+        else:
+            from tailrace.events.memory import MemoryEventBus
+
+            bus = MemoryEventBus()
+        self._closers.append(bus.close)
+        return bus
+
     def pipeline_service(self, config: Any = None) -> Any:
         """The pipeline service (lifecycle, scheduling rules, task API) over the state store;
         config is a tailrace.runtime.transitions.RuntimeConfig (defaults when None)."""
         from tailrace.runtime.service import PipelineService
 
         return PipelineService(
-            store=self.state, home=self.settings.home.resolve(), config=config, storage=self.storage
+            store=self.state,
+            home=self.settings.home.resolve(),
+            config=config,
+            storage=self.storage,
+            limits=self.settings.limits,
         )
 
     @functools.cached_property

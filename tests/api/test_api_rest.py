@@ -191,3 +191,28 @@ def test_runs_are_the_rows_boto3_builds_from_query_and_describe(world, ran):
         status, _, page = get(world, f"/api/v1/pipelines/{pid}/runs?{query}", alice, sigv4=True)
         assert status == 200, page
         assert page == {"runs": expected, "truncated": False} and expected, query
+
+
+def test_rest_health_agrees_with_describe_pipelines(world, ran):
+    """healthStatus: that of the activity instance that ended last, as DescribePipelines says."""
+    alice, pid, _ = ran
+    dp = client_for(world.server.url, alice)
+
+    def described() -> str | None:
+        [desc] = dp.describe_pipelines(pipelineIds=[pid])["pipelineDescriptionList"]
+        return next((f["stringValue"] for f in desc["fields"] if f["key"] == "@healthStatus"), None)
+
+    def rest() -> tuple[str | None, str | None]:
+        one = get(world, f"/api/v1/pipelines/{pid}", alice)[2]["healthStatus"]
+        [listed] = get(world, "/api/v1/pipelines", alice)[2]["pipelines"]
+        return one, listed["healthStatus"]
+
+    assert described() == "HEALTHY"
+    assert rest() == ("HEALTHY", "HEALTHY")
+    world.clock.advance(timedelta(days=1))
+    world.scheduler.tick()
+    task = dp.poll_for_task(workerGroup="wg-1", hostname="h1")["taskObject"]
+    dp.set_task_status(taskId=task["taskId"], taskStatus="FAILED", errorMessage="boom")
+    world.scheduler.tick()
+    assert described() == "ERROR"
+    assert rest() == ("ERROR", "ERROR")

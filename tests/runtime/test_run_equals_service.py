@@ -46,7 +46,8 @@ def one_shot(home: Path, defn: PipelineDefinition, *, until: datetime | None, va
     runner = LocalRunner(
         storage=services.storage,
         home=home,
-        hive_engine_factory=services.hive_engine,
+        engines=services.engines,
+        hive_engine=services.settings.hive_engine,
         clock=FrozenClock(NOW),
     )
     try:
@@ -74,7 +75,8 @@ def service(home: Path, defn: PipelineDefinition, *, start: datetime, values: An
             storage=services.storage,
             home=home.resolve(),
             options=WorkerOptions(runner_id="svc", hostname="svc-host"),
-            hive_engine_factory=services.hive_engine,
+            engines=services.engines,
+            hive_engine=services.settings.hive_engine,
         )
         for _ in range(1000):
             h.tick()

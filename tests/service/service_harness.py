@@ -10,6 +10,7 @@ from typing import Any
 
 from tailrace.clock import FrozenClock
 from tailrace.definition import from_file_dict
+from tailrace.limits import Limits
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
@@ -39,21 +40,34 @@ def shell(oid: str, **fields: Any) -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, *, store: StateStore, home: Path, clock: FrozenClock, **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        home: Path,
+        clock: FrozenClock,
+        limits: Limits | None = None,
+        **config: Any,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.home = home
+        # Ticks and steps bounded by counts only (not by time): what one tick does is deterministic.
+        config.setdefault("tick_seconds", 3600.0)
+        config.setdefault("step_seconds", 3600.0)
         self.config = RuntimeConfig(**config)
         self.storage = Storage(home=home)
         self.service = PipelineService(
-            store=store, home=home, clock=clock, config=self.config, storage=self.storage
+            store=store, home=home, clock=clock, config=self.config, storage=self.storage, limits=limits
         )
         self.scheduler = Scheduler(store=store, transitions=self.service.transitions, clock=clock)
         self.hosted: list[str] = []
         """Queues of the resources this harness has claimed: it plays their local pools too."""
 
-    def pipeline(self, file_form: dict[str, Any], *, name="p", activate=True, **activation: Any) -> str:
-        pid = self.service.create_pipeline(name, f"u-{name}")
+    def pipeline(
+        self, file_form: dict[str, Any], *, name="p", activate=True, owner: str = "", **activation: Any
+    ) -> str:
+        pid = self.service.create_pipeline(name, f"u-{name}", owner=owner)
         report = self.service.put_definition(pid, from_file_dict(file_form))
         assert not report.errored, report.to_aws()
         if activate:
@@ -84,10 +98,10 @@ class Harness:
         with self.store.transaction(readonly=True) as tx:
             return tx.attempts.for_instance(pid, iid)
 
-    def events(self, type_: str | None = None, pid: str | None = None):
-        return [
-            e for e in self.store.events_after(0, pipeline_id=pid, limit=100_000) if type_ in (None, e.type)
-        ]
+    def events(self, kind: type | None = None, pid: str | None = None):
+        """The typed events committed (of one class, of one pipeline), in commit order."""
+        events = [r.event for r in self.store.events_after(0, pipeline_id=pid, limit=100_000)]
+        return [e for e in events if kind is None or isinstance(e, kind)]
 
     def claim(self, queues=ALL, runner="r1") -> Task | None:
         return self.service.claim(queues, runner_id=runner, hostname="host-1")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from service_harness import definition, shell
 
+from tailrace.events.model import ActionFired
 from tailrace.state import Status
 
 A = "@A_2024-03-03T00:00:00"
@@ -25,7 +26,7 @@ def pipeline(*objects):
 
 
 def fired(harness, pid):
-    return [dict(e.payload) for e in harness.events("action.fired", pid)]
+    return harness.events(ActionFired, pid)
 
 
 def test_on_success_and_on_fail_fire_with_the_node_evaluated(harness):
@@ -43,24 +44,26 @@ def test_on_success_and_on_fail_fire_with_the_node_evaluated(harness):
     )
     harness.tick()
     harness.drain(lambda t: "FINISHED" if t.instance.component_id == "A" else "FAILED")
-    assert [a["node"] for a in fired(harness, pid)] == [A]
+    assert [a.node for a in fired(harness, pid)] == [A]
     harness.advance(timedelta(minutes=2))
     harness.drain(lambda t: "FAILED")  # the last try: now onFail fires, once
     events = fired(harness, pid)
-    assert [(a["trigger"], a["node"]) for a in events] == [
+    assert [(a.trigger, a.node) for a in events] == [
         ("onSuccess", A),
         ("onFail", "@B_2024-03-03T00:00:00"),
     ]
-    assert events[0] == {
-        "action": "Alarm",
-        "type": "SnsAlarm",
-        "trigger": "onSuccess",
-        "node": A,
-        "subject": "A at 2024-03-03T00:00:00",
-        "message": "status FINISHED for 2024-03-03T00:00:00..2024-03-04T00:00:00",
-        "topicArn": "arn:aws:sns:us-east-1:123456789012:ops",
-    }
-    assert events[1]["message"].startswith("status FAILED")
+    first = events[0]
+    assert (first.action_id, first.action_type, first.trigger, first.node) == (
+        "Alarm",
+        "SnsAlarm",
+        "onSuccess",
+        A,
+    )
+    assert first.subject == "A at 2024-03-03T00:00:00"
+    assert first.message == "status FINISHED for 2024-03-03T00:00:00..2024-03-04T00:00:00"
+    assert first.topic_arn == "arn:aws:sns:us-east-1:123456789012:ops"
+    assert first.owner is not None and first.pipeline_id == pid
+    assert events[1].message.startswith("status FAILED")
     written = harness.storage.read_bytes(
         f"{harness.home.resolve().as_posix()}/logs/{pid}/A/{A}/actions.log"
     ).decode()
@@ -85,8 +88,8 @@ def test_a_late_action_fires_while_the_work_is_still_waiting(harness):
     assert fired(harness, pid) == []
     harness.advance(timedelta(minutes=1))  # 13 h after the scheduled start
     (late,) = fired(harness, pid)
-    assert late["trigger"] == "onLateAction" and late["node"] == A
-    assert late["message"] == "status WAITING_ON_DEPENDENCIES for 2024-03-03T00:00:00..2024-03-04T00:00:00"
+    assert late.trigger == "onLateAction" and late.node == A
+    assert late.message == "status WAITING_ON_DEPENDENCIES for 2024-03-03T00:00:00..2024-03-04T00:00:00"
     harness.advance(timedelta(hours=1))
     assert len(fired(harness, pid)) == 1  # once
 
@@ -105,9 +108,7 @@ def test_a_late_action_fires_while_the_work_runs_but_not_after_it_finished(harne
     assert running.instance.id == A
     harness.service.set_task_status(harness.claim().task_id, "FINISHED")  # B finishes in time
     harness.advance(timedelta(hours=1))
-    assert [(e["node"], e["message"].split(" for")[0]) for e in fired(harness, pid)] == [
-        (A, "status RUNNING")
-    ]
+    assert [(e.node, e.message.split(" for")[0]) for e in fired(harness, pid)] == [(A, "status RUNNING")]
 
 
 def test_terminate_cancels_late_work(harness):
@@ -131,4 +132,4 @@ def test_terminate_cancels_late_work(harness):
     assert harness.service.report_task_progress(r.task_id) is True  # the running one is told to stop
     harness.service.set_task_status(r.task_id, "FAILED", error_message="terminated")
     assert harness.instance(pid, "@R_2024-03-03T00:00:00").status is Status.CANCELED
-    assert {e["type"] for e in fired(harness, pid)} == {"Terminate"}
+    assert {e.action_type for e in fired(harness, pid)} == {"Terminate"}

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from service_harness import definition, shell
 
+from tailrace.api.aws import describe as aws
 from tailrace.errors import TailraceError
-from tailrace.runtime.service import InvalidRequest
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.state import Status, TaskNotFound
 
 MIN = timedelta(minutes=1)
@@ -188,7 +189,7 @@ def test_without_cascade_a_failure_leaves_its_consumers_waiting(harness):
         B1: "WAITING_ON_DEPENDENCIES",
         C1: "WAITING_ON_DEPENDENCIES",
     }
-    described = harness.service.describe_objects(pid, [B1])["pipelineObjects"][0]["fields"]
+    described = aws.describe_objects(harness.service, pid, [B1])["pipelineObjects"][0]["fields"]
     assert {"key": "@waitingOn", "refValue": A1} in described
 
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 from service_harness import definition, shell
 
+from tailrace.api.aws import describe as aws
+from tailrace.api.aws import tasks as aws_tasks
 from tailrace.definition import DefinitionError, from_file_dict
-from tailrace.runtime.service import InvalidRequest, PipelineDeleted
+from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
 from tailrace.state import PipelineNotFound, PipelineState, TaskNotFound
 
 A3 = "@A_2024-03-03T00:00:00"
@@ -29,7 +31,7 @@ def test_create_is_idempotent_on_unique_id(harness):
         svc.create_pipeline("other", "token-1")
     with pytest.raises(InvalidRequest, match="at most 10 tags"):
         svc.create_pipeline("x", "y", tags={f"k{i}": "v" for i in range(11)})
-    (desc,) = svc.describe_pipelines([pid])
+    (desc,) = aws.describe_pipelines(svc, [pid])
     fields = {f["key"]: f["stringValue"] for f in desc["fields"]}
     assert fields["@pipelineState"] == "PENDING" and fields["uniqueId"] == "token-1"
     assert desc["tags"] == [{"key": "env", "value": "prod"}] and desc["description"] == "d"
@@ -77,7 +79,7 @@ def test_activation_refuses_an_invalid_parameter_value(harness):
         harness.service.activate(pid, parameter_values={"myWord": "not-a-number"})
     harness.service.activate(pid, parameter_values={"myWord": "42"})
     harness.tick()
-    task = harness.service.poll_for_task("wg")
+    task = aws_tasks.poll_for_task(harness.service, "wg")
     fields = {f["key"]: f.get("stringValue") for f in task["objects"][task["attemptId"]]["fields"]}
     assert fields["command"] == "echo 42"
     assert harness.service.get_definition(pid, "active")["parameterValues"] == [
@@ -128,7 +130,7 @@ def test_an_allowed_change_becomes_latest_and_runs_after_reactivation(harness):
     assert (p.latest_version, p.active_version) == (2, 1)
     harness.clock.advance(timedelta(hours=12))
     harness.tick()
-    old = harness.service.poll_for_task("wg")
+    old = aws_tasks.poll_for_task(harness.service, "wg")
     assert {f["key"]: f.get("stringValue") for f in old["objects"][old["attemptId"]]["fields"]}[
         "command"
     ] == "echo old"
@@ -137,7 +139,7 @@ def test_an_allowed_change_becomes_latest_and_runs_after_reactivation(harness):
     assert state_of(harness, pid).active_version == 2
     harness.clock.advance(timedelta(days=1))
     harness.tick()
-    new = [harness.service.poll_for_task("wg") for _ in range(2)]
+    new = [aws_tasks.poll_for_task(harness.service, "wg") for _ in range(2)]
     commands = sorted(
         {f["key"]: f.get("stringValue") for f in t["objects"][t["attemptId"]]["fields"]}["command"]
         for t in new
@@ -180,29 +182,29 @@ def test_delete_removes_the_pipeline_and_drops_its_runners(harness):
     task = harness.claim()
     harness.service.delete_pipeline(pid)
     with pytest.raises(PipelineDeleted):
-        harness.service.describe_pipelines([pid])
+        aws.describe_pipelines(harness.service, [pid])
     with pytest.raises(TaskNotFound):
         harness.service.report_task_progress(task.task_id)
     with pytest.raises(PipelineNotFound) as caught:
-        harness.service.describe_pipelines(["df-NEVER"])
+        aws.describe_pipelines(harness.service, ["df-NEVER"])
     assert not isinstance(caught.value, PipelineDeleted)
-    assert harness.service.list_pipelines()["pipelineIdList"] == []
+    assert aws.list_pipelines(harness.service)["pipelineIdList"] == []
 
 
 def test_list_pipelines_pages_with_a_marker(harness):
     ids = sorted(harness.service.create_pipeline(f"p{i}", f"u{i}") for i in range(5))
-    first = harness.service.list_pipelines(limit=2)
+    first = aws.list_pipelines(harness.service, limit=2)
     assert [p["id"] for p in first["pipelineIdList"]] == ids[:2] and first["hasMoreResults"]
-    rest = harness.service.list_pipelines(marker=first["marker"], limit=10)
+    rest = aws.list_pipelines(harness.service, marker=first["marker"], limit=10)
     assert [p["id"] for p in rest["pipelineIdList"]] == ids[2:] and not rest["hasMoreResults"]
     assert "marker" not in rest
 
 
 def test_tags_are_added_and_removed(harness):
-    pid = harness.service.create_pipeline("p", "u", tags=[{"key": "a", "value": "1"}])
-    harness.service.add_tags(pid, [{"key": "b", "value": "2"}])
+    pid = harness.service.create_pipeline("p", "u", tags={"a": "1"})
+    harness.service.add_tags(pid, {"b": "2"})
     harness.service.remove_tags(pid, ["a"])
-    assert harness.service.describe_pipelines([pid])[0]["tags"] == [{"key": "b", "value": "2"}]
+    assert aws.describe_pipelines(harness.service, [pid])[0]["tags"] == [{"key": "b", "value": "2"}]
     with pytest.raises(InvalidRequest):
         harness.service.add_tags(pid, {f"k{i}": "v" for i in range(10)})
 
@@ -211,21 +213,24 @@ def test_query_objects_filters_after_paging_and_describe_objects_shows_runtime_f
     pid = harness.pipeline(definition(shell("A"), shell("B", dependsOn={"ref": "A"})))
     harness.run_until_quiet(lambda t: "FAILED" if t.instance.id == "@A_2024-03-02T00:00:00" else "FINISHED")
     svc = harness.service
-    failed = svc.query_objects(
+    failed = aws.query_objects(
+        svc,
         pid,
         "INSTANCE",
         selectors=[{"fieldName": "@status", "operator": {"type": "EQ", "values": ["FAILED"]}}],
     )
     assert failed["ids"] == [] and failed["hasMoreResults"] is False  # retries pending: still waiting
-    page = svc.query_objects(pid, "INSTANCE", limit=2)
+    page = aws.query_objects(svc, pid, "INSTANCE", limit=2)
     assert len(page["ids"]) == 2 and page["hasMoreResults"] and page["marker"] == page["ids"][-1]
-    a_only = svc.query_objects(
+    a_only = aws.query_objects(
+        svc,
         pid,
         "INSTANCE",
         selectors=[{"fieldName": "@componentParent", "operator": {"type": "REF_EQ", "values": ["A"]}}],
     )
     assert a_only["ids"] == [f"@A_2024-03-0{d}T00:00:00" for d in (1, 2, 3)]
-    window = svc.query_objects(
+    window = aws.query_objects(
+        svc,
         pid,
         "INSTANCE",
         selectors=[
@@ -236,10 +241,10 @@ def test_query_objects_filters_after_paging_and_describe_objects_shows_runtime_f
         ],
     )
     assert len(window["ids"]) == 4
-    attempts = svc.query_objects(pid, "ATTEMPT")["ids"]
+    attempts = aws.query_objects(svc, pid, "ATTEMPT")["ids"]
     assert "@A_2024-03-02T00:00:00_Attempt=1" in attempts
-    assert svc.query_objects(pid, "COMPONENT")["ids"] == ["A", "B", "Default", "Every"]
-    objs = svc.describe_objects(pid, ["@A_2024-03-02T00:00:00", "@A_2024-03-02T00:00:00_Attempt=1", "A"])
+    assert aws.query_objects(svc, pid, "COMPONENT")["ids"] == ["A", "B", "Default", "Every"]
+    objs = aws.describe_objects(svc, pid, ["@A_2024-03-02T00:00:00", "@A_2024-03-02T00:00:00_Attempt=1", "A"])
     inst, att, comp = objs["pipelineObjects"]
     f = {x["key"]: x.get("stringValue", x.get("refValue")) for x in inst["fields"]}
     assert f["@status"] == "WAITING_FOR_RUNNER" and f["@componentParent"] == "A" and f["@triesLeft"] == "2"

@@ -20,6 +20,7 @@ from service_harness import shell
 
 from tailrace.clock import SystemClock
 from tailrace.definition import from_file_dict
+from tailrace.events.model import InstanceStatusChanged
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.state import SqlStateStore, Status, create_engine
@@ -181,9 +182,9 @@ def test_several_worker_processes_share_the_work_and_run_each_task_once(cluster)
     assert len({a.instance_id for a in attempts}) == 120
     assert len({a.runner_id.split("/")[0] for a in attempts}) > 1  # the work was shared
     running = [
-        e
-        for e in cluster.store.events_after(0, pipeline_id=pid, limit=100_000)
-        if e.type == "instance.status" and e.payload["to"] == "RUNNING"
+        r
+        for r in cluster.store.events_after(0, pipeline_id=pid, limit=100_000)
+        if isinstance(r.event, InstanceStatusChanged) and r.event.new == "RUNNING"
     ]
     assert len(running) == 120
     for w in workers:

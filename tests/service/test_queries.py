@@ -4,6 +4,7 @@ page of objects read in bulk describes each object as reading it alone does."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import timedelta
 
@@ -12,10 +13,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from service_harness import definition, shell
 
+from tailrace.api.aws import describe as aws
+from tailrace.api.aws.objects import attempt_runtime, instance_runtime
+from tailrace.api.aws.objects import text_field as _s
+from tailrace.api.aws.selectors import matches, parse_selectors, to_store
 from tailrace.clock import format_dp, parse_dp
-from tailrace.runtime.describe import _s, attempt_runtime, instance_runtime
 from tailrace.runtime.errors import InvalidRequest
-from tailrace.runtime.selectors import matches, parse_selectors, to_store
 from tailrace.state import PipelineNotFound, Status
 
 
@@ -34,7 +37,7 @@ def _all(harness, pid, sphere):
 def _pages(service, pid, sphere, selectors, limit):
     pages, marker = [], None
     while True:
-        page = service.query_objects(pid, sphere, selectors=selectors, limit=limit, marker=marker)
+        page = aws.query_objects(service, pid, sphere, selectors=selectors, limit=limit, marker=marker)
         pages.append(page["ids"])
         marker = page.get("marker")
         if not page["hasMoreResults"]:
@@ -135,7 +138,7 @@ def test_every_single_store_selector_against_field_matching(history, sphere):
                 selectors = [{"fieldName": field, "operator": {"type": kind, "values": vals}}]
                 checked = parse_selectors(selectors)
                 expected = [oid for oid, fields in objects if matches(fields, checked)]
-                got = harness.service.query_objects(pid, sphere, selectors=selectors, limit=500)["ids"]
+                got = aws.query_objects(harness.service, pid, sphere, selectors=selectors, limit=500)["ids"]
                 assert got == expected, selectors
                 tried += bool(to_store(sphere, checked)[0])
     assert tried > 30  # the test reached the store conditions
@@ -148,7 +151,7 @@ def test_times_compare_as_the_fields_show_them(history):
     first = min(started, key=lambda i: (i.started_at, i.id))
     assert first.started_at.microsecond == 500_000
     shown = format_dp(first.started_at)  # cut to the second
-    query = harness.service.query_objects
+    query = functools.partial(aws.query_objects, harness.service)
 
     def ids(kind, *vals):
         sel = [{"fieldName": "@actualStartTime", "operator": {"type": kind, "values": list(vals)}}]
@@ -166,7 +169,7 @@ def test_eq_matches_any_of_its_values_as_list_runs_status_needs(history):
     harness, pid = history
     statuses = harness.statuses(pid)
     sel = [{"fieldName": "@status", "operator": {"type": "EQ", "values": ["FINISHED", "FAILED"]}}]
-    got = harness.service.query_objects(pid, "INSTANCE", selectors=sel, limit=500)["ids"]
+    got = aws.query_objects(harness.service, pid, "INSTANCE", selectors=sel, limit=500)["ids"]
     assert got == sorted(i for i, s in statuses.items() if s in ("FINISHED", "FAILED"))
     assert {statuses[i] for i in got} == {"FINISHED", "FAILED"}
 
@@ -183,13 +186,14 @@ def test_selectors_the_store_cannot_answer_are_matched_after_the_page_is_cut(his
 def test_bad_selectors_are_refused_even_on_an_empty_pipeline(harness):
     pid = harness.pipeline(definition(shell("A")), activate=False)
     with pytest.raises(InvalidRequest, match=r"selectors\[1\]: operator type"):
-        harness.service.query_objects(
+        aws.query_objects(
+            harness.service,
             pid,
             "INSTANCE",
             selectors=[{"fieldName": "@status", "operator": {"type": "EQ"}}, {"operator": {"type": "LIKE"}}],
         )
     with pytest.raises(InvalidRequest, match="at most 10 selectors"):
-        harness.service.query_objects(pid, "INSTANCE", selectors=[{"fieldName": "name"}] * 11)
+        aws.query_objects(harness.service, pid, "INSTANCE", selectors=[{"fieldName": "name"}] * 11)
 
 
 def test_a_page_read_in_bulk_describes_each_object_as_reading_it_alone(history):
@@ -200,12 +204,12 @@ def test_a_page_read_in_bulk_describes_each_object_as_reading_it_alone(history):
     waiting = [i for i, s in harness.statuses(pid).items() if s == Status.WAITING_ON_DEPENDENCIES]
     ids = ["B", *instances[:20], "nope", attempts[0], "@nope_Attempt=1", *waiting, "A", attempts[-1]]
     for evaluate in (False, True):
-        bulk = service.describe_objects(pid, ids, evaluate_expressions=evaluate)
+        bulk = aws.describe_objects(service, pid, ids, evaluate_expressions=evaluate)
         assert not bulk["hasMoreResults"]
         alone = [
             o
             for i in ids
-            for o in service.describe_objects(pid, [i], evaluate_expressions=evaluate)["pipelineObjects"]
+            for o in aws.describe_objects(service, pid, [i], evaluate_expressions=evaluate)["pipelineObjects"]
         ]
         assert bulk["pipelineObjects"] == alone
         assert len(alone) == len(ids) - 2  # the two missing ids are left out
@@ -224,7 +228,7 @@ def test_a_page_read_in_bulk_describes_each_object_as_reading_it_alone(history):
 def test_another_owners_pipeline_reads_as_missing(history):
     harness, pid = history
     with pytest.raises(PipelineNotFound):
-        harness.service.describe_objects(pid, ["A"], owner="someone-else")
+        aws.describe_objects(harness.service, pid, ["A"], owner="someone-else")
     with pytest.raises(PipelineNotFound):
-        harness.service.query_objects(pid, "INSTANCE", owner="someone-else")
-    assert harness.service.query_objects(pid, "COMPONENT", owner="")["ids"]  # the harness's owner
+        aws.query_objects(harness.service, pid, "INSTANCE", owner="someone-else")
+    assert aws.query_objects(harness.service, pid, "COMPONENT", owner="")["ids"]  # the harness's owner

@@ -1,4 +1,4 @@
-"""list-runs in one read (tailrace.runtime.runs) gives the rows the AWS CLI builds from
+"""list-runs in one read (tailrace.api.aws.runs) gives the rows the AWS CLI builds from
 QueryObjects and DescribeObjects, for every filter list-runs has."""
 
 from __future__ import annotations
@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from service_harness import definition, shell
 
+from tailrace.api.aws import describe as aws
+from tailrace.api.aws import runs as runs_module
+from tailrace.api.aws.runs import list_runs, run_selectors
 from tailrace.clock import parse_dp
-from tailrace.runtime import runs as runs_module
 from tailrace.runtime.errors import InvalidRequest
-from tailrace.runtime.runs import list_runs, run_selectors
 from tailrace.state import PipelineNotFound
 
 
@@ -18,14 +19,14 @@ def _through_the_aws_operations(service, pid, selectors):
     a time, each object flattened (the last value of a key wins), sorted by scheduled start."""
     ids, marker = [], None
     while True:
-        page = service.query_objects(pid, "INSTANCE", selectors=selectors, limit=7, marker=marker)
+        page = aws.query_objects(service, pid, "INSTANCE", selectors=selectors, limit=7, marker=marker)
         ids += page["ids"]
         marker = page.get("marker")
         if not page["hasMoreResults"]:
             break
     rows = []
     for i in range(0, len(ids), 100):
-        for obj in service.describe_objects(pid, ids[i : i + 100])["pipelineObjects"]:
+        for obj in aws.describe_objects(service, pid, ids[i : i + 100])["pipelineObjects"]:
             row = {"@id": obj["id"], "name": obj["name"]}
             for f in obj["fields"]:
                 row[f["key"]] = f.get("stringValue", f.get("refValue"))

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from service_harness import T0, definition, of_status, shell
 
+from tailrace.api.aws import tasks as aws_tasks
 from tailrace.clock import parse_dp
+from tailrace.events.model import PipelineStateChanged
 from tailrace.state import PipelineState, Status
 
 DAY = timedelta(days=1)
@@ -76,7 +78,7 @@ def test_a_schedule_that_ends_finishes_the_pipeline(harness, bound, expected):
     with harness.store.transaction(readonly=True) as tx:
         p = tx.pipelines.get(pid)
     assert p.state is PipelineState.FINISHED and T0 <= p.finished_at <= harness.clock.now()
-    assert [e.payload["to"] for e in harness.events("pipeline.state", pid)][-1] == "FINISHED"
+    assert [e.new for e in harness.events(PipelineStateChanged, pid)][-1] == "FINISHED"
 
 
 def test_dependencies_run_in_order_within_a_period(harness):
@@ -144,14 +146,14 @@ def test_a_finished_task_starts_its_dependent_without_a_scheduler_tick(harness):
 def test_worker_groups_route_tasks(harness):
     harness.pipeline(definition(shell("A", workerGroup="etl"), shell("B"), occurrences="1"))
     harness.tick()
-    assert harness.service.poll_for_task("nobody") is None
-    etl = harness.service.poll_for_task("etl", hostname="h")
+    assert aws_tasks.poll_for_task(harness.service, "nobody") is None
+    etl = aws_tasks.poll_for_task(harness.service, "etl", hostname="h")
     assert etl["attemptId"] == "@A_2024-03-01T00:00:00_Attempt=1"
     fields = {
         f["key"]: f.get("stringValue", f.get("refValue")) for f in etl["objects"][etl["attemptId"]]["fields"]
     }
     assert fields["command"] == "echo A" and fields["@status"] == "RUNNING" and fields["hostname"] == "h"
-    assert harness.service.poll_for_task("wg")["attemptId"] == "@B_2024-03-01T00:00:00_Attempt=1"
+    assert aws_tasks.poll_for_task(harness.service, "wg")["attemptId"] == "@B_2024-03-01T00:00:00_Attempt=1"
 
 
 def test_ondemand_runs_once_per_activation(harness):
@@ -259,5 +261,5 @@ def test_poll_for_task_can_be_limited_to_one_owners_pipelines(harness):
     harness.service.put_definition(pid, from_file_dict(definition(shell("A"), start="2024-03-03T00:00:00")))
     harness.service.activate(pid)
     harness.tick()
-    assert harness.service.poll_for_task("wg", owner="bob") is None
-    assert harness.service.poll_for_task("wg", owner="alice")["pipelineId"] == pid
+    assert aws_tasks.poll_for_task(harness.service, "wg", owner="bob") is None
+    assert aws_tasks.poll_for_task(harness.service, "wg", owner="alice")["pipelineId"] == pid

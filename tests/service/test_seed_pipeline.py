@@ -44,7 +44,7 @@ def test_the_seed_pipeline_backfills_two_days_then_waits_and_matches_tailrace_ru
         storage=services.storage,
         home=home.resolve(),
         config=RunnerConfig(workers=2, poll_interval=0.05, grace=1.0),
-        hive_engine_factory=services.hive_engine,
+        engines=services.engines,
     )
     proc.start()
     try:

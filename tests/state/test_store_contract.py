@@ -11,6 +11,16 @@ from state_records import T0, instance, pipeline
 
 from tailrace.clock import format_dp
 from tailrace.errors import ConfigError, NotFoundError
+from tailrace.events.model import (
+    AttemptStatusChanged,
+    Broadcast,
+    ComponentStatusChanged,
+    InstanceStatusChanged,
+    PipelineCreated,
+    PipelineDeleted,
+    PipelineStateChanged,
+    UnknownEvent,
+)
 from tailrace.state import (
     LISTING_FIELDS,
     AccessKey,
@@ -113,11 +123,17 @@ def test_a_state_change_emits_its_event_in_the_same_transaction(store, clock):
         updated = tx.pipelines.update(PID, state=PipelineState.SCHEDULED, detail={"by": "test"})
         tx.pipelines.update(PID, windows_created=3)  # no state change, no event
     assert updated.updated_at == T0 + timedelta(seconds=60)
-    events = store.events_after(0)
-    assert [(e.type, e.object_id, dict(e.payload)) for e in events] == [
-        ("pipeline.state", PID, {"from": "PENDING", "to": "SCHEDULED", "by": "test"})
+    events = [r.event for r in store.events_after(0)]
+    assert events == [
+        PipelineStateChanged(
+            at=T0 + timedelta(seconds=60),
+            owner="me",
+            pipeline_id=PID,
+            old="PENDING",
+            new="SCHEDULED",
+            detail={"by": "test"},
+        )
     ]
-    assert events[0].at == T0 + timedelta(seconds=60)
 
 
 def test_rollback_discards_changes_and_events(store):
@@ -127,7 +143,7 @@ def test_rollback_discards_changes_and_events(store):
     store.subscribe(heard.extend)
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.pipelines.update(PID, state=PipelineState.SCHEDULED)
-        tx.events.append("custom", pipeline_id=PID)
+        tx.events.append(Broadcast(at=T0, pipeline_id=PID, text="never"))
         raise RuntimeError("boom")
     with store.transaction(readonly=True) as tx:
         assert tx.pipelines.get(PID).state is PipelineState.PENDING
@@ -139,25 +155,27 @@ def test_listeners_and_after_commit_callbacks_run_after_commit(store):
     unsubscribe = store.subscribe(heard.extend)
     with store.transaction() as tx:
         tx.pipelines.add(pipeline())
-        tx.events.append("pipeline.created", pipeline_id=PID, payload={"name": "p"})
+        tx.events.append(PipelineCreated(at=T0, pipeline_id=PID, name="p"))
         tx.after_commit(lambda: called.append(len(heard)))
-    assert [e.type for e in heard] == ["pipeline.created"] and heard[0].id > 0
+    assert [type(r.event) for r in heard] == [PipelineCreated] and heard[0].id > 0
+    assert heard[0].event.owner == "me"  # filled from the pipeline
     assert called == [1]
     unsubscribe()
     with store.transaction() as tx:
-        tx.events.append("other")
+        tx.events.append(Broadcast(at=T0, text="other"))
     assert len(heard) == 1
 
 
 def test_event_cursor_increases_and_filters_by_pipeline(store):
     for i in range(5):
         with store.transaction() as tx:
-            tx.events.append("e", pipeline_id=PID if i % 2 else "df-other", payload={"i": i})
+            tx.events.append(Broadcast(at=T0, pipeline_id=PID if i % 2 else "df-other", text=str(i)))
     everything = store.events_after(0)
-    assert [e.payload["i"] for e in everything] == [0, 1, 2, 3, 4]
-    assert [e.id for e in everything] == sorted(e.id for e in everything)
-    assert [e.payload["i"] for e in store.events_after(everything[1].id)] == [2, 3, 4]
-    assert [e.payload["i"] for e in store.events_after(0, pipeline_id=PID)] == [1, 3]
+    assert [r.event.text for r in everything] == ["0", "1", "2", "3", "4"]
+    assert [r.id for r in everything] == sorted(r.id for r in everything)
+    assert store.last_event_id() == everything[-1].id
+    assert [r.event.text for r in store.events_after(everything[1].id)] == ["2", "3", "4"]
+    assert [r.event.text for r in store.events_after(0, pipeline_id=PID)] == ["1", "3"]
     assert len(store.events_after(0, limit=2)) == 2
 
 
@@ -168,7 +186,7 @@ def test_paging_and_deleting_pipelines(store):
         tx.definitions.add("df-1", {"pipelineObjects": []}, at=T0)
         tx.instances.add_many([instance("df-1", "@A_1", depends_on=("@B_1",))])
         tx.attempts.add(attempt("@A_1", pid="df-1"))
-        tx.events.append("kept", pipeline_id="df-1")
+        tx.events.append(Broadcast(at=T0, pipeline_id="df-1", text="kept"))
     with store.transaction() as tx:
         assert [p.id for p in tx.pipelines.page(limit=2)] == ["df-0", "df-1"]
         assert [p.id for p in tx.pipelines.page(after="df-1", limit=10)] == ["df-2", "df-3", "df-4"]
@@ -181,7 +199,7 @@ def test_paging_and_deleting_pipelines(store):
         assert tx.instances.dependents("df-1", ["@B_1"]) == []
         with pytest.raises(PipelineNotFound):
             tx.pipelines.delete("df-1")
-    assert [e.type for e in store.events_after(0, pipeline_id="df-1")] == ["kept"]
+    assert [r.event.text for r in store.events_after(0, pipeline_id="df-1")] == ["kept"]
 
 
 def test_due_pipelines_are_scheduled_ones_whose_next_window_is_due_and_deactivating_ones(store):
@@ -226,7 +244,9 @@ def test_components_are_replaced_and_their_status_changes_are_events(store):
         assert paused.status is Status.PAUSED
         with pytest.raises(ObjectNotFound):
             tx.components.update(PID, "A", status=Status.PAUSED)
-    assert [(e.type, e.payload["to"]) for e in store.events_after(0)] == [("component.status", "PAUSED")]
+    assert [(type(r.event), r.event.new) for r in store.events_after(0)] == [
+        (ComponentStatusChanged, "PAUSED")
+    ]
 
 
 # --- instances ------------------------------------------------------------------------------------
@@ -267,14 +287,17 @@ def test_instance_update_is_compare_and_set(store, clock):
         assert tx.instances.get(PID, "@A_1") == won
         with pytest.raises(ObjectNotFound):
             tx.instances.update(PID, "@nope", status=Status.RUNNING)
-    (event,) = store.events_after(0)
-    assert event.type == "instance.status" and event.object_id == "@A_1"
-    assert dict(event.payload) == {
-        "from": "WAITING_ON_DEPENDENCIES",
-        "to": "WAITING_FOR_RUNNER",
-        "component": "A",
-        "reason": "ready",
-    }
+    (record,) = store.events_after(0)
+    assert record.event == InstanceStatusChanged(
+        at=clock.now(),
+        owner="me",
+        pipeline_id=PID,
+        object_id="@A_1",
+        component="A",
+        old="WAITING_ON_DEPENDENCIES",
+        new="WAITING_FOR_RUNNER",
+        detail={"reason": "ready"},
+    )
 
 
 def test_instances_by_status_dependents_and_counts(store):
@@ -573,12 +596,9 @@ def test_attempts_by_task_cas_and_expired_leases(store):
             "@A_1_Attempt=2",
             "@B_1_Attempt=1",
         ]
-    (event,) = store.events_after(0)
-    assert (event.type, event.payload["to"], event.payload["instance"]) == (
-        "attempt.status",
-        "FAILED",
-        "@A_1",
-    )
+    (record,) = store.events_after(0)
+    event = record.event
+    assert (type(event), event.new, event.instance) == (AttemptStatusChanged, "FAILED", "@A_1")
 
 
 # --- keys, leases, task runners -------------------------------------------------------------------
@@ -677,7 +697,7 @@ def test_latest_ended_and_deleted_pipelines(store, clock):
         assert tx.instances.latest_ended("df-other") is None
         assert not tx.pipelines.was_deleted(PID)
         tx.pipelines.delete(PID)
-        tx.events.append("pipeline.deleted", pipeline_id=PID)
+        tx.events.append(PipelineDeleted(at=T0, owner="me", pipeline_id=PID))
     with store.transaction(readonly=True) as tx:
         assert tx.pipelines.was_deleted(PID)
 
@@ -710,3 +730,123 @@ def test_next_wakeup_is_the_earliest_pending_time(store):
         tx.attempts.add(attempt("@A_2", lease=T0 - timedelta(hours=1), status=Status.FAILED))
     with store.transaction(readonly=True) as tx:
         assert tx.next_wakeup() == T0 + timedelta(hours=1)
+
+
+# --- event outbox and consumer cursors ------------------------------------------------------------
+
+
+def test_events_are_stored_typed_with_their_version_and_owner(store):
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline())
+        tx.events.append(PipelineCreated(at=T0, pipeline_id=PID, name="p"))  # owner filled: "me"
+        tx.events.append(PipelineCreated(at=T0, owner="explicit", pipeline_id="df-gone", name="q"))
+        tx.events.append(Broadcast(at=T0, text="to all"))  # no pipeline: no owner
+        with pytest.raises(TypeError, match="takes a tailrace"):
+            tx.events.append("pipeline.created")
+    records = store.events_after(0)
+    assert [(type(r.event), r.event.owner) for r in records] == [
+        (PipelineCreated, "me"),
+        (PipelineCreated, "explicit"),
+        (Broadcast, None),
+    ]
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.events.c.type, schema.events.c.version, schema.events.c.owner)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("pipeline.created", 1, "me"),
+        ("pipeline.created", 1, "explicit"),
+        ("operator.broadcast", 1, None),
+    ]
+
+
+def test_each_event_carries_its_own_pipelines_owner(store):
+    with store.transaction() as tx:
+        tx.pipelines.add(pipeline("df-a", unique_id="a", owner="alice"))
+        tx.pipelines.add(pipeline("df-b", unique_id="b", owner="bob"))
+        tx.instances.add_many([instance("df-a", "@A_1"), instance("df-b", "@A_1")])
+    for _ in range(2):  # the second time from the store's cache of owners
+        with store.transaction() as tx:  # one transaction touching both owners' pipelines
+            for pid in ("df-b", "df-a"):
+                current = tx.instances.get(pid, "@A_1").status
+                new = Status.RUNNING if current is not Status.RUNNING else Status.FINISHED
+                tx.instances.update(pid, "@A_1", status=new)
+                tx.events.append(
+                    Broadcast(at=T0, pipeline_id=pid, owner="ops", text="owner set by its producer")
+                )
+    seen = [(r.event.pipeline_id, type(r.event).__name__, r.event.owner) for r in store.events_after(0)]
+    assert seen == 2 * [
+        ("df-b", "InstanceStatusChanged", "bob"),
+        ("df-b", "Broadcast", "ops"),  # an owner the producer set is kept as it is
+        ("df-a", "InstanceStatusChanged", "alice"),
+        ("df-a", "Broadcast", "ops"),
+    ]
+
+
+def test_an_event_written_by_a_newer_version_reads_back_as_unknown(store):
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(schema.events).values(
+                type="future.thing", version=3, at=T0, owner="me", pipeline_id=PID, payload={"x": 1}
+            )
+        )
+    (record,) = store.events_after(0)
+    assert isinstance(record.event, UnknownEvent)
+    assert (record.event.type_name, record.event.version, dict(record.event.payload)) == (
+        "future.thing",
+        3,
+        {"x": 1},
+    )
+
+
+def test_cursors_only_move_forward(store, clock):
+    with store.transaction() as tx:
+        assert tx.cursors.find("console") is None
+        assert tx.cursors.save("console", event_id=5, position="5-0", at=T0) is True
+        assert tx.cursors.save("console", event_id=3, position="3-0", at=T0) is False
+        assert tx.cursors.save("console", event_id=5, position="5-0", at=T0) is False
+        assert tx.cursors.save("notifier", event_id=1, position="1-0", at=T0) is True
+    with store.transaction() as tx:
+        assert tx.cursors.save("console", event_id=9, position="9-0", at=T0 + timedelta(seconds=1)) is True
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.cursors.save("console", event_id=12, position="12-0", at=T0)
+        raise RuntimeError("rolled back")
+    with store.transaction(readonly=True) as tx:
+        console = tx.cursors.find("console")
+        assert (console.event_id, console.position, console.updated_at) == (
+            9,
+            "9-0",
+            T0 + timedelta(seconds=1),
+        )
+        assert tx.cursors.find("notifier").event_id == 1
+
+
+def test_migration_2_adds_owner_and_version_to_existing_events(db_url, clock):
+    engine = create_engine(db_url)
+    SqlStateStore(engine, clock=clock)
+    with engine.begin() as conn:  # back to a version-1 database holding one event
+        conn.execute(sa.text("DROP TABLE tr_cursors"))
+        conn.execute(sa.text("ALTER TABLE tr_events DROP COLUMN owner"))
+        conn.execute(sa.text("ALTER TABLE tr_events DROP COLUMN version"))
+        conn.execute(sa.delete(schema.schema_version).where(schema.schema_version.c.version > 1))
+        conn.execute(sa.insert(schema.pipelines).values(**_pipeline_row()))
+        conn.execute(
+            sa.text(
+                "INSERT INTO tr_events (type, at, pipeline_id, object_id, payload) "
+                "VALUES ('pipeline.created', :at, :pid, :pid, '{\"name\": \"p\"}')"
+            ),
+            {"at": T0.replace(tzinfo=None), "pid": PID},
+        )
+    store = SqlStateStore(engine, clock=clock)
+    assert store.schema_version() == LATEST
+    (record,) = store.events_after(0)
+    assert record.event == PipelineCreated(at=T0, owner="me", pipeline_id=PID, name="p")
+    with store.transaction() as tx:
+        assert tx.cursors.save("c", event_id=record.id, position="", at=T0)
+    engine.dispose()
+
+
+def _pipeline_row() -> dict:
+    from tailrace.state.repos import _row_of
+
+    return _row_of(pipeline())

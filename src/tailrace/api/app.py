@@ -20,12 +20,13 @@ from starlette.routing import BaseRoute, Route
 
 from tailrace import __version__
 from tailrace.api.auth import Authenticator
-from tailrace.api.errors import AwsError, InvalidRequest, MethodNotAllowed, NotFoundRoute
+from tailrace.api.errors import MethodNotAllowed, NotFoundRoute
 from tailrace.api.jsonproto import JsonProtocolEndpoint, error_response
 from tailrace.api.openapi import openapi_document
 from tailrace.api.operations import Operations
 from tailrace.api.rest import RestApi
 from tailrace.clock import Clock
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.state import StateStore
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def create_app(
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    err: AwsError
+    err: Exception
     if exc.status_code == 404:
         err = NotFoundRoute(f"no resource at {request.url.path}; see /openapi.json")
     elif exc.status_code == 405:

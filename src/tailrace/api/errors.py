@@ -3,14 +3,22 @@
 Every error leaves the API as `{"__type": "<namespace>#<Code>", "message": ...}` with the HTTP
 status the service used; botocore reads the part after `#` as the error code and raises the
 modelled exception class (`client.exceptions.PipelineNotFoundException`, ...).
+
+Two kinds of error reach here. The API's own (AwsError subclasses below: routing, parsing,
+signing) carry their code. Domain errors (tailrace.errors and its subclasses in state and
+runtime: PipelineNotFound, InvalidRequest, ...) know nothing of HTTP; `domain_codes()` maps
+them by class, the nearest class in the error's MRO deciding.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, ClassVar
+import sys
+from dataclasses import dataclass
+from typing import Any
 
-from tailrace.errors import ConfigError, ConflictError, NotFoundError, StorageError, TailraceError, UsageError
+from tailrace.errors import TailraceError
 
 log = logging.getLogger(__name__)
 
@@ -23,32 +31,13 @@ FRAMEWORK_NS = "com.amazon.coral.service"
 class AwsError(TailraceError):
     """An error as the AWS API reports it: a code, an HTTP status and a message."""
 
-    code: ClassVar[str] = "InternalServiceError"
-    status: ClassVar[int] = 500
-    namespace: ClassVar[str] = SERVICE_NS
+    # Class defaults, set per subclass; DomainError sets them per instance.
+    code: str = "InternalServiceError"
+    status: int = 500
+    namespace: str = SERVICE_NS
 
     def body(self) -> dict[str, Any]:
         return {"__type": f"{self.namespace}#{self.code}", "message": self.message}
-
-
-class InvalidRequest(AwsError):
-    code = "InvalidRequestException"
-    status = 400
-
-
-class PipelineNotFound(AwsError):
-    code = "PipelineNotFoundException"
-    status = 400
-
-
-class PipelineDeleted(AwsError):
-    code = "PipelineDeletedException"
-    status = 400
-
-
-class TaskNotFound(AwsError):
-    code = "TaskNotFoundException"
-    status = 400
 
 
 class InternalServiceError(AwsError):
@@ -124,39 +113,91 @@ class PayloadTooLarge(AwsError):
     namespace = FRAMEWORK_NS
 
 
-def _class_named(exc: BaseException, *names: str) -> bool:
-    return any(cls.__name__ in names for cls in type(exc).__mro__)
+@dataclass(frozen=True, slots=True)
+class Code:
+    """How a domain error is reported: AWS error code and HTTP status (`logged`: a server-side
+    failure, written to the server log as well)."""
+
+    code: str
+    status: int
+    namespace: str = SERVICE_NS
+    logged: bool = False
+
+
+class DomainError(AwsError):
+    """A domain error as reported: its class's Code and its own message."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(message)
+        self.code = code.code
+        self.status = code.status
+        self.namespace = code.namespace
+
+
+INVALID_REQUEST = Code("InvalidRequestException", 400)
+INTERNAL = Code("InternalServiceError", 500, logged=True)
+UNAVAILABLE_MESSAGE = "the metadata database is busy or unreachable; retry shortly"
+
+
+@functools.cache
+def domain_codes() -> dict[type[BaseException], Code]:
+    """The domain error classes and their AWS codes. Built on first use, so clients importing
+    this module (for the signing errors) do not load the state and runtime layers."""
+    from tailrace.errors import ConfigError, ConflictError, NotFoundError, StorageError, UsageError
+    from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
+    from tailrace.state import PipelineNotFound, TaskNotFound
+    from tailrace.state.sql import StoreBusy
+
+    return {
+        StoreBusy: Code(ServiceUnavailable.code, ServiceUnavailable.status, FRAMEWORK_NS),
+        PipelineDeleted: Code("PipelineDeletedException", 400),
+        PipelineNotFound: Code("PipelineNotFoundException", 400),
+        TaskNotFound: Code("TaskNotFoundException", 400),
+        InvalidRequest: INVALID_REQUEST,
+        NotFoundError: INVALID_REQUEST,
+        ConflictError: INVALID_REQUEST,
+        UsageError: INVALID_REQUEST,
+        StorageError: INTERNAL,
+        ConfigError: INTERNAL,
+        # Definition, expression and validation errors are the caller's input being wrong.
+        TailraceError: INVALID_REQUEST,
+    }
+
+
+def _store_unavailable() -> tuple[type[BaseException], ...]:
+    """The database driver's errors for a busy or unreachable database (none when the state
+    store was never loaded: then no such error can have been raised)."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    return (sa.OperationalError, sa.TimeoutError) if sa is not None else ()
+
+
+def code_for(exc: BaseException) -> Code | None:
+    """The Code of the nearest class in `exc`'s MRO that has one, or None."""
+    table = domain_codes()
+    for cls in type(exc).__mro__:
+        found = table.get(cls)
+        if found is not None:
+            return found
+    return None
 
 
 def to_aws_error(exc: BaseException) -> AwsError:
     """Map any exception to the AWS error a client should see.
 
-    Domain errors are matched by family (and, for the few the API names, by class name, so the
-    runtime and state layers need not know about HTTP). Anything unexpected is logged with its
-    traceback and reported as InternalServiceError without internal detail.
+    API errors pass as they are; domain errors by their class (see domain_codes). Anything
+    unexpected is logged with its traceback and reported as InternalServiceError without
+    internal detail.
     """
     if isinstance(exc, AwsError):
         return exc
-    if isinstance(exc, TailraceError):
-        message = exc.message
-        if _class_named(exc, "PipelineDeleted", "PipelineDeletedError"):
-            return PipelineDeleted(message)
-        if _class_named(exc, "PipelineNotFound", "PipelineNotFoundError"):
-            return PipelineNotFound(message)
-        if _class_named(exc, "TaskNotFound", "TaskNotFoundError"):
-            return TaskNotFound(message)
-        if isinstance(exc, NotFoundError | ConflictError | UsageError):
-            return InvalidRequest(message)
-        if isinstance(exc, StorageError | ConfigError):
+    code = code_for(exc)
+    if code is not None:
+        message = exc.message if isinstance(exc, TailraceError) else str(exc)
+        if code.logged:
             log.error("server-side failure while serving an API request: %s", message)
-            return InternalServiceError(message)
-        # Definition, expression and validation errors are the caller's input being wrong.
-        return InvalidRequest(message)
-    if type(exc).__module__.startswith("sqlalchemy") and type(exc).__name__ in (
-        "OperationalError",
-        "TimeoutError",
-    ):
+        return DomainError(code, message)
+    if isinstance(exc, _store_unavailable()):
         log.warning("metadata database unavailable while serving an API request: %s", exc)
-        return ServiceUnavailable("the metadata database is busy or unreachable; retry shortly")
+        return ServiceUnavailable(UNAVAILABLE_MESSAGE)
     log.exception("internal error while serving an API request", exc_info=exc)
     return InternalServiceError("internal error; the server log has the details")

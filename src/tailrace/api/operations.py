@@ -1,8 +1,8 @@
 """One thin handler per AWS Data Pipeline operation.
 
 Each takes the checked input (member names as in the model, timestamps as datetimes) and the
-caller, enforces ownership, and calls the pipeline service (runtime/service.py), whose methods
-already answer in the API's shapes; shapes.py writes the output.
+caller, enforces ownership, and calls the pipeline service (runtime/service.py) for what changes
+state, or the read operations of api/aws/ for the wire shapes; shapes.py writes the output.
 
 Ownership: every pipeline belongs to the owner of the key that created it. Another owner's
 pipeline is reported exactly like a missing one, so ids cannot be probed.
@@ -17,15 +17,25 @@ from botocore import xform_name
 
 from tailrace.api import shapes
 from tailrace.api.auth import Caller
-from tailrace.api.errors import InvalidRequest, PipelineDeleted, PipelineNotFound, TaskNotFound
+from tailrace.api.aws import describe, tasks
+from tailrace.api.aws.runs import STATUS_ALIASES
 from tailrace.definition import from_wire
-from tailrace.runtime.runs import STATUS_ALIASES
+from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
 from tailrace.runtime.service import PipelineService
-from tailrace.state import Pipeline, StateStore
+from tailrace.state import Pipeline, PipelineNotFound, StateStore, TaskNotFound
 
 LIST_PAGE = 50
 """ListPipelines page size (the service's, as moto also shows)."""
 MAX_DESCRIBE_PIPELINES = 25
+
+
+class TaskNotOwned(TaskNotFound):
+    """Another owner's task, reported exactly like a missing one so that ids cannot be probed."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(task_id)
+        self.message = f"task {task_id[:16]!r}... does not exist"
+        self.args = (self.message,)
 
 
 class Operations:
@@ -49,9 +59,9 @@ class Operations:
             found = tx.pipelines.find(pipeline_id)
             deleted = found is None and tx.pipelines.was_deleted(pipeline_id)
         if deleted:
-            raise PipelineDeleted(f"pipeline {pipeline_id!r} was deleted")
+            raise PipelineDeleted(pipeline_id)
         if found is None or not caller.owns(found.owner):
-            raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+            raise PipelineNotFound(pipeline_id)
         return found
 
     def _own_task(self, caller: Caller, task_id: str) -> None:
@@ -61,7 +71,7 @@ class Operations:
             attempt = tx.attempts.by_task(task_id)
             pipeline = tx.pipelines.find(attempt.pipeline_id) if attempt else None
         if pipeline is None or not caller.owns(pipeline.owner):
-            raise TaskNotFound(f"task {task_id[:16]!r}... does not exist")
+            raise TaskNotOwned(task_id)
 
     # --- pipelines ---------------------------------------------------------------------------
 
@@ -71,7 +81,7 @@ class Operations:
             p["uniqueId"],
             owner=caller.owner_for_new,
             description=p.get("description"),
-            tags=p.get("tags", []),
+            tags=tags_from_wire(p.get("tags", [])),
         )
         return {"pipelineId": pid}
 
@@ -83,7 +93,7 @@ class Operations:
         ids: Sequence[str] = list(dict.fromkeys(p["pipelineIds"]))
         if len(ids) > MAX_DESCRIBE_PIPELINES:
             raise InvalidRequest(f"pipelineIds takes at most {MAX_DESCRIBE_PIPELINES} ids, got {len(ids)}")
-        found = self.service.describe_pipelines(ids)  # raises for a missing or deleted id
+        found = describe.describe_pipelines(self.service, ids)  # raises for a missing or deleted id
         if caller.owner is not None:
             # The owner is among the fields the service returns; checking it here saves a read
             # per call on the API's busiest operation. A description without it is not the caller's.
@@ -92,15 +102,17 @@ class Operations:
                     (f.get("stringValue") for f in desc["fields"] if f["key"] == "pipelineCreator"), None
                 )
                 if owner != caller.owner:
-                    raise PipelineNotFound(f"pipeline {desc['pipelineId']!r} does not exist")
+                    raise PipelineNotFound(desc["pipelineId"])
         return {"pipelineDescriptionList": found}
 
     def list_pipelines(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        return self.service.list_pipelines(marker=p.get("marker"), owner=caller.owner, limit=LIST_PAGE)
+        return describe.list_pipelines(
+            self.service, marker=p.get("marker"), owner=caller.owner, limit=LIST_PAGE
+        )
 
     def add_tags(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         self._pipeline(caller, p["pipelineId"])
-        self.service.add_tags(p["pipelineId"], p["tags"])
+        self.service.add_tags(p["pipelineId"], tags_from_wire(p["tags"]))
         return {}
 
     def remove_tags(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +158,8 @@ class Operations:
     # The two bulk reads check ownership in the service's own read (one transaction a page).
 
     def describe_objects(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        return self.service.describe_objects(
+        return describe.describe_objects(
+            self.service,
             p["pipelineId"],
             list(dict.fromkeys(p["objectIds"])),
             evaluate_expressions=p.get("evaluateExpressions", False),
@@ -159,7 +172,8 @@ class Operations:
         if limit < 1:
             raise InvalidRequest(f"limit must be at least 1, got {limit}")
         selectors = [_selector(s, i) for i, s in enumerate(p.get("query", {}).get("selectors", []))]
-        return self.service.query_objects(
+        return describe.query_objects(
+            self.service,
             p["pipelineId"],
             p["sphere"],
             selectors=selectors,
@@ -181,7 +195,9 @@ class Operations:
 
     def poll_for_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         # Worker groups are shared names; the owner filter keeps other owners' tasks out of reach.
-        task = self.service.poll_for_task(p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner)
+        task = tasks.poll_for_task(
+            self.service, p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner
+        )
         return {"taskObject": task} if task else {}
 
     def report_task_progress(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +237,11 @@ def values_from_wire(items: Sequence[Mapping[str, str]]) -> dict[str, str | list
         else:
             out[key] = value
     return out
+
+
+def tags_from_wire(items: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """tags ([{key, value}]) as {key: value}; a repeated key keeps its last value."""
+    return {t["key"]: t.get("value", "") for t in items}
 
 
 def _selector(s: Mapping[str, Any], index: int) -> dict[str, Any]:

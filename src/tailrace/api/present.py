@@ -8,14 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from tailrace.clock import format_dp
-from tailrace.state import Attempt, Event, Instance, Pipeline
+from tailrace.events.model import ActionFailed, ActionFired, StatusChanged, encode
+from tailrace.runtime.reads import Health
+from tailrace.state import Attempt, Instance, Pipeline, StoredEvent
 
 
 def _dp(value: datetime | None) -> str | None:
     return format_dp(value) if value is not None else None
 
 
-def pipeline_json(p: Pipeline, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+def pipeline_json(p: Pipeline, health: Health, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The pipeline; `health` as DescribePipelines' @healthStatus (tailrace.runtime.reads)."""
     out: dict[str, Any] = {
         "id": p.id,
         "name": p.name,
@@ -23,7 +26,7 @@ def pipeline_json(p: Pipeline, counts: Mapping[str, int] | None = None) -> dict[
         "description": p.description,
         "owner": p.owner,
         "state": str(p.state),
-        "healthStatus": str(p.health_status) if p.health_status else None,
+        "healthStatus": health.status.value if health.status else None,
         "createdAt": _dp(p.created_at),
         "activatedAt": _dp(p.activated_at),
         "latestRunTime": _dp(p.latest_run_at),
@@ -85,14 +88,23 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
     }
 
 
-def event_json(e: Event) -> dict[str, Any]:
+def event_json(record: StoredEvent) -> dict[str, Any]:
+    """An outbox event as the REST events listing shows it: its type name and payload fields."""
+    e = record.event
+    type_name, _, payload = encode(e)
+    if isinstance(e, StatusChanged):
+        object_id: str | None = e.object_id
+    elif isinstance(e, ActionFired | ActionFailed):
+        object_id = e.action_id
+    else:
+        object_id = e.pipeline_id
     return {
-        "id": e.id,
-        "type": e.type,
+        "id": record.id,
+        "type": type_name,
         "at": _dp(e.at),
         "pipelineId": e.pipeline_id,
-        "objectId": e.object_id,
-        "payload": _plain(e.payload),
+        "objectId": object_id,
+        "payload": _plain(payload),
     }
 
 

@@ -24,13 +24,15 @@ from starlette.routing import Route
 
 from tailrace.api import present, shapes
 from tailrace.api.auth import Authenticator, Caller
-from tailrace.api.errors import InvalidRequest, NotFoundRoute, PipelineNotFound
+from tailrace.api.aws.runs import MAX_RUNS, list_runs
+from tailrace.api.errors import NotFoundRoute
 from tailrace.api.jsonproto import error_response, json_response, parse_json_body, read_body, request_parts
 from tailrace.api.operations import values_from_wire
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import NotFoundError, StorageError
-from tailrace.runtime.runs import MAX_RUNS, list_runs
-from tailrace.state import Pipeline, StateStore, Status
+from tailrace.runtime.errors import InvalidRequest
+from tailrace.runtime.reads import pipeline_health
+from tailrace.state import Pipeline, PipelineNotFound, StateStore, Status
 from tailrace.storage import Storage
 
 if TYPE_CHECKING:
@@ -167,7 +169,7 @@ class RestApi:
         pid = call.path["pipeline_id"]
         p = tx.pipelines.find(pid)
         if p is None or not call.caller.owns(p.owner):
-            raise PipelineNotFound(f"pipeline {pid!r} does not exist")
+            raise PipelineNotFound(pid)
         return p
 
     # --- endpoints -------------------------------------------------------------------------
@@ -179,13 +181,16 @@ class RestApi:
             page = tx.pipelines.page(owner=call.caller.owner, after=after, limit=limit + 1)
             more = len(page) > limit
             page = page[:limit]
-            items = [present.pipeline_json(p, _counts(tx.instances.count(p.id))) for p in page]
+            items = [
+                present.pipeline_json(p, pipeline_health(tx, p.id), _counts(tx.instances.count(p.id)))
+                for p in page
+            ]
         return {"pipelines": items, "next": page[-1].id if more and page else None}
 
     def pipeline(self, call: Call) -> dict[str, Any]:
         with self.store.transaction(readonly=True) as tx:
             p = self._owned(tx, call)
-            return present.pipeline_json(p, _counts(tx.instances.count(p.id)))
+            return present.pipeline_json(p, pipeline_health(tx, p.id), _counts(tx.instances.count(p.id)))
 
     def graph(self, call: Call) -> dict[str, Any]:
         with self.store.transaction(readonly=True) as tx:
@@ -244,7 +249,7 @@ class RestApi:
         }
 
     def runs(self, call: Call) -> dict[str, Any]:
-        """The rows `list-runs` prints, in one call (see tailrace.runtime.runs): the instances
+        """The rows `list-runs` prints, in one call (see tailrace.api.aws.runs): the instances
         whose status is one of `status`, whose actual start is in `startedBetween` and whose
         scheduled start is in `scheduledBetween` (each optional; bounds inclusive, to the second)."""
         if self.service is None:
@@ -301,13 +306,13 @@ class RestApi:
             if pipeline_id is not None:
                 p = tx.pipelines.find(pipeline_id)
                 if p is None or not call.caller.owns(p.owner):
-                    raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+                    raise PipelineNotFound(pipeline_id)
             owned: set[str] | None = None
             if owner is not None and pipeline_id is None:
                 owned = {p.id for p in _all_pipelines(tx, owner)}
         batch = self.store.events_after(after, pipeline_id=pipeline_id, limit=limit)
         cursor = batch[-1].id if batch else after
-        shown = [e for e in batch if owned is None or e.pipeline_id in owned]
+        shown = [r for r in batch if owned is None or r.event.pipeline_id in owned]
         return {
             "events": [present.event_json(e) for e in shown],
             "cursor": cursor,

@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from tailrace.api.errors import InvalidRequest
 from tailrace.clock import parse_dp
+from tailrace.runtime.errors import InvalidRequest
 
 SERVICE = "datapipeline"
 API_VERSION = "2012-10-29"

@@ -29,20 +29,25 @@ from tailrace.definition.types import (
     is_user_field,
 )
 from tailrace.definition.typetable import ALL_FIELDS, OBJECT_TYPES
+from tailrace.limits import Limits
 
-MAX_VALUE_LENGTH = 10240
 MAX_ID_LENGTH = 1024
 MAX_KEY_LENGTH = 256
 SCHEDULE_TYPES = ("cron", "ondemand", "timeseries")
 
 
 def validate(
-    defn: PipelineDefinition, values: Mapping[str, Any] | None = None, *, activation: bool = False
+    defn: PipelineDefinition,
+    values: Mapping[str, Any] | None = None,
+    *,
+    activation: bool = False,
+    limits: Limits | None = None,
 ) -> ValidationReport:
     """Every problem of the definition (and the parameter values, when given).
 
     With activation=True, parameters left without a value (or used without being declared)
-    are errors, as ActivatePipeline would have them; otherwise they are warnings.
+    are errors, as ActivatePipeline would have them; otherwise they are warnings. `limits`
+    bounds the number and size of objects and fields (default: AWS Data Pipeline's limits).
     """
     problems: list[Problem] = list(defn.warnings)
     counts = {"objects": len(defn.objects), "parameters": len(defn.parameters), "values": len(defn.values)}
@@ -60,7 +65,7 @@ def validate(
         elif kind == "parameters" or values:
             problems.extend(parameter_problems(defn, values, activation=False))
         return ValidationReport(problems=tuple(problems), source=defn.source, kind=kind, counts=counts)
-    v = _Validator(defn, values, activation)
+    v = _Validator(defn, values, activation, limits or Limits())
     v.run()
     problems.extend(v.problems)
     problems.extend(parameter_problems(defn, values, activation=activation))
@@ -68,8 +73,11 @@ def validate(
 
 
 class _Validator:
-    def __init__(self, defn: PipelineDefinition, values: Mapping[str, Any] | None, activation: bool) -> None:
+    def __init__(
+        self, defn: PipelineDefinition, values: Mapping[str, Any] | None, activation: bool, limits: Limits
+    ) -> None:
         self.defn = defn
+        self.limits = limits
         self.activation = activation
         self.params = effective_parameters_lenient(defn, values)
         self.declared = {p.id for p in defn.parameters} | set(self.params)
@@ -94,6 +102,14 @@ class _Validator:
 
     def run(self) -> None:
         seen: set[str] = set()
+        most = self.limits.objects_per_pipeline
+        if len(self.defn.objects) > most:
+            self.err(
+                None,
+                "objects",
+                f"the definition has {len(self.defn.objects)} objects; a pipeline holds at most {most} "
+                "(the [limits] objects_per_pipeline of this server)",
+            )
         for obj in self.defn.objects:
             if obj.id in seen:
                 self.err(obj, "id", f"the id '{obj.id}' is used by more than one object; ids must be unique")
@@ -119,14 +135,56 @@ class _Validator:
     # -- types and fields -----------------------------------------------------------------------
 
     def check_sizes(self, obj: PipelineObject) -> None:
-        """The API's limits on ids, names and field keys (botocore's shapes)."""
+        """The API's limits on ids, names and field keys (botocore's shapes), and the service's
+        limits on fields per object and on the bytes of names, values and whole objects."""
+        limits = self.limits
         if len(obj.id) > MAX_ID_LENGTH:
             self.err(obj, "id", f"an object id is at most {MAX_ID_LENGTH} characters; found {len(obj.id)}")
+        elif len(obj.id.encode()) > limits.field_name_bytes:
+            self.err(
+                obj,
+                "id",
+                f"an object id is at most {limits.field_name_bytes} bytes (UTF-8); found {len(obj.id.encode())}",
+            )
         if obj.name is not None and not 1 <= len(obj.name) <= MAX_ID_LENGTH:
             self.err(obj, "name", f"a name is 1 to {MAX_ID_LENGTH} characters; found {len(obj.name)}")
-        for key in obj.fields:
-            if not 1 <= len(key) <= MAX_KEY_LENGTH:
-                self.err(obj, key[:40], f"a field name is 1 to {MAX_KEY_LENGTH} characters; found {len(key)}")
+        size = len(obj.id.encode()) + len((obj.name or "").encode())
+        entries = 0
+        for key, value in obj.fields.items():
+            key_bytes = len(key.encode())
+            if not 1 <= len(key) <= MAX_KEY_LENGTH or key_bytes > limits.field_name_bytes:
+                self.err(
+                    obj,
+                    key[:40],
+                    f"a field name is 1 to {min(MAX_KEY_LENGTH, limits.field_name_bytes)} characters "
+                    f"({limits.field_name_bytes} bytes); found {len(key)} ({key_bytes} bytes)",
+                )
+            items = values_of(value)
+            entries += len(items)
+            for item in items:
+                item_bytes = len((item.id if isinstance(item, Ref) else str(item)).encode())
+                size += key_bytes + item_bytes
+                if item_bytes > limits.field_value_bytes:
+                    self.err(
+                        obj,
+                        key,
+                        f"'{key}' holds a value of {item_bytes:,} bytes (UTF-8); a field value is at most "
+                        f"{limits.field_value_bytes:,} bytes (keep long scripts in a file: scriptUri)",
+                    )
+        if entries > limits.fields_per_object:
+            self.err(
+                obj,
+                None,
+                f"the object has {entries} fields; an object holds at most {limits.fields_per_object} "
+                "(each value of a multi-valued field counts)",
+            )
+        if size > limits.object_bytes:
+            self.err(
+                obj,
+                None,
+                f"the object is {size:,} bytes (UTF-8: id, name, field names and values); an object is "
+                f"at most {limits.object_bytes:,} bytes",
+            )
 
     def type_of(
         self, obj: PipelineObject, resolved: ResolvedObject, used_as_parent: set[str]
@@ -177,13 +235,6 @@ class _Validator:
                 if isinstance(item, str) and item == "" and key != "type":
                     self.err(
                         obj, key, f"'{key}' is empty; expected a value (the service refuses empty fields)"
-                    )
-                elif isinstance(item, str) and len(item) > MAX_VALUE_LENGTH:
-                    self.warn(
-                        obj,
-                        key,
-                        f"'{key}' is {len(item)} characters long; AWS Data Pipeline allows "
-                        f"{MAX_VALUE_LENGTH} (tailrace accepts it)",
                     )
             if key == "type" or is_user_field(key) or not known_type:
                 continue

@@ -47,9 +47,18 @@ class EventBus(ABC):
     def publish(self, event_id: int, event: Event) -> None:
         """Append one event (a no-op when event_id is not above the last published)."""
 
+    def publish_many(self, items: Sequence[tuple[int, Event]]) -> None:
+        """Publish several events in event-id order (backends may do it in one round trip)."""
+        for event_id, event in items:
+            self.publish(event_id, event)
+
     @abstractmethod
     def last_event_id(self) -> int:
         """The highest event id published (0 when none): where the relay resumes."""
+
+    def position_of(self, event_id: int) -> str:
+        """The position right after which `event_id`'s successors come (to resume by event id)."""
+        return str(event_id) if event_id > 0 else ""
 
     @abstractmethod
     def read(self, after: str = "", *, limit: int = 1000) -> Batch:

@@ -30,6 +30,27 @@ def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+# Field names per class, computed once: events are built and encoded on every state change.
+_MAPPING_FIELDS: dict[type, tuple[str, ...]] = {}
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _mapping_fields(cls: type) -> tuple[str, ...]:
+    found = _MAPPING_FIELDS.get(cls)
+    if found is None:
+        kinds = ("Mapping[str, Any]", "Mapping[str, str]")
+        found = _MAPPING_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.type in kinds)
+    return found
+
+
+def _payload_fields(cls: type) -> tuple[str, ...]:
+    found = _PAYLOAD_FIELDS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+        found = _PAYLOAD_FIELDS[cls] = names
+    return found
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """The base of every event. `at` is UTC-aware; `owner` is the key holder the event belongs to
@@ -45,9 +66,8 @@ class Event:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
             raise EventError(f"{type(self).__name__}.at must be timezone-aware; got {self.at!r}")
-        for f in dataclasses.fields(self):
-            if f.type in ("Mapping[str, Any]", "Mapping[str, str]"):
-                object.__setattr__(self, f.name, _frozen_map(getattr(self, f.name)))
+        for name in _mapping_fields(type(self)):
+            object.__setattr__(self, name, _frozen_map(getattr(self, name)))
 
 
 # --- pipelines ---------------------------------------------------------------------------------
@@ -109,11 +129,15 @@ class ComponentStatusChanged(StatusChanged):
 @dataclass(frozen=True, kw_only=True)
 class InstanceStatusChanged(StatusChanged):
     TYPE: ClassVar[str] = "instance.status"
+    component: str = ""
+    """The component the instance is of."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AttemptStatusChanged(StatusChanged):
     TYPE: ClassVar[str] = "attempt.status"
+    instance: str = ""
+    """The instance the attempt is of."""
 
 
 # --- actions (SnsAlarm, Terminate) --------------------------------------------------------------
@@ -220,7 +244,12 @@ _BASE_FIELDS = frozenset({"at", "owner", "pipeline_id"})
 E = TypeVar("E", bound=Event)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -235,11 +264,7 @@ def encode(event: Event) -> tuple[str, int, dict[str, Any]]:
     `pipeline_id` are carried beside the payload, not in it."""
     if isinstance(event, UnknownEvent):
         return event.type_name, event.version, dict(_plain(event.payload))
-    payload = {
-        f.name: _plain(getattr(event, f.name))
-        for f in dataclasses.fields(event)
-        if f.name not in _BASE_FIELDS
-    }
+    payload = {name: _plain(getattr(event, name)) for name in _payload_fields(type(event))}
     return event.TYPE, event.VERSION, payload
 
 
@@ -261,7 +286,7 @@ def decode(
         return UnknownEvent(
             at=at, owner=owner, pipeline_id=pipeline_id, type_name=type_name, version=version, payload=payload
         )
-    known = {f.name for f in dataclasses.fields(cls)} - _BASE_FIELDS
+    known = _payload_fields(cls)
     kwargs = {k: v for k, v in payload.items() if k in known}
     try:
         return cls(at=at, owner=owner, pipeline_id=pipeline_id, **kwargs)
@@ -277,3 +302,33 @@ class Delivered:
     event_id: int
     position: str
     event: Event
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The event as one JSON-ready object: type, version, at, owner, pipelineId, payload (the form
+    the Redis bus stores and `tailrace events --output json` prints)."""
+    type_name, version, payload = encode(event)
+    return {
+        "type": type_name,
+        "version": version,
+        "at": event.at.isoformat(),
+        "owner": event.owner,
+        "pipelineId": event.pipeline_id,
+        "payload": payload,
+    }
+
+
+def from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from `to_dict`'s form. :raises EventError: if it is not that form."""
+    try:
+        at = datetime.fromisoformat(str(data["at"]))
+        return decode(
+            str(data["type"]),
+            int(data.get("version") or 1),
+            data.get("payload") or {},
+            at=at,
+            owner=data.get("owner"),
+            pipeline_id=data.get("pipelineId"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventError(f"not an encoded event: {exc}") from None

@@ -2,22 +2,64 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tailrace.clock import Clock, SystemClock
 from tailrace.definition import ResolvedDefinition
+from tailrace.engines.abc import LogSink
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.expressions import ExpressionError, Scope, render
 from tailrace.plan import PlannedInstance, ScopeBuilder
 from tailrace.storage import Storage
 
+log = logging.getLogger("tailrace.worker")
 
-class LogSink(Protocol):
-    def write(self, text: str) -> Any: ...
+
+class CancelSignal(threading.Event):
+    """The attempt's `cancelled` event, which also runs hooks once when set: what a runner
+    registers to stop work that does not poll the event (a DuckDB query's interrupt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hooks: list[Callable[[], None]] = []
+        self._hooks_lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._hooks_lock:
+            first = not self.is_set()
+            super().set()
+            hooks = list(self._hooks) if first else []
+        for hook in hooks:
+            _call(hook)
+
+    @contextmanager
+    def hook(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Run `callback` (from the cancelling thread) if the signal is set while inside; at
+        once if it is set already."""
+        with self._hooks_lock:
+            self._hooks.append(callback)
+            already = self.is_set()
+        if already:
+            _call(callback)
+        try:
+            yield
+        finally:
+            with self._hooks_lock:
+                self._hooks.remove(callback)
+
+
+def _call(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # a failed interrupt must not stop the others, nor the cancel itself
+        log.exception("cancel hook failed")
 
 
 class ListLog:
@@ -66,12 +108,42 @@ class AttemptContext:
     scopes: ScopeBuilder
     work_dir: Path
     log: LogSink
-    hive_engine_factory: Callable[[], Any] | None = None
-    """Returns a fresh tailrace.engines.hive.HiveEngine (the caller closes it)."""
+    engines: EngineRegistry | None = None
+    """Script engines by name (services.engines); None where none is configured."""
+    hive_engine: str = DEFAULT_ENGINE
+    """The engine that runs Hive scripts: the `hive_engine` setting (later, the resource's)."""
+    owner: str = ""
+    """The pipeline's owner: whose metastore namespace Hive scripts use ("" in local runs)."""
     clock: Clock = field(default_factory=SystemClock)
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=CancelSignal)
+    """Set when the attempt must stop (cancel, deactivation, shutdown); see on_cancel."""
     heartbeat: Callable[[], None] = lambda: None
     actual_start: datetime | None = None
+
+    @contextmanager
+    def on_cancel(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Call `callback` (e.g. an engine's interrupt) when the attempt is cancelled while inside
+        the block; at once if it already is."""
+        if isinstance(self.cancelled, CancelSignal):
+            with self.cancelled.hook(callback):
+                yield
+            return
+        # A plain Event (a caller that built its own): watch it from a thread.
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if self.cancelled.wait(0.1):
+                    if not done.is_set():
+                        _call(callback)
+                    return
+
+        watcher = threading.Thread(target=watch, name="cancel watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
 
     @property
     def component(self) -> Any:

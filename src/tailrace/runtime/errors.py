@@ -17,3 +17,8 @@ class PipelineDeleted(PipelineNotFound):
         super().__init__(pipeline_id)
         self.message = f"pipeline {pipeline_id!r} was deleted"
         self.args = (self.message,)
+
+
+class LimitExceeded(InvalidRequest):
+    """A per-owner or definition limit of this server ([limits] in tailrace.toml) would be passed;
+    AWS reports these as InvalidRequestException too."""

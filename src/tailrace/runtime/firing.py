@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tailrace.clock import format_dp
 from tailrace.errors import TailraceError
+from tailrace.events.model import ActionFailed, ActionFired
 from tailrace.runtime.actions import fire_action
 from tailrace.runtime.activation import planned_from_spec
 from tailrace.state import Instance
@@ -45,25 +46,34 @@ def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: 
             )
         except TailraceError as exc:
             tx.events.append(
-                "action.failed",
-                pipeline_id=pid,
-                object_id=action_id,
-                payload={"trigger": trigger, "node": inst.id, "error": str(exc)},
+                ActionFailed(
+                    at=step.now,
+                    owner=step.pipeline.owner,
+                    pipeline_id=pid,
+                    action_id=action_id,
+                    trigger=trigger,
+                    node=inst.id,
+                    error=str(exc),
+                )
             )
             log.warning(
                 "%s %s: %s action '%s' could not be evaluated: %s", pid, inst.id, trigger, action_id, exc
             )
             continue
-        payload = {
-            "action": fired.action_id,
-            "type": fired.type,
-            "trigger": trigger,
-            "node": inst.id,
-            "subject": fired.subject,
-            "message": fired.message,
-            "topicArn": fired.topic_arn,
-        }
-        tx.events.append("action.fired", pipeline_id=pid, object_id=action_id, payload=payload)
+        tx.events.append(
+            ActionFired(
+                at=step.now,
+                owner=step.pipeline.owner,
+                pipeline_id=pid,
+                action_id=fired.action_id,
+                action_type=fired.type,
+                trigger=trigger,
+                node=inst.id,
+                subject=fired.subject,
+                message=fired.message,
+                topic_arn=fired.topic_arn,
+            )
+        )
         line = f"{pid} {inst.id}: {fired.describe()}"
         step.notes.append(line)
         tx.after_commit(lambda line=line: log.info("%s", line))

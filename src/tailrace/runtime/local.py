@@ -29,6 +29,8 @@ from typing import Any
 
 from tailrace.clock import Clock, FastForwardClock, SystemClock, format_dp, utc
 from tailrace.definition import Category, DefinitionError, PipelineDefinition, resolve
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
+from tailrace.limits import Limits
 from tailrace.plan import schedule_type_of
 from tailrace.runtime.activation import RESOURCE_QUEUE, main_anchor, resource_queue
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
@@ -51,6 +53,11 @@ ONE_SHOT_DEFAULTS: Mapping[Category, Mapping[str, str]] = {
         "preconditionTimeout": "1 minutes",
     },
 }
+ONE_SHOT_LIMITS = Limits(
+    instances_per_activation=10**9, instances_per_hour=10**9, active_pipelines=10**9, running_attempts=10**9
+)
+"""A run is one owner's own backfill on its own store: the per-owner bounds of a shared service
+do not apply (plan's MAX_WINDOWS still does); the definition size limits do."""
 MAX_STEPS = 1_000_000
 """A safety net: ticks of one run (each tick runs or jumps; a real run takes a few per attempt)."""
 
@@ -126,7 +133,8 @@ class LocalRunner:
         *,
         storage: Storage,
         home: Path,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         clock: Clock | None = None,
         echo: Callable[[str], None] = lambda line: None,
         progress: Callable[[str], None] = lambda line: None,
@@ -135,7 +143,8 @@ class LocalRunner:
     ) -> None:
         self.storage = storage
         self.home = home.resolve()
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.clock = clock or SystemClock()
         self.echo = echo
         self.progress = progress
@@ -208,7 +217,12 @@ class _Run:
         defn = one_shot_definition(defn)
         config = RuntimeConfig(lookahead=_lookahead(defn, self.limit, until_given=self.until_given))
         service = PipelineService(
-            store=self.store, home=r.home, clock=self.clock, config=config, storage=r.storage
+            store=self.store,
+            home=r.home,
+            clock=self.clock,
+            config=config,
+            storage=r.storage,
+            limits=ONE_SHOT_LIMITS,
         )
         service.create_pipeline("tailrace run", self.pid, pipeline_id=self.pid)
         report = service.put_definition(self.pid, defn)
@@ -223,7 +237,8 @@ class _Run:
             storage=r.storage,
             home=r.home,
             options=WorkerOptions(runner_id="tailrace-run", hostname="localhost"),
-            hive_engine_factory=r.hive_engine_factory,
+            engines=r.engines,
+            hive_engine=r.hive_engine,
             executor=self._executor,
         )
         scheduler.tick()

@@ -14,21 +14,31 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
+from tailrace.events.model import (
+    DefinitionPut,
+    InstanceStatusChanged,
+    PipelineActivated,
+    PipelineCreated,
+    PipelineDeleted,
+    PipelineStateChanged,
+)
 from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
-from tailrace.runtime.worker import Doorbell, Executor, Worker, WorkerOptions, _Heartbeat, default_executor
-from tailrace.state import TERMINAL, Event, TaskNotFound
+from tailrace.runtime.worker import Doorbell, Executor, Heartbeat, Worker, WorkerOptions, default_executor
+from tailrace.state import TERMINAL, StoredEvent, TaskNotFound
 from tailrace.storage import Storage
 
 log = logging.getLogger("tailrace.runners")
 TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
+PIPELINE_EVENTS = (PipelineCreated, PipelineDeleted, DefinitionPut, PipelineActivated, PipelineStateChanged)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +75,8 @@ class ServiceProcess:
         storage: Storage,
         home: Path,
         config: RunnerConfig,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
     ) -> None:
@@ -73,7 +84,8 @@ class ServiceProcess:
         self.storage = storage
         self.home = home
         self.config = config
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.executor = executor
         self.echo = echo
         self.stop_event = threading.Event()
@@ -100,7 +112,8 @@ class ServiceProcess:
             storage=self.storage,
             home=self.home,
             options=options,
-            hive_engine_factory=self.hive_engine_factory,
+            engines=self.engines,
+            hive_engine=self.hive_engine,
             executor=self.executor,
             doorbell=self.doorbell,
             echo=self.echo,
@@ -111,18 +124,23 @@ class ServiceProcess:
         thread.start()
         return thread
 
-    def _on_events(self, events: Sequence[Event]) -> None:
+    def _on_events(self, records: Sequence[StoredEvent]) -> None:
+        events = [r.event for r in records]
         # The scheduler wakes for what changes its plan (activations, deactivations); the rest
         # moves on in the transactions that cause it, and timers are found by its own polling.
-        if any(e.type.startswith("pipeline.") for e in events):
+        if any(isinstance(e, PIPELINE_EVENTS) for e in events):
             self.wake.set()
+        ring = False
         for e in events:
+            if not isinstance(e, InstanceStatusChanged):
+                continue
+            ring = ring or e.new == "WAITING_FOR_RUNNER"
             # A resource this process hosts has been shut down or timed out: stop its pool now
             # rather than at the next heartbeat.
-            ended = self._pool_ends.get((e.pipeline_id or "", e.object_id or ""))
-            if ended is not None and e.type == "instance.status" and e.payload.get("to") in TERMINAL_NAMES:
+            ended = self._pool_ends.get((e.pipeline_id or "", e.object_id))
+            if ended is not None and e.new in TERMINAL_NAMES:
                 ended.set()
-        if any(e.type == "instance.status" and e.payload.get("to") == "WAITING_FOR_RUNNER" for e in events):
+        if ring:
             self.doorbell.ring()
 
     def start(self) -> None:
@@ -190,7 +208,7 @@ class ServiceProcess:
         ended = threading.Event()
         key = (task.pipeline_id, task.instance.id)
         self._pool_ends[key] = ended
-        heartbeat = _Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
+        heartbeat = Heartbeat(self.service, task, ended, stop=self.stop_event, grace=self.config.grace)
         pool_stop = threading.Event()
         queue = resource_queue(task.pipeline_id, task.instance.id)
         label = task.instance.id.lstrip("@")
@@ -201,7 +219,10 @@ class ServiceProcess:
         self._note(f"{task.pipeline_id} {task.instance.id}: local pool of {len(workers)} runner(s) started")
         heartbeat.start()
         self.doorbell.ring()
-        ended.wait()
+        # When the process stops, the pool's runners get the same grace as every other runner
+        # (from now, not after the pool's own heartbeat has waited a grace first).
+        while not ended.wait(0.2) and not self.stop_event.is_set():
+            pass
         pool_stop.set()
         self.doorbell.ring()
         for thread in threads:
@@ -222,12 +243,25 @@ class ServiceProcess:
         log.info("%s", line)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; running attempts get `grace` seconds, then are given back."""
+        """Stop claiming; running attempts get `grace` seconds, then are interrupted (queries,
+        process groups) and given back. Returns within `timeout` (default: grace + 5 s): an
+        attempt that has not ended by then is given back here, and its thread left behind."""
+        began = time.monotonic()
         self.stop_event.set()
         self.wake.set()
         self.doorbell.ring()
+        deadline = began + (timeout if timeout is not None else self.config.grace + 5.0)
         for thread in [*self.threads, *self._pools]:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        stuck = [w.current for w in self.workers if w.current is not None]
+        for task in stuck:
+            log.warning("%s did not stop within the grace period; giving it back", task.attempt_id)
+            try:
+                self.service.set_task_status(
+                    task.task_id, "CANCELED", error_message="the task runner stopped (grace period over)"
+                )
+            except Exception:  # already ended, or the store is away: its lease will run out
+                log.exception("could not give %s back", task.attempt_id)
         if self._unsubscribe is not None:
             self._unsubscribe()
 

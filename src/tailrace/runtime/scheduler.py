@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tailrace.clock import Clock
 from tailrace.plan import Window
@@ -35,11 +35,22 @@ class TickReport:
     expired: int = 0
     pipelines: int = 0
     evaluated: int = 0
+    canceled: int = 0
+    """Slices of deactivation cancels run."""
+    backlog: int = 0
+    """Pipelines left with work due now when the tick's steps ran out."""
     finished_pipelines: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(self.windows or self.due or self.expired or self.finished_pipelines)
+        return bool(
+            self.windows
+            or self.due
+            or self.expired
+            or self.finished_pipelines
+            or self.backlog
+            or self.canceled
+        )
 
 
 @dataclass
@@ -47,7 +58,8 @@ class _Cursor:
     key: tuple[object, ...]
     index: int
     windows: Iterator[Window]
-    peeked: Window | None = None
+    ahead: list[Window] = field(default_factory=list)
+    """Windows read from `windows` but not created yet (the next ones, in order)."""
 
 
 class Scheduler:
@@ -57,6 +69,8 @@ class Scheduler:
         self.clock = clock
         self.config = transitions.config
         self._cursors: dict[str, _Cursor] = {}
+        self._throttled: dict[str, datetime] = {}
+        self._stop: threading.Event | None = None
 
     # --- one tick ---------------------------------------------------------------------------
 
@@ -110,30 +124,41 @@ class Scheduler:
         self._per_pipeline(expired, now, report, expire)
 
     def _advance_pipelines(self, now: datetime, report: TickReport) -> None:
+        """Give every due pipeline a slice (one transaction) in turn, round after round, until
+        each has caught up or the tick's `steps_per_tick` are spent: a long backfill is created
+        over several ticks and never holds back another pipeline (or owner) for long."""
         with self.store.transaction(readonly=True) as tx:
-            due = tx.pipelines.due(now)
-        for pid in due:
-            # A long backfill is created over several short transactions.
-            for _ in range(10_000):
-                more = self._advance_one(pid, now, report)
-                if not more:
-                    break
+            pending = tx.pipelines.due(now)
+        budget = self.config.steps_per_tick
+        until = time.monotonic() + self.config.tick_seconds
+        while pending and budget > 0 and not (self._stop is not None and self._stop.is_set()):
+            more: list[str] = []
+            for pid in pending:
+                if budget <= 0 or time.monotonic() >= until:
+                    budget = 0
+                    more.append(pid)
+                    continue
+                budget -= 1
+                if self._advance_one(pid, now, report):
+                    more.append(pid)
+            pending = more
+        report.backlog = len(pending)
 
     def _advance_one(self, pid: str, now: datetime, report: TickReport) -> bool:
+        """One slice of a pipeline's work; True when it has more to do now."""
         with self.store.transaction() as tx:
             pipeline = tx.pipelines.lock(pid, skip_locked=True)
             if pipeline is None:
                 return False
             step = Step(tx=tx, pipeline=pipeline, now=now)
             if pipeline.state is PipelineState.DEACTIVATING:
-                if not tx.attempts.running(pid):
-                    tx.pipelines.update(
-                        pid, state=PipelineState.INACTIVE, deactivated_at=now, next_window_at=None
-                    )
-                return False
+                return self._drain(step, report)
             if pipeline.state is not PipelineState.SCHEDULED or pipeline.active_version is None:
                 return False
             if pipeline.next_window_at is None or pipeline.next_window_at > now:
+                return False
+            allowance = self._hourly_allowance(step)
+            if allowance <= 0:
                 return False
             report.pipelines += 1
             active = self.transitions.active(step, pipeline.active_version)
@@ -141,8 +166,14 @@ class Scheduler:
                 pipeline.id, active, pipeline.windows_created, now
             )
             paused = frozenset(c.id for c in tx.components.list(pid) if c.status is Status.PAUSED)
-            created = []
+            created: list[Window] = []
+            made = 0
+            began = time.monotonic()
             for window in windows:
+                if made >= min(allowance, self.config.instances_per_step):
+                    break
+                if made and time.monotonic() - began >= self.config.step_seconds:
+                    break
                 records = to_records(
                     active.plan(window),
                     pipeline_id=pid,
@@ -153,10 +184,17 @@ class Scheduler:
                 )
                 tx.instances.add_many(records)
                 created.append(window)
-                report.instances += len(records)
+                made += len(records)
                 fresh = tx.instances.find_many(pid, [r.id for r in records])
                 self.transitions.evaluate(step, list(fresh.values()))
                 self.transitions.evaluate(step, tx.instances.dependents(pid, list(fresh)))
+            if len(created) < len(windows):
+                # Cut short by the instance budget: the cursor gives the rest back next time.
+                cursor = self._cursors[pid]
+                cursor.ahead[:0] = windows[len(created) :]
+                cursor.index -= len(windows) - len(created)
+                next_at, exhausted = now, False
+            report.instances += made
             report.windows += len(created)
             changes: dict[str, object] = {"windows_created": pipeline.windows_created + len(created)}
             if exhausted and not created:
@@ -176,6 +214,44 @@ class Scheduler:
             report.evaluated += step.evaluated
             return bool(created) and next_at is not None and next_at <= now
 
+    def _drain(self, step: Step, report: TickReport) -> bool:
+        """A DEACTIVATING pipeline: cancel a slice of its waiting work (while next_window_at says
+        some is left, see PipelineService.deactivate); INACTIVE once nothing runs."""
+        tx, pipeline, now = step.tx, step.pipeline, step.now
+        if pipeline.next_window_at is not None:
+            more = self.transitions.cancel_waiting(
+                step, "pipeline deactivated", limit=self.config.cancel_per_step
+            )
+            report.canceled += 1
+            if more:
+                tx.pipelines.update(pipeline.id, next_window_at=now)
+                return True
+            tx.pipelines.update(pipeline.id, next_window_at=None)
+        if not tx.attempts.running(pipeline.id):
+            tx.pipelines.update(
+                pipeline.id, state=PipelineState.INACTIVE, deactivated_at=now, next_window_at=None
+            )
+        return False
+
+    def _hourly_allowance(self, step: Step) -> int:
+        """Instances the pipeline's owner may still have created this hour ([limits]
+        instances_per_hour); at 0 the pipeline waits `throttle_recheck`."""
+        limits = self.transitions.limits
+        pipeline, now = step.pipeline, step.now
+        made = step.tx.instances.created_since(pipeline.owner, now - timedelta(hours=1))
+        left = limits.instances_per_hour - made
+        if left <= 0:
+            if self._throttled.get(pipeline.owner) != now.replace(minute=0, second=0, microsecond=0):
+                self._throttled[pipeline.owner] = now.replace(minute=0, second=0, microsecond=0)
+                log.warning(
+                    "owner %r reached %d instances created in the last hour ([limits] instances_per_hour); "
+                    "its schedules wait",
+                    pipeline.owner,
+                    limits.instances_per_hour,
+                )
+            step.tx.pipelines.update(pipeline.id, next_window_at=now + self.config.throttle_recheck)
+        return left
+
     def _due_windows(
         self, pid: str, active: ActiveDefinition, first: int, now: datetime
     ) -> tuple[list[Window], datetime | None, bool]:
@@ -189,12 +265,11 @@ class Scheduler:
         horizon = now + self.config.lookahead
         out: list[Window] = []
         while len(out) < self.config.windows_per_step:
-            window = cursor.peeked or next(cursor.windows, None)
-            cursor.peeked = None
+            window = cursor.ahead.pop(0) if cursor.ahead else next(cursor.windows, None)
             if window is None:
                 return out, None, True
             if window.run_at > horizon:
-                cursor.peeked = window
+                cursor.ahead.insert(0, window)
                 return out, window.run_at - self.config.lookahead, False
             out.append(window)
             cursor.index += 1
@@ -224,13 +299,17 @@ class Scheduler:
     def run(self, stop: threading.Event, wake: threading.Event, *, max_sleep: float = 1.0) -> None:
         """Tick until `stop` is set; sleep until the next due time, `max_sleep` at most (other
         processes may add work), or until `wake` is set."""
+        self._stop = stop
         while not stop.is_set():
             wake.clear()
             try:
                 report = self.tick()
                 if report.busy:
                     log.debug("tick: %s", report)
-                if report.windows and report.windows >= self.config.windows_per_step:
+                if report.backlog:
+                    # More is due now: tick again soon, after a pause in which the API and the
+                    # runners get the store (ticks are bounded: steps_per_tick).
+                    stop.wait(0.01)
                     continue
                 upcoming = self.next_wakeup()
             except Exception:  # the loop must outlive a bad pipeline or a database hiccup

@@ -1,9 +1,11 @@
-"""The pipeline service: the operations of AWS Data Pipeline's API over the state store.
+"""The pipeline service: the operations of AWS Data Pipeline's API that change state, over the
+state store, plus EvaluateExpression and the Task Runner calls.
 
-Every method is one operation (CreatePipeline, PutPipelineDefinition, ActivatePipeline, ...),
-shaped so that a JSON 1.1 handler only maps names: arguments are the request members in
-snake_case, results are the response members (dicts in the wire shapes where the API returns
-structures). Errors: PipelineNotFound / PipelineDeleted, TaskNotFound, InvalidRequest
+Every method is one operation (CreatePipeline, PutPipelineDefinition, ActivatePipeline, ...):
+arguments are the request members in snake_case; results are records, enums and plain values.
+The read operations' wire shapes (DescribeObjects, QueryObjects, PollForTask's taskObject, the
+runs listing) are built in tailrace.api.aws from the store and tailrace.runtime.reads.
+Errors: PipelineNotFound / PipelineDeleted, TaskNotFound, InvalidRequest
 (tailrace.runtime.errors), DefinitionError.
 """
 
@@ -13,7 +15,7 @@ import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from tailrace.clock import Clock, SystemClock, utc
 from tailrace.definition import (
@@ -25,17 +27,18 @@ from tailrace.definition import (
     validate,
 )
 from tailrace.errors import TailraceError
+from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
-from tailrace.runtime import describe
+from tailrace.limits import Limits
+from tailrace.runtime import quotas, reads
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
-from tailrace.runtime.errors import InvalidRequest, PipelineDeleted
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.tasks import Task, TaskBroker
 from tailrace.runtime.transitions import RuntimeConfig, Step, Transitions
 from tailrace.state import (
     TERMINAL,
     Pipeline,
-    PipelineNotFound,
     PipelineState,
     StateStore,
     Status,
@@ -67,27 +70,32 @@ class PipelineService:
         config: RuntimeConfig | None = None,
         definitions: DefinitionCache | None = None,
         storage: Storage | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        """`storage`, when given, receives each instance's actions.log (fired actions)."""
+        """`storage`, when given, receives each instance's actions.log (fired actions);
+        `limits` are the per-owner and definition limits (defaults: tailrace.limits.Limits)."""
         self.store = store
         self.home = home
         self.clock = clock or SystemClock()
         self.config = config or RuntimeConfig()
+        self.limits = limits or Limits()
         self.definitions = definitions or DefinitionCache()
         self.transitions = Transitions(
-            definitions=self.definitions, config=self.config, storage=storage, home=home
+            definitions=self.definitions, config=self.config, storage=storage, home=home, limits=self.limits
         )
-        self.tasks = TaskBroker(store=store, transitions=self.transitions, clock=self.clock, home=home)
+        self.tasks = TaskBroker(
+            store=store, transitions=self.transitions, clock=self.clock, home=home, limits=self.limits
+        )
 
     # --- helpers ----------------------------------------------------------------------------
 
     def _locked(self, tx: Transaction, pipeline_id: str) -> Pipeline:
         """Read the pipeline and hold its lock. :raises PipelineNotFound: / PipelineDeleted."""
-        return tx.pipelines.lock(pipeline_id) or _missing(tx, pipeline_id)
+        return reads.get_pipeline(tx, pipeline_id, lock=True)
 
     def _get(self, tx: Transaction, pipeline_id: str) -> Pipeline:
         """Read the pipeline without locking it. :raises PipelineNotFound: / PipelineDeleted."""
-        return tx.pipelines.find(pipeline_id) or _missing(tx, pipeline_id)
+        return reads.get_pipeline(tx, pipeline_id)
 
     def _definition(self, tx: Transaction, pipeline: Pipeline, version: int | None) -> PipelineDefinition:
         if version is None:
@@ -108,7 +116,7 @@ class PipelineService:
         *,
         owner: str = "",
         description: str | None = None,
-        tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None = None,
+        tags: Mapping[str, str] | None = None,
         pipeline_id: str | None = None,
     ) -> str:
         """A new PENDING pipeline; the same (owner, uniqueId) returns the existing pipeline's id.
@@ -140,7 +148,7 @@ class PipelineService:
                     updated_at=now,
                 )
             )
-            tx.events.append("pipeline.created", pipeline_id=pid, object_id=pid, payload={"name": name})
+            tx.events.append(ev.PipelineCreated(at=now, owner=owner, pipeline_id=pid, name=name))
             return pid
 
     def delete_pipeline(self, pipeline_id: str) -> None:
@@ -150,13 +158,12 @@ class PipelineService:
             pipeline = self._locked(tx, pipeline_id)
             tx.pipelines.delete(pipeline_id)
             tx.events.append(
-                "pipeline.deleted",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"name": pipeline.name},
+                ev.PipelineDeleted(
+                    at=self.clock.now(), owner=pipeline.owner, pipeline_id=pipeline_id, name=pipeline.name
+                )
             )
 
-    def add_tags(self, pipeline_id: str, tags: Mapping[str, str] | Iterable[Mapping[str, str]]) -> None:
+    def add_tags(self, pipeline_id: str, tags: Mapping[str, str]) -> None:
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             merged = {**pipeline.tags, **_tags(tags)}
@@ -192,7 +199,7 @@ class PipelineService:
                 definition = from_wire(definition)
             except DefinitionError as exc:
                 return exc.report
-        report = validate(definition, definition.values)
+        report = validate(definition, definition.values, limits=self.limits)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if (
@@ -214,10 +221,13 @@ class PipelineService:
             if pipeline.active_version is None:
                 tx.components.replace(pipeline_id, components_of(pipeline_id, definition, version.version))
             tx.events.append(
-                "pipeline.definition",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"version": version.version, "warnings": len(report.warnings)},
+                ev.DefinitionPut(
+                    at=now,
+                    owner=pipeline.owner,
+                    pipeline_id=pipeline_id,
+                    version=version.version,
+                    warnings=len(report.warnings),
+                )
             )
         return report
 
@@ -258,6 +268,9 @@ class PipelineService:
         """
         now = self.clock.now()
         start = utc(start_timestamp) if start_timestamp is not None else None
+        # Counting the backfill plans up to [limits] instances_per_activation of instances:
+        # done before the write transaction, so that other writers do not wait for it.
+        quotas.precheck_backfill(self, pipeline_id, start, parameter_values, now)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state is PipelineState.DEACTIVATING:
@@ -268,7 +281,9 @@ class PipelineService:
             if parameter_values is not None:
                 values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
                 definition = dataclasses.replace(definition, values=values)
-            validate(definition, definition.values).raise_for_errors()
+            validate(definition, definition.values, limits=self.limits).raise_for_errors()
+            if pipeline.state is not PipelineState.SCHEDULED:
+                quotas.check_active_pipelines(tx, pipeline, self.limits)
             version = pipeline.latest_version
             assert version is not None
             if parameter_values is not None:
@@ -286,15 +301,15 @@ class PipelineService:
                 )
             except TailraceError as exc:
                 raise InvalidRequest(f"pipeline {pipeline_id} cannot be scheduled: {exc}")
-            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
-            tx.components.replace(
-                pipeline_id,
-                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
-            )
             restart = (
                 active.schedule_type == "ondemand"
                 or start is not None
                 or pipeline.state is PipelineState.PENDING
+            )
+            paused = {c.id for c in tx.components.list(pipeline_id) if c.status is Status.PAUSED}
+            tx.components.replace(
+                pipeline_id,
+                components_of(pipeline_id, definition, version, status=Status.SCHEDULED, paused=paused),
             )
             if start is not None:
                 for inst in tx.instances.in_status(
@@ -324,10 +339,13 @@ class PipelineService:
                 finished_at=None,
             )
             tx.events.append(
-                "pipeline.activated",
-                pipeline_id=pipeline_id,
-                object_id=pipeline_id,
-                payload={"version": version, "startTimestamp": start.isoformat() if start else None},
+                ev.PipelineActivated(
+                    at=now,
+                    owner=pipeline.owner,
+                    pipeline_id=pipeline_id,
+                    version=version,
+                    start=start.isoformat() if start else None,
+                )
             )
 
     def preview_activation(
@@ -347,7 +365,7 @@ class PipelineService:
         if parameter_values is not None:
             values = {k: (v if isinstance(v, str) else tuple(v)) for k, v in parameter_values.items()}
             definition = dataclasses.replace(definition, values=values)
-        validate(definition, definition.values).raise_for_errors()
+        validate(definition, definition.values, limits=self.limits).raise_for_errors()
         start = utc(start_timestamp) if start_timestamp is not None else pipeline.start_override
         active = build_active(
             pipeline_id=pipeline_id,
@@ -382,20 +400,31 @@ class PipelineService:
     def deactivate(self, pipeline_id: str, *, cancel_active: bool = True) -> None:
         """DeactivatePipeline: stop scheduling. With cancel_active (the default) waiting work is
         CANCELED and running attempts are asked to stop; otherwise running attempts finish. The
-        pipeline is DEACTIVATING until nothing runs, then INACTIVE."""
+        pipeline is DEACTIVATING until nothing runs, then INACTIVE.
+
+        One short transaction whatever the backlog: it stops scheduling and claims, asks running
+        attempts to stop and cancels the first `cancel_inline` waiting instances; the
+        scheduler cancels the rest in slices of `cancel_per_step` (while next_window_at is set
+        on the DEACTIVATING pipeline)."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
             if pipeline.state not in (PipelineState.SCHEDULED, PipelineState.FINISHED):
                 return
             pipeline = tx.pipelines.update(pipeline_id, state=PipelineState.DEACTIVATING, next_window_at=None)
+            more = False
             if cancel_active:
                 step = Step(tx=tx, pipeline=pipeline, now=now)
-                for inst in tx.instances.in_status(pipeline_id, frozenset(Status) - TERMINAL):
-                    current = tx.instances.find(pipeline_id, inst.id)
-                    if current is not None and not current.terminal:
-                        self.transitions.cancel(step, current, "pipeline deactivated")
-            if not tx.attempts.running(pipeline_id):
+                for attempt in tx.attempts.running(pipeline_id):
+                    inst = tx.instances.find(pipeline_id, attempt.instance_id)
+                    if inst is not None and inst.head_attempt == attempt.id:
+                        self.transitions.cancel(step, inst, "pipeline deactivated")
+                more = self.transitions.cancel_waiting(
+                    step, "pipeline deactivated", limit=self.config.cancel_inline
+                )
+            if more:
+                tx.pipelines.update(pipeline_id, next_window_at=now)
+            elif not tx.attempts.running(pipeline_id):
                 tx.pipelines.update(pipeline_id, state=PipelineState.INACTIVE, deactivated_at=now)
 
     # --- SetStatus / EvaluateExpression -----------------------------------------------------
@@ -475,51 +504,8 @@ class PipelineService:
 
     def evaluate_expression(self, pipeline_id: str, object_id: str, expression: str) -> str:
         """EvaluateExpression against a component or an instance of the active definition."""
-        return describe.evaluate_expression(self, pipeline_id, object_id, expression)
-
-    # --- reads (describe.py) ----------------------------------------------------------------
-
-    def describe_pipelines(self, pipeline_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return describe.describe_pipelines(self, pipeline_ids)
-
-    def list_pipelines(
-        self, *, marker: str | None = None, owner: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
-        return describe.list_pipelines(self, marker=marker, owner=owner, limit=limit)
-
-    def describe_objects(
-        self,
-        pipeline_id: str,
-        object_ids: Sequence[str],
-        *,
-        evaluate_expressions: bool = False,
-        marker: str | None = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """DescribeObjects. With `owner`, another owner's pipeline is reported as missing."""
-        return describe.describe_objects(
-            self,
-            pipeline_id,
-            object_ids,
-            evaluate_expressions=evaluate_expressions,
-            marker=marker,
-            owner=owner,
-        )
-
-    def query_objects(
-        self,
-        pipeline_id: str,
-        sphere: str,
-        *,
-        selectors: Sequence[Mapping[str, Any]] = (),
-        limit: int = 100,
-        marker: str | None = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """QueryObjects. With `owner`, another owner's pipeline is reported as missing."""
-        return describe.query_objects(
-            self, pipeline_id, sphere, selectors=selectors, limit=limit, marker=marker, owner=owner
-        )
+        with self.store.transaction(readonly=True) as tx:
+            return reads.evaluate_expression(self.definitions, tx, pipeline_id, object_id, expression)
 
     # --- Task Runner API --------------------------------------------------------------------
 
@@ -530,18 +516,18 @@ class PipelineService:
         hostname: str | None = None,
         runner_id: str | None = None,
         owner: str | None = None,
-    ) -> dict[str, Any] | None:
-        """PollForTask: the next task of the worker group as a taskObject, or None. With
-        `owner` (the API caller's), only that owner's pipelines hand out tasks."""
+    ) -> Task | None:
+        """PollForTask: the next task of the worker group, or None (tailrace.api.aws.tasks
+        shapes it as a taskObject). With `owner` (the API caller's), only that owner's
+        pipelines hand out tasks."""
         if not worker_group:
             raise InvalidRequest("workerGroup is required")
-        task = self.tasks.claim(
+        return self.tasks.claim(
             [worker_group_queue(worker_group)],
             runner_id=runner_id or hostname or "",
             hostname=hostname,
             owner=owner,
         )
-        return describe.task_object(self, task) if task is not None else None
 
     def claim(self, queues: Collection[str], *, runner_id: str, hostname: str | None) -> Task | None:
         """A task from internal queues (embedded workers, resource pools)."""
@@ -576,18 +562,10 @@ class PipelineService:
         )
 
 
-def _missing(tx: Transaction, pipeline_id: str) -> NoReturn:
-    raise (
-        PipelineDeleted(pipeline_id)
-        if tx.pipelines.was_deleted(pipeline_id)
-        else PipelineNotFound(pipeline_id)
-    )
-
-
-def _tags(tags: Mapping[str, str] | Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
-    pairs = dict(tags) if isinstance(tags, Mapping) else {t["key"]: t.get("value", "") for t in tags}
+    pairs = dict(tags)
     if len(pairs) > MAX_TAGS:
         raise InvalidRequest(f"a pipeline has at most {MAX_TAGS} tags; found {len(pairs)}")
     for key, value in pairs.items():

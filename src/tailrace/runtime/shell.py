@@ -93,8 +93,9 @@ def run_command(
             _kill_group(proc)
             proc.wait()
             break
+    # A grandchild that left the group may hold the pipes open: stop reading after a moment.
     for t in threads:
-        t.join(timeout=5)
+        t.join(timeout=1 if was_cancelled or timed_out else 5)
     return ShellResult(
         returncode=proc.returncode,
         stdout_tail="".join(tails["stdout"]),
@@ -115,11 +116,15 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     return argv
 
 
+TERM_WAIT = 3.0
+"""Seconds a canceled command's process group has between SIGTERM and SIGKILL."""
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=TERM_WAIT)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

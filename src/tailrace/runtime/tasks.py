@@ -8,6 +8,8 @@ failed as LOST and retried, and whatever the runner says afterwards is refused.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,18 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.clock import Clock
-from tailrace.errors import TailraceError
 from tailrace.ids import attempt_id, task_id
-from tailrace.runtime.activation import seconds
+from tailrace.limits import Limits
+from tailrace.runtime.activation import RESOURCE_QUEUE, seconds
+from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.logs import attempt_log_uri
 from tailrace.runtime.transitions import Step, Transitions
-from tailrace.state import Attempt, Instance, Pipeline, StateStore, Status, TaskNotFound, TaskRunner
+from tailrace.state import (
+    Attempt,
+    Instance,
+    Pipeline,
+    StateStore,
+    Status,
+    TaskNotFound,
+    TaskRunner,
+    Transaction,
+)
 
 OUTCOMES = ("FINISHED", "FAILED", "FALSE", "CANCELED")
 
 
-class InvalidTaskStatus(TailraceError):
-    pass
+class InvalidTaskStatus(InvalidRequest):
+    """SetTaskStatus with a status or errorId the service does not take."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,11 +56,24 @@ class Task:
 
 
 class TaskBroker:
-    def __init__(self, *, store: StateStore, transitions: Transitions, clock: Clock, home: Path) -> None:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        transitions: Transitions,
+        clock: Clock,
+        home: Path,
+        limits: Limits | None = None,
+    ) -> None:
         self.store = store
         self.transitions = transitions
         self.clock = clock
         self.home = home
+        self.limits = limits or Limits()
+        self._served: dict[str, int] = {}
+        """When each owner was last handed a task here (a claim counter): ties go round-robin."""
+        self._claims = itertools.count(1)
+        self._served_lock = threading.Lock()
 
     def lease_for(self, inst: Instance) -> timedelta:
         return seconds(inst.spec, "report_progress_timeout") or self.transitions.config.lease
@@ -68,7 +93,7 @@ class TaskBroker:
             return None
         now = self.clock.now()
         with self.store.transaction() as tx:
-            inst = tx.instances.claim_next(queues, now, owner=owner)
+            inst = self._fair_next(tx, queues, now, owner)
             if inst is None:
                 return None
             pipeline = tx.pipelines.get(inst.pipeline_id)
@@ -131,6 +156,34 @@ class TaskBroker:
                 lease=lease,
                 log_uri=log_uri,
             )
+
+    def _fair_next(
+        self, tx: Transaction, queues: Collection[str], now: datetime, owner: str | None
+    ) -> Instance | None:
+        """Runners are shared between owners: the owner with the fewest running attempts goes
+        first (ties: the one served least recently here, then the longest waiting), and owners
+        at [limits] running_attempts wait. Within an owner, the oldest period goes first."""
+        ready = tx.instances.ready_owners(queues, now)
+        if owner is not None:
+            ready = {owner: ready[owner]} if owner in ready else {}
+        if not ready:
+            return None
+        running = tx.attempts.running_by_owner(exclude_queues=(RESOURCE_QUEUE,))
+        # Resource pools are not attempts of the owner's work: hosting one is never held back.
+        capped = any(q != RESOURCE_QUEUE for q in queues)
+        most = self.limits.running_attempts
+        with self._served_lock:
+            order = sorted(
+                (o for o in ready if not capped or running.get(o, 0) < most),
+                key=lambda o: (running.get(o, 0), self._served.get(o, 0), ready[o] or now, o),
+            )
+        for candidate in order:
+            inst = tx.instances.claim_next(queues, now, owner=candidate)
+            if inst is not None:
+                with self._served_lock:
+                    self._served[candidate] = next(self._claims)
+                return inst
+        return None
 
     def report_progress(self, task: str, fields: Mapping[str, Any] | None = None) -> bool:
         """Extend the task's lease; True when the runner must stop (canceled).

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.errors import TailraceError
+from tailrace.limits import Limits
 from tailrace.runtime.activation import (
     RESOURCE_QUEUE,
     ActiveDefinition,
@@ -40,6 +41,25 @@ class RuntimeConfig:
     """Instances are created this long before they are due, so that they start on time."""
     windows_per_step: int = 25
     """Windows created per pipeline transaction (a long backfill is created over several)."""
+    instances_per_step: int = 200
+    """A pipeline transaction stops adding windows once it created this many instances (it
+    holds the pipeline's lock, which DeactivatePipeline and SetStatus wait for)."""
+    steps_per_tick: int = 40
+    """Pipeline transactions one scheduler tick runs, shared round-robin between due pipelines;
+    the rest of a backlog waits for the next tick, so that no pipeline holds the store long."""
+    step_seconds: float = 0.25
+    """A pipeline transaction stops adding windows after this long (at least one is added), so
+    that DeactivatePipeline or SetStatus never waits long for the pipeline's lock."""
+    tick_seconds: float = 1.0
+    """A tick starts no new pipeline transaction after this long (timers and leases are
+    handled every tick, and a pipeline activated meanwhile gets its turn in the next)."""
+    cancel_per_step: int = 200
+    """Waiting instances the scheduler cancels per transaction for a deactivated pipeline."""
+    cancel_inline: int = 50
+    """Waiting instances DeactivatePipeline cancels itself (a small pipeline is INACTIVE at
+    once); the scheduler cancels the rest, so that the call answers fast whatever the backlog."""
+    throttle_recheck: timedelta = timedelta(minutes=1)
+    """How long an owner's schedules wait once [limits] instances_per_hour is reached."""
     finish_check: timedelta = timedelta(seconds=10)
     """How often a pipeline whose schedule has ended is checked for FINISHED."""
     default_max_active: int = 1
@@ -69,9 +89,11 @@ class Transitions:
         config: RuntimeConfig,
         storage: Storage | None = None,
         home: Path | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.definitions = definitions
         self.config = config
+        self.limits = limits or Limits()
         self.storage = storage
         self.home = home
 
@@ -279,6 +301,25 @@ class Transitions:
         if inst.status not in WAITING:
             return None
         return self._canceled(step, inst, reason)
+
+    def cancel_waiting(self, step: Step, reason: str, *, limit: int) -> bool:
+        """Cancel up to `limit` of the pipeline's waiting instances (a deactivation); True when
+        more remain. Nothing else is moved on: the whole pipeline's waiting work is going."""
+        tx, pid = step.tx, step.pipeline.id
+        batch = tx.instances.in_status(pid, WAITING, limit=limit + 1)
+        for inst in batch[:limit]:
+            tx.instances.update(
+                pid,
+                inst.id,
+                expect_status=WAITING,
+                status=Status.CANCELED,
+                ended_at=step.now,
+                due_at=None,
+                late_at=None,
+                error_message=reason,
+                detail={"reason": reason},
+            )
+        return len(batch) > limit
 
     def _canceled(self, step: Step, inst: Instance, reason: str) -> Instance | None:
         done = step.tx.instances.update(

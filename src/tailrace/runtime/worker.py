@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.clock import SystemClock
+from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
-from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
 from tailrace.runtime.logs import closing_text
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
@@ -107,7 +108,8 @@ class Worker:
         storage: Storage,
         home: Path,
         options: WorkerOptions,
-        hive_engine_factory: Callable[[], Any] | None = None,
+        engines: EngineRegistry | None = None,
+        hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         doorbell: Doorbell | None = None,
         echo: Callable[[str], None] | None = None,
@@ -117,7 +119,8 @@ class Worker:
         self.storage = storage
         self.home = home
         self.options = options
-        self.hive_engine_factory = hive_engine_factory
+        self.engines = engines
+        self.hive_engine = hive_engine
         self.executor = executor
         self.doorbell = doorbell or Doorbell()
         self.echo = echo
@@ -166,8 +169,8 @@ class Worker:
     def execute(self, task: Task, stop: threading.Event) -> None:
         work_dir = self.home / "work" / task.pipeline_id / task.attempt_id.lstrip("@").replace("=", "")
         attempt_log = FileLog(work_dir.with_suffix(".log"), echo=self.echo)
-        cancelled = threading.Event()
-        heartbeat = _Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
+        cancelled = CancelSignal()
+        heartbeat = Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
         outcome: AttemptOutcome
         try:
             active = self._active(task)
@@ -181,7 +184,9 @@ class Worker:
                 scopes=active.scopes,
                 work_dir=work_dir,
                 log=attempt_log,
-                hive_engine_factory=self.hive_engine_factory,
+                engines=self.engines,
+                hive_engine=self.hive_engine,
+                owner=task.pipeline.owner,
                 clock=SystemClock(),
                 cancelled=cancelled,
                 actual_start=task.instance.started_at,
@@ -199,7 +204,21 @@ class Worker:
             heartbeat.stop()
         if heartbeat.stopping and outcome.status != "FINISHED":
             # We are shutting down and asked the attempt to stop: give the task back untried.
+            attempt_log.write(
+                f"STOPPED the task runner is shutting down (grace {self.options.grace:g} s over); "
+                "the attempt is given back to run again\n"
+            )
             outcome = AttemptOutcome(status="CANCELED", error_message="the task runner stopped")
+        elif cancelled.is_set() and not heartbeat.lost and outcome.status != "FINISHED":
+            # The service asked it to stop (SetStatus TRY_CANCEL, DeactivatePipeline, a timeout):
+            # whatever the interrupted work raised, the attempt was canceled.
+            attempt_log.write("CANCELED the service asked this attempt to stop; its work was stopped\n")
+            why = outcome.error_message
+            outcome = AttemptOutcome(
+                status="CANCELED",
+                error_id="Canceled",
+                error_message="canceled while running" + (f" ({why})" if why else ""),
+            )
         self._save_log(task, attempt_log, outcome)
         shutil.rmtree(work_dir, ignore_errors=True)
         if heartbeat.lost:
@@ -237,7 +256,7 @@ class Worker:
             )
 
 
-class _Heartbeat:
+class Heartbeat:
     """Reports progress every third of the lease while an attempt runs."""
 
     def __init__(

@@ -6,9 +6,12 @@ transaction groups one repository per record kind (`tx.pipelines`, `tx.instances
 every backend keeps (the contract suite in tests/state/ checks them):
 
 - Records are frozen, keyword-only; every datetime is timezone-aware UTC.
-- Status changes emit their event in the same transaction: `update()` of a pipeline, component,
-  instance or attempt whose status changes appends a `*.status` event (payload `from`, `to`
-  and the caller's `detail`). Events get a cursor id that increases in commit order.
+- Status changes emit their typed event in the same transaction: `update()` of a pipeline,
+  component, instance or attempt whose status changes appends a PipelineStateChanged /
+  *StatusChanged (tailrace.events.model) with `old`, `new` and the caller's `detail`.
+- `tr_events` is an outbox: events get an id that increases in commit order, are visible only
+  once committed (a rolled-back transaction leaves none), and carry the pipeline's owner (filled
+  from the pipeline when the producer left it None).
 - `update()` is compare-and-set: with `expect_status` it changes nothing and returns None when
   the stored status is not one of them (a lost race, not an error).
 - `claim_next()` never hands the same instance to two transactions that are open at once
@@ -26,15 +29,16 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from tailrace.events.model import Event
 from tailrace.state.records import (  # noqa: F401  (re-exported: the port and its records)
     LISTING_FIELDS,
     TERMINAL,
     AccessKey,
     Attempt,
     Component,
+    Cursor,
     DefinitionVersion,
     DuplicateError,
-    Event,
     HealthStatus,
     Instance,
     ObjectNotFound,
@@ -42,6 +46,7 @@ from tailrace.state.records import (  # noqa: F401  (re-exported: the port and i
     PipelineNotFound,
     PipelineState,
     Status,
+    StoredEvent,
     TaskNotFound,
     TaskRunner,
     Where,
@@ -106,6 +111,10 @@ class Pipelines(ABC):
     def due(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Ids of pipelines in SCHEDULED state whose next window is due (next_window_at <= now),
         and of every DEACTIVATING pipeline, oldest due first."""
+
+    @abstractmethod
+    def count_in_state(self, owner: str, states: Collection[PipelineState]) -> int:
+        """How many of `owner`'s pipelines are in one of `states` (per-owner limits)."""
 
 
 class Definitions(ABC):
@@ -212,6 +221,15 @@ class Instances(ABC):
         (an external task runner polling with its owner's key)."""
 
     @abstractmethod
+    def ready_owners(self, queues: Collection[str], now: datetime) -> dict[str, datetime | None]:
+        """The owners that claim_next(queues, now, owner=...) would find work for, each with the
+        oldest ready_at of that work (fair sharing of runners between owners)."""
+
+    @abstractmethod
+    def created_since(self, owner: str, since: datetime) -> int:
+        """How many instances of `owner`'s pipelines were created at or after `since`."""
+
+    @abstractmethod
     def page(
         self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
     ) -> list[Instance]:
@@ -280,6 +298,11 @@ class Attempts(ABC):
         """RUNNING attempts (of one pipeline, or of all)."""
 
     @abstractmethod
+    def running_by_owner(self, *, exclude_queues: Collection[str] = ()) -> dict[str, int]:
+        """RUNNING attempts per pipeline owner (owners with none are left out), not counting
+        attempts handed out from `exclude_queues`."""
+
+    @abstractmethod
     def find_many(self, pipeline_id: str, attempt_ids: Collection[str]) -> dict[str, Attempt]:
         """The attempts among attempt_ids that exist, by id."""
 
@@ -293,16 +316,22 @@ class Attempts(ABC):
 
 class Events(ABC):
     @abstractmethod
-    def append(
-        self,
-        type: str,
-        *,
-        at: datetime,
-        pipeline_id: str | None = None,
-        object_id: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record an event; it becomes visible (with its cursor id) when the transaction commits."""
+    def append(self, event: Event) -> None:
+        """Record a typed event in the outbox; it becomes visible (with its id) when the
+        transaction commits. An event whose owner is None gets its pipeline's owner."""
+
+
+class Cursors(ABC):
+    """Durable consumer cursors (tailrace.events.consumer): one named position per consumer."""
+
+    @abstractmethod
+    def find(self, name: str) -> Cursor | None:
+        """The cursor, or None when the consumer never saved one."""
+
+    @abstractmethod
+    def save(self, name: str, *, event_id: int, position: str, at: datetime) -> bool:
+        """Move the cursor to event_id (with its bus position). Never moves it back: returns
+        False and changes nothing when the stored event id is already >= event_id."""
 
 
 class AccessKeys(ABC):
@@ -358,6 +387,7 @@ class Transaction(ABC):
     instances: Instances
     attempts: Attempts
     events: Events
+    cursors: Cursors
     keys: AccessKeys
     leases: Leases
     runners: TaskRunners
@@ -373,7 +403,7 @@ class Transaction(ABC):
         the earliest of the others, or its updated_at). None when nothing is scheduled."""
 
 
-EventListener = Callable[[Sequence[Event]], None]
+EventListener = Callable[[Sequence[StoredEvent]], None]
 
 
 class StateStore(ABC):
@@ -396,13 +426,19 @@ class StateStore(ABC):
     @abstractmethod
     def events_after(
         self, cursor: int = 0, *, pipeline_id: str | None = None, limit: int = 1000
-    ) -> list[Event]:
+    ) -> list[StoredEvent]:
         """Committed events with id > cursor, in id order."""
 
     @abstractmethod
+    def last_event_id(self) -> int:
+        """The highest committed event id (0 when none)."""
+
+    @abstractmethod
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
-        """Call listener with the events of each transaction this process commits (in the
-        committing thread, after commit). Returns a function that unsubscribes."""
+        """Call listener with the events (StoredEvent: outbox id and typed event) of each
+        transaction this process commits, in the committing thread, after commit. Only this
+        process hears them: other processes follow the event bus (tailrace.events.relay).
+        Returns a function that unsubscribes."""
 
     @abstractmethod
     def schema_version(self) -> int:

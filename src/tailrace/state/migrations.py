@@ -33,12 +33,37 @@ def _v1(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _v2(conn: sa.Connection) -> None:
+    # _v1 creates the tables of the current schema.py, so on a new database these are already
+    # there: add only what is missing.
+    inspector = sa.inspect(conn)
+    have = {c["name"] for c in inspector.get_columns(schema.events.name)}
+    if "owner" not in have:
+        conn.execute(sa.text("ALTER TABLE tr_events ADD COLUMN owner VARCHAR(256)"))
+        conn.execute(
+            sa.text(
+                "UPDATE tr_events SET owner = (SELECT p.owner FROM tr_pipelines p WHERE p.id = tr_events.pipeline_id)"
+            )
+        )
+    if "version" not in have:
+        conn.execute(sa.text("ALTER TABLE tr_events ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+    schema.cursors.create(conn, checkfirst=True)
+
+
+def _v3(conn: sa.Connection) -> None:
+    # checkfirst: _v1 builds from the current schema.py, so a new database has it already.
+    index = next(i for i in schema.instances.indexes if i.name == "ix_tr_instances_created")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
         description="pipelines, definitions, components, instances, attempts, events, keys",
         apply=_v1,
     ),
+    Migration(version=2, description="event outbox owner and version; consumer cursors", apply=_v2),
+    Migration(version=3, description="index of instances by creation time (per-owner limits)", apply=_v3),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from tailrace.errors import ConflictError, NotFoundError
+from tailrace.events.model import Event
 
 
 class PipelineState(StrEnum):
@@ -258,17 +259,23 @@ class Attempt:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Event:
-    id: int
-    """Cursor: increases in commit order."""
-    type: str
-    at: datetime
-    pipeline_id: str | None = None
-    object_id: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
+class StoredEvent:
+    """A committed event as the outbox holds it: its id (a cursor that increases in commit
+    order; consumers de-duplicate on it) and the decoded typed event."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "payload", _frozen(self.payload))
+    id: int
+    event: Event
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Cursor:
+    """A durable consumer's position: the last event id it handled and, when it reads from a
+    bus, the bus position to resume from."""
+
+    name: str
+    event_id: int
+    position: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,6 +12,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tailrace.events.model import (
+    AttemptStatusChanged,
+    ComponentStatusChanged,
+    Event,
+    InstanceStatusChanged,
+    PipelineDeleted,
+    PipelineStateChanged,
+)
 from tailrace.state import schema
 from tailrace.state.abc import (
     LISTING_FIELDS,
@@ -22,7 +30,6 @@ from tailrace.state.abc import (
     Definitions,
     DefinitionVersion,
     DuplicateError,
-    Event,
     HealthStatus,
     Instance,
     Instances,
@@ -130,10 +137,6 @@ def component_from_row(m: Mapping[str, Any]) -> Component:
     d = dict(m)
     d["status"] = Status(d["status"])
     return Component(**d)
-
-
-def event_from_row(m: Mapping[str, Any]) -> Event:
-    return Event(**dict(m))
 
 
 def _by_key(table: sa.Table) -> sa.Select[Any]:
@@ -263,10 +266,12 @@ class _Repo:
         values.update(cols)
         return Status(found.status), values
 
-    def _event(self, type_: str, pipeline_id: str, object_id: str, old: Any, new: Any, extra: Any) -> None:
-        payload = {"from": _plain(old), "to": _plain(new)}
-        payload.update(extra or {})
-        self.tx.events.append(type_, pipeline_id=pipeline_id, object_id=object_id, payload=payload)
+    def _changed(self, kind: type[Event], pid: str, old: Any, new: Any, detail: Any, **fields: Any) -> None:
+        """Append the typed event of a status change (statuses as their text)."""
+        at = self.tx.now()
+        self.tx.events.append(
+            kind(at=at, pipeline_id=pid, old=str(old), new=str(new), detail=detail or {}, **fields)
+        )
 
 
 class SqlPipelines(_Repo, Pipelines):
@@ -300,7 +305,7 @@ class SqlPipelines(_Repo, Pipelines):
         new = dataclasses.replace(old, **changes)
         self.conn.execute(sa.update(self.t).where(self.t.c.id == pipeline_id).values(**_columns(changes)))
         if new.state != old.state:
-            self._event("pipeline.state", pipeline_id, pipeline_id, old.state, new.state, detail)
+            self._changed(PipelineStateChanged, pipeline_id, old.state, new.state, detail, owner=old.owner)
         return new
 
     def delete(self, pipeline_id: str) -> None:
@@ -318,7 +323,7 @@ class SqlPipelines(_Repo, Pipelines):
 
     def was_deleted(self, pipeline_id: str) -> bool:
         e = schema.events
-        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == "pipeline.deleted").limit(1)
+        q = sa.select(e.c.id).where(e.c.pipeline_id == pipeline_id, e.c.type == PipelineDeleted.TYPE).limit(1)
         return self.conn.execute(q).first() is not None
 
     def page(self, *, owner: str | None = None, after: str | None = None, limit: int = 100) -> list[Pipeline]:
@@ -343,6 +348,12 @@ class SqlPipelines(_Repo, Pipelines):
         ids = list(self.conn.execute(scheduled).scalars())
         ids += [i for i in self.conn.execute(draining).scalars() if i not in ids]
         return ids
+
+    def count_in_state(self, owner: str, states: Collection[PipelineState]) -> int:
+        q = sa.select(sa.func.count()).where(
+            self.t.c.owner == owner, self.t.c.state.in_([s.value for s in states])
+        )
+        return int(self.conn.execute(q).scalar() or 0)
 
 
 class SqlDefinitions(_Repo, Definitions):
@@ -383,7 +394,9 @@ class SqlComponents(_Repo, Components):
         old = component_from_row(row._mapping)
         self.conn.execute(sa.update(self.t).where(where).values(status=status.value))
         if old.status != status:
-            self._event("component.status", pipeline_id, component_id, old.status, status, detail)
+            self._changed(
+                ComponentStatusChanged, pipeline_id, old.status, status, detail, object_id=component_id
+            )
         return dataclasses.replace(old, status=status)
 
 
@@ -444,8 +457,8 @@ class SqlInstances(_Repo, Instances):
         old_status, values = done
         new = instance_from_row(values)
         if new.status != old_status:
-            extra = {"component": new.component_id, **(detail or {})}
-            self._event("instance.status", pipeline_id, instance_id, old_status, new.status, extra)
+            fields = {"object_id": instance_id, "component": new.component_id}
+            self._changed(InstanceStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def in_status(
@@ -499,26 +512,31 @@ class SqlInstances(_Repo, Instances):
         q = sa.select(self.t).where(self.t.c.due_at <= now).order_by(self.t.c.due_at).limit(limit)
         return [instance_from_row(r) for r in _dicts(self.conn.execute(q))]
 
+    def _ready(self, queues: Collection[str], now: datetime) -> list[Any]:
+        """The conditions of a claimable instance: waiting for a runner on one of `queues`,
+        ready by `now`, in a SCHEDULED pipeline (joined as tr_pipelines)."""
+        exact = [q for q in queues if not q.endswith("*")]
+        prefixes = [q[:-1] for q in queues if q.endswith("*")]
+        match = [self.t.c.queue.in_(exact)] if exact else []
+        match += [self.t.c.queue.startswith(p, autoescape=True) for p in prefixes]
+        return [
+            # A literal, so that PostgreSQL's generic plans still use the partial index.
+            self.t.c.status == sa.literal_column("'WAITING_FOR_RUNNER'"),
+            sa.or_(*match),
+            sa.or_(self.t.c.ready_at.is_(None), self.t.c.ready_at <= now),
+            schema.pipelines.c.state == PipelineState.SCHEDULED.value,
+        ]
+
     def claim_next(
         self, queues: Collection[str], now: datetime, *, owner: str | None = None
     ) -> Instance | None:
         if not queues:
             return None
-        exact = [q for q in queues if not q.endswith("*")]
-        prefixes = [q[:-1] for q in queues if q.endswith("*")]
-        match = [self.t.c.queue.in_(exact)] if exact else []
-        match += [self.t.c.queue.startswith(p, autoescape=True) for p in prefixes]
         p = schema.pipelines
         q = (
             sa.select(self.t)
             .join(p, p.c.id == self.t.c.pipeline_id)
-            .where(
-                # A literal, so that PostgreSQL's generic plans still use the partial index.
-                self.t.c.status == sa.literal_column("'WAITING_FOR_RUNNER'"),
-                sa.or_(*match),
-                sa.or_(self.t.c.ready_at.is_(None), self.t.c.ready_at <= now),
-                p.c.state == PipelineState.SCHEDULED.value,
-            )
+            .where(*self._ready(queues, now))
             .order_by(self.t.c.scheduled_start, self.t.c.id)
             .limit(1)
         )
@@ -528,6 +546,28 @@ class SqlInstances(_Repo, Instances):
             q = q.with_for_update(skip_locked=True, of=self.t)
         row = self.conn.execute(q).first()
         return instance_from_row(row._mapping) if row else None
+
+    def ready_owners(self, queues: Collection[str], now: datetime) -> dict[str, datetime | None]:
+        if not queues:
+            return {}
+        p = schema.pipelines
+        # Few rows: maxActiveInstances keeps each component's waiting-for-runner set small.
+        q = (
+            sa.select(p.c.owner, sa.func.min(self.t.c.ready_at))
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(*self._ready(queues, now))
+            .group_by(p.c.owner)
+        )
+        return {owner: ready for owner, ready in self.conn.execute(q)}
+
+    def created_since(self, owner: str, since: datetime) -> int:
+        p = schema.pipelines
+        q = (
+            sa.select(sa.func.count())
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(p.c.owner == owner, self.t.c.created_at >= since)
+        )
+        return int(self.conn.execute(q).scalar() or 0)
 
     def page(
         self, pipeline_id: str, *, after: str | None = None, limit: int = 100, where: Sequence[Where] = ()
@@ -633,8 +673,8 @@ class SqlAttempts(_Repo, Attempts):
         old_status, values = done
         new = attempt_from_row(values)
         if new.status != old_status:
-            extra = {"instance": new.instance_id, **(detail or {})}
-            self._event("attempt.status", pipeline_id, attempt_id, old_status, new.status, extra)
+            fields = {"object_id": attempt_id, "instance": new.instance_id}
+            self._changed(AttemptStatusChanged, pipeline_id, old_status, new.status, detail, **fields)
         return new
 
     def expired(self, now: datetime, *, limit: int = 100) -> list[Attempt]:
@@ -651,6 +691,18 @@ class SqlAttempts(_Repo, Attempts):
         if pipeline_id is not None:
             q = q.where(self.t.c.pipeline_id == pipeline_id)
         return [attempt_from_row(r._mapping) for r in self.conn.execute(q.order_by(self.t.c.id))]
+
+    def running_by_owner(self, *, exclude_queues: Collection[str] = ()) -> dict[str, int]:
+        p = schema.pipelines
+        q = (
+            sa.select(p.c.owner, sa.func.count())
+            .select_from(self.t.join(p, p.c.id == self.t.c.pipeline_id))
+            .where(self.t.c.status == sa.literal_column("'RUNNING'"))
+            .group_by(p.c.owner)
+        )
+        if exclude_queues:
+            q = q.where(sa.or_(self.t.c.queue.is_(None), self.t.c.queue.not_in(list(exclude_queues))))
+        return {owner: int(n) for owner, n in self.conn.execute(q)}
 
     def find_many(self, pipeline_id: str, attempt_ids: Collection[str]) -> dict[str, Attempt]:
         out: dict[str, Attempt] = {}

@@ -210,6 +210,8 @@ instances = sa.Table(
     ),
     sa.Index("ix_tr_instances_status", "pipeline_id", "status", "component_id", "scheduled_start"),
     sa.Index("ix_tr_instances_ended", "pipeline_id", "ended_at"),
+    # Instances created per owner per hour (the [limits] instances_per_hour check).
+    sa.Index("ix_tr_instances_created", "pipeline_id", "created_at"),
 )
 
 instance_deps = sa.Table(
@@ -258,7 +260,18 @@ events = sa.Table(
     sa.Column("pipeline_id", sa.String(64)),
     sa.Column("object_id", ID),
     sa.Column("payload", JsonText, nullable=False),
+    sa.Column("owner", sa.String(256)),  # v2
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # v2: the payload's schema version
     sa.Index("ix_tr_events_pipeline", "pipeline_id", "id"),
+)
+
+cursors = sa.Table(  # v2: durable consumer cursors
+    "tr_cursors",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("event_id", BigId, nullable=False),
+    sa.Column("position", sa.String(256), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 access_keys = sa.Table(

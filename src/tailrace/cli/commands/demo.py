@@ -78,7 +78,8 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
     runner = LocalRunner(
         storage=services.storage,
         home=home,
-        hive_engine_factory=services.hive_engine,
+        engines=services.engines,
+        hive_engine=services.settings.hive_engine,
         echo=lambda line: _say("      " + line),
         progress=lambda line: None,
     )

@@ -77,7 +77,8 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
     runner = LocalRunner(
         storage=services.storage,
         home=ctx.settings.home,
-        hive_engine_factory=services.hive_engine,
+        engines=services.engines,
+        hive_engine=services.settings.hive_engine,
         echo=lambda line: print(line, flush=True),
         progress=progress,
     )

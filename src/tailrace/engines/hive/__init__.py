@@ -7,8 +7,8 @@ result = engine.run_script(text, {"DATE": "20121221"}, source="whatislog.q")
 from __future__ import annotations
 
 from tailrace.engines.hive.engine import HiveEngine
-from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
 from tailrace.engines.metastore import Metastore, PartitionSpec, TableSpec
+from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
 
 __all__ = [
     "HiveEngine",
@@ -16,6 +16,7 @@ __all__ = [
     "Malformed",
     "Metastore",
     "PartitionSpec",
+    "ScriptInterrupted",
     "ScriptResult",
     "StatementResult",
     "TableSpec",

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from tailrace.engines.hive import ddl
-from tailrace.engines.hive.result import StatementResult
 from tailrace.engines.hive.tables import partition_location
 from tailrace.engines.metastore import PartitionSpec, TableSpec
+from tailrace.engines.result import StatementResult
 
 if TYPE_CHECKING:
     from tailrace.engines.hive.engine import Echo, HiveEngine

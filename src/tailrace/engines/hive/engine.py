@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,8 +15,8 @@ import sqlglot
 from sqlglot import exp
 
 from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
-from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
@@ -25,6 +26,7 @@ from tailrace.engines.hive.script import (
 from tailrace.engines.hive.tables import TableFiles, partition_location
 from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
 from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
+from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
 from tailrace.errors import ConflictError, TailraceError, did_you_mean
 from tailrace.storage import Storage
 
@@ -87,6 +89,7 @@ class HiveEngine:
         self._filters: dict[str, prune.Filters | None] = {}
         self._viewed: dict[str, ResolvedTable] = {}
         self.warehouse = str((storage.home / "warehouse").resolve())
+        self._interrupt = Interrupter(self.con)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -97,8 +100,14 @@ class HiveEngine:
         else:
             self.session[(spec.database, spec.name)] = spec
 
+    def interrupt(self) -> None:
+        """Stop run_script from another thread: DuckDB interrupts the running statement and no
+        other one starts; run_script raises ScriptInterrupted. Any later run_script stops too."""
+        self._interrupt.fire()
+
     def close(self) -> None:
         """Close DuckDB and remove the staging files (and work_dir when the engine made it)."""
+        self._interrupt.stop()
         try:
             self.con.close()
         except duckdb.Error:
@@ -118,8 +127,12 @@ class HiveEngine:
         hiveconf: Mapping[str, str] | None = None,
         on_statement: Callable[[StatementResult], None] | None = None,
         echo_statements: bool = False,
+        cancelled: threading.Event | None = None,
     ) -> ScriptResult:
         """Run every statement in order; the first failure raises HiveError (later ones do not run).
+
+        Once `cancelled` is set (or interrupt() is called) no further statement starts and
+        ScriptInterrupted is raised.
 
         `echo` gets messages (SET output, warnings) and, with echo_statements, each statement's
         text before it runs; `on_statement` gets each StatementResult as soon as it is done.
@@ -135,6 +148,8 @@ class HiveEngine:
             sub = vars_.substitute(stmt.text)
             where = Where(stmt, sub, smap, source)
             line, col = where.position(None)
+            if self._interrupt.fired or (cancelled is not None and cancelled.is_set()):
+                raise self._stopped(where, result)
             if echo_statements:
                 say(sub.text)
             t0 = time.monotonic()
@@ -146,6 +161,8 @@ class HiveEngine:
             except TranslateError as exc:
                 raise self._attach(where.error(str(exc), exc.node), result)
             except duckdb.Error as exc:
+                if self._interrupt.fired:
+                    raise self._stopped(where, result)
                 raise self._attach(duck_error(where, exc), result)
             except TailraceError as exc:
                 raise self._attach(where.error(str(exc)), result)
@@ -190,6 +207,18 @@ class HiveEngine:
         except duckdb.Error:
             return 0
         return int(row[0]) if row else 0
+
+    @staticmethod
+    def _stopped(where: Where, partial: ScriptResult) -> ScriptInterrupted:
+        line, col = where.position(None)
+        return ScriptInterrupted(
+            "interrupted: the script was stopped before this statement ended",
+            source=where.source,
+            statement=where.stmt.number,
+            line=line,
+            column=col,
+            partial=partial,
+        )
 
     @staticmethod
     def _attach(err: HiveError, partial: ScriptResult) -> HiveError:

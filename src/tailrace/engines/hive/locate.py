@@ -9,8 +9,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive.result import HiveError
 from tailrace.engines.hive.script import SourceMap, Statement, Substituted
+from tailrace.engines.result import HiveError
 from tailrace.errors import did_you_mean
 
 

@@ -3,22 +3,22 @@ FALSE when it does not (the runner retries until preconditionTimeout)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tailrace.runtime.activities import node_for, run_shell_like
+from tailrace.runtime.activities import sql
+from tailrace.runtime.activities.common import location, node_for
+from tailrace.runtime.activities.registry import ActivityRegistry, Role
+from tailrace.runtime.activities.shell_command import run_shell_like
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.staging import ActivityError
 
-Check = Callable[[AttemptContext], AttemptOutcome]
-PRECONDITIONS: dict[str, Check] = {}
 
-
-def precondition(type_name: str) -> Callable[[Check], Check]:
-    def register(fn: Check) -> Check:
-        PRECONDITIONS[type_name] = fn
-        return fn
-
-    return register
+def register(registry: ActivityRegistry) -> None:
+    for type_name, check in (
+        ("S3KeyExists", s3_key_exists),
+        ("S3PrefixNotEmpty", s3_prefix_not_empty),
+        ("Exists", exists),
+        ("ShellCommandPrecondition", shell_precondition),
+    ):
+        registry.register(type_name, check, role=Role.PRECONDITION)
 
 
 def _verdict(holds: bool, what: str) -> AttemptOutcome:
@@ -28,15 +28,10 @@ def _verdict(holds: bool, what: str) -> AttemptOutcome:
 def _required(ctx: AttemptContext, field: str) -> str:
     value = ctx.field(field)
     if not value:
-        from tailrace.errors import Location
-
-        raise ActivityError(
-            f"'{field}' is required", Location(object_id=ctx.instance.component_id, field=field)
-        )
+        raise ActivityError(f"'{field}' is required", location(ctx, field))
     return value
 
 
-@precondition("S3KeyExists")
 def s3_key_exists(ctx: AttemptContext) -> AttemptOutcome:
     key = _required(ctx, "s3Key")
     loc = ctx.storage.resolve(key)
@@ -45,7 +40,6 @@ def s3_key_exists(ctx: AttemptContext) -> AttemptOutcome:
     return _verdict(holds, f"{key} does not exist")
 
 
-@precondition("S3PrefixNotEmpty")
 def s3_prefix_not_empty(ctx: AttemptContext) -> AttemptOutcome:
     prefix = _required(ctx, "s3Prefix")
     holds = any(True for _ in ctx.storage.list_files(prefix if prefix.endswith("/") else prefix + "/"))
@@ -56,15 +50,12 @@ def s3_prefix_not_empty(ctx: AttemptContext) -> AttemptOutcome:
     return _verdict(holds, f"nothing under {prefix}")
 
 
-@precondition("Exists")
 def exists(ctx: AttemptContext) -> AttemptOutcome:
     node = ctx.instance.node
     if node is None:
         raise ActivityError("Exists must be used as the precondition of a data node")
     component = node[1:].rsplit("_", 1)[0]
     if ctx.resolved.objects[component].type == "SqlDataNode":
-        from tailrace.runtime import sql
-
         db, table = sql.sql_node(ctx, component)
         try:
             with sql.connect(db) as conn:
@@ -80,6 +71,5 @@ def exists(ctx: AttemptContext) -> AttemptOutcome:
     return _verdict(holds, f"{data.uri} does not exist")
 
 
-@precondition("ShellCommandPrecondition")
 def shell_precondition(ctx: AttemptContext) -> AttemptOutcome:
     return run_shell_like(ctx, precondition=True)

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tailrace.api.aws.objects import Field, component_fields
+from tailrace.api.aws.selectors import parse_selectors, to_store
 from tailrace.clock import format_dp
-from tailrace.runtime.describe import Field, component_fields, owned_pipeline
 from tailrace.runtime.errors import InvalidRequest
-from tailrace.runtime.selectors import parse_selectors, to_store
+from tailrace.runtime.reads import owned_pipeline
 from tailrace.state import LISTING_FIELDS, Status, Transaction
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def list_runs(
     truncated = False
     flat: dict[str, dict[str, str]] = {}  # a component's shown fields, flattened
     with service.store.transaction(readonly=True) as tx:
-        owned_pipeline(service, tx, pipeline_id, owner)
+        owned_pipeline(tx, pipeline_id, owner)
         components = {c.id: c for c in tx.components.list(pipeline_id)}
         after: str | None = None
         while not truncated:
@@ -129,7 +130,7 @@ def _flatten(fields: list[Field], row: dict[str, str]) -> dict[str, str]:
 
 
 def _flatten_instance(i: tuple[Any, ...], finished: set[str], row: dict[str, Any]) -> dict[str, Any]:
-    """describe.instance_runtime and describe.waiting_on, flattened as list-runs does (the last
+    """objects.instance_runtime and objects.waiting_on, flattened as list-runs does (the last
     value of a key wins), written out: this runs for every listed instance."""
     (iid, pid, component, type_, status, start, end, started, ended, attempts, tries, resource, version,
      group, error, head, cascade, deps, preconditions, inputs, outputs, node) = i  # fmt: skip

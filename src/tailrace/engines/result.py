@@ -1,4 +1,4 @@
-"""What running a script returns, and the one error it raises."""
+"""What running a Hive script returns, and the error it raises (any engine: see engines.abc)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class HiveError(LocatedError):
         text = f"statement {statement}: {message}" if statement else message
         super().__init__(text, Location(source=source, line=line, column=column))
         self.reason = message
+
+
+class ScriptInterrupted(HiveError):
+    """The script was stopped from outside (interrupt() or its cancel hook) before it ended;
+    `statement` is the one that was running or about to start."""
 
 
 @dataclass(kw_only=True)

@@ -1,24 +1,31 @@
-"""HiveActivity and HiveCopyActivity on the Hive engine (DuckDB), with the data nodes staged as
-tables `${input1}`, `${output1}`, ... read and written through a CSV SerDe, as the service did."""
+"""HiveActivity and HiveCopyActivity on the configured script engine (engines.registry), with
+the data nodes staged as tables `${input1}`, `${output1}`, ... read and written through a CSV
+SerDe, as the service did."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
+from tailrace.engines.abc import ScriptRequest, StatementResult
+from tailrace.engines.metastore import TableSpec
 from tailrace.errors import Location
 from tailrace.expressions import ExpressionError, render
-from tailrace.runtime.activities import _bool, _loc, _script_text, activity, node_for
+from tailrace.runtime.activities.common import flag, location, node_for, script_text
+from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.shell import run_command
 from tailrace.runtime.staging import ActivityError, require_exists
 
 
-def _stage(ctx: AttemptContext, engine: Any, variables: dict[str, str]) -> list[list[tuple[str, str]]]:
-    """Register every input and output node as a session table; returns the inputs' columns."""
-    from tailrace.engines.hive import TableSpec
+def register(registry: ActivityRegistry) -> None:
+    registry.register("HiveActivity", run_hive)
+    registry.register("HiveCopyActivity", run_hive_copy)
 
+
+def _stage(ctx: AttemptContext, variables: dict[str, str]) -> list[TableSpec]:
+    """Every input and output node as a table of this run (its name also set as a variable)."""
     comp = ctx.component
+    tables: list[TableSpec] = []
     input_columns: list[list[tuple[str, str]]] = []
     for role in ("input", "output"):
         for n, node_id in enumerate(comp.refs(role), start=1):
@@ -29,13 +36,13 @@ def _stage(ctx: AttemptContext, engine: Any, variables: dict[str, str]) -> list[
             if not columns:
                 raise ActivityError(
                     f"{role} node '{node_id}' has no dataFormat columns; staging ${{{role}{n}}} needs them",
-                    _loc(ctx, role),
+                    location(ctx, role),
                 )
             if role == "input":
                 require_exists(ctx.storage, data, role="input folder")
                 input_columns.append(columns)
             name = f"{role}{n}"
-            engine.register_table(
+            tables.append(
                 TableSpec(
                     name=name,
                     columns=columns,
@@ -46,7 +53,7 @@ def _stage(ctx: AttemptContext, engine: Any, variables: dict[str, str]) -> list[
             )
             variables.setdefault(name, name)
             ctx.log.write(f"staged {role} {node_id} ({data.uri}) as table {name}\n")
-    return input_columns
+    return tables
 
 
 def _task_config(ctx: AttemptContext, field: str) -> None:
@@ -78,21 +85,20 @@ def _task_config(ctx: AttemptContext, field: str) -> None:
         heartbeat=ctx.heartbeat,
     )
     if result.returncode != 0:
-        raise ActivityError(f"{uri} exited with status {result.returncode}", _loc(ctx, field))
+        raise ActivityError(f"{uri} exited with status {result.returncode}", location(ctx, field))
 
 
 def _run(
     ctx: AttemptContext, script: str, source: str, variables: dict[str, str], stage: bool
 ) -> AttemptOutcome:
-    if ctx.hive_engine_factory is None:
-        raise ActivityError("no Hive engine is configured", _loc(ctx, "type"))
+    if ctx.engines is None:
+        raise ActivityError("no Hive engine is configured", location(ctx, "type"))
     _task_config(ctx, "preActivityTaskConfig")
-    engine = ctx.hive_engine_factory()
+    engine = ctx.engines.create(ctx.hive_engine)
     try:
-        if stage:
-            _stage(ctx, engine, variables)
+        tables = _stage(ctx, variables) if stage else []
 
-        def on_statement(res: Any) -> None:
+        def on_statement(res: StatementResult) -> None:
             what = f"{res.kind} {res.table}" if res.table else res.kind
             rows = (
                 f": {res.rows_written:,} rows" if res.kind.startswith(("INSERT", "CREATE TABLE AS")) else ""
@@ -101,15 +107,29 @@ def _run(
                 f"OK  statement {res.number} (line {res.line}) {what}{rows} ({res.seconds:.1f} s)\n"
             )
             ctx.heartbeat()
+            if ctx.cancelled.is_set():  # an interrupt that fell between two queries is not lost
+                raise ActivityError(
+                    "the attempt was canceled; later statements were not run", location(ctx, "type")
+                )
 
-        result = engine.run_script(
-            script,
-            variables,
-            source=source,
-            echo=lambda line: ctx.log.write(line + "\n"),
-            on_statement=on_statement,
-            echo_statements=True,
-        )
+        with ctx.on_cancel(engine.interrupt):
+            if ctx.cancelled.is_set():
+                raise ActivityError(
+                    "the attempt was canceled before its script started", location(ctx, "type")
+                )
+            result = engine.run(
+                ScriptRequest(
+                    text=script,
+                    source=source,
+                    variables=variables,
+                    owner=ctx.owner,
+                    work_dir=ctx.work_dir / "hive",
+                    log=ctx.log,
+                    tables=tables,
+                    cancelled=ctx.cancelled,
+                    on_statement=on_statement,
+                )
+            )
     finally:
         engine.close()
     _task_config(ctx, "postActivityTaskConfig")
@@ -121,21 +141,19 @@ def _run(
     return AttemptOutcome(status="FINISHED", summary=summary)
 
 
-@activity("HiveActivity")
 def run_hive(ctx: AttemptContext) -> AttemptOutcome:
-    script, source = _script_text(ctx, "hiveScript")
+    script, source = script_text(ctx, "hiveScript")
     variables: dict[str, str] = {}
     for item in ctx.fields("scriptVariable"):
         name, sep, value = item.partition("=")
         if not sep:
             raise ActivityError(
-                f"scriptVariable must be NAME=value; found {item!r}", _loc(ctx, "scriptVariable")
+                f"scriptVariable must be NAME=value; found {item!r}", location(ctx, "scriptVariable")
             )
         variables[name.strip()] = value
-    return _run(ctx, script, source, variables, _bool(ctx.field("stage"), True))
+    return _run(ctx, script, source, variables, flag(ctx.field("stage"), True))
 
 
-@activity("HiveCopyActivity")
 def run_hive_copy(ctx: AttemptContext) -> AttemptOutcome:
     comp = ctx.component
     for role in ("input", "output"):
@@ -143,7 +161,7 @@ def run_hive_copy(ctx: AttemptContext) -> AttemptOutcome:
         if len(refs) != 1 or ctx.resolved.objects[refs[0]].type != "S3DataNode":
             raise ActivityError(
                 f"HiveCopyActivity runs here with one S3DataNode {role} (DynamoDB nodes cannot be reached)",
-                _loc(ctx, role),
+                location(ctx, role),
             )
     condition = ctx.field("filterSql")
     script = "INSERT OVERWRITE TABLE ${output1} SELECT * FROM ${input1}" + (

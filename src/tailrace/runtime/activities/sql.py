@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tailrace.errors import Location
-from tailrace.runtime.activities import _loc, _script_text, activity
+from tailrace.runtime.activities.common import location, script_text
+from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.staging import ActivityError, NodeData, require_exists
 
@@ -124,15 +125,18 @@ def run_statements(db: Database, conn: Any, script: str, args: Sequence[str]) ->
     return 1
 
 
-@activity("SqlActivity")
+def register(registry: ActivityRegistry) -> None:
+    registry.register("SqlActivity", run_sql)
+
+
 def run_sql(ctx: AttemptContext) -> AttemptOutcome:
     comp = ctx.component
     db_id = comp.ref("database")
     if db_id is None:
-        raise ActivityError("needs 'database'", _loc(ctx, "database"))
+        raise ActivityError("needs 'database'", location(ctx, "database"))
     db = database_of(ctx, db_id)
     # A script in the object store is not expression-evaluated (as in the service).
-    script, source = _script_text(ctx, "script")
+    script, source = script_text(ctx, "script")
     args = ctx.fields("scriptArgument")
     ctx.log.write(f"running {source} on {db.kind} ({db.object_id})\n")
     try:
@@ -141,7 +145,7 @@ def run_sql(ctx: AttemptContext) -> AttemptOutcome:
     except ActivityError:
         raise
     except Exception as exc:
-        raise ActivityError(f"{type(exc).__name__}: {exc}".strip(), _loc(ctx, "script"))
+        raise ActivityError(f"{type(exc).__name__}: {exc}".strip(), location(ctx, "script"))
     return AttemptOutcome(status="FINISHED")
 
 

@@ -1,0 +1,60 @@
+"""The "duckdb" engine: Hive scripts on an in-process DuckDB (tailrace.engines.hive.HiveEngine)."""
+
+from __future__ import annotations
+
+import threading
+
+from tailrace.engines.abc import Capabilities, EngineSetup, ScriptEngine, ScriptRequest
+from tailrace.engines.hive import HiveEngine
+from tailrace.engines.result import ScriptResult
+
+
+class DuckDBEngine(ScriptEngine):
+    name = "duckdb"
+    capabilities = Capabilities(
+        distributed=False,
+        spills_to_disk=True,  # DuckDB's temp_directory is in the run's work directory
+        supports_udtf=True,  # json_tuple, explode, posexplode (tailrace.engines.hive.translate)
+        max_threads=None,
+        interruptible=True,  # duckdb's connection.interrupt()
+    )
+
+    def __init__(self, setup: EngineSetup) -> None:
+        super().__init__(setup)
+        self._lock = threading.Lock()
+        self._running: HiveEngine | None = None
+
+    def run(self, request: ScriptRequest) -> ScriptResult:
+        def echo(line: str) -> None:
+            request.log.write(line + "\n")
+
+        hive = HiveEngine(
+            self.setup.storage,
+            self.setup.metastore_for(request.owner),
+            work_dir=request.work_dir,
+            threads=self.setup.threads,
+        )
+        with self._lock:
+            self._running = hive
+        try:
+            for spec in request.tables:
+                hive.register_table(spec)
+            return hive.run_script(
+                request.text,
+                request.variables,
+                source=request.source,
+                echo=echo,
+                hiveconf=request.hiveconf,
+                on_statement=request.on_statement,
+                echo_statements=True,
+                cancelled=request.cancelled,
+            )
+        finally:
+            with self._lock:
+                self._running = None
+            hive.close()
+
+    def interrupt(self) -> None:
+        with self._lock:
+            if self._running is not None:
+                self._running.interrupt()
