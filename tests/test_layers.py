@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "sample": 5,
     "services": 6,
+    "processes": 6,
     "__main__": 6,
 }
 

@@ -55,6 +55,17 @@ class FrozenClock:
         self.advance(max(seconds, 0.0))
 
 
+class FastForwardClock(FrozenClock):
+    """A frozen clock that a driver jumps forward to the next wakeup when nothing is runnable
+    (`tailrace run`): time passes only between steps, never backwards."""
+
+    def jump_to(self, when: datetime) -> datetime:
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        with self._lock:
+            self._now = max(self._now, when.astimezone(UTC))
+            return self._now
+
+
 def utc(dt: datetime) -> datetime:
     """Make a datetime UTC-aware (naive values are taken as UTC, as the service does)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

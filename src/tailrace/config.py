@@ -1,23 +1,49 @@
 """Configuration: `tailrace.toml` < `TAILRACE_*` environment < command-line flags.
 
 Validated once at start into a frozen Settings; `tailrace config` prints the effective values.
-Every key below can be set in the file (top-level `key = value`), as `TAILRACE_<KEY>` in the
-environment, or by a flag of the command that uses it.
+Top-level keys can be set in the file (`key = value`), as `TAILRACE_<KEY>` in the environment,
+or by a flag of the command that uses it. Each `[section]` is a frozen dataclass of its own
+(`[a.b]` nests); its keys can also be set as `TAILRACE_<SECTION>__<KEY>` (double underscore
+between levels). An unknown key or section is an error with "did you mean".
+
+Adding a section: write a frozen, keyword-only dataclass whose fields have defaults, and add a
+field of that type to Settings (or to the section that contains it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from tailrace.errors import ConfigError, did_you_mean
 from tailrace.limits import Limits, load_limits
+
+SECRET_WORDS = ("secret", "password", "token")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    """[execution]: how the service's processes run attempts (flags of up/scheduler/worker win)."""
+
+    lease: float = 120.0
+    """Seconds an attempt is leased when its object sets no reportProgressTimeout."""
+    poll: float = 1.0
+    """Seconds between polls when a task runner is idle."""
+    grace: float = 10.0
+    """On stop, seconds running attempts may go on before they are given back."""
+
+    def __post_init__(self) -> None:
+        for name in ("lease", "poll", "grace"):
+            if getattr(self, name) < 0 or (name == "lease" and self.lease == 0):
+                raise ConfigError(f"[execution] {name} must be positive; found {getattr(self, name)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +82,7 @@ class Settings:
     Keep it (and its backup) apart from the database's."""
     api_processes: int = 1
     """Processes serving the API in `tailrace up` (PostgreSQL only; SQLite keeps one)."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -67,52 +93,152 @@ class Settings:
         return self.endpoint or f"http://{self.host}:{self.port}"
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("aws_secret_access_key", "secret_access_key") and value:
-                value = "****"
-            if isinstance(value, Limits):
-                value = value.as_dict()
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        out["database_url"] = mask_url(self.database_url or self.effective_database_url)
-        if self.s3_endpoint_url:
-            out["s3_endpoint_url"] = mask_url(self.s3_endpoint_url)
-        if self.redis_url:
-            out["redis_url"] = mask_url(self.redis_url)
+        """Every setting and section, secrets masked (keys, passwords in URLs)."""
+        out = _plain(self)
+        out["database_url"] = redact_url(self.effective_database_url)
         return out
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, for printing and logging."""
-    parts = urlsplit(url)
-    if parts.password is None:
+def _plain(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = _plain(value)
+            continue
+        if value and any(w in f.name for w in SECRET_WORDS):
+            value = "****"
+        elif isinstance(value, str):
+            value = redact_url(value)
+        out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ****, for printing; anything else unchanged."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"
 
 
-redact_url = mask_url
+mask_url = redact_url
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra", "limits")}
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'execution': {'lease': 1}} -> {'execution.lease': 1} (for printing)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
-def _coerce(name: str, raw: Any, origin: str) -> Any:
-    kind = _FIELDS[name].type
+# --- reading --------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _section_types(cls: type) -> dict[str, type]:
+    return {name: t for name, t in _hints(cls).items() if dataclasses.is_dataclass(t)}
+
+
+def _scalar_types(cls: type) -> dict[str, Any]:
+    return {name: t for name, t in _hints(cls).items() if not dataclasses.is_dataclass(t)}
+
+
+def _coerce(name: str, kind: Any, raw: Any, origin: str) -> Any:
+    """raw (from TOML, or a string from the environment) as `kind`."""
+    args = typing.get_args(kind)
+    optional = isinstance(kind, types.UnionType) and type(None) in args
+    base = next((a for a in args if a is not type(None)), kind) if optional else kind
+    if optional and raw in (None, ""):
+        return None
+    label = getattr(base, "__name__", str(base))
     try:
-        if kind == "Path":
+        if base is Path:
             return Path(str(raw)).expanduser()
-        if kind == "Path | None":
-            return Path(str(raw)).expanduser() if raw not in (None, "") else None
-        if kind == "int":
+        if base is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if base is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
             return int(raw)
-        if kind in ("str | None", "str"):
-            return None if raw in (None, "") and kind != "str" else str(raw)
+        if base is float:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return float(raw)
+        if base is str:
+            if isinstance(raw, (dict, list)):
+                raise ValueError(raw)
+            return str(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: '{name}' has value {raw!r}; expected {kind.replace(' | None', '')}")
+        raise ConfigError(f"{origin}: '{name}' has value {raw!r}; expected {label}")
     return raw
+
+
+def _build(cls: type, data: Mapping[str, Any], *, origin: str, where: str) -> Any:
+    """A section dataclass from a TOML table: unknown keys refused, values coerced."""
+    scalars, sections = _scalar_types(cls), _section_types(cls)
+    known = [*scalars, *sections]
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        dotted = f"{where}{key}"
+        if key in sections:
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"{origin}: '{dotted}' is a section; write it as [{dotted}]")
+            values[key] = _build(sections[key], raw, origin=origin, where=f"{dotted}.")
+        elif key in scalars:
+            if isinstance(raw, Mapping):
+                raise ConfigError(f"{origin}: '{dotted}' is a setting, not a section [{dotted}]")
+            values[key] = _coerce(dotted, scalars[key], raw, origin)
+        else:
+            what = "section" if isinstance(raw, Mapping) else "key"
+            place = f" in [{where.rstrip('.')}]" if where else ""
+            raise ConfigError(f"{origin}: unknown {what} '{key}'{place}.{did_you_mean(key, known)}")
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}")
+
+
+def _from_environment(cls: type, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """The TAILRACE_* variables that name a setting of cls, as a TOML-like table."""
+    out: dict[str, Any] = {}
+    for name in _scalar_types(cls):
+        key = prefix + name.upper()
+        if key in env:
+            out[name] = env[key]
+    for name, section in _section_types(cls).items():
+        if cls is Settings and name == "limits":
+            continue  # read by tailrace.limits (TAILRACE_LIMITS_<NAME>)
+        nested = _from_environment(section, env, f"{prefix}{name.upper()}__")
+        if nested:
+            out[name] = nested
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_settings(
@@ -123,45 +249,38 @@ def load_settings(
 ) -> Settings:
     """Build Settings from file < environment < overrides (None values in overrides are ignored)."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    limits_section: Mapping[str, Any] = {}
     path = config_file or (
         Path(env["TAILRACE_CONFIG"]) if env.get("TAILRACE_CONFIG") else Path("tailrace.toml")
     )
+    data: dict[str, Any] = {}
+    limits_section: Any = {}
     if path.exists():
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}")
-        for key, raw in data.items():
-            if key == "limits":
-                if not isinstance(raw, dict):
-                    raise ConfigError(f"{path}: 'limits' must be a [limits] section; found {raw!r}")
-                limits_section = raw
-                continue
-            if key not in _FIELDS:
-                if isinstance(raw, dict):
-                    continue  # sections belong to other components (agent, lifecycle...)
-                raise ConfigError(f"{path}: unknown key '{key}'.{did_you_mean(key, _FIELDS)}")
-            values[key] = _coerce(key, raw, str(path))
+        limits_section = data.pop("limits", {})
+        if not isinstance(limits_section, dict):
+            raise ConfigError(f"{path}: 'limits' must be a [limits] section; found {limits_section!r}")
+        _build(Settings, data, origin=str(path), where="")  # file errors name the file
     elif config_file is not None:
         raise ConfigError(f"config file {config_file} does not exist")
-    for key in _FIELDS:
-        env_key = "TAILRACE_" + key.upper()
-        if env_key in env:
-            values[key] = _coerce(key, env[env_key], f"environment {env_key}")
+    from_env = _from_environment(Settings, env, "TAILRACE_")
+    _build(Settings, from_env, origin="environment (TAILRACE_*)", where="")
+    data = _merge(data, from_env)
     # The standard AWS variables are honoured for the S3 backend, as boto3 would.
     for key, env_key in (
         ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
         ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
     ):
-        if key not in values and env.get(env_key):
-            values[key] = env[env_key]
-    for key, raw in (overrides or {}).items():
-        if raw is None:
-            continue
-        if key not in _FIELDS:
-            raise ConfigError(f"unknown setting '{key}'.{did_you_mean(key, _FIELDS)}")
-        values[key] = _coerce(key, raw, "command line")
-    values["limits"] = load_limits(limits_section, env, str(path))
-    return Settings(**values)
+        if key not in data and env.get(env_key):
+            data[key] = env[env_key]
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    scalars = _scalar_types(Settings)
+    for key in flags:
+        if key not in scalars:
+            raise ConfigError(f"unknown setting '{key}'.{did_you_mean(key, scalars)}")
+    _build(Settings, flags, origin="command line", where="")
+    settings = _build(Settings, _merge(data, flags), origin="configuration", where="")
+    # [limits] keeps its own reader (TAILRACE_LIMITS_<NAME>, positive whole numbers).
+    return dataclasses.replace(settings, limits=load_limits(limits_section, env, str(path)))

@@ -132,6 +132,13 @@ class Services:
             limits=self.settings.limits,
         )
 
+    @functools.cached_property
+    def processes(self) -> Any:
+        """The process builder (tailrace.processes.Processes): the loops of up, scheduler, worker."""
+        from tailrace.processes import Processes
+
+        return Processes(self)
+
     def close(self) -> None:
         for closer in reversed(self._closers):
             try:

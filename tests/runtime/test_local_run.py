@@ -245,3 +245,22 @@ def test_s3_key_exists_gates_the_data_node(home, tmp_path, capsys, pre, expected
     out = capsys.readouterr().out
     assert f"@Ready_2012-12-24T00:00:00  {expected}" in out
     assert f"@Go_2012-12-24T00:00:00  {'FINISHED' if expected == 'FINISHED' else 'CASCADE_FAILED'}" in out
+
+
+def test_a_long_backfill_is_created_over_several_ticks_and_runs_whole(home, tmp_path, capsys):
+    # 1040 periods: more than one bounded scheduler tick creates (40 steps of 25); none is left out.
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "S"}},
+            {"id": "S", "type": "Schedule", "startDateTime": "2024-01-01T00:00:00", "period": "15 minutes"},
+            {"id": "N", "type": "S3DataNode", "directoryPath": "s3://b/x/"},
+        ]
+    }
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(definition))
+    assert tailrace("run", str(path), "--until", "2024-01-11T20:00:00") == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("  FINISHED\n") == 1040
+    assert "@N_2024-01-11T19:45:00  FINISHED" in captured.out
+    assert "@N_2024-01-11T20:00:00" not in captured.out  # a period starting at --until is not run
+    assert "1040 period(s), 1040 instance(s): 1040 FINISHED" in captured.err

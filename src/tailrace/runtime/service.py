@@ -117,8 +117,10 @@ class PipelineService:
         owner: str = "",
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
+        pipeline_id: str | None = None,
     ) -> str:
-        """A new PENDING pipeline; the same (owner, uniqueId) returns the existing pipeline's id."""
+        """A new PENDING pipeline; the same (owner, uniqueId) returns the existing pipeline's id.
+        `pipeline_id` fixes the new id (`tailrace run`: stable ids for log paths); the API never sets it."""
         for what, value in (("name", name), ("uniqueId", unique_id)):
             if not value or len(value) > 1024:
                 raise InvalidRequest(f"{what} must be 1 to 1024 characters; found {len(value or '')}")
@@ -133,7 +135,7 @@ class PipelineService:
                         f"not {name!r}"
                     )
                 return existing.id
-            pid = new_pipeline_id()
+            pid = pipeline_id or new_pipeline_id()
             tx.pipelines.add(
                 Pipeline(
                     id=pid,

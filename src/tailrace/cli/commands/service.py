@@ -5,12 +5,10 @@ TAILRACE_DATABASE_URL) directly. The AWS-style pipeline commands are in aws.py."
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 import time
-from datetime import timedelta
 from typing import Any
 
 from tailrace.cli.commands.aws import BACKFILL_THRESHOLD
@@ -35,22 +33,20 @@ def _common_runtime(p: argparse.ArgumentParser) -> None:
         "--lease",
         type=float,
         metavar="SECONDS",
-        default=120.0,
-        help="attempt lease when an object sets no reportProgressTimeout (default 120)",
+        help="attempt lease when an object sets no reportProgressTimeout (default 120, [execution] lease)",
     )
     p.add_argument(
         "--poll",
         type=float,
         metavar="SECONDS",
-        default=1.0,
-        help="seconds between polls when idle (default 1)",
+        help="seconds between polls when idle (default 1, [execution] poll)",
     )
     p.add_argument(
         "--grace",
         type=float,
         metavar="SECONDS",
-        default=10.0,
-        help="on Ctrl-C, how long running attempts may finish before they are given back (default 10)",
+        help="on Ctrl-C, how long running attempts may finish before they are given back "
+        "(default 10, [execution] grace)",
     )
 
 
@@ -143,33 +139,28 @@ def _register_processes(sub: Any) -> None:
     p.set_defaults(func=_logs)
 
 
-def _runtime_config(args: argparse.Namespace) -> Any:
-    from tailrace.runtime.transitions import RuntimeConfig
-
-    if args.lease <= 0:
-        raise UsageError(f"--lease must be positive; found {args.lease}")
-    return RuntimeConfig(lease=timedelta(seconds=args.lease))
-
-
-def _process(ctx: Any, args: argparse.Namespace, **config: Any) -> Any:
+def _options(args: argparse.Namespace, ctx: Any) -> Any:
+    """Flags over [execution] in tailrace.toml / TAILRACE_EXECUTION__*."""
     import logging
 
-    from tailrace.runtime.runners import RunnerConfig, ServiceProcess
-
+    execution = ctx.settings.execution
+    lease = args.lease if args.lease is not None else execution.lease
+    if lease <= 0:
+        raise UsageError(f"--lease must be positive; found {lease}")
     # The service's own log (pools started and stopped, actions fired, lost leases) on stderr.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    for name in ("tailrace.service", "tailrace.runners", "tailrace.worker", "tailrace.scheduler"):
+    for name in (
+        "tailrace.service",
+        "tailrace.runners",
+        "tailrace.worker",
+        "tailrace.scheduler",
+        "tailrace.processes",
+    ):
         logging.getLogger(name).setLevel(logging.INFO)
-
-    services = ctx.services
-    service = services.pipeline_service(_runtime_config(args))
-    return ServiceProcess(
-        service=service,
-        storage=services.storage,
-        home=ctx.settings.home.resolve(),
-        config=RunnerConfig(poll_interval=args.poll, grace=args.grace, **config),
-        engines=services.engines,
-        hive_engine=ctx.settings.hive_engine,
+    return ctx.services.processes.options(
+        lease=lease,
+        poll=args.poll if args.poll is not None else execution.poll,
+        grace=args.grace if args.grace is not None else execution.grace,
     )
 
 
@@ -191,15 +182,12 @@ def _stop_signals() -> threading.Event:
     return stop
 
 
-def _wait_for_signal(process: Any, what: str, stop: threading.Event) -> int:
-    while not stop.wait(0.5) and not process.stop_event.is_set():
-        pass  # Ctrl-C, SIGTERM, or the service told this task runner to terminate
-    running = process.running
-    note = f"; giving {len(running)} running attempt(s) up to {process.config.grace:.0f} s" if running else ""
-    print(f"{what}: stopping{note} (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-    process.stop()
-    print(f"{what}: stopped", file=sys.stderr, flush=True)
-    return 0
+def _serve(assembly: Any, stop: threading.Event, *, banner: list[str]) -> int:
+    """Start the loops in order, print the banner, serve until a signal, stop in reverse."""
+    assembly.start()
+    for line in [*banner, *assembly.banner()]:
+        print(f"{assembly.name}: {line}", flush=True)
+    return int(assembly.serve(stop, say=lambda line: print(line, file=sys.stderr, flush=True)))
 
 
 def _describe_db(ctx: Any) -> str:
@@ -212,143 +200,46 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     began = time.monotonic()
     stop = _stop_signals()
     settings = ctx.settings
-    host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
     workers = args.workers if args.workers is not None else settings.workers
-    process = _process(
-        ctx,
-        args,
-        scheduler=True,
+    assembly = ctx.services.processes.up(
+        _options(args, ctx),
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
         workers=workers,
-        worker_groups=tuple(args.worker_group) or ("*",),
-        service_tasks=True,
+        worker_groups=tuple(args.worker_group),
         resources=not args.no_resources,
-        name="up",
+        http=not args.no_http,
+        insecure_no_auth=args.insecure_no_auth,
+        began=began,
     )
-    server = (
-        None
-        if args.no_http
-        else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
-    )
-    api_processes = _start_api_processes(ctx, server, insecure_no_auth=args.insecure_no_auth)
-    process.start()
-    stop_relay = _start_event_relay(ctx)
-    groups = ", ".join(args.worker_group) or "every worker group"
-    print(f"tailrace up: metadata {_describe_db(ctx)}, data in {settings.home.resolve()}", flush=True)
-    print(
-        f"tailrace up: scheduler and {workers} task runner(s) for {groups}"
-        + ("" if args.no_resources else ", local pools for runsOn resources"),
-        flush=True,
-    )
-    if server is not None:
-        print(
-            f"tailrace up: listening on http://{host}:{server.port} (ready in {time.monotonic() - began:.2f} s)",
-            flush=True,
-        )
-    try:
-        return _wait_for_signal(process, "tailrace up", stop)
-    finally:
-        if api_processes is not None:
-            api_processes.stop()
-        if server is not None:
-            server.stop()
-        if stop_relay is not None:
-            stop_relay()
-
-
-def _start_event_relay(ctx: Any) -> Any:
-    """With a Redis bus, relay the outbox to it (returns the relay's stop, else None).
-    Process assembly: to move with `up` to the root composition module."""
-    settings = ctx.settings
-    if not settings.redis_url:
-        return None
-    from tailrace.config import redact_url
-    from tailrace.events.relay import start_relay
-
-    stop = start_relay(ctx.services)
-    print(
-        f"tailrace {ctx.args.command}: events relayed to {redact_url(settings.redis_url)} stream {settings.redis_stream}",
-        flush=True,
-    )
-    return stop
-
-
-def _start_api_processes(ctx: Any, server: Any, *, insecure_no_auth: bool) -> Any:
-    """`api_processes - 1` more processes serving the API on the server's socket (None if none)."""
-    extra = ctx.settings.api_processes - 1
-    if server is None or extra < 1:
-        return None
-    from tailrace.api.server import ApiProcesses
-
-    env = {**os.environ, "TAILRACE_HOME": str(ctx.settings.home.resolve())}
-    env["TAILRACE_DATABASE_URL"] = ctx.settings.effective_database_url
-    if ctx.settings.secret_key_file is not None:
-        env["TAILRACE_SECRET_KEY_FILE"] = str(ctx.settings.secret_key_file.resolve())
-    print(f"tailrace up: {extra} more API process(es) on the same port", flush=True)
-    return ApiProcesses(server.sock, extra, env=env, insecure_no_auth=insecure_no_auth).start()
-
-
-def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_auth: bool) -> Any:
-    """The API (AWS JSON 1.1, REST, OpenAPI) on host:port, listening before this returns; on
-    first start it creates and prints the first access key (tailrace.api.server.start_api)."""
-    from tailrace.api.server import start_api
-
-    return start_api(
-        service=service,
-        host=host,
-        port=port,
-        home=ctx.settings.home.resolve(),
-        storage=ctx.services.storage,
-        insecure_no_auth=insecure_no_auth,
-    )
+    return _serve(assembly, stop, banner=[f"metadata {_describe_db(ctx)}, data in {settings.home.resolve()}"])
 
 
 def _scheduler(args: argparse.Namespace, ctx: Any) -> int:
     stop = _stop_signals()
-    process = _process(
-        ctx,
-        args,
-        scheduler=True,
-        workers=args.service_threads,
-        worker_groups=(),
-        service_tasks=True,
-        resources=False,
-        name="scheduler",
-    )
-    process.start()
-    stop_relay = _start_event_relay(ctx)
-    print(f"tailrace scheduler: running against {_describe_db(ctx)}", flush=True)
-    try:
-        return _wait_for_signal(process, "tailrace scheduler", stop)
-    finally:
-        if stop_relay is not None:
-            stop_relay()
+    assembly = ctx.services.processes.scheduler(_options(args, ctx), service_threads=args.service_threads)
+    return _serve(assembly, stop, banner=[f"running against {_describe_db(ctx)}"])
 
 
 def _worker(args: argparse.Namespace, ctx: Any) -> int:
     stop = _stop_signals()
     if not args.worker_group and not args.resources:
         raise UsageError("name at least one --worker-group G (or '*'), or --resources")
-    process = _process(
-        ctx,
-        args,
-        scheduler=False,
-        workers=args.threads if args.worker_group else 0,
+    assembly = ctx.services.processes.worker(
+        _options(args, ctx),
         worker_groups=tuple(args.worker_group),
-        service_tasks=False,
+        threads=args.threads,
         resources=args.resources,
         pool_size=args.pool_size,
         name=args.name,
     )
-    process.start()
     what = ", ".join(args.worker_group) or "no worker group"
-    print(
-        f"tailrace worker: {args.threads} runner(s) for {what}"
+    line = (
+        f"{args.threads} runner(s) for {what}"
         + (", hosting resources" if args.resources else "")
-        + f" against {_describe_db(ctx)}",
-        flush=True,
+        + f" against {_describe_db(ctx)}"
     )
-    return _wait_for_signal(process, "tailrace worker", stop)
+    return _serve(assembly, stop, banner=[line])
 
 
 def _logs(args: argparse.Namespace, ctx: Any) -> int:
