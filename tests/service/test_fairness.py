@@ -208,7 +208,7 @@ def test_an_external_task_runner_of_an_owner_is_held_to_its_running_attempts(mak
     other = h.pipeline(other_definition(), name="other", owner="other")
     h.tick()
     first = h.service.poll_for_task("wg", hostname="h1", owner="flood")
-    assert first is not None and first["pipelineId"] != other
+    assert first is not None and first.pipeline_id != other
     assert h.service.poll_for_task("wg", hostname="h2", owner="flood") is None  # at its limit
     theirs = h.service.poll_for_task("wg", hostname="h3", owner="other")
-    assert theirs is not None and theirs["pipelineId"] == other
+    assert theirs is not None and theirs.pipeline_id == other
