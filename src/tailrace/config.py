@@ -19,6 +19,57 @@ from tailrace.errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    """`[execution]` in tailrace.toml: the OS identity of shell-like activities on the service.
+
+    ```
+    [execution]
+    run_as = "nobody"            # default user when one owner only; default "nobody" under root
+    allow_root = false           # true lets a root server run commands as root (warned loudly)
+    work_root = "/var/lib/tailrace-attempts"   # default /var/tmp/tailrace-attempts-<hash of home>
+    [execution.users]            # owner = OS user; needed as soon as there are several owners
+    alice = "tr-alice"
+    ```
+    Environment: TAILRACE_EXECUTION_RUN_AS, TAILRACE_EXECUTION_ALLOW_ROOT.
+    """
+
+    run_as: str | None = None
+    users: Mapping[str, str] = field(default_factory=dict)
+    allow_root: bool = False
+    work_root: Path | None = None
+
+
+_EXECUTION_KEYS = ("run_as", "users", "allow_root", "work_root")
+
+
+def _execution(raw: Mapping[str, Any], env: Mapping[str, str], origin: str) -> ExecutionSettings:
+    for key in raw:
+        if key not in _EXECUTION_KEYS:
+            raise ConfigError(f"{origin}: unknown key 'execution.{key}'.{did_you_mean(key, _EXECUTION_KEYS)}")
+    users = raw.get("users", {})
+    if not isinstance(users, Mapping) or not all(isinstance(v, str) and v for v in users.values()):
+        raise ConfigError(f"{origin}: 'execution.users' must be a table of owner = \"os user\"")
+    seen: dict[str, str] = {}
+    for owner, user in users.items():
+        if user in seen:
+            raise ConfigError(
+                f"{origin}: execution.users maps both '{seen[user]}' and '{owner}' to OS user '{user}'; "
+                "each owner needs a user of its own (they could read each other's running attempts)"
+            )
+        seen[user] = owner
+    run_as = env.get("TAILRACE_EXECUTION_RUN_AS") or raw.get("run_as")
+    allow_raw = env.get("TAILRACE_EXECUTION_ALLOW_ROOT", raw.get("allow_root", False))
+    allow_root = allow_raw if isinstance(allow_raw, bool) else str(allow_raw).lower() in ("1", "true", "yes")
+    work_root = raw.get("work_root")
+    return ExecutionSettings(
+        run_as=str(run_as) if run_as else None,
+        users=dict(users),
+        allow_root=allow_root,
+        work_root=Path(str(work_root)).expanduser() if work_root else None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     home: Path = Path(".tailrace")
     """Data directory: metadata database, embedded object store (`s3/`), logs, buffers."""
@@ -37,6 +88,13 @@ class Settings:
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    allowed_local_dirs: tuple[Path, ...] = ()
+    """Local directories that definitions may name (file:// or plain paths) when an owner's
+    pipeline runs on the service; empty (none) by default. A list in the file; in the
+    environment TAILRACE_ALLOWED_LOCAL_DIRS separated by ':'. Single-user commands (run,
+    hive, demo) are not restricted."""
+    execution: ExecutionSettings = field(default_factory=lambda: ExecutionSettings())
+    """The `[execution]` section: which OS user runs shell-like activities (see docs/security.md)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,12 +111,18 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("aws_secret_access_key", "secret_access_key") and value:
                 value = "****"
+            if f.name == "allowed_local_dirs":
+                value = [str(p) for p in value]
+            elif f.name == "execution":
+                value = {
+                    k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(value).items()
+                }
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["database_url"] = self.database_url or self.effective_database_url
         return out
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("extra", "execution")}
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
@@ -68,6 +132,9 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
             return Path(str(raw)).expanduser()
         if kind == "int":
             return int(raw)
+        if kind == "tuple[Path, ...]":
+            items = raw.split(":") if isinstance(raw, str) else list(raw)
+            return tuple(Path(str(p)).expanduser().resolve() for p in items if str(p))
         if kind in ("str | None", "str"):
             return None if raw in (None, "") and kind != "str" else str(raw)
     except (TypeError, ValueError):
@@ -84,6 +151,7 @@ def load_settings(
     """Build Settings from file < environment < overrides (None values in overrides are ignored)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    execution_raw: Mapping[str, Any] = {}
     path = config_file or (
         Path(env["TAILRACE_CONFIG"]) if env.get("TAILRACE_CONFIG") else Path("tailrace.toml")
     )
@@ -93,6 +161,9 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}")
         for key, raw in data.items():
+            if key == "execution" and isinstance(raw, dict):
+                execution_raw = raw
+                continue
             if key not in _FIELDS:
                 if isinstance(raw, dict):
                     continue  # sections belong to other components (agent, lifecycle...)
@@ -117,4 +188,5 @@ def load_settings(
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting '{key}'.{did_you_mean(key, _FIELDS)}")
         values[key] = _coerce(key, raw, "command line")
+    values["execution"] = _execution(execution_raw, env, str(path))
     return Settings(**values)

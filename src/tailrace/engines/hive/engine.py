@@ -16,6 +16,7 @@ from sqlglot import exp
 from tailrace.engines.hive import ddl, prune, serde
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
+from tailrace.engines.hive.sandbox import lock_down, refuse_file_functions
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
@@ -26,7 +27,7 @@ from tailrace.engines.hive.tables import TableFiles, partition_location
 from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
 from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
 from tailrace.errors import ConflictError, TailraceError, did_you_mean
-from tailrace.storage import Storage
+from tailrace.storage import OwnerStorage, Storage
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -79,6 +80,9 @@ class HiveEngine:
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute(f"SET temp_directory = {serde.sql_str(str(self.work_dir / 'spill'))}")
         serde.install(self.con)
+        self.sandboxed = isinstance(storage, OwnerStorage)
+        if self.sandboxed:
+            lock_down(self.con, storage, self.work_dir)
         self.files = TableFiles(storage, self.work_dir)
         self.session: dict[tuple[str, str], TableSpec] = {}
         self.hiveconf: dict[str, str] = {}
@@ -86,7 +90,7 @@ class HiveEngine:
         self._lenient = False
         self._filters: dict[str, prune.Filters | None] = {}
         self._viewed: dict[str, ResolvedTable] = {}
-        self.warehouse = str((storage.home / "warehouse").resolve())
+        self.warehouse = str(storage.warehouse)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -314,6 +318,7 @@ class HiveEngine:
         return f"looked in {local}" if local is not None else f"no objects under {location}"
 
     def _translate(self, where: Where, query: exp.Expression, *, stable: bool = True) -> Translated:
+        refuse_file_functions(where, query)
         self._filters = prune.partition_filters(query)
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)

@@ -1,0 +1,52 @@
+"""An owner's Hive script on DuckDB: no files but its own, no environment, no settings changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from tailrace.engines.hive import serde
+from tailrace.engines.hive.locate import Where
+from tailrace.storage import Storage
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, storage: Storage, work_dir: Path) -> None:
+    """An owner's script: DuckDB may touch only its work directory, the owner's warehouse,
+    the allowed local directories and the embedded object store (whose buckets the storage
+    view guards, and which scripts cannot name directly: see refuse_file_functions); then
+    the configuration is locked so no statement can widen it."""
+    dirs = [work_dir, storage.warehouse, *storage.allowed_local_dirs]
+    if storage.embedded_s3:
+        dirs.append(storage.home / "s3")
+    listed = ", ".join(serde.sql_str(str(Path(d).resolve()) + "/") for d in dirs)
+    con.execute(f"SET allowed_directories = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+_FILE_PREFIXES = ("read_", "parquet_", "sniff_", "duckdb_", "pragma_", "iceberg_", "delta_", "json_execute")
+_FILE_FUNCTIONS = frozenset(
+    {"glob", "getenv", "query", "query_table", "current_setting", "which_secret", "load_aws_credentials"}
+)
+
+
+def refuse_file_functions(where: Where, tree: exp.Expression) -> None:
+    """Hive has no functions that read files or the environment; DuckDB does (read_text, glob,
+    getenv, query...). A script that names one is refused, whatever DuckDB would allow."""
+    for node in tree.find_all(exp.Func):
+        name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        if name.startswith(_FILE_PREFIXES) or name in _FILE_FUNCTIONS:
+            raise where.error(
+                f"function {name}() is not available: scripts read data through tables only", node
+            )
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Literal) or "/" in table.name:
+            raise where.error(
+                f"{table.name!r} is not a table name: scripts read files through tables (CREATE "
+                "EXTERNAL TABLE ... LOCATION 's3://...')",
+                table,
+            )
