@@ -29,9 +29,10 @@ from tailrace.api.jsonproto import error_response, json_response, parse_json_bod
 from tailrace.api.operations import values_from_wire
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import NotFoundError, StorageError
+from tailrace.runtime.logs import log_storage
 from tailrace.runtime.runs import MAX_RUNS, list_runs
 from tailrace.state import Pipeline, StateStore, Status
-from tailrace.storage import Storage
+from tailrace.storage import AccessDeniedError, Storage, UnsafeKeyError
 
 if TYPE_CHECKING:
     from tailrace.runtime.service import PipelineService
@@ -273,7 +274,7 @@ class RestApi:
         """The attempt's log as text; `offset` lets a viewer fetch only what was added since."""
         offset = call.params.int("offset", 0, low=0, high=2**62)
         with self.store.transaction(readonly=True) as tx:
-            self._owned(tx, call)
+            pipeline = self._owned(tx, call)
             pid, aid = call.path["pipeline_id"], call.path["attempt_id"]
             attempt = tx.attempts.find(pid, aid)
         if attempt is None:
@@ -281,7 +282,12 @@ class RestApi:
         if attempt.log_location is None or self.storage is None:
             raise NotFoundRoute(f"attempt {aid!r} has no log")
         try:
-            data = self.storage.read_bytes(attempt.log_location)
+            # Read as the pipeline's owner unless it is in the server's own log directory: a
+            # pipelineLogUri such as file:///proc/self/environ? is refused, never served.
+            storage = log_storage(self.storage, attempt.log_location, self.storage.home, pipeline.owner)
+            data = storage.read_bytes(attempt.log_location)
+        except (AccessDeniedError, UnsafeKeyError) as exc:
+            raise NotFoundRoute(f"the log of attempt {aid!r} cannot be read: {exc}")
         except (NotFoundError, StorageError, OSError):
             raise NotFoundRoute(f"the log of attempt {aid!r} is not (yet) at {attempt.log_location}")
         chunk = data[offset : offset + LOG_CHUNK]

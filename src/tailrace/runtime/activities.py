@@ -6,7 +6,6 @@ AttemptOutcome (with the error and its stack trace), never an exception.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import traceback
@@ -16,6 +15,7 @@ from pathlib import Path
 from tailrace.definition import Category
 from tailrace.errors import TailraceError
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.sandbox import ShellPlace, shell_place
 from tailrace.runtime.shell import run_command
 from tailrace.runtime.staging import ActivityError, NodeData, download, node_data, require_exists, upload
 
@@ -125,10 +125,18 @@ def _loc(ctx: AttemptContext, field: str) -> object:
 
 
 def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> AttemptOutcome:
+    place = shell_place(ctx.execution() if ctx.execution else None, ctx.work_dir)
+    try:
+        return _run_shell_in(ctx, place, precondition=precondition)
+    finally:
+        place.close()
+
+
+def _run_shell_in(ctx: AttemptContext, place: ShellPlace, *, precondition: bool) -> AttemptOutcome:
     comp = ctx.component
     command = ctx.field("command")
     args = ctx.fields("scriptArgument")
-    work = ctx.work_dir
+    work = place.cwd
     if command is None:
         uri = ctx.field("scriptUri")
         if uri is None:
@@ -136,11 +144,11 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
         script = work / "script.sh"
         script.write_bytes(ctx.storage.read_bytes(uri))
         script.chmod(0o755)
+        place.hand_over(script)
         argv = ["/bin/bash", str(script), *args]
     else:
         argv = ["/bin/bash", "-c", command, "bash", *args]
-    env = dict(os.environ)
-    env.update({"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id})
+    extra = {"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id}
     stage = _bool(ctx.field("stage"), False) and not precondition
     outputs: list[tuple[NodeData, Path]] = []
     if stage:
@@ -149,23 +157,26 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
             require_exists(ctx.storage, data, role="input")
             target = work / f"input{n}"
             download(ctx.storage, data, target)
-            env[f"INPUT{n}_STAGING_DIR"] = str(target)
+            place.hand_over(target)
+            extra[f"INPUT{n}_STAGING_DIR"] = str(target)
         for n, node_id in enumerate(comp.refs("output"), start=1):
             data = node_for(ctx, node_id)
             target = work / f"output{n}"
             target.mkdir(parents=True, exist_ok=True)
-            env[f"OUTPUT{n}_STAGING_DIR"] = str(target)
+            place.hand_over(target)
+            extra[f"OUTPUT{n}_STAGING_DIR"] = str(target)
             outputs.append((data, target))
     timeout = ctx.instance.attempt_timeout.total_seconds() if ctx.instance.attempt_timeout else None
     ctx.log.write(f"$ {' '.join(argv[2:3]) if command else argv[1]} {' '.join(args)}\n".rstrip() + "\n")
     result = run_command(
         argv,
         cwd=work,
-        env=env,
+        env=place.env(extra),
         log=ctx.log,
         cancelled=ctx.cancelled,
         heartbeat=ctx.heartbeat,
         timeout=timeout,
+        identity=place.identity,
     )
     for name in ("stdout", "stderr"):
         uri = ctx.field(name)
@@ -193,8 +204,8 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
             error_message=f"command exited with status {result.returncode}"
             + (f": {' | '.join(tail)}" if tail else ""),
         )
-    for data, target in outputs:
-        upload(ctx.storage, data, target)
+    for n, (data, target) in enumerate(outputs, start=1):
+        upload(ctx.storage, data, place.collect(target, ctx.work_dir / f"collected{n}"))
     return AttemptOutcome(status="FINISHED")
 
 

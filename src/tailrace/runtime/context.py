@@ -72,6 +72,9 @@ class AttemptContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     heartbeat: Callable[[], None] = lambda: None
     actual_start: datetime | None = None
+    execution: Callable[[], Any] | None = None
+    """On the service: returns the owner's tailrace.runtime.sandbox.Execution (or raises
+    ExecutionRefused); None for single-user commands, whose steps run as the caller."""
 
     @property
     def component(self) -> Any:

@@ -3,13 +3,13 @@ tables `${input1}`, `${output1}`, ... read and written through a CSV SerDe, as t
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tailrace.errors import Location
 from tailrace.expressions import ExpressionError, render
 from tailrace.runtime.activities import _bool, _loc, _script_text, activity, node_for
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.sandbox import ShellPlace, shell_place
 from tailrace.runtime.shell import run_command
 from tailrace.runtime.staging import ActivityError, require_exists
 
@@ -59,8 +59,17 @@ def _task_config(ctx: AttemptContext, field: str) -> None:
         raise ActivityError(
             "a ShellScriptConfig needs 'scriptUri'", Location(object_id=config_id, field="scriptUri")
         )
-    script = ctx.work_dir / f"{field}.sh"
+    place = shell_place(ctx.execution() if ctx.execution else None, ctx.work_dir)
+    try:
+        _run_task_config(ctx, place, config_id, field, uri)
+    finally:
+        place.close()
+
+
+def _run_task_config(ctx: AttemptContext, place: ShellPlace, config_id: str, field: str, uri: str) -> None:
+    script = place.cwd / f"{field}.sh"
     script.write_bytes(ctx.storage.read_bytes(uri))
+    place.hand_over(script)
     args: list[str] = []
     for raw in ctx.resolved.objects[config_id].strings("scriptArgument"):
         try:
@@ -71,11 +80,12 @@ def _task_config(ctx: AttemptContext, field: str) -> None:
     ctx.log.write(f"{field}: {uri} {' '.join(args)}".rstrip() + "\n")
     result = run_command(
         ["/bin/bash", str(script), *args],
-        cwd=ctx.work_dir,
-        env=dict(os.environ),
+        cwd=place.cwd,
+        env=place.env({"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id}),
         log=ctx.log,
         cancelled=ctx.cancelled,
         heartbeat=ctx.heartbeat,
+        identity=place.identity,
     )
     if result.returncode != 0:
         raise ActivityError(f"{uri} exited with status {result.returncode}", _loc(ctx, field))

@@ -23,7 +23,15 @@ from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
-from tailrace.runtime.worker import Doorbell, Executor, Worker, WorkerOptions, _Heartbeat, default_executor
+from tailrace.runtime.worker import (
+    Doorbell,
+    Executor,
+    Isolation,
+    Worker,
+    WorkerOptions,
+    _Heartbeat,
+    default_executor,
+)
 from tailrace.state import TERMINAL, Event, TaskNotFound
 from tailrace.storage import Storage
 
@@ -68,7 +76,9 @@ class ServiceProcess:
         hive_engine_factory: Callable[[], Any] | None = None,
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
+        self.isolation = isolation
         self.service = service
         self.storage = storage
         self.home = home
@@ -104,6 +114,7 @@ class ServiceProcess:
             executor=self.executor,
             doorbell=self.doorbell,
             echo=self.echo,
+            isolation=self.isolation,
         )
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:

@@ -21,6 +21,7 @@ from tailrace.storage.keys import AccessDeniedError, UnsafeKeyError, check_bucke
 from tailrace.storage.local import LocalStore
 
 __all__ = [
+    "DEFAULT_OWNER",
     "AccessDeniedError",
     "BucketRegistry",
     "Location",

@@ -153,12 +153,14 @@ def _process(ctx: Any, args: argparse.Namespace, **config: Any) -> Any:
     import logging
 
     from tailrace.runtime.runners import RunnerConfig, ServiceProcess
+    from tailrace.runtime.worker import Isolation
 
     # The service's own log (pools started and stopped, actions fired, lost leases) on stderr.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     for name in ("tailrace.service", "tailrace.runners", "tailrace.worker", "tailrace.scheduler"):
         logging.getLogger(name).setLevel(logging.INFO)
 
+    _warn_identity(ctx.settings.execution)
     services = ctx.services
     service = services.pipeline_service(_runtime_config(args))
     return ServiceProcess(
@@ -167,7 +169,27 @@ def _process(ctx: Any, args: argparse.Namespace, **config: Any) -> Any:
         home=ctx.settings.home.resolve(),
         config=RunnerConfig(poll_interval=args.poll, grace=args.grace, **config),
         hive_engine_factory=_hive_factory(services),
+        isolation=Isolation(execution=ctx.settings.execution),
     )
+
+
+def _warn_identity(execution: Any) -> None:
+    """Say at start-up who shell-like activities run as; loudly when that can be root."""
+    import os
+
+    if os.geteuid() != 0:
+        return
+    if execution.allow_root:
+        bar = "!" * 78
+        print(
+            f"{bar}\nWARNING: allow_root = true under [execution]: a pipeline's shell commands may run AS ROOT\n"
+            f"on this host (run_as = {execution.run_as!r}). Any key holder can then read every secret here.\n{bar}",
+            file=sys.stderr,
+        )
+    else:
+        who = execution.run_as or "nobody"
+        mapped = f"; per owner: {dict(execution.users)}" if execution.users else ""
+        print(f"tailrace: shell-like activities run as OS user '{who}'{mapped}", file=sys.stderr)
 
 
 def _stop_signals() -> threading.Event:

@@ -16,7 +16,7 @@ from sqlglot import exp
 from tailrace.engines.hive import ddl, prune, serde
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
-from tailrace.engines.hive.sandbox import lock_down, refuse_file_functions
+from tailrace.engines.hive.sandbox import lock_down, refuse_engine_statement, refuse_file_functions
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
@@ -208,6 +208,7 @@ class HiveEngine:
         setting = parse_set(text)
         if setting is not None:
             return self._set(setting, vars_, say)
+        refuse_engine_statement(where, text)
         head = text.lstrip()[:40].upper()
         if re.match(r"ADD\s+(JAR|FILE|ARCHIVE)", head):
             say(f"ignored: {text.strip()[:80]} (no jars or files are needed on DuckDB)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -50,3 +51,22 @@ def refuse_file_functions(where: Where, tree: exp.Expression) -> None:
                 "EXTERNAL TABLE ... LOCATION 's3://...')",
                 table,
             )
+
+
+_DUCKDB_ONLY = re.compile(
+    r"^\s*(ATTACH|DETACH|COPY|EXPORT|IMPORT|PRAGMA|INSTALL|FORCE\s+INSTALL|LOAD(?!\s+DATA\b)|CALL|CHECKPOINT|"
+    r"FORCE\s+CHECKPOINT|VACUUM|CREATE\s+(OR\s+REPLACE\s+)?(PERSISTENT\s+|TEMP\w*\s+)?SECRET|RESET)\b",
+    re.IGNORECASE,
+)
+
+
+def refuse_engine_statement(where: Where, text: str) -> None:
+    """DuckDB's own statements (files, databases, extensions, settings) are not Hive: refused
+    by name, before any parsing, whoever runs the script."""
+    m = _DUCKDB_ONLY.match(text)
+    if m:
+        kind = " ".join(m.group(1).upper().split())
+        raise where.error(
+            f"{kind} statements are not supported by tailrace hive (scripts cannot attach databases, "
+            "copy or export to files, load extensions or change the engine's settings)"
+        )
