@@ -15,6 +15,13 @@ import pytest
 from security_helpers import SERVER_SECRET, Server
 
 ALICE_ROW = "alice-private-row-5d1e"
+JDBC = {
+    "id": "Db",
+    "type": "JdbcDatabase",
+    "jdbcDriverClass": "org.sqlite.JDBC",
+    "username": "u",
+    "*password": "p",
+}
 
 
 def s3_node(oid: str, uri: str, *, file: bool = False) -> dict[str, Any]:
@@ -100,6 +107,24 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
         ),
         "hive-overwrite-alice-table": hive("INSERT OVERWRITE TABLE secrets_tbl SELECT 'pwned'"),
         "hive-read-alice-table": hive("SELECT * FROM default.secrets_tbl"),
+        "jdbc-sqlite-metadata": [
+            {**JDBC, "connectionString": f"jdbc:sqlite:{home}/tailrace.db"},
+            {
+                "id": "Attack",
+                "type": "SqlActivity",
+                "database": {"ref": "Db"},
+                "script": "SELECT secret_access_key FROM access_keys",
+            },
+        ],
+        "jdbc-duckdb-read-text": [
+            {**JDBC, "connectionString": "jdbc:duckdb::memory:"},
+            {
+                "id": "Attack",
+                "type": "SqlActivity",
+                "database": {"ref": "Db"},
+                "script": f"CREATE TABLE t AS SELECT * FROM read_text('{creds}')",
+            },
+        ],
         "log-uri-proc-environ": [shell("echo hello", pipelineLogUri="file:///proc/self/environ?")],
         "log-uri-overwrite-file": [shell("echo hello", pipelineLogUri=f"file://{victim_file}?")],
         "log-uri-alice-bucket": [shell("echo hello", pipelineLogUri="s3://alice-data/logs/")],
@@ -121,6 +146,8 @@ REFUSED = {
     "copy-nul": "NUL",
     "copy-long-key": "longer than 1024 bytes",
     "copy-alice-bucket": "belongs to another owner",
+    "jdbc-sqlite-metadata": "local paths are not allowed",
+    "jdbc-duckdb-read-text": "disabled by configuration",
     "hive-read-text": "read_text() is not available",
     "hive-read-csv": "read_csv() is not available",
     "hive-getenv": "getenv() is not available",
