@@ -98,3 +98,20 @@ def test_an_owner_reads_and_writes_its_own_tables(engines) -> None:
         engine("bob").run_script(
             "CREATE EXTERNAL TABLE s (v STRING) LOCATION 's3://alice-b/t/'; SELECT * FROM s"
         )
+
+
+def test_owners_differing_in_case_have_separate_namespaces() -> None:
+    shared = MemoryMetastore()
+    OwnerMetastore(shared, "Alice").create_table(
+        TableSpec(name="t", columns=[("a", "string")], location="s3://x/")
+    )
+    assert OwnerMetastore(shared, "alice").get_table("default", "t") is None
+    assert OwnerMetastore(shared, "Alice").get_table("default", "t") is not None
+
+
+def test_owner_warehouses_are_apart_whatever_the_name(tmp_path: Path) -> None:
+    storage = Storage(home=tmp_path)
+    dirs = {storage.for_owner(o).warehouse for o in ("..", ".", "Alice", "alice", "default")}
+    assert len(dirs) == 5
+    for o in ("..", ".", "Alice"):
+        assert storage.for_owner(o).warehouse.is_relative_to(tmp_path / "warehouse-owners")

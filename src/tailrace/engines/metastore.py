@@ -356,6 +356,16 @@ OWNER_SEPARATOR = "/"
 contain it)."""
 
 
+def owner_tag(owner: str) -> str:
+    """A name for the owner that survives lower-casing (database names are lower-cased): the
+    owner itself when it is lower-case, else '~' and a digest ('Alice' and 'alice' differ)."""
+    if owner == owner.lower():
+        return owner
+    import hashlib
+
+    return "~" + hashlib.sha256(owner.encode()).hexdigest()[:20]
+
+
 class OwnerMetastore(Metastore):
     """One owner's namespace of a shared metastore: its databases are stored as
     `<owner>/<database>` and every other owner's are invisible. The default owner keeps the
@@ -364,7 +374,7 @@ class OwnerMetastore(Metastore):
     def __init__(self, inner: Metastore, owner: str, *, default_owner: str = "default") -> None:
         self.inner = inner
         self.owner = owner
-        self._prefix = "" if owner == default_owner else owner.lower() + OWNER_SEPARATOR
+        self._prefix = "" if owner == default_owner else owner_tag(owner) + OWNER_SEPARATOR
 
     def _db(self, database: str) -> str:
         if OWNER_SEPARATOR in database:

@@ -7,6 +7,7 @@ definitions written for S3 run unchanged on one machine.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,7 +184,9 @@ class OwnerStorage(Storage):
         # The first owner keeps the single-user layout; the others get a directory apart.
         if self.owner == DEFAULT_OWNER:
             return self.base.warehouse
-        return (self.home / "warehouse-owners" / self.owner).resolve()
+        # A digest, not the name: owners may be '..' or differ only in case.
+        tag = hashlib.sha256(self.owner.encode()).hexdigest()[:24]
+        return (self.home / "warehouse-owners" / tag).resolve()
 
     def for_owner(self, owner: str) -> OwnerStorage:
         if owner != self.owner:
