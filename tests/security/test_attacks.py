@@ -77,6 +77,20 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
         "shell-script-from-credentials": [
             {"id": "Attack", "type": "ShellCommandActivity", "scriptUri": f"file://{creds}"}
         ],
+        "shell-stdout-to-local-file": [shell("echo pwned", stdout=f"file://{victim_file}")],
+        "shell-script-from-alice-bucket": [
+            {"id": "Attack", "type": "ShellCommandActivity", "scriptUri": "s3://alice-data/private/part-0"}
+        ],
+        "hive-pre-script-from-alice-bucket": [
+            {"id": "Pre", "type": "ShellScriptConfig", "scriptUri": "s3://alice-data/private/part-0"},
+            {
+                "id": "Attack",
+                "type": "HiveActivity",
+                "hiveScript": "SELECT 1",
+                "stage": "false",
+                "preActivityTaskConfig": {"ref": "Pre"},
+            },
+        ],
         "copy-local-credentials": copy_from(str(creds)),
         "copy-file-uri-credentials": copy_from(f"file://{creds}"),
         "copy-dotdot-bucket": copy_from("s3://../credentials.json"),
@@ -136,6 +150,9 @@ REFUSED = {
     "shell-output-symlink": "link",
     "shell-output-dir-symlink": "link",
     "shell-script-from-credentials": "local paths are not allowed",
+    "shell-stdout-to-local-file": "local paths are not allowed",
+    "shell-script-from-alice-bucket": "belongs to another owner",
+    "hive-pre-script-from-alice-bucket": "belongs to another owner",
     "copy-local-credentials": "local paths are not allowed",
     "copy-file-uri-credentials": "local paths are not allowed",
     "copy-dotdot-bucket": "bucket name '..'",
@@ -259,6 +276,7 @@ def test_log_uri_never_serves_the_server_environment(server: Server, world: dict
 
 def test_log_uri_never_overwrites_a_local_file(server: Server, world: dict[str, Any]) -> None:
     outcome(server, world, "log-uri-overwrite-file")
+    outcome(server, world, "shell-stdout-to-local-file")
     assert world["victim"].read_text() == "precious\n"
 
 

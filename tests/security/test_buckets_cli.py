@@ -55,3 +55,17 @@ def test_buckets_command_drives_what_owners_reach(tmp_path: Path) -> None:
     again = tailrace("revoke", "team-logs", "bob")
     assert again.returncode != 0 and "had no grant" in again.stderr
     assert "--owner" in tailrace("create", "--help").stdout
+
+
+def test_a_root_run_as_user_is_announced_loudly(capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the warning is for servers started as root")
+    from tailrace.cli.commands.service import _warn_identity
+    from tailrace.config import ExecutionSettings
+
+    _warn_identity(ExecutionSettings(run_as="root", allow_root=True))
+    err = capsys.readouterr().err
+    assert "AS ROOT" in err and "!" * 20 in err
+    _warn_identity(ExecutionSettings(users={"alice": "tr-alice"}))
+    err = capsys.readouterr().err
+    assert "run as OS user 'nobody'" in err and "tr-alice" in err and "ROOT" not in err
