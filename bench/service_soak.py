@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import getpass
+import json
 import os
 import random
 import signal
