@@ -115,3 +115,24 @@ def test_owner_warehouses_are_apart_whatever_the_name(tmp_path: Path) -> None:
     assert len(dirs) == 5
     for o in ("..", ".", "Alice"):
         assert storage.for_owner(o).warehouse.is_relative_to(tmp_path / "warehouse-owners")
+
+
+def test_duckdb_reads_only_the_owners_buckets(engines) -> None:
+    engine, tmp = engines
+    engine("alice").run_script(
+        "CREATE EXTERNAL TABLE t (v STRING) LOCATION 's3://alice-b/t/'; INSERT OVERWRITE TABLE t SELECT 'row'"
+    )
+    alice_file = next(p for p in (tmp / "home/s3/alice-b/t").rglob("*") if p.is_file())
+    bob = engine("bob")
+    with pytest.raises(Exception, match="disabled by configuration"):
+        bob.con.execute(f"SELECT * FROM read_text('{alice_file}')")
+    # A bucket bob first uses in the script is still readable in the same script (copied first).
+    result = bob.run_script(
+        "CREATE EXTERNAL TABLE n (v STRING) LOCATION 's3://bob-new/n/'; INSERT OVERWRITE TABLE n SELECT 'b'; "
+        "SELECT * FROM n"
+    )
+    assert result.statements[-1].select_rows == [("b",)]
+    # Alice, who owns her bucket since before the script, reads it in place.
+    alice = engine("alice")
+    assert alice.files.readable is not None and alice.files._direct(alice_file)
+    assert alice.run_script("SELECT * FROM t").statements[-1].select_rows == [("row",)]

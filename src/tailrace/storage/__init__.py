@@ -193,6 +193,10 @@ class OwnerStorage(Storage):
             raise AccessDeniedError("an owner's storage view cannot be widened to another owner")
         return self
 
+    def reachable_buckets(self) -> list[str]:
+        """Buckets this owner owns or was granted, now."""
+        return [bucket for bucket, _, _ in self.buckets.list(self.owner)]
+
     def _check_bucket(self, bucket: str, uri: str) -> None:
         if not self.buckets.may_use(bucket, self.owner):
             raise AccessDeniedError(

@@ -16,7 +16,12 @@ from sqlglot import exp
 from tailrace.engines.hive import ddl, prune, serde
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.result import HiveError, Malformed, ScriptResult, StatementResult
-from tailrace.engines.hive.sandbox import lock_down, refuse_engine_statement, refuse_file_functions
+from tailrace.engines.hive.sandbox import (
+    lock_down,
+    readable_dirs,
+    refuse_engine_statement,
+    refuse_file_functions,
+)
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
@@ -81,9 +86,10 @@ class HiveEngine:
         self.con.execute(f"SET temp_directory = {serde.sql_str(str(self.work_dir / 'spill'))}")
         serde.install(self.con)
         self.sandboxed = isinstance(storage, OwnerStorage)
-        if self.sandboxed:
-            lock_down(self.con, storage, self.work_dir)
-        self.files = TableFiles(storage, self.work_dir)
+        readable = readable_dirs(storage, self.work_dir) if self.sandboxed else None
+        if readable is not None:
+            lock_down(self.con, readable)
+        self.files = TableFiles(storage, self.work_dir, readable)
         self.session: dict[tuple[str, str], TableSpec] = {}
         self.hiveconf: dict[str, str] = {}
         self.database = DEFAULT_DB

@@ -10,18 +10,24 @@ from sqlglot import exp
 
 from tailrace.engines.hive import serde
 from tailrace.engines.hive.locate import Where
-from tailrace.storage import Storage
+from tailrace.storage import OwnerStorage, Storage
 
 
-def lock_down(con: duckdb.DuckDBPyConnection, storage: Storage, work_dir: Path) -> None:
-    """An owner's script: DuckDB may touch only its work directory, the owner's warehouse,
-    the allowed local directories and the embedded object store (whose buckets the storage
-    view guards, and which scripts cannot name directly: see refuse_file_functions); then
-    the configuration is locked so no statement can widen it."""
+def readable_dirs(storage: Storage, work_dir: Path) -> tuple[Path, ...]:
+    """What an owner's DuckDB may read directly: its work directory, its warehouse, the allowed
+    local directories, and in the embedded store the buckets it owns or was granted when the
+    script started (files of buckets it first uses later are copied to the work directory)."""
     dirs = [work_dir, storage.warehouse, *storage.allowed_local_dirs]
-    if storage.embedded_s3:
-        dirs.append(storage.home / "s3")
-    listed = ", ".join(serde.sql_str(str(Path(d).resolve()) + "/") for d in dirs)
+    if storage.embedded_s3 and isinstance(storage, OwnerStorage):
+        dirs += [storage.home / "s3" / bucket for bucket in storage.reachable_buckets()]
+    return tuple(Path(d).resolve() for d in dirs)
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, dirs: tuple[Path, ...]) -> None:
+    """DuckDB may touch only `dirs` (see readable_dirs); the configuration is then locked so no
+    statement can widen it. Functions and statements that name files are refused before DuckDB
+    sees them (refuse_file_functions, refuse_engine_statement)."""
+    listed = ", ".join(serde.sql_str(str(d) + "/") for d in dirs)
     con.execute(f"SET allowed_directories = [{listed}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
