@@ -147,7 +147,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = base / "home"
     config = base / "tailrace.toml"
     mapping = "\n".join(f'{owner} = "{user}"' for owner, user in USERS.items())
-    config.write_text(f"[execution.users]\n{mapping}\n")
+    shared = base / "shared"  # an allowed local directory, with a link planted in it
+    (shared / "in").mkdir(parents=True)
+    (shared / "in" / "ok.tsv").write_text("1\n")
+    (shared / "in" / "planted.tsv").symlink_to(home / "credentials.json")
+    config.write_text(f'allowed_local_dirs = ["{shared}"]\n[execution.users]\n{mapping}\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAILRACE_", "AWS_"))}
     env.update(
         TAILRACE_HOME=str(home),

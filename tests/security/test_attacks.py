@@ -91,6 +91,12 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
                 "preActivityTaskConfig": {"ref": "Pre"},
             },
         ],
+        "legit-copy-from-allowed-dir": [
+            s3_node("In", f"file://{home.parent}/shared/in/ok.tsv", file=True),
+            s3_node("Out", "s3://mallory-own/ok/"),
+            {"id": "Attack", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "Out"}},
+        ],
+        "copy-link-in-allowed-dir": copy_from(f"file://{home.parent}/shared/in/", file=False),
         "copy-local-credentials": copy_from(str(creds)),
         "copy-file-uri-credentials": copy_from(f"file://{creds}"),
         "copy-dotdot-bucket": copy_from("s3://../credentials.json"),
@@ -153,6 +159,7 @@ REFUSED = {
     "shell-stdout-to-local-file": "local paths are not allowed",
     "shell-script-from-alice-bucket": "belongs to another owner",
     "hive-pre-script-from-alice-bucket": "belongs to another owner",
+    "copy-link-in-allowed-dir": "planted.tsv",
     "copy-local-credentials": "local paths are not allowed",
     "copy-file-uri-credentials": "local paths are not allowed",
     "copy-dotdot-bucket": "bucket name '..'",
@@ -252,6 +259,12 @@ def test_shell_runs_unprivileged_with_a_scrubbed_environment(server: Server, wor
     assert "TAILRACE_TEST_SERVER_SECRET" not in log and "TAILRACE_HOME" not in log
     home_line = next(line for line in log.splitlines() if line.startswith("HOME="))
     assert str(server.home) not in home_line
+
+
+def test_what_an_owner_is_allowed_still_works(server: Server, world: dict[str, Any]) -> None:
+    result = outcome(server, world, "legit-copy-from-allowed-dir")
+    assert result["@status"] == "FINISHED", result
+    assert [p.read_text() for p in (server.home / "s3/mallory-own/ok").rglob("*") if p.is_file()] == ["1\n"]
 
 
 def test_shell_cannot_write_into_another_owners_bucket(server: Server, world: dict[str, Any]) -> None:

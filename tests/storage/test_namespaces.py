@@ -104,3 +104,16 @@ def test_owner_view_on_s3(s3_store: S3Store, tmp_path: Path) -> None:
         base.for_owner("bob").read_bytes("s3://ns-alice/k")
     with pytest.raises(UnsafeKeyError):
         base.for_owner("alice").read_bytes("s3://ns-alice/../k")
+
+
+def test_links_inside_an_allowed_directory_do_not_lead_out(tmp_path: Path) -> None:
+    allowed = tmp_path / "shared"
+    (allowed / "in").mkdir(parents=True)
+    (allowed / "in" / "ok.tsv").write_text("1\n")
+    (tmp_path / "credentials.json").write_text('{"secret": "s"}')
+    (allowed / "in" / "planted.tsv").symlink_to(tmp_path / "credentials.json")
+    view = Storage(home=tmp_path, allowed_local_dirs=(allowed,)).for_owner("alice")
+    with pytest.raises(AccessDeniedError, match=r"planted\.tsv"):
+        list(view.list_files(f"{allowed}/in/"))
+    with pytest.raises(AccessDeniedError):
+        view.read_bytes(f"{allowed}/in/planted.tsv")

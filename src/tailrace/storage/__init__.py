@@ -193,6 +193,15 @@ class OwnerStorage(Storage):
             raise AccessDeniedError("an owner's storage view cannot be widened to another owner")
         return self
 
+    def list_files(self, uri: str) -> Iterator[ObjectInfo]:
+        """As Storage.list_files; in a local directory, every file found must itself resolve
+        under an allowed directory (a link planted in an allowed directory is refused)."""
+        loc = self.resolve(uri)
+        for info in super().list_files(uri):
+            if loc.store is self.files:
+                self._local("/" + info.key, f"{uri} (file /{info.key})")
+            yield info
+
     def reachable_buckets(self) -> list[str]:
         """Buckets this owner owns or was granted, now."""
         return [bucket for bucket, _, _ in self.buckets.list(self.owner)]
