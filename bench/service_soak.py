@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import getpass
 import json
 import os
 import random
@@ -132,6 +133,8 @@ def soak(kind: str, periods: int, rounds: int, workers: int, seed: int) -> dict[
         report = service.put_definition(pid, from_file_dict(defn))
         assert not report.errored, report.to_aws()
         env = {**os.environ, "TAILRACE_HOME": str(home), "TAILRACE_DATABASE_URL": url}
+        # The steps write into this private workspace: run them as our own user (root allowed).
+        env |= {"TAILRACE_EXECUTION__RUN_AS": getpass.getuser(), "TAILRACE_EXECUTION__ALLOW_ROOT": "true"}
         procs = Processes(env, workers, home.parent)
         for name in procs.names:
             procs.start(name)

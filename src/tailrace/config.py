@@ -39,11 +39,27 @@ class ExecutionSettings:
     """Seconds between polls when a task runner is idle."""
     grace: float = 10.0
     """On stop, seconds running attempts may go on before they are given back."""
+    run_as: str | None = None
+    """OS user of shell-like activities when there is one owner (default under root: nobody)."""
+    users: Mapping[str, str] = field(default_factory=dict)
+    """[execution.users] owner = "os user": needed as soon as there are several owners."""
+    allow_root: bool = False
+    """True lets a root server run commands as root (it then warns loudly at start-up)."""
+    work_root: Path | None = None
+    """Where attempt directories go (default /var/tmp/tailrace-attempts-<hash of home>)."""
 
     def __post_init__(self) -> None:
         for name in ("lease", "poll", "grace"):
             if getattr(self, name) < 0 or (name == "lease" and self.lease == 0):
                 raise ConfigError(f"[execution] {name} must be positive; found {getattr(self, name)}")
+        seen: dict[str, str] = {}
+        for owner, user in self.users.items():
+            if user in seen:
+                raise ConfigError(
+                    f"execution.users maps both '{seen[user]}' and '{owner}' to OS user '{user}'; each "
+                    "owner needs a user of its own (they could read each other's running attempts)"
+                )
+            seen[user] = owner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +98,11 @@ class Settings:
     Keep it (and its backup) apart from the database's."""
     api_processes: int = 1
     """Processes serving the API in `tailrace up` (PostgreSQL only; SQLite keeps one)."""
+    allowed_local_dirs: tuple[Path, ...] = ()
+    """Local directories that definitions may name (file:// or plain paths) when an owner's
+    pipeline runs on the service; empty (none) by default. A list in the file; in the
+    environment TAILRACE_ALLOWED_LOCAL_DIRS separated by ':'. Single-user commands (run,
+    hive, demo) are not restricted."""
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
@@ -110,6 +131,8 @@ def _plain(obj: Any) -> dict[str, Any]:
             value = "****"
         elif isinstance(value, str):
             value = redact_url(value)
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
         out[f.name] = str(value) if isinstance(value, Path) else value
     return out
 
@@ -181,6 +204,13 @@ def _coerce(name: str, kind: Any, raw: Any, origin: str) -> Any:
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return float(raw)
+        if typing.get_origin(base) is tuple:
+            items = raw.split(":") if isinstance(raw, str) else list(raw)
+            return tuple(Path(str(p)).expanduser().resolve() for p in items if str(p))
+        if typing.get_origin(base) is Mapping:
+            if not isinstance(raw, Mapping) or not all(isinstance(v, str) and v for v in raw.values()):
+                raise ValueError(raw)
+            return {str(k): v for k, v in raw.items()}
         if base is str:
             if isinstance(raw, (dict, list)):
                 raise ValueError(raw)

@@ -287,6 +287,7 @@ class Processes:
         self, service: Any, options: RuntimeOptions, loop_name: str, banner: str | None, **config: Any
     ) -> Loop:
         from tailrace.runtime.runners import RunnerConfig, ServiceProcess
+        from tailrace.runtime.worker import Isolation
 
         process = ServiceProcess(
             service=service,
@@ -295,6 +296,8 @@ class Processes:
             config=RunnerConfig(poll_interval=options.poll, grace=options.grace, **config),
             engines=self.services.engines,
             hive_engine=self.services.settings.hive_engine,
+            # Owners kept apart: each attempt gets its owner's store view, metastore and OS user.
+            isolation=Isolation(execution=self.services.settings.execution),
         )
         return RuntimeLoop(loop_name, process, banner)
 

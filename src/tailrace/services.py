@@ -50,7 +50,14 @@ class Services:
                 access_key_id=s.aws_access_key_id,
                 secret_access_key=s.aws_secret_access_key,
             )
-        return Storage(home=s.home, s3=s3)
+        from tailrace.storage.buckets import LazyBucketRegistry, SqlBucketRegistry
+
+        return Storage(
+            home=s.home,
+            s3=s3,
+            buckets=LazyBucketRegistry(lambda: SqlBucketRegistry(self.sql_engine)),
+            allowed_local_dirs=s.allowed_local_dirs,
+        )
 
     @functools.cached_property
     def sql_engine(self) -> Any:
@@ -74,24 +81,41 @@ class Services:
         """Script engines by name on this storage and metastore; the configured `hive_engine`
         is checked here, so a misspelt name stops a process at start, not at its first attempt."""
         from tailrace.engines.abc import EngineSetup
+        from tailrace.engines.metastore import OwnerMetastore
         from tailrace.engines.registry import EngineRegistry
 
-        # Every owner shares one metastore namespace for now (as before); per-owner namespaces
-        # plug in here, through metastore_for, without touching the engines.
+        # An attempt of an owner gets that owner's Hive databases (tailrace run and tailrace hive,
+        # with no owner, the plain namespace, which is also the `default` owner's).
         metastore = self.metastore
-        registry = EngineRegistry(EngineSetup(storage=self.storage, metastore_for=lambda owner: metastore))
+
+        def metastore_for(owner: str | None) -> Any:
+            return OwnerMetastore(metastore, owner) if owner else metastore
+
+        registry = EngineRegistry(EngineSetup(storage=self.storage, metastore_for=metastore_for))
         registry.get(self.settings.hive_engine)
         return registry
 
-    def hive_engine(self, *, work_dir: Path | None = None, threads: int | None = None) -> Any:
-        """A new HiveEngine for `tailrace hive` on this storage and metastore (the caller closes it)."""
+    def hive_engine(
+        self, *, work_dir: Path | None = None, threads: int | None = None, owner: str | None = None
+    ) -> Any:
+        """A new HiveEngine on this storage and metastore (the caller closes it); with `owner`,
+        on that owner's view of the store and its own metastore namespace."""
         import uuid
 
         from tailrace.engines.hive import HiveEngine
 
         if work_dir is None:
             work_dir = self.settings.home / "tmp" / f"hive-{uuid.uuid4().hex[:12]}"
-        return HiveEngine(self.storage, self.metastore, work_dir=work_dir, threads=threads)
+        if owner is None:
+            return HiveEngine(self.storage, self.metastore, work_dir=work_dir, threads=threads)
+        from tailrace.engines.metastore import OwnerMetastore
+
+        return HiveEngine(
+            self.storage.for_owner(owner),
+            OwnerMetastore(self.metastore, owner),
+            work_dir=work_dir,
+            threads=threads,
+        )
 
     @functools.cached_property
     def state(self) -> Any:

@@ -1,4 +1,5 @@
-"""Attack-style tests share the API tests' helpers (imported by module name)."""
+"""Attack-style tests: the API tests' helpers (imported by module name) and the attack suite's
+server fixture (security_helpers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from tailrace.state.testing import postgres_available, temporary_schema
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+
+from security_helpers import server
+
+__all__ = ["server"]
 
 PG_URL = os.environ.get("TAILRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

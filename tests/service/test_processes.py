@@ -8,6 +8,7 @@ tests wait for what the processes do, never for a schedule.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -54,6 +55,10 @@ class Cluster:
             "TAILRACE_HOME": str(self.home),
             "TAILRACE_DATABASE_URL": self.url,
             "PYTHONUNBUFFERED": "1",
+            # The commands here touch marks in the test's private tmp_path: run them as the test's
+            # own user (root in CI, which must then be allowed explicitly).
+            "TAILRACE_EXECUTION__RUN_AS": pwd.getpwuid(os.geteuid()).pw_name,
+            "TAILRACE_EXECUTION__ALLOW_ROOT": "true",
         }
 
     def start(self, *args: str) -> subprocess.Popen:

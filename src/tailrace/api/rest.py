@@ -31,9 +31,10 @@ from tailrace.api.operations import values_from_wire
 from tailrace.clock import format_dp, parse_dp
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.runtime.errors import InvalidRequest
+from tailrace.runtime.logs import log_storage
 from tailrace.runtime.reads import pipeline_health
 from tailrace.state import Pipeline, PipelineNotFound, StateStore, Status
-from tailrace.storage import Storage
+from tailrace.storage import AccessDeniedError, Storage, UnsafeKeyError
 
 if TYPE_CHECKING:
     from tailrace.runtime.service import PipelineService
@@ -287,7 +288,7 @@ class RestApi:
         limit = call.params.int("limit", LOG_CHUNK, low=0, high=LOG_CHUNK)
         tail = call.params.int("tail", 0, low=0, high=LOG_CHUNK)
         with self.store.transaction(readonly=True) as tx:
-            self._owned(tx, call)
+            pipeline = self._owned(tx, call)
             pid, aid = call.path["pipeline_id"], call.path["attempt_id"]
             attempt = tx.attempts.find(pid, aid)
         if attempt is None:
@@ -295,10 +296,15 @@ class RestApi:
         if attempt.log_location is None or self.storage is None:
             raise NotFoundRoute(f"attempt {aid!r} has no log")
         try:
+            # Read as the pipeline's owner unless it is in the server's own log directory: a
+            # pipelineLogUri such as file:///proc/self/environ? is refused, never served.
+            storage = log_storage(self.storage, attempt.log_location, self.storage.home, pipeline.owner)
             if tail:
-                _, size = self.storage.read_range(attempt.log_location, 0, 0)
+                _, size = storage.read_range(attempt.log_location, 0, 0)
                 offset, limit = max(0, size - tail), tail
-            chunk, size = self.storage.read_range(attempt.log_location, offset, limit)
+            chunk, size = storage.read_range(attempt.log_location, offset, limit)
+        except (AccessDeniedError, UnsafeKeyError) as exc:
+            raise NotFoundRoute(f"the log of attempt {aid!r} cannot be read: {exc}")
         except (NotFoundError, StorageError, OSError):
             raise NotFoundRoute(f"the log of attempt {aid!r} is not (yet) at {attempt.log_location}")
         return Response(

@@ -28,8 +28,10 @@ class DuckDBEngine(ScriptEngine):
         def echo(line: str) -> None:
             request.log.write(line + "\n")
 
+        # An owner's run sees that owner's view of the store (its buckets, its warehouse).
+        storage = self.setup.storage.for_owner(request.owner) if request.owner else self.setup.storage
         hive = HiveEngine(
-            self.setup.storage,
+            storage,
             self.setup.metastore_for(request.owner),
             work_dir=request.work_dir,
             threads=self.setup.threads,

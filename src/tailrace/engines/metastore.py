@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from tailrace.errors import ConflictError
+from tailrace.errors import ConflictError, TailraceError
 
 RowFormat = Literal["delimited", "csv_serde"]
 
@@ -349,3 +349,73 @@ def _insert_table(conn: sa.Connection, spec: TableSpec, now: datetime) -> None:
             updated_at=now,
         )
     )
+
+
+OWNER_SEPARATOR = "/"
+"""Between an owner and a database name in the stored db_name (owners and Hive names never
+contain it)."""
+
+
+def owner_tag(owner: str) -> str:
+    """A name for the owner that survives lower-casing (database names are lower-cased): the
+    owner itself when it is lower-case, else '~' and a digest ('Alice' and 'alice' differ)."""
+    if owner == owner.lower():
+        return owner
+    import hashlib
+
+    return "~" + hashlib.sha256(owner.encode()).hexdigest()[:20]
+
+
+class OwnerMetastore(Metastore):
+    """One owner's namespace of a shared metastore: its databases are stored as
+    `<owner>/<database>` and every other owner's are invisible. The default owner keeps the
+    single-user layout (plain database names), so existing installations read as before."""
+
+    def __init__(self, inner: Metastore, owner: str, *, default_owner: str = "default") -> None:
+        self.inner = inner
+        self.owner = owner
+        self._prefix = "" if owner == default_owner else owner_tag(owner) + OWNER_SEPARATOR
+
+    def _db(self, database: str) -> str:
+        if OWNER_SEPARATOR in database:
+            raise TailraceError(f"database name {database!r} may not contain '{OWNER_SEPARATOR}'")
+        return self._prefix + database.lower()
+
+    def _mine(self, stored: str) -> str | None:
+        if self._prefix:
+            return stored[len(self._prefix) :] if stored.startswith(self._prefix) else None
+        return None if OWNER_SEPARATOR in stored else stored
+
+    def _in(self, spec: TableSpec) -> TableSpec:
+        return replace(spec, database=self._db(spec.database))
+
+    def _out(self, spec: TableSpec | None) -> TableSpec | None:
+        if spec is None:
+            return None
+        mine = self._mine(spec.database)
+        return replace(spec, database=mine) if mine is not None else None
+
+    def get_table(self, database: str, name: str) -> TableSpec | None:
+        return self._out(self.inner.get_table(self._db(database), name))
+
+    def create_table(self, spec: TableSpec) -> None:
+        self.inner.create_table(self._in(spec))
+
+    def replace_table(self, spec: TableSpec) -> None:
+        self.inner.replace_table(self._in(spec))
+
+    def drop_table(self, database: str, name: str) -> bool:
+        return self.inner.drop_table(self._db(database), name)
+
+    def list_tables(self, database: str | None = None) -> list[TableSpec]:
+        found = self.inner.list_tables(None if database is None else self._db(database))
+        return [s for s in (self._out(t) for t in found) if s is not None]
+
+    def add_partition(self, database: str, table: str, partition: PartitionSpec) -> bool:
+        return self.inner.add_partition(self._db(database), table, partition)
+
+    def drop_partition(self, database: str, table: str, values: tuple[tuple[str, str], ...]) -> bool:
+        return self.inner.drop_partition(self._db(database), table, values)
+
+    def list_partitions(self, database: str, table: str) -> list[PartitionSpec]:
+        return self.inner.list_partitions(self._db(database), table)

@@ -119,6 +119,9 @@ class AttemptContext:
     """Set when the attempt must stop (cancel, deactivation, shutdown); see on_cancel."""
     heartbeat: Callable[[], None] = lambda: None
     actual_start: datetime | None = None
+    execution: Callable[[], Any] | None = None
+    """On the service: returns the owner's tailrace.runtime.sandbox.Execution (or raises
+    ExecutionRefused); None for single-user commands, whose steps run as the caller."""
 
     @contextmanager
     def on_cancel(self, callback: Callable[[], None]) -> Iterator[None]:

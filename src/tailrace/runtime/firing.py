@@ -17,6 +17,7 @@ from tailrace.errors import TailraceError
 from tailrace.events.model import ActionFailed, ActionFired
 from tailrace.runtime.actions import fire_action
 from tailrace.runtime.activation import planned_from_spec
+from tailrace.runtime.logs import log_storage
 from tailrace.state import Instance
 from tailrace.storage import Storage
 
@@ -81,6 +82,7 @@ def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: 
         if storage is not None and home is not None:
             uri = actions_log_uri(active.log_root(inst.component_id), home, pid, inst)
             entry = f"{format_dp(step.now)} {fired.describe()}\n"
+            storage = log_storage(storage, uri, home, step.pipeline.owner)
             tx.after_commit(lambda uri=uri, entry=entry, storage=storage: append_log(storage, uri, entry))
         if fired.type == "Terminate" and trigger == "onLateAction" and not inst.terminal:
             transitions.cancel(step, tx.instances.get(pid, inst.id), f"Terminate action '{action_id}' (late)")

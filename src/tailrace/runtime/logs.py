@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from tailrace.ids import attempt_id
 from tailrace.runtime.context import AttemptOutcome
+from tailrace.storage import DEFAULT_OWNER, Storage
 
 LOG_FILE = "attempt.log"
 
@@ -41,3 +43,21 @@ def closing_suffix(tail: str, outcome: AttemptOutcome) -> str:
         out += outcome.error_stack_trace
     status = f"status: {outcome.status}" + (f" ({outcome.error_message})" if outcome.error_message else "")
     return out + status + "\n"
+
+
+def is_server_log(uri: str, home: Path) -> bool:
+    """True when uri is inside the server's own log directory (`<home>/logs`), where the
+    server writes and reads for everyone; any other place is the owner's (pipelineLogUri)."""
+    parsed = urlparse(uri)
+    if parsed.scheme.lower() not in ("", "file") or parsed.query or parsed.fragment or "\x00" in uri:
+        return False
+    path = Path(unquote(parsed.path) if parsed.scheme else uri)
+    if not path.is_absolute():
+        return False
+    return path.resolve().is_relative_to((home / "logs").resolve())
+
+
+def log_storage(storage: Storage, uri: str, home: Path, owner: str) -> Storage:
+    """The storage view to read or write a log at uri with: the server's for its own log
+    directory, the owner's for a pipelineLogUri (so `file:///proc/self/environ?` is refused)."""
+    return storage if is_server_log(uri, home) else storage.for_owner(owner or DEFAULT_OWNER)

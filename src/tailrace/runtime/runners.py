@@ -32,7 +32,15 @@ from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
-from tailrace.runtime.worker import Doorbell, Executor, Heartbeat, Worker, WorkerOptions, default_executor
+from tailrace.runtime.worker import (
+    Doorbell,
+    Executor,
+    Heartbeat,
+    Isolation,
+    Worker,
+    WorkerOptions,
+    default_executor,
+)
 from tailrace.state import TERMINAL, StoredEvent, TaskNotFound
 from tailrace.storage import Storage
 
@@ -79,7 +87,9 @@ class ServiceProcess:
         hive_engine: str = DEFAULT_ENGINE,
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
+        self.isolation = isolation
         self.service = service
         self.storage = storage
         self.home = home
@@ -117,6 +127,7 @@ class ServiceProcess:
             executor=self.executor,
             doorbell=self.doorbell,
             echo=self.echo,
+            isolation=self.isolation,
         )
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:

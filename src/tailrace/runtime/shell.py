@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailrace.runtime.context import LogSink
+from tailrace.runtime.sandbox import Identity
 
 CHUNK = 64 * 1024
 MAX_LINE = 64 * 1024
@@ -43,9 +44,14 @@ def run_command(
     timeout: float | None = None,
     stdout_file: Path | None = None,
     stderr_file: Path | None = None,
+    identity: Identity | None = None,
 ) -> ShellResult:
-    """Run argv in its own process group; kill the group on cancel or timeout."""
-    proc = subprocess.Popen(
+    """Run argv in its own process group; kill the group on cancel or timeout. With `identity`,
+    as that OS user (its own group, no supplementary groups, umask 077)."""
+    switch: dict[str, object] = {}
+    if identity is not None:
+        switch = {"user": identity.uid, "group": identity.gid, "extra_groups": [], "umask": 0o077}
+    proc = subprocess.Popen(  # type: ignore[call-overload]
         _with_parent_death_signal(list(argv)),
         cwd=cwd,
         env=dict(env),
@@ -53,6 +59,7 @@ def run_command(
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        **switch,
     )
     tails: dict[str, list[str]] = {"stdout": [], "stderr": []}
     sinks = {"stdout": stdout_file, "stderr": stderr_file}

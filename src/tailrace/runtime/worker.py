@@ -27,11 +27,11 @@ from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
-from tailrace.runtime.logs import closing_suffix
+from tailrace.runtime.logs import closing_suffix, log_storage
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.state import TaskNotFound
-from tailrace.storage import Storage
+from tailrace.storage import DEFAULT_OWNER, Storage
 
 TAIL_BYTES = 256 * 1024
 """How much of a log's end is read back to see whether it already holds the stack trace."""
@@ -112,6 +112,15 @@ class WorkerOptions:
     """On stop, how long a running attempt may go on before it is canceled and given back."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Isolation:
+    """Owners kept apart (the service): each attempt gets its owner's view of the store and
+    metastore, and shell-like steps run as the owner's OS user (see runtime/sandbox.py)."""
+
+    execution: Any
+    """tailrace.config.ExecutionSettings"""
+
+
 class Worker:
     def __init__(
         self,
@@ -126,7 +135,9 @@ class Worker:
         executor: Executor = default_executor,
         doorbell: Doorbell | None = None,
         echo: Callable[[str], None] | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
+        self.isolation = isolation
         self.service = service
         self.queues = list(queues)
         self.storage = storage
@@ -187,19 +198,21 @@ class Worker:
         outcome: AttemptOutcome
         try:
             active = self._active(task)
+            storage, engine_owner, execution = self._for_owner(task)
             ctx = AttemptContext(
                 pipeline_id=task.pipeline_id,
                 resolved=active.resolved,
                 parameters=active.parameters,
                 instance=planned_from_spec(task.instance.spec),
                 attempt=task.attempt,
-                storage=self.storage,
+                storage=storage,
                 scopes=active.scopes,
                 work_dir=work_dir,
                 log=attempt_log,
                 engines=self.engines,
                 hive_engine=self.hive_engine,
-                owner=task.pipeline.owner,
+                owner=engine_owner,
+                execution=execution,
                 clock=SystemClock(),
                 cancelled=cancelled,
                 actual_start=task.instance.started_at,
@@ -253,11 +266,34 @@ class Worker:
         except TaskNotFound as exc:
             log.warning("%s: %s could not be reported: %s", self.options.runner_id, task.attempt_id, exc)
 
+    def _for_owner(self, task: Task) -> tuple[Storage, str | None, Callable[[], Any] | None]:
+        """The storage view, the owner the engine works for (its store view and metastore
+        namespace; None: the whole store, one namespace) and the execution plan of the task's owner."""
+        if self.isolation is None:
+            return self.storage, None, None
+        from tailrace.runtime.sandbox import plan_execution
+
+        owner = task.pipeline.owner or DEFAULT_OWNER
+        settings = self.isolation.execution
+
+        def execution() -> Any:
+            return plan_execution(settings, owner=owner, owners=self._owners(), home=self.home)
+
+        return self.storage.for_owner(owner), owner, execution
+
+    def _owners(self) -> int:
+        """How many owners hold an active key (a shell step's identity depends on it)."""
+        with self.service.store.transaction(readonly=True) as tx:
+            return len({k.owner for k in tx.keys.list() if k.active})
+
     def _save_log(self, task: Task, attempt_log: FileLog, outcome: AttemptOutcome) -> None:
         # Streamed from the local file: an attempt that printed gigabytes costs no memory here.
         path = attempt_log.close(lambda tail: closing_suffix(tail, outcome))
+        storage = self.storage
+        if self.isolation is not None:
+            storage = log_storage(self.storage, task.log_uri, self.home, task.pipeline.owner)
         try:
-            self.storage.write_file(task.log_uri, path)
+            storage.write_file(task.log_uri, path)
             path.unlink(missing_ok=True)
         except TailraceError as exc:
             log.warning(

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo, ObjectStore
+from tailrace.storage.keys import check_bucket, check_key
 
 _RENAME_EXCHANGE = 2
 OLD_GRACE_SECONDS = 60.0
@@ -46,11 +47,12 @@ class LocalStore(ObjectStore):
         self.root = root
 
     def _path(self, bucket: str, key: str) -> Path:
-        base = self.root / bucket if bucket else self.root
-        path = base / key.lstrip("/") if bucket else Path("/" + key.lstrip("/"))
-        if bucket and ".." in Path(key).parts:
-            raise StorageError(f"key {key!r} may not contain '..'")
-        return path
+        if bucket:
+            # Refused, never resolved: a key must not leave its bucket's directory.
+            check_bucket(bucket)
+            check_key(key)
+            return self.root / bucket / key
+        return Path("/" + key.lstrip("/"))
 
     def local_path(self, bucket: str, key: str) -> Path:
         return self._path(bucket, key)

@@ -157,11 +157,31 @@ def _options(args: argparse.Namespace, ctx: Any) -> Any:
         "tailrace.processes",
     ):
         logging.getLogger(name).setLevel(logging.INFO)
+    _warn_identity(execution)
     return ctx.services.processes.options(
         lease=lease,
         poll=args.poll if args.poll is not None else execution.poll,
         grace=args.grace if args.grace is not None else execution.grace,
     )
+
+
+def _warn_identity(execution: Any) -> None:
+    """Say at start-up who shell-like activities run as; loudly when that can be root."""
+    import os
+
+    if os.geteuid() != 0:
+        return
+    if execution.allow_root:
+        bar = "!" * 78
+        print(
+            f"{bar}\nWARNING: allow_root = true under [execution]: a pipeline's shell commands may run AS ROOT\n"
+            f"on this host (run_as = {execution.run_as!r}). Any key holder can then read every secret here.\n{bar}",
+            file=sys.stderr,
+        )
+    else:
+        who = execution.run_as or "nobody"
+        mapped = f"; per owner: {dict(execution.users)}" if execution.users else ""
+        print(f"tailrace: shell-like activities run as OS user '{who}'{mapped}", file=sys.stderr)
 
 
 def _stop_signals() -> threading.Event:

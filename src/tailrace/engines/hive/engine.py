@@ -17,6 +17,12 @@ from sqlglot import exp
 from tailrace.engines.hive import ddl, prune, serde
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
+from tailrace.engines.hive.sandbox import (
+    lock_down,
+    readable_dirs,
+    refuse_engine_statement,
+    refuse_file_functions,
+)
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
@@ -28,7 +34,7 @@ from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translate
 from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
 from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
 from tailrace.errors import ConflictError, TailraceError, did_you_mean
-from tailrace.storage import Storage
+from tailrace.storage import OwnerStorage, Storage
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -81,14 +87,18 @@ class HiveEngine:
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute(f"SET temp_directory = {serde.sql_str(str(self.work_dir / 'spill'))}")
         serde.install(self.con)
-        self.files = TableFiles(storage, self.work_dir)
+        self.sandboxed = isinstance(storage, OwnerStorage)
+        readable = readable_dirs(storage, self.work_dir) if self.sandboxed else None
+        if readable is not None:
+            lock_down(self.con, readable)
+        self.files = TableFiles(storage, self.work_dir, readable)
         self.session: dict[tuple[str, str], TableSpec] = {}
         self.hiveconf: dict[str, str] = {}
         self.database = DEFAULT_DB
         self._lenient = False
         self._filters: dict[str, prune.Filters | None] = {}
         self._viewed: dict[str, ResolvedTable] = {}
-        self.warehouse = str((storage.home / "warehouse").resolve())
+        self.warehouse = str(storage.warehouse)
         self._interrupt = Interrupter(self.con)
 
     # --- public API ----------------------------------------------------------------------
@@ -233,6 +243,7 @@ class HiveEngine:
         setting = parse_set(text)
         if setting is not None:
             return self._set(setting, vars_, say)
+        refuse_engine_statement(where, text)
         head = text.lstrip()[:40].upper()
         if re.match(r"ADD\s+(JAR|FILE|ARCHIVE)", head):
             say(f"ignored: {text.strip()[:80]} (no jars or files are needed on DuckDB)")
@@ -343,6 +354,7 @@ class HiveEngine:
         return f"looked in {local}" if local is not None else f"no objects under {location}"
 
     def _translate(self, where: Where, query: exp.Expression, *, stable: bool = True) -> Translated:
+        refuse_file_functions(where, query)
         self._filters = prune.partition_filters(query)
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)

@@ -31,16 +31,19 @@ class Listing:
 
 
 class TableFiles:
-    def __init__(self, storage: Storage, work_dir: Path) -> None:
+    def __init__(self, storage: Storage, work_dir: Path, readable: tuple[Path, ...] | None = None) -> None:
         self.storage = storage
         self.work_dir = work_dir
+        self.readable = readable
+        """When set (a sandboxed engine), DuckDB may read only under these directories: files
+        elsewhere in the store are copied to the work directory first."""
         self._downloaded: dict[tuple[str, str, int, str], Path] = {}
 
     def list(self, location: str) -> Listing:
         """Local paths of every (non-hidden, non-empty) file under location, in name order."""
         loc = self.storage.resolve(location)
         local = loc.local_path
-        if local is not None:
+        if local is not None and self._direct(local):
             if local.is_file():
                 return Listing([str(local)], True)
             if not local.is_dir():
@@ -69,6 +72,12 @@ class TableFiles:
                 self._downloaded[cache_key] = path
             files.append(str(self._readable(path)))
         return Listing(files, True)
+
+    def _direct(self, local: Path) -> bool:
+        if self.readable is None:
+            return True
+        resolved = local.resolve()
+        return any(resolved.is_relative_to(root) for root in self.readable)
 
     def _readable(self, path: Path) -> Path:
         """DuckDB reads plain, .gz and .zst files; Hadoop's .bz2 and .deflate codecs are

@@ -4,8 +4,6 @@ SerDe, as the service did."""
 
 from __future__ import annotations
 
-import os
-
 from tailrace.engines.abc import ScriptRequest, StatementResult
 from tailrace.engines.metastore import TableSpec
 from tailrace.errors import Location
@@ -13,6 +11,7 @@ from tailrace.expressions import ExpressionError, render
 from tailrace.runtime.activities.common import flag, location, node_for, script_text
 from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.sandbox import ShellPlace, shell_place
 from tailrace.runtime.shell import run_command
 from tailrace.runtime.staging import ActivityError, require_exists
 
@@ -66,8 +65,17 @@ def _task_config(ctx: AttemptContext, field: str) -> None:
         raise ActivityError(
             "a ShellScriptConfig needs 'scriptUri'", Location(object_id=config_id, field="scriptUri")
         )
-    script = ctx.work_dir / f"{field}.sh"
+    place = shell_place(ctx.execution() if ctx.execution else None, ctx.work_dir)
+    try:
+        _run_task_config(ctx, place, config_id, field, uri)
+    finally:
+        place.close()
+
+
+def _run_task_config(ctx: AttemptContext, place: ShellPlace, config_id: str, field: str, uri: str) -> None:
+    script = place.cwd / f"{field}.sh"
     script.write_bytes(ctx.storage.read_bytes(uri))
+    place.hand_over(script)
     args: list[str] = []
     for raw in ctx.resolved.objects[config_id].strings("scriptArgument"):
         try:
@@ -78,11 +86,12 @@ def _task_config(ctx: AttemptContext, field: str) -> None:
     ctx.log.write(f"{field}: {uri} {' '.join(args)}".rstrip() + "\n")
     result = run_command(
         ["/bin/bash", str(script), *args],
-        cwd=ctx.work_dir,
-        env=dict(os.environ),
+        cwd=place.cwd,
+        env=place.env({"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id}),
         log=ctx.log,
         cancelled=ctx.cancelled,
         heartbeat=ctx.heartbeat,
+        identity=place.identity,
     )
     if result.returncode != 0:
         raise ActivityError(f"{uri} exited with status {result.returncode}", location(ctx, field))

@@ -3,12 +3,12 @@ a script from scriptUri, with input and output nodes staged in local directories
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tailrace.runtime.activities.common import flag, location, node_for
 from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.sandbox import ShellPlace, shell_place
 from tailrace.runtime.shell import run_command
 from tailrace.runtime.staging import ActivityError, NodeData, download, require_exists, upload
 
@@ -18,10 +18,18 @@ def register(registry: ActivityRegistry) -> None:
 
 
 def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> AttemptOutcome:
+    place = shell_place(ctx.execution() if ctx.execution else None, ctx.work_dir)
+    try:
+        return _run_shell_in(ctx, place, precondition=precondition)
+    finally:
+        place.close()
+
+
+def _run_shell_in(ctx: AttemptContext, place: ShellPlace, *, precondition: bool) -> AttemptOutcome:
     comp = ctx.component
     command = ctx.field("command")
     args = ctx.fields("scriptArgument")
-    work = ctx.work_dir
+    work = place.cwd
     if command is None:
         uri = ctx.field("scriptUri")
         if uri is None:
@@ -29,11 +37,11 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
         script = work / "script.sh"
         script.write_bytes(ctx.storage.read_bytes(uri))
         script.chmod(0o755)
+        place.hand_over(script)
         argv = ["/bin/bash", str(script), *args]
     else:
         argv = ["/bin/bash", "-c", command, "bash", *args]
-    env = dict(os.environ)
-    env.update({"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id})
+    extra = {"TAILRACE_PIPELINE_ID": ctx.pipeline_id, "TAILRACE_INSTANCE_ID": ctx.instance.id}
     stage = flag(ctx.field("stage"), False) and not precondition
     outputs: list[tuple[NodeData, Path]] = []
     if stage:
@@ -42,23 +50,26 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
             require_exists(ctx.storage, data, role="input")
             target = work / f"input{n}"
             download(ctx.storage, data, target)
-            env[f"INPUT{n}_STAGING_DIR"] = str(target)
+            place.hand_over(target)
+            extra[f"INPUT{n}_STAGING_DIR"] = str(target)
         for n, node_id in enumerate(comp.refs("output"), start=1):
             data = node_for(ctx, node_id)
             target = work / f"output{n}"
             target.mkdir(parents=True, exist_ok=True)
-            env[f"OUTPUT{n}_STAGING_DIR"] = str(target)
+            place.hand_over(target)
+            extra[f"OUTPUT{n}_STAGING_DIR"] = str(target)
             outputs.append((data, target))
     timeout = ctx.instance.attempt_timeout.total_seconds() if ctx.instance.attempt_timeout else None
     ctx.log.write(f"$ {' '.join(argv[2:3]) if command else argv[1]} {' '.join(args)}\n".rstrip() + "\n")
     result = run_command(
         argv,
         cwd=work,
-        env=env,
+        env=place.env(extra),
         log=ctx.log,
         cancelled=ctx.cancelled,
         heartbeat=ctx.heartbeat,
         timeout=timeout,
+        identity=place.identity,
     )
     for name in ("stdout", "stderr"):
         uri = ctx.field(name)
@@ -86,8 +97,8 @@ def run_shell_like(ctx: AttemptContext, *, precondition: bool = False) -> Attemp
             error_message=f"command exited with status {result.returncode}"
             + (f": {' | '.join(tail)}" if tail else ""),
         )
-    for data, target in outputs:
-        upload(ctx.storage, data, target)
+    for n, (data, target) in enumerate(outputs, start=1):
+        upload(ctx.storage, data, place.collect(target, ctx.work_dir / f"collected{n}"))
     return AttemptOutcome(status="FINISHED")
 
 

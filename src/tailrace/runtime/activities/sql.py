@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailrace.errors import Location
+from tailrace.errors import Location, StorageError
 from tailrace.runtime.activities.common import location, script_text
 from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.staging import ActivityError, NodeData, require_exists
+from tailrace.storage import OwnerStorage
 
 _PG = re.compile(
     r"^jdbc:postgresql://(?P<host>[^/:?]+)(?::(?P<port>\d+))?/(?P<db>[^?]+)(?:\?(?P<query>.*))?$"
@@ -33,6 +34,19 @@ class Database:
     user: str | None
     password: str | None
     object_id: str
+    sandboxed: bool = False
+    """An owner's attempt on the service: a DuckDB file is opened with external access off."""
+
+
+def _check_local_database(ctx: AttemptContext, db_id: str, target: str) -> None:
+    """A SQLite or DuckDB file is a local path like any other: on the service it must lie under
+    allowed_local_dirs (else `jdbc:sqlite:$TAILRACE_HOME/tailrace.db` would read every key)."""
+    if target in ("", ":memory:") or not isinstance(ctx.storage, OwnerStorage):
+        return
+    try:
+        ctx.storage.resolve(target)
+    except StorageError as exc:
+        raise ActivityError(f"connectionString: {exc}", Location(object_id=db_id, field="connectionString"))
 
 
 def database_of(ctx: AttemptContext, db_id: str) -> Database:
@@ -55,7 +69,11 @@ def database_of(ctx: AttemptContext, db_id: str) -> Database:
         return Database("postgresql", url, user, password, db_id)
     for kind in ("sqlite", "duckdb"):
         if url.startswith(f"jdbc:{kind}:"):
-            return Database(kind, url[len(f"jdbc:{kind}:") :], user, password, db_id)
+            target = url[len(f"jdbc:{kind}:") :]
+            _check_local_database(ctx, db_id, target)
+            return Database(
+                kind, target, user, password, db_id, sandboxed=isinstance(ctx.storage, OwnerStorage)
+            )
     raise ActivityError(
         f"unsupported connectionString {url!r}: jdbc:postgresql:, jdbc:sqlite: and jdbc:duckdb: run here",
         Location(object_id=db_id, field="connectionString"),
@@ -82,7 +100,8 @@ def connect(db: Database) -> Iterator[Any]:
     else:
         import duckdb
 
-        conn = duckdb.connect(db.target)
+        config = {"enable_external_access": False, "lock_configuration": True} if db.sandboxed else {}
+        conn = duckdb.connect(db.target, config=config)
     try:
         yield conn
         conn.commit()
