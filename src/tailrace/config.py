@@ -232,7 +232,7 @@ def _build(cls: type, data: Mapping[str, Any], *, origin: str, where: str) -> An
                 raise ConfigError(f"{origin}: '{dotted}' is a section; write it as [{dotted}]")
             values[key] = _build(sections[key], raw, origin=origin, where=f"{dotted}.")
         elif key in scalars:
-            if isinstance(raw, Mapping):
+            if isinstance(raw, Mapping) and typing.get_origin(scalars[key]) is not Mapping:
                 raise ConfigError(f"{origin}: '{dotted}' is a setting, not a section [{dotted}]")
             values[key] = _coerce(dotted, scalars[key], raw, origin)
         else:

@@ -66,7 +66,15 @@ def test_config_prints_every_section_and_masks_secrets(home, tmp_path, capsys, m
     assert lines["database_url"] == "postgresql://u:****@db/x"
     assert cli(["config", "--output", "json"], build_services) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["execution"] == {"lease": 120.0, "poll": 1.0, "grace": 3.0}
+    assert data["execution"] == {
+        "lease": 120.0,
+        "poll": 1.0,
+        "grace": 3.0,
+        "run_as": None,
+        "users": {},
+        "allow_root": False,
+        "work_root": None,
+    }
 
 
 def test_every_section_is_a_frozen_dataclass_with_defaults():

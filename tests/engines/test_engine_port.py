@@ -67,8 +67,8 @@ def inst(request: pytest.FixtureRequest, data_home: Path) -> Iterator[Installati
     installation.engine.close()
 
 
-def logs_day(home: Path, day: str, lines: list[str]) -> None:
-    write_text(home / "s3" / "bucket" / "logs" / day / "part-0", lines)
+def logs_day(home: Path, day: str, lines: list[str], bucket: str = "bucket") -> None:
+    write_text(home / "s3" / bucket / "logs" / day / "part-0", lines)
 
 
 def test_the_engine_declares_its_name_and_capabilities(inst):
@@ -136,20 +136,22 @@ def test_the_first_failing_statement_raises_with_its_position_and_later_ones_do_
 
 
 def test_owners_do_not_see_or_change_each_others_tables(inst, data_home):
-    logs_day(data_home, "alice", ["a1\t/alice\t1"])
-    logs_day(data_home, "bob", ["b1\t/bob\t1", "b2\t/bob\t2"])
-    inst.engine.run(inst.request(LOGS, variables={"DAY": "alice"}, owner="alice"))
+    # Each owner's data in a bucket of its own (a bucket belongs to the owner who used it first).
+    logs = LOGS.replace("s3://bucket/", "s3://${BUCKET}/")
+    logs_day(data_home, "alice", ["a1\t/alice\t1"], bucket="alices")
+    logs_day(data_home, "bob", ["b1\t/bob\t1", "b2\t/bob\t2"], bucket="bobs")
+    inst.engine.run(inst.request(logs, variables={"DAY": "alice", "BUCKET": "alices"}, owner="alice"))
     with pytest.raises(HiveError, match="Table not found 'logs'"):
         inst.engine.run(inst.request("SELECT count(*) FROM logs", owner="bob"))
     with pytest.raises(HiveError, match="Table not found 'logs'"):
         inst.engine.run(inst.request("DROP TABLE logs", owner="bob"))
     # Bob's table of the same name is his own; Alice's is untouched.
-    inst.engine.run(inst.request(LOGS, variables={"DAY": "bob"}, owner="bob"))
+    inst.engine.run(inst.request(logs, variables={"DAY": "bob", "BUCKET": "bobs"}, owner="bob"))
     bob = inst.engine.run(inst.request("SELECT count(*) FROM logs", owner="bob"))
     alice = inst.engine.run(inst.request("SELECT host FROM logs", owner="alice"))
     assert bob.statements[0].select_rows == [("2",)]
     assert alice.statements[0].select_rows == [("a1",)]
-    assert inst.metastores["alice"].get_table("default", "logs").location == "s3://bucket/logs/alice"
+    assert inst.metastores["alice"].get_table("default", "logs").location == "s3://alices/logs/alice"
 
 
 def test_staged_tables_are_for_one_run_only(inst, data_home):
