@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from tailrace.engines.hive.serde import SerdeError, duck_type
-from tailrace.engines.hive.translate import TranslateError
+from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.metastore import DEFAULT_DB, RowFormat, TableSpec
 
 CSV_SERDES = {
@@ -199,6 +199,15 @@ def ordered_values(
     if missing:
         raise TranslateError(f"partition spec of {spec.name} is missing {', '.join(missing)}", node)
     return tuple((k, given_map[k]) for k in names)
+
+
+def like_table(create: exp.Create) -> exp.Table | None:
+    """The source table of CREATE TABLE t LIKE src, if that is the statement."""
+    props = create.args.get("properties")
+    for prop in props.expressions if props is not None else []:
+        if isinstance(prop, exp.LikeProperty) and isinstance(prop.this, exp.Table):
+            return prop.this
+    return None
 
 
 def duck_to_hive(duck: str) -> str:

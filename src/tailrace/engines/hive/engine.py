@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.script import (
@@ -22,9 +23,11 @@ from tailrace.engines.hive.script import (
     Variables,
     parse_set,
     split_statements,
+    unterminated,
 )
 from tailrace.engines.hive.tables import TableFiles, partition_location
 from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
+from tailrace.engines.hive.udtf import hoist_joins
 from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
 from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
 from tailrace.errors import ConflictError, TailraceError, did_you_mean
@@ -139,6 +142,10 @@ class HiveEngine:
         """
         started = time.monotonic()
         self.hiveconf.update(hiveconf or {})
+        for key in ("tailrace.timezone", "hive.local.time.zone"):
+            # --hiveconf k=v means what SET k=v means.
+            if key in (hiveconf or {}):
+                self.timezone = (hiveconf or {})[key]
         vars_ = Variables(hivevar=variables or {}, hiveconf=self.hiveconf)
         vars_.hiveconf = self.hiveconf
         result = ScriptResult(source=source)
@@ -243,8 +250,16 @@ class HiveEngine:
             if handled is not None:
                 return handled
         try:
-            tree = sqlglot.parse_one(text, read="hive")
+            tree = sqlglot.parse_one(text, read=TailraceHive)
+        except sqlglot.errors.TokenError:
+            raise where.error(*unterminated(text))
         except sqlglot.errors.ParseError as exc:
+            sample = re.search(r"TABLESAMPLE\s*\(\s*\d+\s*[bkmg]\s*\)", text, re.IGNORECASE)
+            if sample:
+                raise where.error(
+                    "TABLESAMPLE by input length is not supported (ROWS, 100 PERCENT and BUCKET are)",
+                    offset=sample.start(),
+                )
             raise parse_error(where, exc)
         if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "TABLE":
             return self._create(where, tree)
@@ -352,6 +367,19 @@ class HiveEngine:
 
     def _create(self, where: Where, tree: exp.Create) -> StatementResult:
         made = ddl.create_table_spec(tree, database=self.database, warehouse=self.warehouse)
+        like = ddl.like_table(tree)
+        if like is not None:
+            # CREATE TABLE t LIKE src: src's columns, partitions and row format; t's own place.
+            src = self._require(where, like)
+            made.spec = TableSpec(
+                **{
+                    **src.__dict__,
+                    "name": made.spec.name,
+                    "database": made.spec.database,
+                    "location": made.spec.location,
+                    "external": made.spec.external,
+                }
+            )
         spec = made.spec
         res = StatementResult(number=0, kind="CREATE TABLE", line=0, column=0, table=spec.name)
         existing = self._lookup(spec.database, spec.name)
@@ -436,6 +464,7 @@ class HiveEngine:
             query = insert.expression
             if isinstance(query, exp.Select) and _from_of(query) is None:
                 query.set("from_", exp.From(this=source.copy()))
+                hoist_joins(query)
             part = self._insert(where, insert)
             tables.append(part.table or "")
             done.rows_written += part.rows_written

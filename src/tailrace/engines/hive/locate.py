@@ -67,6 +67,10 @@ _MESSAGES = [
     (re.compile(r'does not have a column named "([^"]+)"'), "Invalid table alias or column reference '{0}'."),
     (re.compile(r'Ambiguous reference to column name "([^"]+)"'), "Ambiguous column reference '{0}'"),
     (re.compile(r'column "([^"]+)" must appear in the GROUP BY'), "Expression not in GROUP BY key '{0}'"),
+    (
+        re.compile(r"Set operations can only apply to expressions with the same number of result (columns)"),
+        "Schema of both sides of UNION should match: they have different numbers of {0}",
+    ),
 ]
 
 

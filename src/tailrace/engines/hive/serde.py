@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -257,10 +258,18 @@ def hive_text(value: Any) -> str:
     if isinstance(value, float):
         return java_double(value) or "NULL"
     if isinstance(value, Decimal):
-        text = format(value, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        # The CLI prints a decimal with its type's scale (Hive 2+): CAST(1.5 AS decimal(4,2)) is 1.50.
+        return format(value, "f")
     if isinstance(value, list):
         return "[" + ",".join(_json_like(v) for v in value) + "]"
+    if isinstance(value, dict):
+        # Structs and maps print as JSON-like text: {"f1":1,"f2":"x"}.
+        return "{" + ",".join(f"{_json_like(k)}:{_json_like(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return text + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond else "")
     return str(value)
 
 
@@ -325,8 +334,21 @@ _MACROS = [
     # Hive's date functions read the 'yyyy-MM-dd' prefix of a string (SimpleDateFormat.parse);
     # times read 'yyyy-MM-dd HH:mm:ss' (an ISO 'T' is accepted, an offset is ignored).
     "CREATE OR REPLACE MACRO __hive_date(s) AS TRY_CAST(left(CAST(s AS VARCHAR), 10) AS DATE)",
-    "CREATE OR REPLACE MACRO __hive_ts(s) AS "
-    "TRY_CAST(left(replace(CAST(s AS VARCHAR), 'T', ' '), 19) AS TIMESTAMP)",
+    "CREATE OR REPLACE MACRO __hive_ts(s) AS TRY_CAST(CASE WHEN regexp_matches(CAST(s AS VARCHAR), "
+    "'^\\d{4}-\\d\\d-\\d\\d[ T]\\d\\d:\\d\\d:\\d\\d\\.\\d') "
+    "THEN regexp_extract(replace(CAST(s AS VARCHAR), 'T', ' '), '^[^.]*\\.\\d{1,9}') "
+    "ELSE left(replace(CAST(s AS VARCHAR), 'T', ' '), 19) END AS TIMESTAMP)",
+    # hour('13:14:15') reads a time of day alone too.
+    "CREATE OR REPLACE MACRO __hive_time(s) AS CASE WHEN regexp_full_match(CAST(s AS VARCHAR), "
+    "'\\d{1,2}:\\d\\d:\\d\\d(\\.\\d*)?') THEN TRY_CAST('1970-01-01 ' || CAST(s AS VARCHAR) AS TIMESTAMP) "
+    "ELSE __hive_ts(s) END",
+    # TABLESAMPLE(BUCKET x OUT OF y ON col): Hive's hash (an int is itself, a string its
+    # String.hashCode, NULL 0), non-negative, modulo y.
+    "CREATE OR REPLACE MACRO __hive_bucket(x, y) AS CASE WHEN x IS NULL THEN 0 "
+    "WHEN typeof(x) = 'VARCHAR' THEN (__hive_string_hash(CAST(x AS VARCHAR)) & 2147483647) % y "
+    "ELSE (TRY_CAST(x AS BIGINT) & 2147483647) % y END",
+    "CREATE OR REPLACE MACRO __hive_initcap(s) AS array_to_string(list_transform("
+    "string_split(s, ' '), lambda w: upper(left(w, 1)) || lower(substr(w, 2))), ' ')",
     "CREATE OR REPLACE MACRO __hive_to_boolean(x) AS CASE "
     "WHEN typeof(x) = 'VARCHAR' THEN CASE WHEN x IS NULL THEN NULL ELSE length(CAST(x AS VARCHAR)) > 0 END "
     "ELSE TRY_CAST(x AS BOOLEAN) END",
@@ -334,6 +356,9 @@ _MACROS = [
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the Hive macros on a connection."""
+    """Register the Hive macros and functions on a connection."""
+    from tailrace.engines.hive import udfs
+
+    udfs.install(con)
     for sql in _MACROS:
         con.execute(sql)

@@ -18,6 +18,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from tailrace.engines.hive import functions, udtf
+from tailrace.engines.hive.translate_errors import TranslateError
+from tailrace.engines.hive.udtf import hoist_joins
+
 _DUCK = Dialect.get_or_raise("duckdb")
 _REGEX_META = set(".^$*+?()[]{}|\\")
 
@@ -29,6 +33,8 @@ class Source:
     alias: str
     table: str
     hidden: list[str] = field(default_factory=list)
+    node: int = 0
+    """id() of the FROM item that has the hidden columns (a subquery reusing the alias has none)."""
 
 
 @dataclass
@@ -40,15 +46,23 @@ class ResolvedTable:
     """Visible columns (data then partition) and their Hive types."""
 
 
-class TranslateError(Exception):
-    """A problem at a node of the statement (the engine turns it into a located HiveError)."""
-
-    def __init__(self, message: str, node: exp.Expression | None = None) -> None:
-        super().__init__(message)
-        self.node = node
-
-
 FLAG_SHIFT = 1 << 32
+_NUMERIC_TYPES = {"tinyint", "smallint", "int", "integer", "bigint", "double", "float", "decimal"}
+_STRING_FUNCS = {
+    "substring",
+    "__hive_substr",
+    "__hive_to_string",
+    "__hive_json_path",
+    "json_extract_string",
+    "__hive_date_format",
+    "__hive_parse_url",
+    "__hive_parse_url_key",
+    "replace",
+    "__hive_last_day",
+    "__hive_next_day",
+    "__hive_add_months",
+    "__hive_trunc",
+}
 
 
 @dataclass
@@ -84,6 +98,19 @@ def _call(name: str, arg: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=[arg])
 
 
+def _sort_by(select: exp.Select) -> None:
+    """SORT BY / CLUSTER BY: Hive sorts within each reducer; on one engine that is ORDER BY
+    (DISTRIBUTE BY alone orders nothing and is dropped)."""
+    cluster = select.args.get("cluster")
+    sort = select.args.get("sort")
+    if cluster is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[exp.Ordered(this=e.copy()) for e in cluster.expressions]))
+    elif sort is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[o.copy() for o in sort.expressions]))
+    for key in ("cluster", "sort", "distribute"):
+        select.set(key, None)
+
+
 def _from(select: exp.Select) -> exp.From | None:
     return select.args.get("from_") or select.args.get("from")
 
@@ -98,6 +125,7 @@ class Translator:
         self.timezone = timezone
         self.types: dict[str, str] = {}
         self.sources: dict[str, Source] = {}
+        self.by_node: dict[int, Source] = {}
         self.input_tables: list[str] = []
         self._n = 0
         self._generated: set[int] = set()
@@ -106,11 +134,14 @@ class Translator:
 
     def translate(self, query: exp.Expression, *, stable_order: bool = True) -> Translated:
         q = query.copy()
+        for select in list(q.find_all(exp.Select)):
+            hoist_joins(select)
         self._replace_tables(q)
         for select in list(q.find_all(exp.Select)):
             self._rewrite_laterals(select)
         for select in list(q.find_all(exp.Select)):
             self._expand_stars(select)
+            udtf.select_list(select)
         q = _bottom_up(q, self._rewrite_node)
         flags: list[Flag] = []
         hidden = 0
@@ -133,11 +164,18 @@ class Translator:
             alias = table.alias or table.name
             new = exp.Table(this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias)))
             table.replace(new)
+            sampled = udtf.sample(new, table.args.get("sample"))
+            if sampled is not None:
+                new.replace(sampled)
+                new = sampled
             if resolved.table not in self.input_tables:
                 self.input_tables.append(resolved.table)
             for col, typ in resolved.columns.items():
                 self._note_type(col, typ)
-            self.sources[alias.lower()] = Source(alias=alias, table=resolved.table, hidden=["__short"])
+            self.sources[alias.lower()] = Source(
+                alias=alias, table=resolved.table, hidden=["__short"], node=id(new)
+            )
+            self.by_node[id(new)] = self.sources[alias.lower()]
 
     def _note_type(self, column: str, typ: str) -> None:
         old = self.types.get(column)
@@ -153,6 +191,8 @@ class Translator:
             name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
+            elif udtf.lateral_map(select, lateral):
+                continue
             elif isinstance(func, exp.Explode | exp.Posexplode):
                 self._explode(lateral)
                 kept.append(lateral)
@@ -210,7 +250,8 @@ class Translator:
         for placeholder in list(derived.find_all(exp.Table)):
             if placeholder.name == "__BASE__":
                 placeholder.replace(base.copy())
-        frm.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias))))
+        sub = exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
+        frm.set("this", sub)
         lateral_alias = alias.name.lower() if alias is not None and alias.name else None
         if lateral_alias:
             for col in select.find_all(exp.Column):
@@ -221,7 +262,8 @@ class Translator:
         source = self.sources.get(base_alias.lower())
         hidden = (source.hidden if source else []) + [f"__jbad{n}"]
         table = source.table if source else ""
-        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden)
+        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden, node=id(sub))
+        self.by_node[id(sub)] = self.sources[base_alias.lower()]
 
     def _explode(self, lateral: exp.Lateral) -> None:
         if lateral.args.get("outer"):
@@ -246,11 +288,15 @@ class Translator:
         frm = _from(select)
         if frm is not None:
             items.append(frm.this)
-        items += [j.this for j in select.args.get("joins") or []]
+        items += [
+            j.this
+            for j in select.args.get("joins") or []
+            if (j.args.get("kind") or "").upper() not in ("SEMI", "ANTI")  # their columns are not visible
+        ]
         found: list[Source] = []
         for item in items:
-            src = self.sources.get(item.alias_or_name.lower())
-            if src is not None and isinstance(item, exp.Table | exp.Subquery):
+            src = self.by_node.get(id(item))
+            if src is not None:
                 found.append(src)
         return found
 
@@ -276,6 +322,13 @@ class Translator:
             return typ.startswith(("string", "varchar", "char"))
         if isinstance(node, exp.Literal):
             return node.is_string
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+            if name == "try" and node.expressions:
+                return self._stringy(node.expressions[0])
+            return name in _STRING_FUNCS
+        if isinstance(node, exp.Paren):
+            return self._stringy(node.this)
         return isinstance(
             node,
             exp.Substring
@@ -289,6 +342,21 @@ class Translator:
             | exp.Concat,
         )
 
+    def _numeric(self, node: exp.Expression) -> bool:
+        """A number-valued expression (a string compared with it is read as a double)."""
+        if self._numeric_literal(node):
+            return True
+        if isinstance(node, exp.Column):
+            typ = self.types.get(node.name.lower(), "unknown").split("(")[0]
+            return typ in _NUMERIC_TYPES
+        if isinstance(node, exp.Paren):
+            return self._numeric(node.this)
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return node.to.is_type(*exp.DataType.NUMERIC_TYPES)
+        return isinstance(
+            node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod | exp.Count | exp.Sum | exp.Avg
+        )
+
     @staticmethod
     def _numeric_literal(node: exp.Expression) -> bool:
         if isinstance(node, exp.Neg):
@@ -300,6 +368,20 @@ class Translator:
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Func):
+            done = functions.rewrite(node)
+            if done is not None:
+                return done
+        if isinstance(node, exp.Like) and not isinstance(node.parent, exp.Escape):
+            # Hive's LIKE reads \_ and \% as the characters themselves.
+            return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
+        if isinstance(node, exp.If):
+            self._same_type(node, ("true", "false"))
+            return node
+        if isinstance(node, exp.Case):
+            for branch in node.args.get("ifs") or []:
+                self._same_type_pair(branch, "true", node, "default")
+            return node
         if isinstance(node, exp.Literal) and not node.is_string and re.search(r"[.eE]", node.this):
             # Hive reads 1.5 and 1e3 as DOUBLE; DuckDB would make 1.5 a DECIMAL.
             return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
@@ -334,7 +416,16 @@ class Translator:
         if isinstance(node, exp.Year | exp.Month | exp.Day) and self._stringy(node.this):
             node.set("this", _call("__hive_date", node.this))
             return node
-        if isinstance(node, exp.Hour | exp.Minute | exp.Second | exp.WeekOfYear | exp.TimeToStr):
+        if isinstance(node, exp.Hour | exp.Minute | exp.Second):
+            node.set("this", _call("__hive_time", node.this))
+            return node
+        if isinstance(node, exp.TimeToStr):
+            # date_format: SimpleDateFormat letters (G, E, a ...), not strftime's.
+            return exp.Anonymous(
+                this="__hive_date_format",
+                expressions=[exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR")), node.args["format"]],
+            )
+        if isinstance(node, exp.WeekOfYear):
             if self._stringy(node.this):
                 node.set("this", _call("__hive_ts", node.this))
             return node
@@ -351,10 +442,28 @@ class Translator:
             return exp.Cast(this=as_date, to=exp.DataType.build("VARCHAR"))
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             left, right = node.this, node.expression
-            if self._numeric_literal(right) and self._stringy(left) and not isinstance(left, exp.Literal):
+            if self._numeric(right) and self._stringy(left) and not isinstance(left, exp.Literal):
                 node.set("this", self._to_double(left))
-            elif self._numeric_literal(left) and self._stringy(right) and not isinstance(right, exp.Literal):
+            elif self._numeric(left) and self._stringy(right) and not isinstance(right, exp.Literal):
                 node.set("expression", self._to_double(right))
+            return node
+        if isinstance(node, exp.Between) and self._stringy(node.this):
+            if self._numeric(node.args["low"]) or self._numeric(node.args["high"]):
+                node.set("this", self._to_double(node.this))
+            return node
+        if isinstance(node, exp.Select):
+            _sort_by(node)
+            return node
+        if isinstance(node, exp.ArraySize):
+            arg = node.this
+            mapish = isinstance(arg, exp.VarMap | exp.Map) or (
+                isinstance(arg, exp.Anonymous) and arg.name.lower() == "__hive_str_to_map"
+            )
+            return _call("cardinality" if mapish else "len", arg)
+        if isinstance(node, exp.DayOfWeek):
+            return functions.template("dayofweek(__hive_date(_0)) + 1", node.this)
+        if isinstance(node, exp.DayOfMonth | exp.Quarter | exp.DayOfYear) and self._stringy(node.this):
+            node.set("this", _call("__hive_date", node.this))
             return node
         if isinstance(node, exp.In):
             numbers = node.expressions and all(self._numeric_literal(e) for e in node.expressions)
@@ -371,6 +480,19 @@ class Translator:
             node.set("this", self._to_double(node.this))
             return node
         return node
+
+    def _same_type(self, node: exp.Expression, keys: tuple[str, str]) -> None:
+        self._same_type_pair(node, keys[0], node, keys[1])
+
+    def _same_type_pair(self, a: exp.Expression, ka: str, b: exp.Expression, kb: str) -> None:
+        """IF/CASE with a string and a number branch: Hive's common type is string."""
+        x, y = a.args.get(ka), b.args.get(kb)
+        if x is None or y is None:
+            return
+        if self._stringy(x) and self._numeric(y):
+            b.set(kb, _call("__hive_to_string", y))
+        elif self._stringy(y) and self._numeric(x):
+            a.set(ka, _call("__hive_to_string", x))
 
     def _substr(self, node: exp.Substring) -> exp.Expression:
         s, start, length = node.this, node.args.get("start"), node.args.get("length")
@@ -438,9 +560,11 @@ class Translator:
             width = 0
         # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
         # default pattern. Try the whole text, then the pattern's fixed width.
+        # A DATE or TIMESTAMP argument is read as itself (its text may not fit the pattern).
+        typed = "" if self._stringy(node.this) else ", TRY_CAST(__X__ AS TIMESTAMP)"
         expr = (
             f"CAST(epoch(timezone('{self.timezone}', coalesce(try_strptime(__X__, {fmt_sql}), "
-            f"try_strptime(left(__X__, {width}), {fmt_sql})))) AS BIGINT)"
+            f"try_strptime(left(__X__, {width}), {fmt_sql}){typed}))) AS BIGINT)"
         )
         arg = node.this
         if not self._stringy(arg):

@@ -1,0 +1,176 @@
+"""Hive's table-generating functions and FROM-clause shapes, rewritten for DuckDB.
+
+In a select list, `explode(m) AS (k, v)`, `posexplode(a)`, `stack(n, ...)` and `inline(a)`
+become several `unnest` columns of one SELECT (DuckDB unnests them in lockstep). A LATERAL VIEW
+over a map becomes a lateral subquery with one column per name. TABLESAMPLE is honoured.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from tailrace.engines.hive.translate_errors import TranslateError
+
+
+def _unnest(e: exp.Expression, name: str) -> exp.Expression:
+    return exp.alias_(exp.Explode(this=e), name, quoted=True)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _is_map(e: exp.Expression) -> bool:
+    return isinstance(e, exp.VarMap | exp.Map | exp.StrToMap) or (
+        isinstance(e, exp.Anonymous) and e.name.lower() in ("map", "str_to_map")
+    )
+
+
+def hoist_joins(select: exp.Select) -> None:
+    """`FROM a JOIN b ON ... SELECT`/`INSERT`: sqlglot hangs the joins on the FROM table."""
+    frm = select.args.get("from_") or select.args.get("from")
+    if frm is None:
+        return
+    joins = frm.this.args.get("joins")
+    if joins:
+        frm.this.set("joins", None)
+        for j in joins:
+            select.append("joins", j)
+
+
+def _expand(item: exp.Expression) -> list[exp.Expression] | None:
+    names: list[str] = []
+    func = item
+    if isinstance(item, exp.Aliases):
+        func = item.this
+        names = [i.name for i in item.expressions]
+    elif isinstance(item, exp.Alias):
+        func = item.this
+        names = [item.alias]
+    if isinstance(func, exp.Explode) and not isinstance(func, exp.Posexplode):
+        arg = func.this
+        if len(names) == 2 or (_is_map(arg) and len(names) != 1):
+            k, v = names or ["key", "value"]
+            return [_unnest(_fn("map_keys", arg), k), _unnest(_fn("map_values", arg.copy()), v)]
+        if func is item:
+            return [_unnest(arg, "col")]
+        return None
+    if isinstance(func, exp.Posexplode):
+        arg = func.this
+        pos, val = names if len(names) == 2 else ["pos", "val"]
+        return [
+            _unnest(exp.Sub(this=_fn("range", _fn("len", arg)), expression=exp.Literal.number(0)), pos),
+            _unnest(arg.copy(), val),
+        ]
+    if isinstance(func, exp.Stack):
+        n = func.this
+        args = list(func.expressions)
+        if not (isinstance(n, exp.Literal) and n.this.isdigit()) or int(n.this) <= 0:
+            raise TranslateError("stack needs a positive integer literal as its first argument", func)
+        rows = int(n.this)
+        width = -(-len(args) // rows)
+        cols = names or [f"col{i}" for i in range(width)]
+        if len(cols) != width:
+            raise TranslateError(f"stack gives {width} columns but the alias names {len(cols)}", item)
+        out = []
+        for c in range(width):
+            values = [args[r * width + c] if r * width + c < len(args) else exp.Null() for r in range(rows)]
+            out.append(_unnest(exp.Array(expressions=values), cols[c]))
+        return out
+    if isinstance(func, exp.Inline):
+        return [
+            exp.Explode(
+                this=func.this,
+                expressions=[exp.Kwarg(this=exp.var("recursive"), expression=exp.true())],
+            )
+        ]
+    return None
+
+
+def select_list(select: exp.Select) -> None:
+    """UDTF calls in the select list (each alone in Hive's grammar) as lockstep unnests."""
+    items = list(select.expressions)
+    out: list[exp.Expression] = []
+    changed = False
+    for item in items:
+        new = _expand(item)
+        if new is None:
+            out.append(item)
+        else:
+            out.extend(new)
+            changed = True
+    if changed:
+        select.set("expressions", out)
+
+
+def lateral_map(select: exp.Select, lateral: exp.Lateral) -> bool:
+    """LATERAL VIEW explode(map) t AS k, v: a lateral subquery with columns k and v."""
+    func = lateral.this
+    alias = lateral.args.get("alias")
+    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    if not (isinstance(func, exp.Explode) and not isinstance(func, exp.Posexplode) and len(names) == 2):
+        return False
+    arg = func.this
+    inner = exp.select(
+        _unnest(_fn("map_keys", arg), names[0]), _unnest(_fn("map_values", arg.copy()), names[1])
+    )
+    table_alias = alias.name if alias is not None and alias.name else "__lv"
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(table_alias)))
+    if lateral.args.get("outer"):
+        select.append("joins", exp.Join(this=sub, side="LEFT", on=exp.true()))
+    else:
+        select.append("joins", exp.Join(this=sub, kind="CROSS"))
+    return True
+
+
+def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expression | None:
+    """TABLESAMPLE as Hive means it, as a WHERE/LIMIT on a subquery over the table; None when
+    there is none. ROWS: the first n rows of the input; PERCENT: rows up to that share of the
+    input (Hive samples whole blocks, so a small table is read whole at any percent); BUCKET x
+    OUT OF y ON col: rows whose column hash puts them in bucket x-1 (Hive's hash of ints is the
+    value itself, of strings String.hashCode)."""
+    if sample_node is None:
+        return None
+    size = sample_node.args.get("size")
+    rows = sample_node.args.get("rows")
+    percent = sample_node.args.get("percent")
+    alias = new.alias or new.name
+    base = exp.select("*").from_(exp.Table(this=new.this.copy()))
+    if size is not None or rows is not None:
+        n = size if size is not None else rows
+        if not (isinstance(n, exp.Literal) and n.this.isdigit()):
+            raise TranslateError("TABLESAMPLE(n ROWS) needs a whole number", sample_node)
+        base = base.limit(int(n.this))
+    elif percent is not None:
+        if not isinstance(percent, exp.Literal) or percent.is_string:
+            raise TranslateError("TABLESAMPLE(n PERCENT) needs a number", sample_node)
+        pct = float(percent.this)
+        if not 0 <= pct <= 100:
+            raise TranslateError("TABLESAMPLE percent must be between 0 and 100", sample_node)
+        if pct < 100:
+            raise TranslateError(
+                "TABLESAMPLE(n PERCENT) below 100 is not supported: Hive samples whole HDFS "
+                "blocks, which a text table on this engine does not have",
+                sample_node,
+            )
+    elif sample_node.args.get("bucket_numerator") is not None:
+        num, den = sample_node.args["bucket_numerator"], sample_node.args["bucket_denominator"]
+        field = sample_node.args.get("bucket_field")
+        if field is None or not isinstance(field, exp.Identifier | exp.Column):
+            raise TranslateError(
+                "TABLESAMPLE(BUCKET x OUT OF y ON col) needs a column (rand() is refused)", sample_node
+            )
+        x, y = int(num.this), int(den.this)
+        if not 1 <= x <= y:
+            raise TranslateError("TABLESAMPLE bucket x must be between 1 and y", sample_node)
+        col = exp.column(field.name, quoted=True)
+        cond = exp.EQ(
+            this=exp.Anonymous(this="__hive_bucket", expressions=[col, exp.Literal.number(y)]),
+            expression=exp.Literal.number(x - 1),
+        )
+        base = base.where(cond)
+    else:
+        raise TranslateError(
+            "this TABLESAMPLE form is not supported (ROWS, 100 PERCENT and BUCKET are)", sample_node
+        )
+    return exp.Subquery(this=base, alias=exp.TableAlias(this=exp.to_identifier(alias)))
