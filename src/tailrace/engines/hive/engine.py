@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive import ddl, prune, serde, udfs
 from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
@@ -361,7 +361,9 @@ class HiveEngine:
         self._filters = prune.partition_filters(query)
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
-        return translator.translate(query, stable_order=stable)
+        translated = translator.translate(query, stable_order=stable)
+        udfs.ensure(self.con, translated.sql)
+        return translated
 
     # --- statements ----------------------------------------------------------------------
 

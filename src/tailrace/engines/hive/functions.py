@@ -75,6 +75,20 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
         "CASE WHEN _2 = 0 THEN '' WHEN _2 > 0 THEN array_to_string(string_split(_0, _1)[1:_2], _1) "
         "ELSE array_to_string(string_split(_0, _1)[_2:], _1) END",
     ),
+    "elt": ((), ""),
+    "negative": ((1,), "(-(_0))"),
+    "quote": ((1,), "chr(39) || replace(_0, chr(39), chr(92) || chr(39)) || chr(39)"),
+    "width_bucket": (
+        (4,),
+        "CASE WHEN _0 < _1 THEN 0 WHEN _0 >= _2 THEN _3 + 1 "
+        "ELSE CAST(floor((_0 - _1) * _3 / (_2 - _1)) AS BIGINT) + 1 END",
+    ),
+    "hash": ((1,), "__hive_hash(_0)"),
+    "mask": (
+        (1,),
+        "regexp_replace(regexp_replace(regexp_replace(_0, '[A-Z]', 'X', 'g'), '[a-z]', 'x', 'g'), '[0-9]', 'n', 'g')",
+    ),
+    "current_database": ((0,), "'default'"),
     "to_unix_timestamp": ((1,), "CAST(epoch(__hive_ts(_0)) AS BIGINT)"),
 }
 
@@ -190,8 +204,14 @@ def _hex(n: exp.Expression) -> exp.Expression:
 def _log(n: exp.Expression) -> exp.Expression:
     base = n.this
     if n.expression is None:
-        return template("ln(CAST(_0 AS DOUBLE))", base)
-    return template("ln(CAST(_1 AS DOUBLE)) / ln(CAST(_0 AS DOUBLE))", base, n.expression)
+        return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", base)
+    if isinstance(base, exp.Literal) and base.this == "10":
+        return template("CASE WHEN _0 > 0 THEN log10(CAST(_0 AS DOUBLE)) END", n.expression)
+    return template(
+        "CASE WHEN _0 > 0 AND _1 > 0 THEN ln(CAST(_1 AS DOUBLE)) / ln(CAST(_0 AS DOUBLE)) END",
+        base,
+        n.expression,
+    )
 
 
 @_on(exp.Round)
@@ -206,10 +226,26 @@ def _pow(n: exp.Expression) -> exp.Expression:
     return template("pow(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))", n.this, n.expression)
 
 
-@_on(exp.Sqrt, exp.Exp, exp.Ln)
-def _double_math(n: exp.Expression) -> exp.Expression:
-    name = {exp.Sqrt: "sqrt", exp.Exp: "exp", exp.Ln: "ln"}[type(n)]
-    return template(f"{name}(CAST(_0 AS DOUBLE))", n.this)
+@_on(exp.Exp)
+def _exp(n: exp.Expression) -> exp.Expression:
+    return template("exp(CAST(_0 AS DOUBLE))", n.this)
+
+
+@_on(exp.Sqrt)
+def _sqrt(n: exp.Expression) -> exp.Expression:
+    # Hive gives NULL outside the domain (Java would give NaN).
+    return template("CASE WHEN _0 >= 0 THEN sqrt(CAST(_0 AS DOUBLE)) END", n.this)
+
+
+@_on(exp.Ln)
+def _ln(n: exp.Expression) -> exp.Expression:
+    return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", n.this)
+
+
+@_on(exp.IntDiv)
+def _div(n: exp.Expression) -> exp.Expression:
+    # a DIV 0 and a % 0 are NULL in Hive.
+    return template("CAST(trunc(_0 / nullif(_1, 0)) AS BIGINT)", n.this, n.expression)
 
 
 @_on(exp.Sign)
@@ -240,10 +276,30 @@ def _stddev(n: exp.Expression) -> exp.Expression:
     return template("stddev_pop(CAST(_0 AS DOUBLE))", n.this)
 
 
+# Functions that need a JVM, Hive's own files or state tailrace does not have.
+REFUSED = {
+    "java_method": "it calls Java methods",
+    "reflect": "it calls Java methods",
+    "reflect2": "it calls Java methods",
+    "in_file": "it reads files from the Hive node",
+    "histogram_numeric": "its bins depend on Hive's streaming histogram",
+    "ngrams": "not implemented yet",
+    "context_ngrams": "not implemented yet",
+    "xpath": "not implemented yet",
+    "xpath_string": "not implemented yet",
+    "compute_stats": "it is Hive-internal",
+    "grouping": "GROUPING SETS are not supported",
+    "current_user": "there is no Hive user",
+    "logged_in_user": "there is no Hive user",
+}
+
+
 def rewrite(node: exp.Expression) -> exp.Expression | None:
     """The DuckDB form of a Hive function call, or None when the node needs no change."""
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
+        if name in REFUSED:
+            raise TranslateError(f"function {name} is not supported by tailrace hive: {REFUSED[name]}", node)
         spec = _BY_NAME.get(name)
         if spec is None:
             return None
@@ -251,6 +307,10 @@ def rewrite(node: exp.Expression) -> exp.Expression | None:
         args = list(node.expressions)
         if name == "field":
             return _field(args)
+        if name == "elt":
+            if len(args) < 2:
+                raise TranslateError("elt needs an index and at least one string", node)
+            return template("list_extract(_1, _0)", args[0], exp.Array(expressions=args[1:]))
         if name == "get_json_object":
             return _json(args, node)
         if counts and len(args) not in counts:
@@ -278,3 +338,21 @@ def _json(args: list[exp.Expression], node: exp.Expression) -> exp.Expression:
         # The common `$.a.b` stays in DuckDB's own JSON reader.
         return template("TRY(json_extract_string(_0, _1))", doc, path)
     return template("__hive_json_path(_0, _1)", doc, path)
+
+
+@_on(exp.Elt)
+def _elt(n: exp.Expression) -> exp.Expression:
+    return template("list_extract(_1, _0)", n.this, exp.Array(expressions=list(n.expressions)))
+
+
+@_on(exp.WidthBucket)
+def _width_bucket(n: exp.Expression) -> exp.Expression:
+    args = [n.this, n.args.get("min_value"), n.args.get("max_value"), n.args.get("num_buckets")]
+    if any(a is None for a in args):
+        raise TranslateError("width_bucket takes 4 arguments", n)
+    return template(_BY_NAME["width_bucket"][1], *args)  # type: ignore[arg-type]
+
+
+@_on(exp.Negative)
+def _negative(n: exp.Expression) -> exp.Expression:
+    return template("(-(_0))", n.this)

@@ -96,7 +96,7 @@ def duck_error(where: Where, exc: duckdb.Error) -> HiveError:
     except sqlglot.errors.ParseError:
         pass
     known = sorted({c.name for c in tree.find_all(exp.Column)}) if tree is not None else []
-    m = re.search(r'Referenced column "([^"]+)" not found', text) or re.search(
+    m = re.search(r'Referenced column "([^"]+)" (?:was )?not found', text) or re.search(
         r'Referenced table "([^"]+)" not found', text
     )
     if m:

@@ -347,6 +347,10 @@ _MACROS = [
     "CREATE OR REPLACE MACRO __hive_bucket(x, y) AS CASE WHEN x IS NULL THEN 0 "
     "WHEN typeof(x) = 'VARCHAR' THEN (__hive_string_hash(CAST(x AS VARCHAR)) & 2147483647) % y "
     "ELSE (TRY_CAST(x AS BIGINT) & 2147483647) % y END",
+    "CREATE OR REPLACE MACRO __hive_hash(x) AS CASE WHEN x IS NULL THEN 0 "
+    "WHEN typeof(x) = 'VARCHAR' THEN __hive_string_hash(CAST(x AS VARCHAR)) "
+    "WHEN typeof(x) = 'BOOLEAN' THEN CASE WHEN TRY_CAST(x AS BOOLEAN) THEN 1 ELSE 0 END "
+    "ELSE TRY_CAST(x AS BIGINT) END",
     "CREATE OR REPLACE MACRO __hive_initcap(s) AS array_to_string(list_transform("
     "string_split(s, ' '), lambda w: upper(left(w, 1)) || lower(substr(w, 2))), ' ')",
     "CREATE OR REPLACE MACRO __hive_to_boolean(x) AS CASE "
@@ -356,9 +360,6 @@ _MACROS = [
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the Hive macros and functions on a connection."""
-    from tailrace.engines.hive import udfs
-
-    udfs.install(con)
+    """Register the Hive macros on a connection (udfs.ensure adds Python functions as needed)."""
     for sql in _MACROS:
         con.execute(sql)

@@ -368,7 +368,7 @@ class Translator:
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Func):
+        if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
                 return done
@@ -475,6 +475,9 @@ class Translator:
                 side = node.args.get(key)
                 if side is not None and self._stringy(side):
                     node.set(key, self._to_double(side))
+            if isinstance(node, exp.Mod):
+                # x % 0 is NULL in Hive.
+                node.set("expression", exp.Nullif(this=node.expression, expression=exp.Literal.number(0)))
             return node
         if isinstance(node, exp.Sum | exp.Avg) and self._stringy(node.this):
             node.set("this", self._to_double(node.this))

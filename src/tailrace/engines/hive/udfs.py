@@ -384,6 +384,7 @@ def trunc_date(text: str, unit: str) -> str | None:
 
 
 _FUNCTIONS: list[tuple[str, Any, list[Any], Any]] = [
+    ("__hive_printf", None, [], None),
     ("__hive_json_path", get_json_object, [VARCHAR, VARCHAR], VARCHAR),
     ("__hive_find_in_set", find_in_set, [VARCHAR, VARCHAR], BIGINT),
     ("__hive_format_number", format_number, [DOUBLE, BIGINT], VARCHAR),
@@ -409,6 +410,9 @@ _FUNCTIONS: list[tuple[str, Any, list[Any], Any]] = [
 ]
 
 
+_NAMES = {name: (fn, params, ret) for name, fn, params, ret in _FUNCTIONS}
+
+
 def _or_null(fn: Any) -> Any:
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
@@ -426,10 +430,30 @@ def _printf(fmt: str | None, args: list[Any] | None) -> str | None:
     return None if fmt is None else printf(fmt, list(args or []))
 
 
-def install(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the functions on a connection (each one returns NULL for a value it cannot read)."""
-    for name, fn, params, ret in _FUNCTIONS:
-        con.create_function(name, _or_null(fn), params, ret, null_handling="special")
-    con.create_function(
-        "__hive_printf", _printf, [VARCHAR, duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special"
-    )
+# Macros in serde that call one of these functions.
+_USED_BY = {"__hive_bucket": "__hive_string_hash", "__hive_hash": "__hive_string_hash"}
+
+
+def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Register the functions a translated statement uses, once per connection.
+
+    Lazily: DuckDB's Python functions import numpy, which the seed's statements never need.
+    """
+    sql = sql.lower()
+    if "__hive_" not in sql:
+        return
+    wanted = {name for name in _NAMES if name in sql}
+    wanted |= {fn for macro, fn in _USED_BY.items() if macro in sql}
+    if not wanted:
+        return
+    rows = con.execute(
+        "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_name IN ?", [sorted(wanted)]
+    ).fetchall()
+    for name in sorted(wanted - {r[0] for r in rows}):
+        if name == "__hive_printf":
+            con.create_function(
+                name, _printf, [VARCHAR, duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special"
+            )
+        else:
+            fn, params, ret = _NAMES[name]
+            con.create_function(name, _or_null(fn), params, ret, null_handling="special")
