@@ -45,7 +45,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "format_number": ((2,), "__hive_format_number(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"),
     "sentences": ((1, 2, 3), "__hive_sentences(_0)"),
     "bround": ((1,), "round_even(CAST(_0 AS DOUBLE), 0)"),
-    "pmod": ((2,), "((_0 % _1) + _1) % _1"),
+    "pmod": ((2,), "((_0 % nullif(_1, 0)) + _1) % nullif(_1, 0)"),
     "conv": ((3,), "__hive_conv(CAST(_0 AS VARCHAR), _1, _2)"),
     "bin": ((1,), "ltrim(bin(CAST(_0 AS BIGINT)), '0') || CASE WHEN _0 = 0 THEN '0' ELSE '' END"),
     "e": ((0,), "exp(CAST(1 AS DOUBLE))"),
@@ -68,8 +68,8 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "initcap": ((1,), "__hive_initcap(_0)"),
     "date_format": ((2,), "__hive_date_format(CAST(_0 AS VARCHAR), _1)"),
     "variance": ((1,), "var_pop(CAST(_0 AS DOUBLE))"),
-    "log10": ((1,), "log10(CAST(_0 AS DOUBLE))"),
-    "log2": ((1,), "ln(CAST(_0 AS DOUBLE)) / ln(2)"),
+    "log10": ((1,), "CASE WHEN _0 > 0 THEN log10(CAST(_0 AS DOUBLE)) END"),
+    "log2": ((1,), "CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) / ln(2) END"),
     "substring_index": (
         (3,),
         "CASE WHEN _2 = 0 THEN '' WHEN _2 > 0 THEN array_to_string(string_split(_0, _1)[1:_2], _1) "
