@@ -189,6 +189,7 @@ class Translator:
         for lateral in laterals:
             func = lateral.this
             name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
+            udtf.default_names(lateral)
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
             elif udtf.lateral_map(select, lateral):

@@ -59,7 +59,7 @@ def _expand(item: exp.Expression) -> list[exp.Expression] | None:
         arg = func.this
         pos, val = names if len(names) == 2 else ["pos", "val"]
         return [
-            _unnest(exp.Sub(this=_fn("range", _fn("len", arg)), expression=exp.Literal.number(0)), pos),
+            _unnest(_fn("range", _fn("len", arg)), pos),
             _unnest(arg.copy(), val),
         ]
     if isinstance(func, exp.Stack):
@@ -103,17 +103,38 @@ def select_list(select: exp.Select) -> None:
         select.set("expressions", out)
 
 
+def default_names(lateral: exp.Lateral) -> None:
+    """Hive's column names for a LATERAL VIEW without a column list: explode gives `col`
+    (`key`, `value` for a map), posexplode `pos`, `val`."""
+    func = lateral.this
+    alias = lateral.args.get("alias")
+    if alias is not None and alias.columns:
+        return
+    if isinstance(func, exp.Posexplode):
+        names = ["pos", "val"]
+    elif isinstance(func, exp.Explode):
+        names = ["key", "value"] if _is_map(func.this) else ["col"]
+    else:
+        return
+    table = alias.this.copy() if alias is not None and alias.this is not None else exp.to_identifier("__lv")
+    lateral.set("alias", exp.TableAlias(this=table, columns=[exp.to_identifier(n) for n in names]))
+
+
 def lateral_map(select: exp.Select, lateral: exp.Lateral) -> bool:
-    """LATERAL VIEW explode(map) t AS k, v: a lateral subquery with columns k and v."""
+    """LATERAL VIEW explode(map) t AS k, v and posexplode(a) t AS p, v: a lateral subquery
+    aliased t with the two columns (lockstep unnests)."""
     func = lateral.this
     alias = lateral.args.get("alias")
     names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
-    if not (isinstance(func, exp.Explode) and not isinstance(func, exp.Posexplode) and len(names) == 2):
+    if len(names) != 2 or not isinstance(func, exp.Explode):
         return False
     arg = func.this
-    inner = exp.select(
-        _unnest(_fn("map_keys", arg), names[0]), _unnest(_fn("map_values", arg.copy()), names[1])
-    )
+    if isinstance(func, exp.Posexplode):
+        first = _fn("range", _fn("len", arg))
+        second = arg.copy()
+    else:
+        first, second = _fn("map_keys", arg), _fn("map_values", arg.copy())
+    inner = exp.select(_unnest(first, names[0]), _unnest(second, names[1]))
     table_alias = alias.name if alias is not None and alias.name else "__lv"
     sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(table_alias)))
     if lateral.args.get("outer"):
