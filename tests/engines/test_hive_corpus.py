@@ -25,7 +25,13 @@ from tailrace.engines.hive import HiveError
 
 CORPUS = Path(__file__).parent / "hive_corpus"
 
+COMPLEX_FORMAT = "COLLECTION ITEMS TERMINATED BY ',' MAP KEYS TERMINATED BY ':'"
 TABLES: dict[str, tuple[str, list[str]]] = {
+    # array/map/struct columns, written as Hive's LazySimpleSerDe lays them out.
+    "complex": (
+        "id int, tags array<string>, attrs map<string,int>, who struct<name:string,age:int>",
+        ["1\ta,b\tx:1,y:2\tann,30", "2\tc\tz:\\N\tbob", "3\t\\N\t\\N\t\\N"],
+    ),
     # Like Hive's own `src`: both columns are strings.
     "src": (
         "key string, value string",
@@ -84,9 +90,10 @@ CASES = load()
 def tables(hive, data_home):
     for name, (columns, lines) in TABLES.items():
         write_text(data_home / "corpus" / name / "part-0", lines)
+        extra = COMPLEX_FORMAT if name == "complex" else ""
         hive.run_script(
             f"CREATE EXTERNAL TABLE {name} ({columns}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
-            f"LOCATION '{data_home / 'corpus' / name}'"
+            f"{extra} LOCATION '{data_home / 'corpus' / name}'"
         )
     return hive
 

@@ -591,7 +591,8 @@ class HiveEngine:
         n = len(names) - tr.hidden - skip_tail
         csv = spec.row_format == "csv_serde"
         return [
-            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv) + f" AS c{i}"
+            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv, spec=spec)
+            + f" AS c{i}"
             for i in range(n)
         ]
 

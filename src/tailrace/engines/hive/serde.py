@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from tailrace.engines.hive import complex_types
 from tailrace.engines.metastore import TableSpec
 
 # A null string no real field equals: read_csv then gives NULL only for fields missing from a
@@ -69,11 +70,21 @@ def duck_type(hive_type: str) -> str:
     if base in ("decimal", "numeric"):
         args = t[len(base) :].strip()
         return f"DECIMAL{args}" if args else "DECIMAL(10,0)"
-    raise SerdeError(f"column type {hive_type!r} is not supported (primitive types only)")
+    try:
+        complex_type = complex_types.duck_type(t)
+    except complex_types.ComplexTypeError as exc:
+        raise SerdeError(str(exc)) from None
+    if complex_type is not None:
+        return complex_type
+    raise SerdeError(
+        f"column type {hive_type!r} is not supported (primitive types, and array, map and struct of them)"
+    )
 
 
-def parse_expr(col: str, hive_type: str) -> str:
+def parse_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL turning the raw text of a field (or NULL) into the column's value, Hive's way."""
+    if complex_types.parse(hive_type) is not None:
+        return complex_types.parse_expr(col, hive_type, coll, mapkey)
     t = duck_type(hive_type)
     if t == "VARCHAR":
         base = hive_type.lower().split("(")[0].strip()
@@ -101,7 +112,16 @@ def read_sql(
     parts: list[str] = []
     csv = spec.row_format == "csv_serde"
     for i, (name, typ) in enumerate(spec.columns):
-        value = raw[i] if csv else parse_expr(f"NULLIF({raw[i]}, {sql_str(spec.null_format)})", typ)
+        value = (
+            raw[i]
+            if csv
+            else parse_expr(
+                f"NULLIF({raw[i]}, {sql_str(spec.null_format)})",
+                typ,
+                spec.properties.get(complex_types.COLLECTION_KEY, "\x02"),
+                spec.properties.get(complex_types.MAPKEY_KEY, "\x03"),
+            )
+        )
         parts.append(f"{value} AS {ident(name)}")
     values = dict(partition)
     for name, typ in spec.partitioned_by:
@@ -155,12 +175,20 @@ def _text_of(col: str, duck: str) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
-def write_expr(col: str, duck: str, hive_type: str, *, csv: bool) -> str:
+def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpec | None = None) -> str:
     """Convert a result column to the target column's type (Hive's implicit insert conversion),
     then to the text Hive writes."""
     d = duck.upper()
     if csv:
         return _text_of(col, d)
+    if complex_types.parse(hive_type) is not None:
+        props = spec.properties if spec is not None else {}
+        return complex_types.text_expr(
+            f"TRY_CAST({col} AS {duck_type(hive_type)})",
+            hive_type,
+            props.get(complex_types.COLLECTION_KEY, "\x02"),
+            props.get(complex_types.MAPKEY_KEY, "\x03"),
+        )
     target = duck_type(hive_type)
     if target == "VARCHAR":
         return parse_expr(_text_of(col, d), hive_type) if "(" in hive_type else _text_of(col, d)

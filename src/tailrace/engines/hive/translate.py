@@ -457,10 +457,15 @@ class Translator:
             return node
         if isinstance(node, exp.ArraySize):
             arg = node.this
-            mapish = isinstance(arg, exp.VarMap | exp.Map) or (
-                isinstance(arg, exp.Anonymous) and arg.name.lower() == "__hive_str_to_map"
+            mapish = (
+                isinstance(arg, exp.VarMap | exp.Map)
+                or (isinstance(arg, exp.Anonymous) and arg.name.lower() == "__hive_str_to_map")
+                or (isinstance(arg, exp.Column) and self.types.get(arg.name.lower(), "").startswith("map<"))
             )
-            return _call("cardinality" if mapish else "len", arg)
+            # size(NULL) is -1 in Hive.
+            return exp.Coalesce(
+                this=_call("cardinality" if mapish else "len", arg), expressions=[exp.Literal.number(-1)]
+            )
         if isinstance(node, exp.DayOfWeek):
             return functions.template("dayofweek(__hive_date(_0)) + 1", node.this)
         if isinstance(node, exp.DayOfMonth | exp.Quarter | exp.DayOfYear) and self._stringy(node.this):
