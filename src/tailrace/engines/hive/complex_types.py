@@ -109,7 +109,8 @@ def parse_expr(col: str, hive_type: str, coll: str, mapkey: str) -> str:
 
 def text_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL writing a complex value as LazySimpleSerDe text (NULL items as \\N)."""
-    from tailrace.engines.hive.serde import _text_of, duck_type as primitive, sql_str
+    from tailrace.engines.hive.serde import _text_of, sql_str
+    from tailrace.engines.hive.serde import duck_type as primitive
 
     found = parse(hive_type)
     assert found is not None
