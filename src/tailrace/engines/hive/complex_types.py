@@ -109,8 +109,8 @@ def parse_expr(col: str, hive_type: str, coll: str, mapkey: str) -> str:
 
 def text_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL writing a complex value as LazySimpleSerDe text (NULL items as \\N)."""
-    from tailrace.engines.hive.serde import _text_of, sql_str
     from tailrace.engines.hive.serde import duck_type as primitive
+    from tailrace.engines.hive.serde import sql_str, text_of
 
     found = parse(hive_type)
     assert found is not None
@@ -118,7 +118,7 @@ def text_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03"
     d, k = sql_str(coll), sql_str(mapkey)
 
     def item(expr: str, typ: str) -> str:
-        return f"coalesce({_text_of(expr, primitive(typ))}, '\\N')"
+        return f"coalesce({text_of(expr, primitive(typ))}, '\\N')"
 
     if kind == "array":
         return f"array_to_string(list_transform({col}, lambda __e: {item('__e', parts[0][1])}), {d})"

@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive import ddl, prune, serde, udfs
+from tailrace.engines.hive import ddl, prune, serde, udfs, views
 from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
@@ -263,7 +263,9 @@ class HiveEngine:
             raise parse_error(where, exc)
         if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "TABLE":
             return self._create(where, tree)
-        if isinstance(tree, exp.Drop) and (tree.kind or "").upper() == "TABLE":
+        if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "VIEW":
+            return views.create(self, where, tree)
+        if isinstance(tree, exp.Drop) and (tree.kind or "").upper() in ("TABLE", "VIEW"):
             return self._drop(where, tree)
         if isinstance(tree, exp.Insert):
             return self._insert(where, tree)
@@ -324,6 +326,8 @@ class HiveEngine:
 
     def _view(self, where: Where, table: exp.Table) -> ResolvedTable:
         spec = self._require(where, table)
+        if views.VIEW_KEY in spec.properties:
+            return views.resolved(spec)
         if spec.qualified_name in self._viewed:
             return self._viewed[spec.qualified_name]
         pieces: list[str] = []
@@ -433,6 +437,10 @@ class HiveEngine:
             if not tree.args.get("exists"):
                 raise where.error(f"Table not found '{table.name}'", table)
             return res
+        is_view = views.VIEW_KEY in spec.properties
+        if is_view != ((tree.kind or "").upper() == "VIEW"):
+            what = "a view: use DROP VIEW" if is_view else "a table: use DROP TABLE"
+            raise where.error(f"{spec.name} is {what}", table)
         self.session.pop((spec.database, spec.name), None)
         self.metastore.drop_table(spec.database, spec.name)
         if not spec.external:

@@ -156,7 +156,7 @@ def ident(name: str) -> str:
 # --- writing ------------------------------------------------------------------------------
 
 
-def _text_of(col: str, duck: str) -> str:
+def text_of(col: str, duck: str) -> str:
     """SQL giving Hive's text for a value of DuckDB type `duck` (NULL stays NULL)."""
     d = duck.upper()
     if d == "VARCHAR":
@@ -180,7 +180,7 @@ def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpe
     then to the text Hive writes."""
     d = duck.upper()
     if csv:
-        return _text_of(col, d)
+        return text_of(col, d)
     if complex_types.parse(hive_type) is not None:
         props = spec.properties if spec is not None else {}
         return complex_types.text_expr(
@@ -191,7 +191,7 @@ def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpe
         )
     target = duck_type(hive_type)
     if target == "VARCHAR":
-        return parse_expr(_text_of(col, d), hive_type) if "(" in hive_type else _text_of(col, d)
+        return parse_expr(text_of(col, d), hive_type) if "(" in hive_type else text_of(col, d)
     if target in INT_TYPES.values():
         if d == "VARCHAR":
             return f"__hive_parse_{target.lower()}({col})"
@@ -202,12 +202,12 @@ def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpe
         return f"TRY_CAST({col} AS {target})"
     if target in ("DOUBLE", "FLOAT"):
         value = f"TRY_CAST({col} AS {target})"
-        return _text_of(value, target)
+        return text_of(value, target)
     if target == "BOOLEAN":
         if d == "VARCHAR":
             return f"CASE WHEN {col} IS NULL THEN NULL WHEN length({col}) > 0 THEN 'true' ELSE 'false' END"
-        return _text_of(f"TRY_CAST({col} AS BOOLEAN)", "BOOLEAN")
-    return _text_of(f"TRY_CAST({col} AS {target})", target)
+        return text_of(f"TRY_CAST({col} AS BOOLEAN)", "BOOLEAN")
+    return text_of(f"TRY_CAST({col} AS {target})", target)
 
 
 def copy_options(spec: TableSpec, *, gzip: bool) -> str:

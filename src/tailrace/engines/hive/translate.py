@@ -44,6 +44,8 @@ class ResolvedTable:
     """Qualified Hive name, e.g. default.fluentlog."""
     columns: dict[str, str]
     """Visible columns (data then partition) and their Hive types."""
+    query: exp.Expression | None = None
+    """For a view: its query (Hive dialect), read in place of the name."""
 
 
 FLAG_SHIFT = 1 << 32
@@ -153,7 +155,7 @@ class Translator:
 
     # --- tables ----------------------------------------------------------------------------
 
-    def _replace_tables(self, q: exp.Expression) -> None:
+    def _replace_tables(self, q: exp.Expression, depth: int = 0) -> None:
         ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
         for table in list(q.find_all(exp.Table)):
             if not table.name or (not table.db and table.name.lower() in ctes):
@@ -162,6 +164,16 @@ class Translator:
                 continue
             resolved = self.resolve(table)
             alias = table.alias or table.name
+            if resolved.query is not None:
+                if depth > 16:
+                    raise TranslateError(f"view {resolved.table} refers to itself", table)
+                view = resolved.query.copy()
+                for select in list(view.find_all(exp.Select)):
+                    hoist_joins(select)
+                sub = exp.Subquery(this=view, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+                table.replace(sub)
+                self._replace_tables(view, depth + 1)
+                continue
             new = exp.Table(this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias)))
             table.replace(new)
             sampled = udtf.sample(new, table.args.get("sample"))
