@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from tailrace.engines.hive.translate_errors import TranslateError
 
+_DUCK = Dialect.get_or_raise("duckdb")
 _SIMPLE_JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
@@ -356,3 +359,27 @@ def _width_bucket(n: exp.Expression) -> exp.Expression:
 @_on(exp.Negative)
 def _negative(n: exp.Expression) -> exp.Expression:
     return template("(-(_0))", n.this)
+
+
+def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.Expression:
+    """unix_timestamp([text [, pattern]]) in the session time zone."""
+    if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
+        return template("CAST(epoch(current_timestamp) AS BIGINT)")
+    fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+    fmt = fmt_sql[1:-1].replace("''", "'")
+    try:
+        width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))
+    except ValueError:
+        width = 0
+    # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
+    # default pattern. Try the whole text, then the pattern's fixed width. A DATE or TIMESTAMP
+    # argument is read as itself (its text may not fit the pattern).
+    typed = "" if stringy else ", TRY_CAST(_0 AS TIMESTAMP)"
+    expr = (
+        f"CAST(epoch(timezone('{timezone}', coalesce(try_strptime(_0, {fmt_sql}), "
+        f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
+    )
+    arg = node.this if stringy else exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
+    return sqlglot.parse_one(expr, read="duckdb").transform(
+        lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "_0" and not n.table else n
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
@@ -98,19 +97,6 @@ def _bottom_up(root: exp.Expression, fun: Callable[[exp.Expression], exp.Express
 
 def _call(name: str, arg: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=[arg])
-
-
-def _sort_by(select: exp.Select) -> None:
-    """SORT BY / CLUSTER BY: Hive sorts within each reducer; on one engine that is ORDER BY
-    (DISTRIBUTE BY alone orders nothing and is dropped)."""
-    cluster = select.args.get("cluster")
-    sort = select.args.get("sort")
-    if cluster is not None and select.args.get("order") is None:
-        select.set("order", exp.Order(expressions=[exp.Ordered(this=e.copy()) for e in cluster.expressions]))
-    elif sort is not None and select.args.get("order") is None:
-        select.set("order", exp.Order(expressions=[o.copy() for o in sort.expressions]))
-    for key in ("cluster", "sort", "distribute"):
-        select.set(key, None)
 
 
 def _from(select: exp.Select) -> exp.From | None:
@@ -414,7 +400,7 @@ class Translator:
                 f"strftime(timezone('{self.timezone}', to_timestamp(__X__)), {fmt})", read="duckdb"
             ).transform(lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n)
         if isinstance(node, exp.StrToUnix):
-            return self._unix_timestamp(node)
+            return functions.unix_timestamp(node, stringy=self._stringy(node.this), timezone=self.timezone)
         if isinstance(node, exp.Cast | exp.TryCast):
             return self._cast(node)
         if isinstance(node, exp.TsOrDsToDate) and self._stringy(node.this):
@@ -465,7 +451,7 @@ class Translator:
                 node.set("this", self._to_double(node.this))
             return node
         if isinstance(node, exp.Select):
-            _sort_by(node)
+            udtf.sort_by(node)
             return node
         if isinstance(node, exp.ArraySize):
             arg = node.this
@@ -569,30 +555,6 @@ class Translator:
             node.set("replacement", exp.Literal.string(text))
         node.set("modifiers", exp.Literal.string("g"))
         return node
-
-    def _unix_timestamp(self, node: exp.StrToUnix) -> exp.Expression:
-        if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
-            return sqlglot.parse_one("CAST(epoch(current_timestamp) AS BIGINT)", read="duckdb")
-        fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
-        fmt = fmt_sql[1:-1].replace("''", "'")
-        try:
-            width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))
-        except ValueError:
-            width = 0
-        # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
-        # default pattern. Try the whole text, then the pattern's fixed width.
-        # A DATE or TIMESTAMP argument is read as itself (its text may not fit the pattern).
-        typed = "" if self._stringy(node.this) else ", TRY_CAST(__X__ AS TIMESTAMP)"
-        expr = (
-            f"CAST(epoch(timezone('{self.timezone}', coalesce(try_strptime(__X__, {fmt_sql}), "
-            f"try_strptime(left(__X__, {width}), {fmt_sql}){typed}))) AS BIGINT)"
-        )
-        arg = node.this
-        if not self._stringy(arg):
-            arg = exp.Cast(this=arg, to=exp.DataType.build("VARCHAR"))
-        return sqlglot.parse_one(expr, read="duckdb").transform(
-            lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "__X__" else n
-        )
 
     def _cast(self, node: exp.Cast) -> exp.Expression:
         to = node.to

@@ -195,3 +195,16 @@ def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expressio
             "this TABLESAMPLE form is not supported (ROWS, 100 PERCENT and BUCKET are)", sample_node
         )
     return exp.Subquery(this=base, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def sort_by(select: exp.Select) -> None:
+    """SORT BY / CLUSTER BY: Hive sorts within each reducer; on one engine that is ORDER BY
+    (DISTRIBUTE BY alone orders nothing and is dropped)."""
+    cluster = select.args.get("cluster")
+    sort = select.args.get("sort")
+    if cluster is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[exp.Ordered(this=e.copy()) for e in cluster.expressions]))
+    elif sort is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[o.copy() for o in sort.expressions]))
+    for key in ("cluster", "sort", "distribute"):
+        select.set(key, None)
