@@ -343,6 +343,7 @@ _MACROS = [
     *(
         f"CREATE OR REPLACE MACRO __hive_to_{name}(x) AS CASE "
         f"WHEN typeof(x) = 'VARCHAR' THEN __hive_parse_{t.lower()}(CAST(x AS VARCHAR)) "
+        f"WHEN typeof(x) = 'TIMESTAMP' THEN TRY_CAST(epoch(TRY_CAST(x AS TIMESTAMP)) AS {t}) "
         f"WHEN typeof(x) IN ('DOUBLE', 'FLOAT') OR typeof(x) LIKE 'DECIMAL%' "
         f"THEN TRY_CAST(trunc(TRY_CAST(x AS DOUBLE)) AS {t}) "
         f"ELSE TRY_CAST(x AS {t}) END"

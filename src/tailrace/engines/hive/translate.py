@@ -574,6 +574,11 @@ class Translator:
             return _call("__hive_date", node.this)
         if t == exp.DataType.Type.TIMESTAMP and self._stringy(node.this):
             return _call("__hive_ts", node.this)
+        if t == exp.DataType.Type.TIMESTAMP and self._numeric(node.this):
+            # A number is seconds since the epoch, shown in the session time zone.
+            return functions.template(
+                f"timezone('{self.timezone}', to_timestamp(CAST(_0 AS DOUBLE)))", node.this
+            )
         return exp.TryCast(this=node.this, to=to)
 
     # --- the statement's own SELECT --------------------------------------------------------
