@@ -453,6 +453,9 @@ class Translator:
         if isinstance(node, exp.Select):
             udtf.sort_by(node)
             return node
+        if isinstance(node, exp.Group):
+            udtf.grouping(node)
+            return node
         if isinstance(node, exp.ArraySize):
             arg = node.this
             mapish = (
@@ -607,7 +610,7 @@ class Translator:
             return flags
         if order is None and q.args.get("group") and not q.args.get("limit"):
             # One reducer sorts its keys: GROUP BY output comes out in key order in Hive.
-            keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in q.args["group"].expressions]
+            keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in udtf.group_keys(q.args["group"])]
             q.set("order", exp.Order(expressions=keys))
         elif order is not None and not aggregated:
             q.append(

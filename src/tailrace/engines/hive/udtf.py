@@ -208,3 +208,31 @@ def sort_by(select: exp.Select) -> None:
         select.set("order", exp.Order(expressions=[o.copy() for o in sort.expressions]))
     for key in ("cluster", "sort", "distribute"):
         select.set(key, None)
+
+
+def grouping(group: exp.Group) -> None:
+    """`GROUP BY a, b WITH ROLLUP|WITH CUBE|GROUPING SETS (...)` in DuckDB's spelling."""
+    keys = list(group.expressions)
+    for arg, kind in (("rollup", exp.Rollup), ("cube", exp.Cube)):
+        marks = group.args.get(arg)
+        if marks and not any(m.expressions for m in marks):
+            group.set(arg, None)
+            group.set("expressions", [kind(expressions=keys)])
+            return
+    sets = group.args.get("grouping_sets")
+    if sets and keys:
+        group.set("grouping_sets", None)
+        group.set("expressions", list(sets))
+
+
+def group_keys(group: exp.Group) -> list[exp.Expression]:
+    """The plain key expressions of a GROUP BY (inside ROLLUP, CUBE, GROUPING SETS too)."""
+    out: list[exp.Expression] = []
+    seen: set[str] = set()
+    for e in group.expressions:
+        inner = e.find_all(exp.Column) if isinstance(e, exp.Rollup | exp.Cube | exp.GroupingSets) else [e]
+        for k in inner:
+            if k.sql() not in seen:
+                seen.add(k.sql())
+                out.append(k)
+    return out
