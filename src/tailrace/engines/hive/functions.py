@@ -92,6 +92,12 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
         "regexp_replace(regexp_replace(regexp_replace(_0, '[A-Z]', 'X', 'g'), '[a-z]', 'x', 'g'), '[0-9]', 'n', 'g')",
     ),
     "current_database": ((0,), "'default'"),
+    "mask_first_n": ((1, 2), "__hive_mask_first_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_last_n": ((1, 2), "__hive_mask_last_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_show_first_n": ((1, 2), "__hive_mask_show_first_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_show_last_n": ((1, 2), "__hive_mask_show_last_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_hash": ((1,), "sha256(CAST(_0 AS VARCHAR))"),
+    "shiftrightunsigned": ((2,), "CAST((CAST(_0 AS BIGINT) & 4294967295) >> _1 AS BIGINT)"),
     "to_unix_timestamp": ((1,), "CAST(epoch(__hive_ts(_0)) AS BIGINT)"),
 }
 
@@ -293,6 +299,10 @@ REFUSED = {
     "compute_stats": "it is Hive-internal",
     "grouping": "GROUPING SETS are not supported",
     "current_user": "there is no Hive user",
+    "version": "there is no Hive version to report",
+    "aes_encrypt": "not implemented yet",
+    "aes_decrypt": "not implemented yet",
+    "surrogate_key": "it needs Hive's write ids",
     "logged_in_user": "there is no Hive user",
 }
 
@@ -320,6 +330,8 @@ def rewrite(node: exp.Expression) -> exp.Expression | None:
             raise TranslateError(
                 f"{name} takes {' or '.join(map(str, counts))} arguments, not {len(args)}", node
             )
+        if name.startswith("mask_") and name != "mask_hash" and len(args) == 2:
+            sql = sql.replace(", 4)", ", _1)")
         return template(sql, *args)
     fn = _BY_TYPE.get(type(node))
     return fn(node) if fn is not None else None

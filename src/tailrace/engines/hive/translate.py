@@ -190,7 +190,7 @@ class Translator:
             udtf.default_names(lateral)
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
-            elif udtf.lateral_map(select, lateral):
+            elif udtf.lateral_map(select, lateral) or udtf.lateral_url(select, lateral):
                 continue
             elif isinstance(func, exp.Explode | exp.Posexplode):
                 self._explode(lateral)

@@ -234,6 +234,36 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+def _mask_char(c: str) -> str:
+    if "A" <= c <= "Z":
+        return "X"
+    if "a" <= c <= "z":
+        return "x"
+    if "0" <= c <= "9":
+        return "n"
+    return c
+
+
+def mask_first_n(text: str, n: int) -> str:
+    n = max(n, 0)
+    return "".join(map(_mask_char, text[:n])) + text[n:]
+
+
+def mask_last_n(text: str, n: int) -> str:
+    n = min(max(n, 0), len(text))
+    return text[: len(text) - n] + "".join(map(_mask_char, text[len(text) - n :]))
+
+
+def mask_show_first_n(text: str, n: int) -> str:
+    n = max(n, 0)
+    return text[:n] + "".join(map(_mask_char, text[n:]))
+
+
+def mask_show_last_n(text: str, n: int) -> str:
+    n = min(max(n, 0), len(text))
+    return "".join(map(_mask_char, text[: len(text) - n])) + text[len(text) - n :]
+
+
 def crc32(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
@@ -395,6 +425,10 @@ _FUNCTIONS: list[tuple[str, Any, list[Any], Any]] = [
     ("__hive_conv", conv, [VARCHAR, BIGINT, BIGINT], VARCHAR),
     ("__hive_crc32", crc32, [VARCHAR], BIGINT),
     ("__hive_string_hash", java_string_hash, [VARCHAR], BIGINT),
+    ("__hive_mask_first_n", mask_first_n, [VARCHAR, BIGINT], VARCHAR),
+    ("__hive_mask_last_n", mask_last_n, [VARCHAR, BIGINT], VARCHAR),
+    ("__hive_mask_show_first_n", mask_show_first_n, [VARCHAR, BIGINT], VARCHAR),
+    ("__hive_mask_show_last_n", mask_show_last_n, [VARCHAR, BIGINT], VARCHAR),
     ("__hive_date_format", date_format, [VARCHAR, VARCHAR], VARCHAR),
     ("__hive_months_between", months_between, [VARCHAR, VARCHAR], DOUBLE),
     ("__hive_add_months", add_months, [VARCHAR, BIGINT], VARCHAR),

@@ -38,6 +38,50 @@ def hoist_joins(select: exp.Select) -> None:
             select.append("joins", j)
 
 
+def url_parts(func: exp.Expression) -> list[exp.Expression]:
+    """parse_url_tuple(url, 'HOST', 'QUERY:k', ...): one parse_url call per part."""
+    args = list(func.expressions)
+    if len(args) < 2:
+        raise TranslateError("parse_url_tuple needs a URL and at least one part", func)
+    out: list[exp.Expression] = []
+    for part in args[1:]:
+        if not (isinstance(part, exp.Literal) and part.is_string):
+            raise TranslateError("parse_url_tuple parts must be string literals", part)
+        name, _, key = part.this.partition(":")
+        if key and name.upper() == "QUERY":
+            out.append(
+                _fn(
+                    "__hive_parse_url_key",
+                    args[0].copy(),
+                    exp.Literal.string("QUERY"),
+                    exp.Literal.string(key),
+                )
+            )
+        else:
+            out.append(_fn("__hive_parse_url", args[0].copy(), exp.Literal.string(part.this)))
+    return out
+
+
+def lateral_url(select: exp.Select, lateral: exp.Lateral) -> bool:
+    """LATERAL VIEW parse_url_tuple(...) t AS a, b: a one-row lateral subquery."""
+    func = lateral.this
+    if not (isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple"):
+        return False
+    parts = url_parts(func)
+    alias = lateral.args.get("alias")
+    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    names = names or [f"c{i}" for i in range(len(parts))]
+    if len(names) != len(parts):
+        raise TranslateError(
+            f"parse_url_tuple gives {len(parts)} columns but the alias names {len(names)}", lateral
+        )
+    inner = exp.select(*(exp.alias_(p, n, quoted=True) for p, n in zip(parts, names, strict=True)))
+    table_alias = alias.name if alias is not None and alias.name else "__lv"
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(table_alias)))
+    select.append("joins", exp.Join(this=sub, kind="CROSS"))
+    return True
+
+
 def _expand(item: exp.Expression) -> list[exp.Expression] | None:
     names: list[str] = []
     func = item
@@ -47,6 +91,14 @@ def _expand(item: exp.Expression) -> list[exp.Expression] | None:
     elif isinstance(item, exp.Alias):
         func = item.this
         names = [item.alias]
+    if isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple":
+        parts = url_parts(func)
+        names = names or [f"c{i}" for i in range(len(parts))]
+        if len(names) != len(parts):
+            raise TranslateError(
+                f"parse_url_tuple gives {len(parts)} columns but the alias names {len(names)}", item
+            )
+        return [exp.alias_(p, n, quoted=True) for p, n in zip(parts, names, strict=True)]
     if isinstance(func, exp.Explode) and not isinstance(func, exp.Posexplode):
         arg = func.this
         if len(names) == 2 or (_is_map(arg) and len(names) != 1):
