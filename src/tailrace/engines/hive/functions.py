@@ -79,6 +79,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
         "ELSE array_to_string(string_split(_0, _1)[_2:], _1) END",
     ),
     "elt": ((), ""),
+    "printf": ((), ""),
     "negative": ((1,), "(-(_0))"),
     "quote": ((1,), "chr(39) || replace(_0, chr(39), chr(92) || chr(39)) || chr(39)"),
     "width_bucket": (
@@ -320,6 +321,11 @@ def rewrite(node: exp.Expression) -> exp.Expression | None:
         args = list(node.expressions)
         if name == "field":
             return _field(args)
+        if name == "printf":
+            if not args:
+                raise TranslateError("printf needs a format", node)
+            rest = exp.Array(expressions=[_str(a) for a in args[1:]])
+            return template("__hive_printf(_0, _1)", args[0], rest)
         if name == "elt":
             if len(args) < 2:
                 raise TranslateError("elt needs an index and at least one string", node)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import duckdb
 from duckdb.sqltypes import BIGINT, DOUBLE, VARCHAR
 
+MAX_WIDTH = 10_000
 _JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
 
 
@@ -88,6 +89,9 @@ def printf(fmt: str, args: list[Any]) -> str:
 
     def one(m: re.Match[str]) -> str:
         flags, width, prec, conv = m.group(1), m.group(2), m.group(3), m.group(4)
+        if int(width or 0) > MAX_WIDTH or int(prec or 0) > MAX_WIDTH:
+            # A script must not make the server build gigabyte strings.
+            raise ValueError("printf width or precision too large")
         if conv == "%":
             return "%"
         if conv == "n":
@@ -127,7 +131,7 @@ def _java_str(value: Any) -> str:
 
 def format_number(value: float, places: int) -> str | None:
     """'#,###,###.##' rounded HALF_EVEN to `places` decimals (DecimalFormat)."""
-    if places < 0:
+    if places < 0 or places > MAX_WIDTH:
         return None
     from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -454,14 +458,14 @@ def _or_null(fn: Any) -> Any:
             return None
         try:
             return fn(*args)
-        except (ValueError, TypeError, OverflowError, IndexError, re.error):
+        except (ValueError, TypeError, OverflowError, IndexError, RecursionError, re.error):
             return None
 
     return call
 
 
 def _printf(fmt: str | None, args: list[Any] | None) -> str | None:
-    return None if fmt is None else printf(fmt, list(args or []))
+    return None if fmt is None else _or_null(printf)(fmt, list(args or []))
 
 
 # Macros in serde that call one of these functions.
