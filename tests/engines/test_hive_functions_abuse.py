@@ -56,3 +56,19 @@ def test_load_data_cannot_read_server_files(hive) -> None:
     with pytest.raises(HiveError, match="not supported"):
         hive.run_script("LOAD DATA LOCAL INPATH '/etc/passwd' INTO TABLE t")
     assert hive.run_script("SELECT count(*) FROM t").statements[0].select_rows == [("0",)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT * FROM read_text('/etc/hostname')", "a function in FROM is not a table"),
+        ("SELECT * FROM read_csv('/etc/hostname')", "a function in FROM is not a table"),
+        ("SELECT * FROM duckdb_settings()", "a function in FROM is not a table"),
+        ("SELECT current_setting('threads')", "Invalid function 'current_setting'"),
+        ("SELECT x FROM (SELECT 1 AS x) t JOIN read_text('/etc/hostname') f ON (true)", "not a table"),
+    ],
+)
+def test_duckdb_functions_hive_does_not_have_are_refused(hive, sql, message) -> None:
+    """Only Hive's functions reach DuckDB: its table functions would read the server's files."""
+    with pytest.raises(HiveError, match=message):
+        hive.run_script(sql)

@@ -122,6 +122,7 @@ class Translator:
 
     def translate(self, query: exp.Expression, *, stable_order: bool = True) -> Translated:
         q = query.copy()
+        functions.check_names(q)
         for select in list(q.find_all(exp.Select)):
             hoist_joins(select)
         self._replace_tables(q)
