@@ -49,6 +49,15 @@ class ResolvedTable:
 
 FLAG_SHIFT = 1 << 32
 _NUMERIC_TYPES = {"tinyint", "smallint", "int", "integer", "bigint", "double", "float", "decimal"}
+_NUMBER_FUNCS = {
+    "__hive_to_bigint",
+    "__hive_to_int",
+    "__hive_to_smallint",
+    "__hive_to_tinyint",
+    "__hive_find_in_set",
+    "__hive_crc32",
+    "__hive_months_between",
+}
 _STRING_FUNCS = {
     "substring",
     "__hive_substr",
@@ -351,6 +360,8 @@ class Translator:
             return typ in _NUMERIC_TYPES
         if isinstance(node, exp.Paren):
             return self._numeric(node.this)
+        if isinstance(node, exp.Anonymous):
+            return node.name.lower() in _NUMBER_FUNCS
         if isinstance(node, exp.Cast | exp.TryCast):
             return node.to.is_type(*exp.DataType.NUMERIC_TYPES)
         return isinstance(
@@ -377,6 +388,16 @@ class Translator:
             return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
         if isinstance(node, exp.If):
             self._same_type(node, ("true", "false"))
+            return node
+        if isinstance(node, exp.Coalesce | exp.Array):
+            # Hive's common type of strings and numbers is string.
+            items = ([node.this] if isinstance(node, exp.Coalesce) else []) + list(node.expressions)
+            if any(self._stringy(i) for i in items) and any(self._numeric(i) for i in items):
+                fixed = [_call("__hive_to_string", i) if self._numeric(i) else i for i in items]
+                if isinstance(node, exp.Coalesce):
+                    node.set("this", fixed[0])
+                    fixed = fixed[1:]
+                node.set("expressions", fixed)
             return node
         if isinstance(node, exp.Case):
             for branch in node.args.get("ifs") or []:
