@@ -19,6 +19,35 @@ from sqlglot.dialects.dialect import Dialect
 from tailrace.engines.hive.translate_errors import TranslateError
 
 _DUCK = Dialect.get_or_raise("duckdb")
+
+# What the translator's coercions know of the functions below: Hive types that are numbers,
+# and DuckDB calls that return numbers or strings.
+NUMERIC_TYPES = {"tinyint", "smallint", "int", "integer", "bigint", "double", "float", "decimal"}
+NUMBER_FUNCS = {
+    "__hive_to_bigint",
+    "__hive_to_int",
+    "__hive_to_smallint",
+    "__hive_to_tinyint",
+    "__hive_find_in_set",
+    "__hive_crc32",
+    "__hive_months_between",
+}
+STRING_FUNCS = {
+    "substring",
+    "__hive_substr",
+    "__hive_to_string",
+    "__hive_json_path",
+    "json_extract_string",
+    "__hive_date_format",
+    "__hive_parse_url",
+    "__hive_parse_url_key",
+    "replace",
+    "__hive_last_day",
+    "__hive_next_day",
+    "__hive_add_months",
+    "__hive_trunc",
+}
+
 _SIMPLE_JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 

@@ -48,31 +48,6 @@ class ResolvedTable:
 
 
 FLAG_SHIFT = 1 << 32
-_NUMERIC_TYPES = {"tinyint", "smallint", "int", "integer", "bigint", "double", "float", "decimal"}
-_NUMBER_FUNCS = {
-    "__hive_to_bigint",
-    "__hive_to_int",
-    "__hive_to_smallint",
-    "__hive_to_tinyint",
-    "__hive_find_in_set",
-    "__hive_crc32",
-    "__hive_months_between",
-}
-_STRING_FUNCS = {
-    "substring",
-    "__hive_substr",
-    "__hive_to_string",
-    "__hive_json_path",
-    "json_extract_string",
-    "__hive_date_format",
-    "__hive_parse_url",
-    "__hive_parse_url_key",
-    "replace",
-    "__hive_last_day",
-    "__hive_next_day",
-    "__hive_add_months",
-    "__hive_trunc",
-}
 
 
 @dataclass
@@ -335,7 +310,7 @@ class Translator:
             name = node.name.lower()
             if name == "try" and node.expressions:
                 return self._stringy(node.expressions[0])
-            return name in _STRING_FUNCS
+            return name in functions.STRING_FUNCS
         if isinstance(node, exp.Paren):
             return self._stringy(node.this)
         return isinstance(
@@ -357,11 +332,11 @@ class Translator:
             return True
         if isinstance(node, exp.Column):
             typ = self.types.get(node.name.lower(), "unknown").split("(")[0]
-            return typ in _NUMERIC_TYPES
+            return typ in functions.NUMERIC_TYPES
         if isinstance(node, exp.Paren):
             return self._numeric(node.this)
         if isinstance(node, exp.Anonymous):
-            return node.name.lower() in _NUMBER_FUNCS
+            return node.name.lower() in functions.NUMBER_FUNCS
         if isinstance(node, exp.Cast | exp.TryCast):
             return node.to.is_type(*exp.DataType.NUMERIC_TYPES)
         return isinstance(
