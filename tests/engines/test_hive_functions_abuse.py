@@ -72,3 +72,9 @@ def test_duckdb_functions_hive_does_not_have_are_refused(hive, sql, message) -> 
     """Only Hive's functions reach DuckDB: its table functions would read the server's files."""
     with pytest.raises(HiveError, match=message):
         hive.run_script(sql)
+
+
+def test_every_python_function_is_registered_by_name() -> None:
+    from tailrace.engines.hive import udfs
+
+    assert set(udfs._FUNCTION_NAMES) == set(udfs._functions())

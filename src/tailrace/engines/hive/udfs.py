@@ -417,38 +417,70 @@ def trunc_date(text: str, unit: str) -> str | None:
     return None
 
 
-_FUNCTIONS: list[tuple[str, Any, list[Any], Any]] = [
-    ("__hive_printf", None, [], None),
-    ("__hive_json_path", get_json_object, [VARCHAR, VARCHAR], VARCHAR),
-    ("__hive_find_in_set", find_in_set, [VARCHAR, VARCHAR], BIGINT),
-    ("__hive_format_number", format_number, [DOUBLE, BIGINT], VARCHAR),
-    ("__hive_parse_url", parse_url_2, [VARCHAR, VARCHAR], VARCHAR),
-    ("__hive_parse_url_key", parse_url, [VARCHAR, VARCHAR, VARCHAR], VARCHAR),
-    ("__hive_sentences", sentences, [VARCHAR], duckdb.list_type(duckdb.list_type(VARCHAR))),
-    ("__hive_soundex", soundex, [VARCHAR], VARCHAR),
-    ("__hive_conv", conv, [VARCHAR, BIGINT, BIGINT], VARCHAR),
-    ("__hive_crc32", crc32, [VARCHAR], BIGINT),
-    ("__hive_string_hash", java_string_hash, [VARCHAR], BIGINT),
-    ("__hive_mask_first_n", mask_first_n, [VARCHAR, BIGINT], VARCHAR),
-    ("__hive_mask_last_n", mask_last_n, [VARCHAR, BIGINT], VARCHAR),
-    ("__hive_mask_show_first_n", mask_show_first_n, [VARCHAR, BIGINT], VARCHAR),
-    ("__hive_mask_show_last_n", mask_show_last_n, [VARCHAR, BIGINT], VARCHAR),
-    ("__hive_date_format", date_format, [VARCHAR, VARCHAR], VARCHAR),
-    ("__hive_months_between", months_between, [VARCHAR, VARCHAR], DOUBLE),
-    ("__hive_add_months", add_months, [VARCHAR, BIGINT], VARCHAR),
-    ("__hive_last_day", last_day, [VARCHAR], VARCHAR),
-    ("__hive_next_day", next_day, [VARCHAR, VARCHAR], VARCHAR),
-    ("__hive_trunc", trunc_date, [VARCHAR, VARCHAR], VARCHAR),
-    (
-        "__hive_str_to_map",
-        str_to_map,
-        [VARCHAR, VARCHAR, VARCHAR],
-        duckdb.map_type(VARCHAR, VARCHAR),
-    ),
-]
+_FUNCTION_NAMES = (
+    "__hive_printf",
+    "__hive_json_path",
+    "__hive_find_in_set",
+    "__hive_format_number",
+    "__hive_parse_url",
+    "__hive_parse_url_key",
+    "__hive_sentences",
+    "__hive_soundex",
+    "__hive_conv",
+    "__hive_crc32",
+    "__hive_string_hash",
+    "__hive_mask_first_n",
+    "__hive_mask_last_n",
+    "__hive_mask_show_first_n",
+    "__hive_mask_show_last_n",
+    "__hive_date_format",
+    "__hive_months_between",
+    "__hive_add_months",
+    "__hive_last_day",
+    "__hive_next_day",
+    "__hive_trunc",
+    "__hive_str_to_map",
+)
 
 
-_NAMES = {name: (fn, params, ret) for name, fn, params, ret in _FUNCTIONS}
+@functools.cache
+def _functions() -> dict[str, tuple[Any, list[Any], Any]]:
+    """Name -> (function, parameter types, return type); built on first use (DuckDB's list and
+    map types take a few ms to make, which the seed's statements never need)."""
+    table = _table()
+    return {name: (fn, params, ret) for name, fn, params, ret in table}
+
+
+def _table() -> list[tuple[str, Any, list[Any], Any]]:
+    return [
+        ("__hive_printf", None, [], None),
+        ("__hive_json_path", get_json_object, [VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_find_in_set", find_in_set, [VARCHAR, VARCHAR], BIGINT),
+        ("__hive_format_number", format_number, [DOUBLE, BIGINT], VARCHAR),
+        ("__hive_parse_url", parse_url_2, [VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_parse_url_key", parse_url, [VARCHAR, VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_sentences", sentences, [VARCHAR], duckdb.list_type(duckdb.list_type(VARCHAR))),
+        ("__hive_soundex", soundex, [VARCHAR], VARCHAR),
+        ("__hive_conv", conv, [VARCHAR, BIGINT, BIGINT], VARCHAR),
+        ("__hive_crc32", crc32, [VARCHAR], BIGINT),
+        ("__hive_string_hash", java_string_hash, [VARCHAR], BIGINT),
+        ("__hive_mask_first_n", mask_first_n, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_mask_last_n", mask_last_n, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_mask_show_first_n", mask_show_first_n, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_mask_show_last_n", mask_show_last_n, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_date_format", date_format, [VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_months_between", months_between, [VARCHAR, VARCHAR], DOUBLE),
+        ("__hive_add_months", add_months, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_last_day", last_day, [VARCHAR], VARCHAR),
+        ("__hive_next_day", next_day, [VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_trunc", trunc_date, [VARCHAR, VARCHAR], VARCHAR),
+        (
+            "__hive_str_to_map",
+            str_to_map,
+            [VARCHAR, VARCHAR, VARCHAR],
+            duckdb.map_type(VARCHAR, VARCHAR),
+        ),
+    ]
 
 
 def _or_null(fn: Any) -> Any:
@@ -480,7 +512,7 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     sql = sql.lower()
     if "__hive_" not in sql:
         return
-    wanted = {name for name in _NAMES if name in sql}
+    wanted = {name for name in _FUNCTION_NAMES if name in sql}
     wanted |= {fn for macro, fn in _USED_BY.items() if macro in sql}
     if not wanted:
         return
@@ -493,5 +525,5 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
                 name, _printf, [VARCHAR, duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special"
             )
         else:
-            fn, params, ret = _NAMES[name]
+            fn, params, ret = _functions()[name]
             con.create_function(name, _or_null(fn), params, ret, null_handling="special")
