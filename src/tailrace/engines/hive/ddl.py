@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from tailrace.engines.hive.complex_types import COLLECTION_KEY, MAPKEY_KEY
 from tailrace.engines.hive.serde import SerdeError, duck_type
-from tailrace.engines.hive.translate import TranslateError
+from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.metastore import DEFAULT_DB, RowFormat, TableSpec
 
 CSV_SERDES = {
@@ -92,6 +93,9 @@ def create_table_spec(create: exp.Create, *, database: str, warehouse: str) -> C
             null = prop.args.get("null")
             if null is not None:
                 null_format = null.this
+            for arg, key in (("collection_items", COLLECTION_KEY), ("map_keys", MAPKEY_KEY)):
+                if prop.args.get(arg) is not None:
+                    extra[key] = delimiter_byte(prop.args[arg].this)
             lines = prop.args.get("lines")
             if lines is not None and lines.this not in ("\n", "10"):
                 raise TranslateError("LINES TERMINATED BY supports only '\\n' (as in Hive)", lines)
@@ -199,6 +203,15 @@ def ordered_values(
     if missing:
         raise TranslateError(f"partition spec of {spec.name} is missing {', '.join(missing)}", node)
     return tuple((k, given_map[k]) for k in names)
+
+
+def like_table(create: exp.Create) -> exp.Table | None:
+    """The source table of CREATE TABLE t LIKE src, if that is the statement."""
+    props = create.args.get("properties")
+    for prop in props.expressions if props is not None else []:
+        if isinstance(prop, exp.LikeProperty) and isinstance(prop.this, exp.Table):
+            return prop.this
+    return None
 
 
 def duck_to_hive(duck: str) -> str:

@@ -14,7 +14,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive import ddl, prune, serde
+from tailrace.engines.hive import ddl, prune, serde, udfs, views
+from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
 from tailrace.engines.hive.sandbox import (
@@ -28,9 +29,11 @@ from tailrace.engines.hive.script import (
     Variables,
     parse_set,
     split_statements,
+    unterminated,
 )
 from tailrace.engines.hive.tables import TableFiles, partition_location
 from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
+from tailrace.engines.hive.udtf import hoist_joins
 from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
 from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
 from tailrace.errors import ConflictError, TailraceError, did_you_mean
@@ -149,6 +152,10 @@ class HiveEngine:
         """
         started = time.monotonic()
         self.hiveconf.update(hiveconf or {})
+        for key in ("tailrace.timezone", "hive.local.time.zone"):
+            # --hiveconf k=v means what SET k=v means.
+            if key in (hiveconf or {}):
+                self.timezone = (hiveconf or {})[key]
         vars_ = Variables(hivevar=variables or {}, hiveconf=self.hiveconf)
         vars_.hiveconf = self.hiveconf
         result = ScriptResult(source=source)
@@ -254,12 +261,22 @@ class HiveEngine:
             if handled is not None:
                 return handled
         try:
-            tree = sqlglot.parse_one(text, read="hive")
+            tree = sqlglot.parse_one(text, read=TailraceHive)
+        except sqlglot.errors.TokenError:
+            raise where.error(*unterminated(text))
         except sqlglot.errors.ParseError as exc:
+            sample = re.search(r"TABLESAMPLE\s*\(\s*\d+\s*[bkmg]\s*\)", text, re.IGNORECASE)
+            if sample:
+                raise where.error(
+                    "TABLESAMPLE by input length is not supported (ROWS, 100 PERCENT and BUCKET are)",
+                    offset=sample.start(),
+                )
             raise parse_error(where, exc)
         if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "TABLE":
             return self._create(where, tree)
-        if isinstance(tree, exp.Drop) and (tree.kind or "").upper() == "TABLE":
+        if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "VIEW":
+            return views.create(self, where, tree)
+        if isinstance(tree, exp.Drop) and (tree.kind or "").upper() in ("TABLE", "VIEW"):
             return self._drop(where, tree)
         if isinstance(tree, exp.Insert):
             return self._insert(where, tree)
@@ -320,6 +337,8 @@ class HiveEngine:
 
     def _view(self, where: Where, table: exp.Table) -> ResolvedTable:
         spec = self._require(where, table)
+        if views.VIEW_KEY in spec.properties:
+            return views.resolved(spec)
         if spec.qualified_name in self._viewed:
             return self._viewed[spec.qualified_name]
         pieces: list[str] = []
@@ -358,12 +377,27 @@ class HiveEngine:
         self._filters = prune.partition_filters(query)
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
-        return translator.translate(query, stable_order=stable)
+        translated = translator.translate(query, stable_order=stable)
+        udfs.ensure(self.con, translated.sql)
+        return translated
 
     # --- statements ----------------------------------------------------------------------
 
     def _create(self, where: Where, tree: exp.Create) -> StatementResult:
         made = ddl.create_table_spec(tree, database=self.database, warehouse=self.warehouse)
+        like = ddl.like_table(tree)
+        if like is not None:
+            # CREATE TABLE t LIKE src: src's columns, partitions and row format; t's own place.
+            src = self._require(where, like)
+            made.spec = TableSpec(
+                **{
+                    **src.__dict__,
+                    "name": made.spec.name,
+                    "database": made.spec.database,
+                    "location": made.spec.location,
+                    "external": made.spec.external,
+                }
+            )
         spec = made.spec
         res = StatementResult(number=0, kind="CREATE TABLE", line=0, column=0, table=spec.name)
         existing = self._lookup(spec.database, spec.name)
@@ -415,6 +449,10 @@ class HiveEngine:
             if not tree.args.get("exists"):
                 raise where.error(f"Table not found '{table.name}'", table)
             return res
+        is_view = views.VIEW_KEY in spec.properties
+        if is_view != ((tree.kind or "").upper() == "VIEW"):
+            what = "a view: use DROP VIEW" if is_view else "a table: use DROP TABLE"
+            raise where.error(f"{spec.name} is {what}", table)
         self.session.pop((spec.database, spec.name), None)
         self.metastore.drop_table(spec.database, spec.name)
         if not spec.external:
@@ -448,6 +486,7 @@ class HiveEngine:
             query = insert.expression
             if isinstance(query, exp.Select) and _from_of(query) is None:
                 query.set("from_", exp.From(this=source.copy()))
+                hoist_joins(query)
             part = self._insert(where, insert)
             tables.append(part.table or "")
             done.rows_written += part.rows_written
@@ -572,7 +611,8 @@ class HiveEngine:
         n = len(names) - tr.hidden - skip_tail
         csv = spec.row_format == "csv_serde"
         return [
-            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv) + f" AS c{i}"
+            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv, spec=spec)
+            + f" AS c{i}"
             for i in range(n)
         ]
 

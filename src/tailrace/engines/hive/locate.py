@@ -67,6 +67,10 @@ _MESSAGES = [
     (re.compile(r'does not have a column named "([^"]+)"'), "Invalid table alias or column reference '{0}'."),
     (re.compile(r'Ambiguous reference to column name "([^"]+)"'), "Ambiguous column reference '{0}'"),
     (re.compile(r'column "([^"]+)" must appear in the GROUP BY'), "Expression not in GROUP BY key '{0}'"),
+    (
+        re.compile(r"Set operations can only apply to expressions with the same number of result (columns)"),
+        "Schema of both sides of UNION should match: they have different numbers of {0}",
+    ),
 ]
 
 
@@ -92,7 +96,7 @@ def duck_error(where: Where, exc: duckdb.Error) -> HiveError:
     except sqlglot.errors.ParseError:
         pass
     known = sorted({c.name for c in tree.find_all(exp.Column)}) if tree is not None else []
-    m = re.search(r'Referenced column "([^"]+)" not found', text) or re.search(
+    m = re.search(r'Referenced column "([^"]+)" (?:was )?not found', text) or re.search(
         r'Referenced table "([^"]+)" not found', text
     )
     if m:
@@ -131,4 +135,68 @@ def duck_error(where: Where, exc: duckdb.Error) -> HiveError:
     node = next(
         (n for q in quoted if not q.startswith("__") for n in [_column(tree, q)] if n is not None), None
     )
-    return where.error(first, node)
+    message, fn = hive_terms(first)
+    if node is None and fn and tree is not None:
+        node = next(
+            (
+                f
+                for f in tree.find_all(exp.Func)
+                if f.sql_name().lower() == fn.lower() or f.name.lower() == fn.lower()
+            ),
+            None,
+        )
+    return where.error(message, node)
+
+
+_TYPES = {
+    "VARCHAR": "string",
+    "STRING_LITERAL": "string",
+    "INTEGER": "int",
+    "INTEGER_LITERAL": "int",
+    "INT32": "int",
+    "INT64": "bigint",
+    "BIGINT": "bigint",
+    "SMALLINT": "smallint",
+    "TINYINT": "tinyint",
+    "DOUBLE": "double",
+    "FLOAT": "float",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BLOB": "binary",
+}
+
+
+def _hive_type(duck: str) -> str:
+    d = duck.strip()
+    if d.endswith("[]"):
+        return f"array<{_hive_type(d[:-2])}>"
+    if d.startswith("DECIMAL"):
+        return d.lower()
+    if d.startswith("MAP("):
+        return "map" + d[3:].lower().replace("(", "<").replace(")", ">")
+    if d.startswith("STRUCT("):
+        return "struct"
+    return _TYPES.get(d, d.lower())
+
+
+def hive_terms(first: str) -> tuple[str, str]:
+    """A DuckDB error line in Hive's words, without DuckDB's "X Error:" prefix; and the function
+    it is about, if any."""
+    text = re.sub(r"^\w[\w ]*? Error: ", "", first).strip()
+    m = re.search(r"No function matches the given name and argument types '([^(']+)\((.*)\)'", text)
+    if m:
+        name = m.group(1).lstrip("_").removeprefix("hive_")
+        types = ", ".join(_hive_type(x) for x in re.split(r",\s*(?![^()]*\))", m.group(2)) if x)
+        return f"Wrong arguments to {name}: no form of {name} takes ({types})", m.group(1)
+    m = re.search(r"Could not convert string '(.*)' to (\w+)", text)
+    if m:
+        return f"Cannot convert '{m.group(1)}' to {_hive_type(m.group(2))}", ""
+    m = re.search(r"Cannot compare values of type (\S+) and (?:type )?(\S+)", text)
+    if m:
+        return f"Cannot compare {_hive_type(m.group(1))} with {_hive_type(m.group(2))}", ""
+    m = re.search(r"Cannot mix values of type (\S+) and (\S+)", text)
+    if m:
+        return f"Cannot mix {_hive_type(m.group(1))} and {_hive_type(m.group(2))} values", ""
+    text = re.sub(r"\s*(You might need to add explicit type casts|Use TRY\(.*).*$", "", text)
+    return text, ""

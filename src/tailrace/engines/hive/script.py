@@ -186,3 +186,28 @@ def parse_set(text: str) -> tuple[str, str | None] | None:
     if not eq:
         return key.strip(), None
     return key.strip(), value.strip()
+
+
+def unterminated(text: str) -> tuple[str, None, int]:
+    """The message and offset of the string literal a statement leaves open (for where.error)."""
+    quote: str | None = None
+    start = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote != "`":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"', "`"):
+            quote, start = ch, i
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        i += 1
+    if quote is None:
+        return "cannot read the statement (unbalanced quotes or an unknown character)", None, 0
+    return f"unterminated string: the {quote} here is never closed", None, start

@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 
+from tailrace.engines.hive import complex_types
 from tailrace.engines.metastore import TableSpec
 
 # A null string no real field equals: read_csv then gives NULL only for fields missing from a
@@ -68,11 +70,21 @@ def duck_type(hive_type: str) -> str:
     if base in ("decimal", "numeric"):
         args = t[len(base) :].strip()
         return f"DECIMAL{args}" if args else "DECIMAL(10,0)"
-    raise SerdeError(f"column type {hive_type!r} is not supported (primitive types only)")
+    try:
+        complex_type = complex_types.duck_type(t)
+    except complex_types.ComplexTypeError as exc:
+        raise SerdeError(str(exc)) from None
+    if complex_type is not None:
+        return complex_type
+    raise SerdeError(
+        f"column type {hive_type!r} is not supported (primitive types, and array, map and struct of them)"
+    )
 
 
-def parse_expr(col: str, hive_type: str) -> str:
+def parse_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL turning the raw text of a field (or NULL) into the column's value, Hive's way."""
+    if complex_types.parse(hive_type) is not None:
+        return complex_types.parse_expr(col, hive_type, coll, mapkey)
     t = duck_type(hive_type)
     if t == "VARCHAR":
         base = hive_type.lower().split("(")[0].strip()
@@ -100,7 +112,16 @@ def read_sql(
     parts: list[str] = []
     csv = spec.row_format == "csv_serde"
     for i, (name, typ) in enumerate(spec.columns):
-        value = raw[i] if csv else parse_expr(f"NULLIF({raw[i]}, {sql_str(spec.null_format)})", typ)
+        value = (
+            raw[i]
+            if csv
+            else parse_expr(
+                f"NULLIF({raw[i]}, {sql_str(spec.null_format)})",
+                typ,
+                spec.properties.get(complex_types.COLLECTION_KEY, "\x02"),
+                spec.properties.get(complex_types.MAPKEY_KEY, "\x03"),
+            )
+        )
         parts.append(f"{value} AS {ident(name)}")
     values = dict(partition)
     for name, typ in spec.partitioned_by:
@@ -135,7 +156,7 @@ def ident(name: str) -> str:
 # --- writing ------------------------------------------------------------------------------
 
 
-def _text_of(col: str, duck: str) -> str:
+def text_of(col: str, duck: str) -> str:
     """SQL giving Hive's text for a value of DuckDB type `duck` (NULL stays NULL)."""
     d = duck.upper()
     if d == "VARCHAR":
@@ -154,15 +175,23 @@ def _text_of(col: str, duck: str) -> str:
     return f"CAST({col} AS VARCHAR)"
 
 
-def write_expr(col: str, duck: str, hive_type: str, *, csv: bool) -> str:
+def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpec | None = None) -> str:
     """Convert a result column to the target column's type (Hive's implicit insert conversion),
     then to the text Hive writes."""
     d = duck.upper()
     if csv:
-        return _text_of(col, d)
+        return text_of(col, d)
+    if complex_types.parse(hive_type) is not None:
+        props = spec.properties if spec is not None else {}
+        return complex_types.text_expr(
+            f"TRY_CAST({col} AS {duck_type(hive_type)})",
+            hive_type,
+            props.get(complex_types.COLLECTION_KEY, "\x02"),
+            props.get(complex_types.MAPKEY_KEY, "\x03"),
+        )
     target = duck_type(hive_type)
     if target == "VARCHAR":
-        return parse_expr(_text_of(col, d), hive_type) if "(" in hive_type else _text_of(col, d)
+        return parse_expr(text_of(col, d), hive_type) if "(" in hive_type else text_of(col, d)
     if target in INT_TYPES.values():
         if d == "VARCHAR":
             return f"__hive_parse_{target.lower()}({col})"
@@ -173,12 +202,12 @@ def write_expr(col: str, duck: str, hive_type: str, *, csv: bool) -> str:
         return f"TRY_CAST({col} AS {target})"
     if target in ("DOUBLE", "FLOAT"):
         value = f"TRY_CAST({col} AS {target})"
-        return _text_of(value, target)
+        return text_of(value, target)
     if target == "BOOLEAN":
         if d == "VARCHAR":
             return f"CASE WHEN {col} IS NULL THEN NULL WHEN length({col}) > 0 THEN 'true' ELSE 'false' END"
-        return _text_of(f"TRY_CAST({col} AS BOOLEAN)", "BOOLEAN")
-    return _text_of(f"TRY_CAST({col} AS {target})", target)
+        return text_of(f"TRY_CAST({col} AS BOOLEAN)", "BOOLEAN")
+    return text_of(f"TRY_CAST({col} AS {target})", target)
 
 
 def copy_options(spec: TableSpec, *, gzip: bool) -> str:
@@ -257,10 +286,18 @@ def hive_text(value: Any) -> str:
     if isinstance(value, float):
         return java_double(value) or "NULL"
     if isinstance(value, Decimal):
-        text = format(value, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        # The CLI prints a decimal with its type's scale (Hive 2+): CAST(1.5 AS decimal(4,2)) is 1.50.
+        return format(value, "f")
     if isinstance(value, list):
         return "[" + ",".join(_json_like(v) for v in value) + "]"
+    if isinstance(value, dict):
+        # Structs and maps print as JSON-like text: {"f1":1,"f2":"x"}.
+        return "{" + ",".join(f"{_json_like(k)}:{_json_like(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return text + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond else "")
     return str(value)
 
 
@@ -306,6 +343,7 @@ _MACROS = [
     *(
         f"CREATE OR REPLACE MACRO __hive_to_{name}(x) AS CASE "
         f"WHEN typeof(x) = 'VARCHAR' THEN __hive_parse_{t.lower()}(CAST(x AS VARCHAR)) "
+        f"WHEN typeof(x) = 'TIMESTAMP' THEN TRY_CAST(epoch(TRY_CAST(x AS TIMESTAMP)) AS {t}) "
         f"WHEN typeof(x) IN ('DOUBLE', 'FLOAT') OR typeof(x) LIKE 'DECIMAL%' "
         f"THEN TRY_CAST(trunc(TRY_CAST(x AS DOUBLE)) AS {t}) "
         f"ELSE TRY_CAST(x AS {t}) END"
@@ -325,8 +363,25 @@ _MACROS = [
     # Hive's date functions read the 'yyyy-MM-dd' prefix of a string (SimpleDateFormat.parse);
     # times read 'yyyy-MM-dd HH:mm:ss' (an ISO 'T' is accepted, an offset is ignored).
     "CREATE OR REPLACE MACRO __hive_date(s) AS TRY_CAST(left(CAST(s AS VARCHAR), 10) AS DATE)",
-    "CREATE OR REPLACE MACRO __hive_ts(s) AS "
-    "TRY_CAST(left(replace(CAST(s AS VARCHAR), 'T', ' '), 19) AS TIMESTAMP)",
+    "CREATE OR REPLACE MACRO __hive_ts(s) AS TRY_CAST(CASE WHEN regexp_matches(CAST(s AS VARCHAR), "
+    "'^\\d{4}-\\d\\d-\\d\\d[ T]\\d\\d:\\d\\d:\\d\\d\\.\\d') "
+    "THEN regexp_extract(replace(CAST(s AS VARCHAR), 'T', ' '), '^[^.]*\\.\\d{1,9}') "
+    "ELSE left(replace(CAST(s AS VARCHAR), 'T', ' '), 19) END AS TIMESTAMP)",
+    # hour('13:14:15') reads a time of day alone too.
+    "CREATE OR REPLACE MACRO __hive_time(s) AS CASE WHEN regexp_full_match(CAST(s AS VARCHAR), "
+    "'\\d{1,2}:\\d\\d:\\d\\d(\\.\\d*)?') THEN TRY_CAST('1970-01-01 ' || CAST(s AS VARCHAR) AS TIMESTAMP) "
+    "ELSE __hive_ts(s) END",
+    # TABLESAMPLE(BUCKET x OUT OF y ON col): Hive's hash (an int is itself, a string its
+    # String.hashCode, NULL 0), non-negative, modulo y.
+    "CREATE OR REPLACE MACRO __hive_bucket(x, y) AS CASE WHEN x IS NULL THEN 0 "
+    "WHEN typeof(x) = 'VARCHAR' THEN (__hive_string_hash(CAST(x AS VARCHAR)) & 2147483647) % y "
+    "ELSE (TRY_CAST(x AS BIGINT) & 2147483647) % y END",
+    "CREATE OR REPLACE MACRO __hive_hash(x) AS CASE WHEN x IS NULL THEN 0 "
+    "WHEN typeof(x) = 'VARCHAR' THEN __hive_string_hash(CAST(x AS VARCHAR)) "
+    "WHEN typeof(x) = 'BOOLEAN' THEN CASE WHEN TRY_CAST(x AS BOOLEAN) THEN 1 ELSE 0 END "
+    "ELSE TRY_CAST(x AS BIGINT) END",
+    "CREATE OR REPLACE MACRO __hive_initcap(s) AS array_to_string(list_transform("
+    "string_split(s, ' '), lambda w: upper(left(w, 1)) || lower(substr(w, 2))), ' ')",
     "CREATE OR REPLACE MACRO __hive_to_boolean(x) AS CASE "
     "WHEN typeof(x) = 'VARCHAR' THEN CASE WHEN x IS NULL THEN NULL ELSE length(CAST(x AS VARCHAR)) > 0 END "
     "ELSE TRY_CAST(x AS BOOLEAN) END",
@@ -334,6 +389,6 @@ _MACROS = [
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the Hive macros on a connection."""
+    """Register the Hive macros on a connection (udfs.ensure adds Python functions as needed)."""
     for sql in _MACROS:
         con.execute(sql)

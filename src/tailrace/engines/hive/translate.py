@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+
+from tailrace.engines.hive import functions, udtf
+from tailrace.engines.hive.translate_errors import TranslateError
+from tailrace.engines.hive.udtf import hoist_joins
 
 _DUCK = Dialect.get_or_raise("duckdb")
 _REGEX_META = set(".^$*+?()[]{}|\\")
@@ -29,6 +32,8 @@ class Source:
     alias: str
     table: str
     hidden: list[str] = field(default_factory=list)
+    node: int = 0
+    """id() of the FROM item that has the hidden columns (a subquery reusing the alias has none)."""
 
 
 @dataclass
@@ -38,14 +43,8 @@ class ResolvedTable:
     """Qualified Hive name, e.g. default.fluentlog."""
     columns: dict[str, str]
     """Visible columns (data then partition) and their Hive types."""
-
-
-class TranslateError(Exception):
-    """A problem at a node of the statement (the engine turns it into a located HiveError)."""
-
-    def __init__(self, message: str, node: exp.Expression | None = None) -> None:
-        super().__init__(message)
-        self.node = node
+    query: exp.Expression | None = None
+    """For a view: its query (Hive dialect), read in place of the name."""
 
 
 FLAG_SHIFT = 1 << 32
@@ -98,6 +97,7 @@ class Translator:
         self.timezone = timezone
         self.types: dict[str, str] = {}
         self.sources: dict[str, Source] = {}
+        self.by_node: dict[int, Source] = {}
         self.input_tables: list[str] = []
         self._n = 0
         self._generated: set[int] = set()
@@ -106,11 +106,15 @@ class Translator:
 
     def translate(self, query: exp.Expression, *, stable_order: bool = True) -> Translated:
         q = query.copy()
+        functions.check_names(q)
+        for select in list(q.find_all(exp.Select)):
+            hoist_joins(select)
         self._replace_tables(q)
         for select in list(q.find_all(exp.Select)):
             self._rewrite_laterals(select)
         for select in list(q.find_all(exp.Select)):
             self._expand_stars(select)
+            udtf.select_list(select)
         q = _bottom_up(q, self._rewrite_node)
         flags: list[Flag] = []
         hidden = 0
@@ -122,7 +126,7 @@ class Translator:
 
     # --- tables ----------------------------------------------------------------------------
 
-    def _replace_tables(self, q: exp.Expression) -> None:
+    def _replace_tables(self, q: exp.Expression, depth: int = 0) -> None:
         ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
         for table in list(q.find_all(exp.Table)):
             if not table.name or (not table.db and table.name.lower() in ctes):
@@ -131,13 +135,30 @@ class Translator:
                 continue
             resolved = self.resolve(table)
             alias = table.alias or table.name
+            if resolved.query is not None:
+                if depth > 16:
+                    raise TranslateError(f"view {resolved.table} refers to itself", table)
+                view = resolved.query.copy()
+                for select in list(view.find_all(exp.Select)):
+                    hoist_joins(select)
+                sub = exp.Subquery(this=view, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+                table.replace(sub)
+                self._replace_tables(view, depth + 1)
+                continue
             new = exp.Table(this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias)))
             table.replace(new)
+            sampled = udtf.sample(new, table.args.get("sample"))
+            if sampled is not None:
+                new.replace(sampled)
+                new = sampled
             if resolved.table not in self.input_tables:
                 self.input_tables.append(resolved.table)
             for col, typ in resolved.columns.items():
                 self._note_type(col, typ)
-            self.sources[alias.lower()] = Source(alias=alias, table=resolved.table, hidden=["__short"])
+            self.sources[alias.lower()] = Source(
+                alias=alias, table=resolved.table, hidden=["__short"], node=id(new)
+            )
+            self.by_node[id(new)] = self.sources[alias.lower()]
 
     def _note_type(self, column: str, typ: str) -> None:
         old = self.types.get(column)
@@ -151,8 +172,11 @@ class Translator:
         for lateral in laterals:
             func = lateral.this
             name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
+            udtf.default_names(lateral)
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
+            elif udtf.lateral_map(select, lateral) or udtf.lateral_url(select, lateral):
+                continue
             elif isinstance(func, exp.Explode | exp.Posexplode):
                 self._explode(lateral)
                 kept.append(lateral)
@@ -210,7 +234,8 @@ class Translator:
         for placeholder in list(derived.find_all(exp.Table)):
             if placeholder.name == "__BASE__":
                 placeholder.replace(base.copy())
-        frm.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias))))
+        sub = exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
+        frm.set("this", sub)
         lateral_alias = alias.name.lower() if alias is not None and alias.name else None
         if lateral_alias:
             for col in select.find_all(exp.Column):
@@ -221,7 +246,8 @@ class Translator:
         source = self.sources.get(base_alias.lower())
         hidden = (source.hidden if source else []) + [f"__jbad{n}"]
         table = source.table if source else ""
-        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden)
+        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden, node=id(sub))
+        self.by_node[id(sub)] = self.sources[base_alias.lower()]
 
     def _explode(self, lateral: exp.Lateral) -> None:
         if lateral.args.get("outer"):
@@ -246,11 +272,15 @@ class Translator:
         frm = _from(select)
         if frm is not None:
             items.append(frm.this)
-        items += [j.this for j in select.args.get("joins") or []]
+        items += [
+            j.this
+            for j in select.args.get("joins") or []
+            if (j.args.get("kind") or "").upper() not in ("SEMI", "ANTI")  # their columns are not visible
+        ]
         found: list[Source] = []
         for item in items:
-            src = self.sources.get(item.alias_or_name.lower())
-            if src is not None and isinstance(item, exp.Table | exp.Subquery):
+            src = self.by_node.get(id(item))
+            if src is not None:
                 found.append(src)
         return found
 
@@ -276,6 +306,13 @@ class Translator:
             return typ.startswith(("string", "varchar", "char"))
         if isinstance(node, exp.Literal):
             return node.is_string
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+            if name == "try" and node.expressions:
+                return self._stringy(node.expressions[0])
+            return name in functions.STRING_FUNCS
+        if isinstance(node, exp.Paren):
+            return self._stringy(node.this)
         return isinstance(
             node,
             exp.Substring
@@ -289,6 +326,23 @@ class Translator:
             | exp.Concat,
         )
 
+    def _numeric(self, node: exp.Expression) -> bool:
+        """A number-valued expression (a string compared with it is read as a double)."""
+        if self._numeric_literal(node):
+            return True
+        if isinstance(node, exp.Column):
+            typ = self.types.get(node.name.lower(), "unknown").split("(")[0]
+            return typ in functions.NUMERIC_TYPES
+        if isinstance(node, exp.Paren):
+            return self._numeric(node.this)
+        if isinstance(node, exp.Anonymous):
+            return node.name.lower() in functions.NUMBER_FUNCS
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return node.to.is_type(*exp.DataType.NUMERIC_TYPES)
+        return isinstance(
+            node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod | exp.Count | exp.Sum | exp.Avg
+        )
+
     @staticmethod
     def _numeric_literal(node: exp.Expression) -> bool:
         if isinstance(node, exp.Neg):
@@ -300,6 +354,30 @@ class Translator:
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Func | exp.IntDiv):
+            done = functions.rewrite(node)
+            if done is not None:
+                return done
+        if isinstance(node, exp.Like) and not isinstance(node.parent, exp.Escape):
+            # Hive's LIKE reads \_ and \% as the characters themselves.
+            return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
+        if isinstance(node, exp.If):
+            self._same_type(node, ("true", "false"))
+            return node
+        if isinstance(node, exp.Coalesce | exp.Array):
+            # Hive's common type of strings and numbers is string.
+            items = ([node.this] if isinstance(node, exp.Coalesce) else []) + list(node.expressions)
+            if any(self._stringy(i) for i in items) and any(self._numeric(i) for i in items):
+                fixed = [_call("__hive_to_string", i) if self._numeric(i) else i for i in items]
+                if isinstance(node, exp.Coalesce):
+                    node.set("this", fixed[0])
+                    fixed = fixed[1:]
+                node.set("expressions", fixed)
+            return node
+        if isinstance(node, exp.Case):
+            for branch in node.args.get("ifs") or []:
+                self._same_type_pair(branch, "true", node, "default")
+            return node
         if isinstance(node, exp.Literal) and not node.is_string and re.search(r"[.eE]", node.this):
             # Hive reads 1.5 and 1e3 as DOUBLE; DuckDB would make 1.5 a DECIMAL.
             return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
@@ -319,7 +397,7 @@ class Translator:
                 f"strftime(timezone('{self.timezone}', to_timestamp(__X__)), {fmt})", read="duckdb"
             ).transform(lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n)
         if isinstance(node, exp.StrToUnix):
-            return self._unix_timestamp(node)
+            return functions.unix_timestamp(node, stringy=self._stringy(node.this), timezone=self.timezone)
         if isinstance(node, exp.Cast | exp.TryCast):
             return self._cast(node)
         if isinstance(node, exp.TsOrDsToDate) and self._stringy(node.this):
@@ -334,7 +412,16 @@ class Translator:
         if isinstance(node, exp.Year | exp.Month | exp.Day) and self._stringy(node.this):
             node.set("this", _call("__hive_date", node.this))
             return node
-        if isinstance(node, exp.Hour | exp.Minute | exp.Second | exp.WeekOfYear | exp.TimeToStr):
+        if isinstance(node, exp.Hour | exp.Minute | exp.Second):
+            node.set("this", _call("__hive_time", node.this))
+            return node
+        if isinstance(node, exp.TimeToStr):
+            # date_format: SimpleDateFormat letters (G, E, a ...), not strftime's.
+            return exp.Anonymous(
+                this="__hive_date_format",
+                expressions=[exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR")), node.args["format"]],
+            )
+        if isinstance(node, exp.WeekOfYear):
             if self._stringy(node.this):
                 node.set("this", _call("__hive_ts", node.this))
             return node
@@ -351,10 +438,36 @@ class Translator:
             return exp.Cast(this=as_date, to=exp.DataType.build("VARCHAR"))
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             left, right = node.this, node.expression
-            if self._numeric_literal(right) and self._stringy(left) and not isinstance(left, exp.Literal):
+            if self._numeric(right) and self._stringy(left) and not isinstance(left, exp.Literal):
                 node.set("this", self._to_double(left))
-            elif self._numeric_literal(left) and self._stringy(right) and not isinstance(right, exp.Literal):
+            elif self._numeric(left) and self._stringy(right) and not isinstance(right, exp.Literal):
                 node.set("expression", self._to_double(right))
+            return node
+        if isinstance(node, exp.Between) and self._stringy(node.this):
+            if self._numeric(node.args["low"]) or self._numeric(node.args["high"]):
+                node.set("this", self._to_double(node.this))
+            return node
+        if isinstance(node, exp.Select):
+            udtf.sort_by(node)
+            return node
+        if isinstance(node, exp.Group):
+            udtf.grouping(node)
+            return node
+        if isinstance(node, exp.ArraySize):
+            arg = node.this
+            mapish = (
+                isinstance(arg, exp.VarMap | exp.Map)
+                or (isinstance(arg, exp.Anonymous) and arg.name.lower() == "__hive_str_to_map")
+                or (isinstance(arg, exp.Column) and self.types.get(arg.name.lower(), "").startswith("map<"))
+            )
+            # size(NULL) is -1 in Hive.
+            return exp.Coalesce(
+                this=_call("cardinality" if mapish else "len", arg), expressions=[exp.Literal.number(-1)]
+            )
+        if isinstance(node, exp.DayOfWeek):
+            return functions.template("dayofweek(__hive_date(_0)) + 1", node.this)
+        if isinstance(node, exp.DayOfMonth | exp.Quarter | exp.DayOfYear) and self._stringy(node.this):
+            node.set("this", _call("__hive_date", node.this))
             return node
         if isinstance(node, exp.In):
             numbers = node.expressions and all(self._numeric_literal(e) for e in node.expressions)
@@ -366,11 +479,27 @@ class Translator:
                 side = node.args.get(key)
                 if side is not None and self._stringy(side):
                     node.set(key, self._to_double(side))
+            if isinstance(node, exp.Mod):
+                # x % 0 is NULL in Hive.
+                node.set("expression", exp.Nullif(this=node.expression, expression=exp.Literal.number(0)))
             return node
         if isinstance(node, exp.Sum | exp.Avg) and self._stringy(node.this):
             node.set("this", self._to_double(node.this))
             return node
         return node
+
+    def _same_type(self, node: exp.Expression, keys: tuple[str, str]) -> None:
+        self._same_type_pair(node, keys[0], node, keys[1])
+
+    def _same_type_pair(self, a: exp.Expression, ka: str, b: exp.Expression, kb: str) -> None:
+        """IF/CASE with a string and a number branch: Hive's common type is string."""
+        x, y = a.args.get(ka), b.args.get(kb)
+        if x is None or y is None:
+            return
+        if self._stringy(x) and self._numeric(y):
+            b.set(kb, _call("__hive_to_string", y))
+        elif self._stringy(y) and self._numeric(x):
+            a.set(ka, _call("__hive_to_string", x))
 
     def _substr(self, node: exp.Substring) -> exp.Expression:
         s, start, length = node.this, node.args.get("start"), node.args.get("length")
@@ -427,28 +556,6 @@ class Translator:
         node.set("modifiers", exp.Literal.string("g"))
         return node
 
-    def _unix_timestamp(self, node: exp.StrToUnix) -> exp.Expression:
-        if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
-            return sqlglot.parse_one("CAST(epoch(current_timestamp) AS BIGINT)", read="duckdb")
-        fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
-        fmt = fmt_sql[1:-1].replace("''", "'")
-        try:
-            width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))
-        except ValueError:
-            width = 0
-        # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
-        # default pattern. Try the whole text, then the pattern's fixed width.
-        expr = (
-            f"CAST(epoch(timezone('{self.timezone}', coalesce(try_strptime(__X__, {fmt_sql}), "
-            f"try_strptime(left(__X__, {width}), {fmt_sql})))) AS BIGINT)"
-        )
-        arg = node.this
-        if not self._stringy(arg):
-            arg = exp.Cast(this=arg, to=exp.DataType.build("VARCHAR"))
-        return sqlglot.parse_one(expr, read="duckdb").transform(
-            lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "__X__" else n
-        )
-
     def _cast(self, node: exp.Cast) -> exp.Expression:
         to = node.to
         t = to.this
@@ -467,6 +574,11 @@ class Translator:
             return _call("__hive_date", node.this)
         if t == exp.DataType.Type.TIMESTAMP and self._stringy(node.this):
             return _call("__hive_ts", node.this)
+        if t == exp.DataType.Type.TIMESTAMP and self._numeric(node.this):
+            # A number is seconds since the epoch, shown in the session time zone.
+            return functions.template(
+                f"timezone('{self.timezone}', to_timestamp(CAST(_0 AS DOUBLE)))", node.this
+            )
         return exp.TryCast(this=node.this, to=to)
 
     # --- the statement's own SELECT --------------------------------------------------------
@@ -495,7 +607,7 @@ class Translator:
             return flags
         if order is None and q.args.get("group") and not q.args.get("limit"):
             # One reducer sorts its keys: GROUP BY output comes out in key order in Hive.
-            keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in q.args["group"].expressions]
+            keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in udtf.group_keys(q.args["group"])]
             q.set("order", exp.Order(expressions=keys))
         elif order is not None and not aggregated:
             q.append(

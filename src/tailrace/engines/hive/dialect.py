@@ -1,0 +1,35 @@
+"""sqlglot's Hive dialect with the few changes the engine needs to keep Hive's meaning.
+
+get_json_object keeps its path as the literal text: sqlglot's JSON path parser reads
+`$.fb:testid` as two keys and fails on `$..x`, and Hive's path grammar is its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sqlglot import exp
+from sqlglot.dialects.hive import Hive
+
+
+def _anonymous(name: str) -> Callable[[list[Any]], exp.Expression]:
+    def build(args: list[Any]) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=args)
+
+    return build
+
+
+class TailraceHive(Hive):
+    class Parser(Hive.Parser):
+        FUNCTIONS: ClassVar[dict[str, Callable[..., Any]]] = {
+            **Hive.Parser.FUNCTIONS,
+            "GET_JSON_OBJECT": _anonymous("get_json_object"),
+            # Hive's date_format takes SimpleDateFormat letters, not strftime's.
+            "DATE_FORMAT": _anonymous("date_format"),
+            # variance is the population variance in Hive (var_samp is the sample one).
+            "VARIANCE": _anonymous("variance"),
+            "LOG10": _anonymous("log10"),
+            "LOG2": _anonymous("log2"),
+            "SUBSTRING_INDEX": _anonymous("substring_index"),
+        }

@@ -1,0 +1,452 @@
+"""Hive built-in functions as DuckDB expressions (the translator calls `rewrite` on every node).
+
+sqlglot parses most Hive calls into typed nodes whose DuckDB spelling differs from Hive's
+meaning (trunc, next_day, percentile, date_format ...) and leaves the rest as Anonymous. Both
+kinds are mapped here to DuckDB SQL or to the Python functions of `udfs`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from tailrace.engines.hive.translate_errors import TranslateError
+
+_DUCK = Dialect.get_or_raise("duckdb")
+
+# What the translator's coercions know of the functions below: Hive types that are numbers,
+# and DuckDB calls that return numbers or strings.
+NUMERIC_TYPES = {"tinyint", "smallint", "int", "integer", "bigint", "double", "float", "decimal"}
+NUMBER_FUNCS = {
+    "__hive_to_bigint",
+    "__hive_to_int",
+    "__hive_to_smallint",
+    "__hive_to_tinyint",
+    "__hive_find_in_set",
+    "__hive_crc32",
+    "__hive_months_between",
+}
+STRING_FUNCS = {
+    "substring",
+    "__hive_substr",
+    "__hive_to_string",
+    "__hive_json_path",
+    "json_extract_string",
+    "__hive_date_format",
+    "__hive_parse_url",
+    "__hive_parse_url_key",
+    "replace",
+    "__hive_last_day",
+    "__hive_next_day",
+    "__hive_add_months",
+    "__hive_trunc",
+}
+
+_SIMPLE_JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def template(sql: str, *args: exp.Expression) -> exp.Expression:
+    """DuckDB SQL with `_0`, `_1`... standing for the given argument expressions."""
+
+    def put(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column) and not n.table and re.fullmatch(r"_\d", n.name):
+            return args[int(n.name[1])].copy()
+        return n
+
+    return _parsed(sql).copy().transform(put)
+
+
+def _str(e: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="__hive_to_string", expressions=[e])
+
+
+# Anonymous calls: Hive name -> (argument counts, DuckDB template)
+_BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
+    "find_in_set": ((2,), "__hive_find_in_set(_0, _1)"),
+    "format_number": ((2,), "__hive_format_number(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"),
+    "sentences": ((1, 2, 3), "__hive_sentences(_0)"),
+    "bround": ((1,), "round_even(CAST(_0 AS DOUBLE), 0)"),
+    "pmod": ((2,), "((_0 % nullif(_1, 0)) + _1) % nullif(_1, 0)"),
+    "conv": ((3,), "__hive_conv(CAST(_0 AS VARCHAR), _1, _2)"),
+    "bin": ((1,), "ltrim(bin(CAST(_0 AS BIGINT)), '0') || CASE WHEN _0 = 0 THEN '0' ELSE '' END"),
+    "e": ((0,), "exp(CAST(1 AS DOUBLE))"),
+    "crc32": ((1,), "__hive_crc32(CAST(_0 AS VARCHAR))"),
+    "isnull": ((1,), "(_0 IS NULL)"),
+    "isnotnull": ((1,), "(_0 IS NOT NULL)"),
+    "map_values": ((1,), "map_values(_0)"),
+    "positive": ((1,), "(_0)"),
+    "octet_length": ((1,), "octet_length(encode(_0))"),
+    "shiftleft": ((2,), "(_0 << _1)"),
+    "shiftright": ((2,), "(_0 >> _1)"),
+    "from_utc_timestamp": ((2,), "timezone(_1, timezone('UTC', __hive_ts(_0)))"),
+    "to_utc_timestamp": ((2,), "timezone('UTC', timezone(_1, __hive_ts(_0)))"),
+    "dayofweek": ((1,), "dayofweek(__hive_date(_0)) + 1"),
+    "weekday": ((1,), "isodow(__hive_date(_0)) - 1"),
+    "field": ((), ""),
+    "get_json_object": ((2,), ""),
+    "regexp": ((2,), "regexp_matches(_0, _1)"),
+    "rlike": ((2,), "regexp_matches(_0, _1)"),
+    "initcap": ((1,), "__hive_initcap(_0)"),
+    "date_format": ((2,), "__hive_date_format(CAST(_0 AS VARCHAR), _1)"),
+    "variance": ((1,), "var_pop(CAST(_0 AS DOUBLE))"),
+    "log10": ((1,), "CASE WHEN _0 > 0 THEN log10(CAST(_0 AS DOUBLE)) END"),
+    "log2": ((1,), "CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) / ln(2) END"),
+    "substring_index": (
+        (3,),
+        "CASE WHEN _2 = 0 THEN '' WHEN _2 > 0 THEN array_to_string(string_split(_0, _1)[1:_2], _1) "
+        "ELSE array_to_string(string_split(_0, _1)[_2:], _1) END",
+    ),
+    "elt": ((), ""),
+    "printf": ((), ""),
+    "negative": ((1,), "(-(_0))"),
+    "quote": ((1,), "chr(39) || replace(_0, chr(39), chr(92) || chr(39)) || chr(39)"),
+    "width_bucket": (
+        (4,),
+        "CASE WHEN _0 < _1 THEN 0 WHEN _0 >= _2 THEN _3 + 1 "
+        "ELSE CAST(floor((_0 - _1) * _3 / (_2 - _1)) AS BIGINT) + 1 END",
+    ),
+    "hash": ((1,), "__hive_hash(_0)"),
+    "mask": (
+        (1,),
+        "regexp_replace(regexp_replace(regexp_replace(_0, '[A-Z]', 'X', 'g'), '[a-z]', 'x', 'g'), '[0-9]', 'n', 'g')",
+    ),
+    "current_database": ((0,), "'default'"),
+    "assert_true": ((1,), "CASE WHEN _0 THEN NULL ELSE error('ASSERT_TRUE(): assertion failed.') END"),
+    "mask_first_n": ((1, 2), "__hive_mask_first_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_last_n": ((1, 2), "__hive_mask_last_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_show_first_n": ((1, 2), "__hive_mask_show_first_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_show_last_n": ((1, 2), "__hive_mask_show_last_n(CAST(_0 AS VARCHAR), 4)"),
+    "mask_hash": ((1,), "sha256(CAST(_0 AS VARCHAR))"),
+    "shiftrightunsigned": ((2,), "CAST((CAST(_0 AS BIGINT) & 4294967295) >> _1 AS BIGINT)"),
+    "to_unix_timestamp": ((1,), "CAST(epoch(__hive_ts(_0)) AS BIGINT)"),
+}
+
+# Typed sqlglot nodes -> DuckDB template over the node's arguments (in arg_types order).
+_BY_TYPE: dict[type[exp.Expression], Callable[[exp.Expression], exp.Expression | None]] = {}
+
+
+def _on(*kinds: type[exp.Expression]) -> Callable[[Callable[[exp.Expression], exp.Expression | None]], None]:
+    def deco(fn: Callable[[exp.Expression], exp.Expression | None]) -> None:
+        for k in kinds:
+            _BY_TYPE[k] = fn
+
+    return deco
+
+
+@_on(exp.ParseUrl)
+def _parse_url(n: exp.Expression) -> exp.Expression:
+    key = n.args.get("key") or n.args.get("query_key")
+    args = [
+        a for a in (n.this, n.args.get("part_to_extract") or n.args.get("expression"), key) if a is not None
+    ]
+    if len(args) == 3:
+        return template("__hive_parse_url_key(_0, _1, _2)", *args)
+    return template("__hive_parse_url(_0, _1)", *args)
+
+
+@_on(exp.StrToMap)
+def _str_to_map(n: exp.Expression) -> exp.Expression:
+    pair = n.args.get("pair_delim") or exp.Literal.string(",")
+    kv = n.args.get("key_value_delim") or exp.Literal.string(":")
+    return template("__hive_str_to_map(_0, _1, _2)", n.this, pair, kv)
+
+
+@_on(exp.Soundex)
+def _soundex(n: exp.Expression) -> exp.Expression:
+    return template("__hive_soundex(_0)", n.this)
+
+
+@_on(exp.LastDay)
+def _last_day(n: exp.Expression) -> exp.Expression:
+    return template("__hive_last_day(CAST(_0 AS VARCHAR))", n.this)
+
+
+@_on(exp.NextDay)
+def _next_day(n: exp.Expression) -> exp.Expression:
+    return template("__hive_next_day(CAST(_0 AS VARCHAR), _1)", n.this, n.expression)
+
+
+@_on(exp.MonthsBetween)
+def _months_between(n: exp.Expression) -> exp.Expression:
+    return template("__hive_months_between(CAST(_0 AS VARCHAR), CAST(_1 AS VARCHAR))", n.this, n.expression)
+
+
+@_on(exp.AddMonths)
+def _add_months(n: exp.Expression) -> exp.Expression:
+    return template("__hive_add_months(CAST(_0 AS VARCHAR), CAST(_1 AS BIGINT))", n.this, n.expression)
+
+
+@_on(exp.TimestampTrunc, exp.DateTrunc)
+def _trunc(n: exp.Expression) -> exp.Expression:
+    unit = n.args.get("unit")
+    unit_sql = (
+        exp.Literal.string(unit.name if isinstance(unit, exp.Var) else unit.this)
+        if unit is not None
+        else exp.Literal.string("")
+    )
+    if isinstance(unit, exp.Literal):
+        unit_sql = unit
+    return template("__hive_trunc(CAST(_0 AS VARCHAR), _1)", n.this, unit_sql)
+
+
+@_on(exp.Quantile)
+def _percentile(n: exp.Expression) -> exp.Expression:
+    return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
+
+
+@_on(exp.ApproxQuantile)
+def _percentile_approx(n: exp.Expression) -> exp.Expression:
+    return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
+
+
+@_on(exp.Variance)
+def _variance(n: exp.Expression) -> exp.Expression:
+    return template("var_samp(CAST(_0 AS DOUBLE))", n.this)
+
+
+@_on(exp.TimeToStr)
+def _date_format(n: exp.Expression) -> exp.Expression:
+    return template("__hive_date_format(CAST(_0 AS VARCHAR), _1)", n.this, n.args["format"])
+
+
+@_on(exp.Initcap)
+def _initcap(n: exp.Expression) -> exp.Expression:
+    return template("__hive_initcap(_0)", n.this)
+
+
+@_on(exp.Pi)
+def _pi(n: exp.Expression) -> exp.Expression:
+    return template("pi()")
+
+
+@_on(exp.Unhex)
+def _unhex(n: exp.Expression) -> exp.Expression:
+    return template("unhex(_0)", n.this)
+
+
+@_on(exp.Hex)
+def _hex(n: exp.Expression) -> exp.Expression:
+    return template("upper(hex(_0))", n.this)
+
+
+@_on(exp.Log)
+def _log(n: exp.Expression) -> exp.Expression:
+    base = n.this
+    if n.expression is None:
+        return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", base)
+    if isinstance(base, exp.Literal) and base.this == "10":
+        return template("CASE WHEN _0 > 0 THEN log10(CAST(_0 AS DOUBLE)) END", n.expression)
+    return template(
+        "CASE WHEN _0 > 0 AND _1 > 0 THEN ln(CAST(_1 AS DOUBLE)) / ln(CAST(_0 AS DOUBLE)) END",
+        base,
+        n.expression,
+    )
+
+
+@_on(exp.Round)
+def _round(n: exp.Expression) -> exp.Expression:
+    # Java's HALF_UP (away from zero); a double stays a double.
+    places = n.args.get("decimals") or exp.Literal.number(0)
+    return template("round(CAST(_0 AS DOUBLE), _1)", n.this, places)
+
+
+@_on(exp.Pow)
+def _pow(n: exp.Expression) -> exp.Expression:
+    return template("pow(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))", n.this, n.expression)
+
+
+@_on(exp.Exp)
+def _exp(n: exp.Expression) -> exp.Expression:
+    return template("exp(CAST(_0 AS DOUBLE))", n.this)
+
+
+@_on(exp.Sqrt)
+def _sqrt(n: exp.Expression) -> exp.Expression:
+    # Hive gives NULL outside the domain (Java would give NaN).
+    return template("CASE WHEN _0 >= 0 THEN sqrt(CAST(_0 AS DOUBLE)) END", n.this)
+
+
+@_on(exp.Ln)
+def _ln(n: exp.Expression) -> exp.Expression:
+    return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", n.this)
+
+
+@_on(exp.IntDiv)
+def _div(n: exp.Expression) -> exp.Expression:
+    # a DIV 0 and a % 0 are NULL in Hive.
+    return template("CAST(trunc(_0 / nullif(_1, 0)) AS BIGINT)", n.this, n.expression)
+
+
+@_on(exp.Sign)
+def _sign(n: exp.Expression) -> exp.Expression:
+    return template("CAST(sign(CAST(_0 AS DOUBLE)) AS DOUBLE)", n.this)
+
+
+@_on(exp.Floor, exp.Ceil)
+def _floor(n: exp.Expression) -> exp.Expression:
+    name = "floor" if isinstance(n, exp.Floor) else "ceil"
+    return template(f"CAST({name}(CAST(_0 AS DOUBLE)) AS BIGINT)", n.this)
+
+
+@_on(exp.SHA2)
+def _sha2(n: exp.Expression) -> exp.Expression | None:
+    length = n.args.get("length")
+    bits = length.this if isinstance(length, exp.Literal) else "256"
+    if bits == "256":
+        return template("sha256(_0)", n.this)
+    if bits == "0":
+        return template("sha256(_0)", n.this)
+    raise TranslateError(f"sha2 with {bits} bits is not supported (256 is)", n)
+
+
+@_on(exp.Stddev)
+def _stddev(n: exp.Expression) -> exp.Expression:
+    # Hive's stddev is the population standard deviation.
+    return template("stddev_pop(CAST(_0 AS DOUBLE))", n.this)
+
+
+# Functions that need a JVM, Hive's own files or state tailrace does not have.
+REFUSED = {
+    "java_method": "it calls Java methods",
+    "reflect": "it calls Java methods",
+    "reflect2": "it calls Java methods",
+    "in_file": "it reads files from the Hive node",
+    "histogram_numeric": "its bins depend on Hive's streaming histogram",
+    "ngrams": "not implemented yet",
+    "context_ngrams": "not implemented yet",
+    "xpath": "not implemented yet",
+    "xpath_string": "not implemented yet",
+    "compute_stats": "it is Hive-internal",
+    "grouping": "GROUPING SETS are not supported",
+    "current_user": "there is no Hive user",
+    "version": "there is no Hive version to report",
+    "aes_encrypt": "not implemented yet",
+    "aes_decrypt": "not implemented yet",
+    "surrogate_key": "it needs Hive's write ids",
+    "logged_in_user": "there is no Hive user",
+}
+
+
+# Hive functions sqlglot leaves as Anonymous and the translator handles elsewhere.
+_OTHER_HIVE = {"json_tuple", "parse_url_tuple"}
+
+
+def check_names(query: exp.Expression) -> None:
+    """Refuse what Hive does not have before anything reaches DuckDB: a function Hive does not
+    know (DuckDB's own, such as current_setting, would run otherwise) and a table function in
+    FROM (DuckDB's read_text('/etc/passwd') would read the server's files)."""
+    for table in query.find_all(exp.Table):
+        if table.this is not None and not isinstance(table.this, exp.Identifier):
+            raise TranslateError(
+                "a function in FROM is not a table (use LATERAL VIEW for table functions)", table
+            )
+    for node in query.find_all(exp.Anonymous):
+        name = node.name.lower()
+        if name not in _BY_NAME and name not in REFUSED and name not in _OTHER_HIVE:
+            raise TranslateError(f"Invalid function '{node.name}'", node)
+
+
+def rewrite(node: exp.Expression) -> exp.Expression | None:
+    """The DuckDB form of a Hive function call, or None when the node needs no change."""
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        if name in REFUSED:
+            raise TranslateError(f"function {name} is not supported by tailrace hive: {REFUSED[name]}", node)
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            return None
+        counts, sql = spec
+        args = list(node.expressions)
+        if name == "field":
+            return _field(args)
+        if name == "printf":
+            if not args:
+                raise TranslateError("printf needs a format", node)
+            rest = exp.Array(expressions=[_str(a) for a in args[1:]])
+            return template("__hive_printf(_0, _1)", args[0], rest)
+        if name == "elt":
+            if len(args) < 2:
+                raise TranslateError("elt needs an index and at least one string", node)
+            return template("list_extract(_1, _0)", args[0], exp.Array(expressions=args[1:]))
+        if name == "get_json_object":
+            return _json(args, node)
+        if counts and len(args) not in counts:
+            raise TranslateError(
+                f"{name} takes {' or '.join(map(str, counts))} arguments, not {len(args)}", node
+            )
+        if name.startswith("mask_") and name != "mask_hash" and len(args) == 2:
+            sql = sql.replace(", 4)", ", _1)")
+        return template(sql, *args)
+    fn = _BY_TYPE.get(type(node))
+    return fn(node) if fn is not None else None
+
+
+def _field(args: list[exp.Expression]) -> exp.Expression:
+    if not args:
+        raise TranslateError("field needs at least one argument")
+    first = args[0]
+    cases = " ".join(f"WHEN _0 = _{i + 1} THEN {i + 1}" for i in range(min(len(args) - 1, 9)))
+    return template(f"CASE WHEN _0 IS NULL THEN 0 {cases} ELSE 0 END", first, *args[1:10])
+
+
+def _json(args: list[exp.Expression], node: exp.Expression) -> exp.Expression:
+    if len(args) != 2:
+        raise TranslateError(f"get_json_object takes 2 arguments, not {len(args)}", node)
+    doc, path = args
+    if isinstance(path, exp.Literal) and path.is_string and _SIMPLE_JSON_PATH.fullmatch(path.this):
+        # The common `$.a.b` stays in DuckDB's own JSON reader.
+        return template("TRY(json_extract_string(_0, _1))", doc, path)
+    return template("__hive_json_path(_0, _1)", doc, path)
+
+
+@_on(exp.Elt)
+def _elt(n: exp.Expression) -> exp.Expression:
+    return template("list_extract(_1, _0)", n.this, exp.Array(expressions=list(n.expressions)))
+
+
+@_on(exp.WidthBucket)
+def _width_bucket(n: exp.Expression) -> exp.Expression:
+    args = [n.this, n.args.get("min_value"), n.args.get("max_value"), n.args.get("num_buckets")]
+    if any(a is None for a in args):
+        raise TranslateError("width_bucket takes 4 arguments", n)
+    return template(_BY_NAME["width_bucket"][1], *args)  # type: ignore[arg-type]
+
+
+@_on(exp.Negative)
+def _negative(n: exp.Expression) -> exp.Expression:
+    return template("(-(_0))", n.this)
+
+
+def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.Expression:
+    """unix_timestamp([text [, pattern]]) in the session time zone."""
+    if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
+        return template("CAST(epoch(current_timestamp) AS BIGINT)")
+    fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+    fmt = fmt_sql[1:-1].replace("''", "'")
+    try:
+        width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))
+    except ValueError:
+        width = 0
+    # SimpleDateFormat.parse reads a prefix: '2012-12-21 04:22:02+09:00' parses with the
+    # default pattern. Try the whole text, then the pattern's fixed width. A DATE or TIMESTAMP
+    # argument is read as itself (its text may not fit the pattern).
+    typed = "" if stringy else ", TRY_CAST(_0 AS TIMESTAMP)"
+    expr = (
+        f"CAST(epoch(timezone('{timezone}', coalesce(try_strptime(_0, {fmt_sql}), "
+        f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
+    )
+    arg = node.this if stringy else exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
+    return sqlglot.parse_one(expr, read="duckdb").transform(
+        lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "_0" and not n.table else n
+    )

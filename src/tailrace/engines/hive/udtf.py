@@ -1,0 +1,290 @@
+"""Hive's table-generating functions and FROM-clause shapes, rewritten for DuckDB.
+
+In a select list, `explode(m) AS (k, v)`, `posexplode(a)`, `stack(n, ...)` and `inline(a)`
+become several `unnest` columns of one SELECT (DuckDB unnests them in lockstep). A LATERAL VIEW
+over a map becomes a lateral subquery with one column per name. TABLESAMPLE is honoured.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from tailrace.engines.hive.translate_errors import TranslateError
+
+
+def _unnest(e: exp.Expression, name: str) -> exp.Expression:
+    return exp.alias_(exp.Explode(this=e), name, quoted=True)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _is_map(e: exp.Expression) -> bool:
+    return isinstance(e, exp.VarMap | exp.Map | exp.StrToMap) or (
+        isinstance(e, exp.Anonymous) and e.name.lower() in ("map", "str_to_map")
+    )
+
+
+def hoist_joins(select: exp.Select) -> None:
+    """`FROM a JOIN b ON ... SELECT`/`INSERT`: sqlglot hangs the joins on the FROM table."""
+    frm = select.args.get("from_") or select.args.get("from")
+    if frm is None:
+        return
+    joins = frm.this.args.get("joins")
+    if joins:
+        frm.this.set("joins", None)
+        for j in joins:
+            select.append("joins", j)
+
+
+def url_parts(func: exp.Expression) -> list[exp.Expression]:
+    """parse_url_tuple(url, 'HOST', 'QUERY:k', ...): one parse_url call per part."""
+    args = list(func.expressions)
+    if len(args) < 2:
+        raise TranslateError("parse_url_tuple needs a URL and at least one part", func)
+    out: list[exp.Expression] = []
+    for part in args[1:]:
+        if not (isinstance(part, exp.Literal) and part.is_string):
+            raise TranslateError("parse_url_tuple parts must be string literals", part)
+        name, _, key = part.this.partition(":")
+        if key and name.upper() == "QUERY":
+            out.append(
+                _fn(
+                    "__hive_parse_url_key",
+                    args[0].copy(),
+                    exp.Literal.string("QUERY"),
+                    exp.Literal.string(key),
+                )
+            )
+        else:
+            out.append(_fn("__hive_parse_url", args[0].copy(), exp.Literal.string(part.this)))
+    return out
+
+
+def lateral_url(select: exp.Select, lateral: exp.Lateral) -> bool:
+    """LATERAL VIEW parse_url_tuple(...) t AS a, b: a one-row lateral subquery."""
+    func = lateral.this
+    if not (isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple"):
+        return False
+    parts = url_parts(func)
+    alias = lateral.args.get("alias")
+    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    names = names or [f"c{i}" for i in range(len(parts))]
+    if len(names) != len(parts):
+        raise TranslateError(
+            f"parse_url_tuple gives {len(parts)} columns but the alias names {len(names)}", lateral
+        )
+    inner = exp.select(*(exp.alias_(p, n, quoted=True) for p, n in zip(parts, names, strict=True)))
+    table_alias = alias.name if alias is not None and alias.name else "__lv"
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(table_alias)))
+    select.append("joins", exp.Join(this=sub, kind="CROSS"))
+    return True
+
+
+def _expand(item: exp.Expression) -> list[exp.Expression] | None:
+    names: list[str] = []
+    func = item
+    if isinstance(item, exp.Aliases):
+        func = item.this
+        names = [i.name for i in item.expressions]
+    elif isinstance(item, exp.Alias):
+        func = item.this
+        names = [item.alias]
+    if isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple":
+        parts = url_parts(func)
+        names = names or [f"c{i}" for i in range(len(parts))]
+        if len(names) != len(parts):
+            raise TranslateError(
+                f"parse_url_tuple gives {len(parts)} columns but the alias names {len(names)}", item
+            )
+        return [exp.alias_(p, n, quoted=True) for p, n in zip(parts, names, strict=True)]
+    if isinstance(func, exp.Explode) and not isinstance(func, exp.Posexplode):
+        arg = func.this
+        if len(names) == 2 or (_is_map(arg) and len(names) != 1):
+            k, v = names or ["key", "value"]
+            return [_unnest(_fn("map_keys", arg), k), _unnest(_fn("map_values", arg.copy()), v)]
+        if func is item:
+            return [_unnest(arg, "col")]
+        return None
+    if isinstance(func, exp.Posexplode):
+        arg = func.this
+        pos, val = names if len(names) == 2 else ["pos", "val"]
+        return [
+            _unnest(_fn("range", _fn("len", arg)), pos),
+            _unnest(arg.copy(), val),
+        ]
+    if isinstance(func, exp.Stack):
+        n = func.this
+        args = list(func.expressions)
+        if not (isinstance(n, exp.Literal) and n.this.isdigit()) or int(n.this) <= 0:
+            raise TranslateError("stack needs a positive integer literal as its first argument", func)
+        rows = int(n.this)
+        width = -(-len(args) // rows)
+        cols = names or [f"col{i}" for i in range(width)]
+        if len(cols) != width:
+            raise TranslateError(f"stack gives {width} columns but the alias names {len(cols)}", item)
+        out = []
+        for c in range(width):
+            values = [args[r * width + c] if r * width + c < len(args) else exp.Null() for r in range(rows)]
+            out.append(_unnest(exp.Array(expressions=values), cols[c]))
+        return out
+    if isinstance(func, exp.Inline):
+        return [
+            exp.Explode(
+                this=func.this,
+                expressions=[exp.Kwarg(this=exp.var("recursive"), expression=exp.true())],
+            )
+        ]
+    return None
+
+
+def select_list(select: exp.Select) -> None:
+    """UDTF calls in the select list (each alone in Hive's grammar) as lockstep unnests."""
+    items = list(select.expressions)
+    out: list[exp.Expression] = []
+    changed = False
+    for item in items:
+        new = _expand(item)
+        if new is None:
+            out.append(item)
+        else:
+            out.extend(new)
+            changed = True
+    if changed:
+        select.set("expressions", out)
+
+
+def default_names(lateral: exp.Lateral) -> None:
+    """Hive's column names for a LATERAL VIEW without a column list: explode gives `col`
+    (`key`, `value` for a map), posexplode `pos`, `val`."""
+    func = lateral.this
+    alias = lateral.args.get("alias")
+    if alias is not None and alias.columns:
+        return
+    if isinstance(func, exp.Posexplode):
+        names = ["pos", "val"]
+    elif isinstance(func, exp.Explode):
+        names = ["key", "value"] if _is_map(func.this) else ["col"]
+    else:
+        return
+    table = alias.this.copy() if alias is not None and alias.this is not None else exp.to_identifier("__lv")
+    lateral.set("alias", exp.TableAlias(this=table, columns=[exp.to_identifier(n) for n in names]))
+
+
+def lateral_map(select: exp.Select, lateral: exp.Lateral) -> bool:
+    """LATERAL VIEW explode(map) t AS k, v and posexplode(a) t AS p, v: a lateral subquery
+    aliased t with the two columns (lockstep unnests)."""
+    func = lateral.this
+    alias = lateral.args.get("alias")
+    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    if len(names) != 2 or not isinstance(func, exp.Explode):
+        return False
+    arg = func.this
+    if isinstance(func, exp.Posexplode):
+        first = _fn("range", _fn("len", arg))
+        second = arg.copy()
+    else:
+        first, second = _fn("map_keys", arg), _fn("map_values", arg.copy())
+    inner = exp.select(_unnest(first, names[0]), _unnest(second, names[1]))
+    table_alias = alias.name if alias is not None and alias.name else "__lv"
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(table_alias)))
+    if lateral.args.get("outer"):
+        select.append("joins", exp.Join(this=sub, side="LEFT", on=exp.true()))
+    else:
+        select.append("joins", exp.Join(this=sub, kind="CROSS"))
+    return True
+
+
+def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expression | None:
+    """TABLESAMPLE as Hive means it, as a WHERE/LIMIT on a subquery over the table; None when
+    there is none. ROWS: the first n rows of the input; PERCENT: rows up to that share of the
+    input (Hive samples whole blocks, so a small table is read whole at any percent); BUCKET x
+    OUT OF y ON col: rows whose column hash puts them in bucket x-1 (Hive's hash of ints is the
+    value itself, of strings String.hashCode)."""
+    if sample_node is None:
+        return None
+    size = sample_node.args.get("size")
+    rows = sample_node.args.get("rows")
+    percent = sample_node.args.get("percent")
+    alias = new.alias or new.name
+    base = exp.select("*").from_(exp.Table(this=new.this.copy()))
+    if size is not None or rows is not None:
+        n = size if size is not None else rows
+        if not (isinstance(n, exp.Literal) and n.this.isdigit()):
+            raise TranslateError("TABLESAMPLE(n ROWS) needs a whole number", sample_node)
+        base = base.limit(int(n.this))
+    elif percent is not None:
+        if not isinstance(percent, exp.Literal) or percent.is_string:
+            raise TranslateError("TABLESAMPLE(n PERCENT) needs a number", sample_node)
+        pct = float(percent.this)
+        if not 0 <= pct <= 100:
+            raise TranslateError("TABLESAMPLE percent must be between 0 and 100", sample_node)
+        if pct < 100:
+            raise TranslateError(
+                "TABLESAMPLE(n PERCENT) below 100 is not supported: Hive samples whole HDFS "
+                "blocks, which a text table on this engine does not have",
+                sample_node,
+            )
+    elif sample_node.args.get("bucket_numerator") is not None:
+        num, den = sample_node.args["bucket_numerator"], sample_node.args["bucket_denominator"]
+        field = sample_node.args.get("bucket_field")
+        if field is None or not isinstance(field, exp.Identifier | exp.Column):
+            raise TranslateError(
+                "TABLESAMPLE(BUCKET x OUT OF y ON col) needs a column (rand() is refused)", sample_node
+            )
+        x, y = int(num.this), int(den.this)
+        if not 1 <= x <= y:
+            raise TranslateError("TABLESAMPLE bucket x must be between 1 and y", sample_node)
+        col = exp.column(field.name, quoted=True)
+        cond = exp.EQ(
+            this=exp.Anonymous(this="__hive_bucket", expressions=[col, exp.Literal.number(y)]),
+            expression=exp.Literal.number(x - 1),
+        )
+        base = base.where(cond)
+    else:
+        raise TranslateError(
+            "this TABLESAMPLE form is not supported (ROWS, 100 PERCENT and BUCKET are)", sample_node
+        )
+    return exp.Subquery(this=base, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def sort_by(select: exp.Select) -> None:
+    """SORT BY / CLUSTER BY: Hive sorts within each reducer; on one engine that is ORDER BY
+    (DISTRIBUTE BY alone orders nothing and is dropped)."""
+    cluster = select.args.get("cluster")
+    sort = select.args.get("sort")
+    if cluster is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[exp.Ordered(this=e.copy()) for e in cluster.expressions]))
+    elif sort is not None and select.args.get("order") is None:
+        select.set("order", exp.Order(expressions=[o.copy() for o in sort.expressions]))
+    for key in ("cluster", "sort", "distribute"):
+        select.set(key, None)
+
+
+def grouping(group: exp.Group) -> None:
+    """`GROUP BY a, b WITH ROLLUP|WITH CUBE|GROUPING SETS (...)` in DuckDB's spelling."""
+    keys = list(group.expressions)
+    for arg, kind in (("rollup", exp.Rollup), ("cube", exp.Cube)):
+        marks = group.args.get(arg)
+        if marks and not any(m.expressions for m in marks):
+            group.set(arg, None)
+            group.set("expressions", [kind(expressions=keys)])
+            return
+    sets = group.args.get("grouping_sets")
+    if sets and keys:
+        group.set("grouping_sets", None)
+        group.set("expressions", list(sets))
+
+
+def group_keys(group: exp.Group) -> list[exp.Expression]:
+    """The plain key expressions of a GROUP BY (inside ROLLUP, CUBE, GROUPING SETS too)."""
+    out: list[exp.Expression] = []
+    seen: set[str] = set()
+    for e in group.expressions:
+        inner = e.find_all(exp.Column) if isinstance(e, exp.Rollup | exp.Cube | exp.GroupingSets) else [e]
+        for k in inner:
+            if k.sql() not in seen:
+                seen.add(k.sql())
+                out.append(k)
+    return out
