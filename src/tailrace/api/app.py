@@ -1,6 +1,8 @@
 """`create_app`: the HTTP surface as one Starlette app, composed from ASGI parts.
 
-POST /                  AWS Data Pipeline JSON 1.1 (boto3 / AWS CLI with endpoint_url)
+POST /                  AWS Data Pipeline JSON 1.1 (boto3 / AWS CLI with endpoint_url), or, when
+                        form-encoded without X-Amz-Target, the SNS Query API (queryapp.py)
+GET  /?Action=...       SNS's subscription confirm and unsubscribe links
 GET  /api/v1/...        REST API for the console (rest.py)
 GET  /openapi.json      the OpenAPI document
 GET  /healthz           liveness, no authentication
@@ -17,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from tailrace import __version__
 from tailrace.api.auth import Authenticator
@@ -24,12 +27,14 @@ from tailrace.api.errors import AwsError, InvalidRequest, MethodNotAllowed, NotF
 from tailrace.api.jsonproto import JsonProtocolEndpoint, error_response
 from tailrace.api.openapi import openapi_document
 from tailrace.api.operations import Operations
+from tailrace.api.queryapp import QueryEndpoint
 from tailrace.api.rest import RestApi
 from tailrace.clock import Clock
 from tailrace.state import StateStore
 
 if TYPE_CHECKING:
     from tailrace.api.keys import KeyStore
+    from tailrace.notify.topics import TopicService
     from tailrace.runtime.service import PipelineService
     from tailrace.storage import Storage
 
@@ -47,6 +52,7 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     poll_threads: int = 16,
     api_threads: int = 32,
+    topics: TopicService | None = None,
 ) -> Starlette:
     """The API as an ASGI app.
 
@@ -70,9 +76,12 @@ def create_app(
         from tailrace.storage import Storage
 
         storage = Storage(home=service.home)  # logs under <home>/logs and <home>/s3 (embedded)
+    query_endpoint = _query_endpoint(store, clock, authenticator, topics)
     rest = RestApi(store=store, storage=storage, authenticator=authenticator, service=service)
 
-    async def index(_: Request) -> Response:
+    async def index(request: Request) -> Response:
+        if "Action" in request.query_params:
+            return await query_endpoint.link(request)
         return JSONResponse(
             {
                 "service": "tailrace",
@@ -92,7 +101,7 @@ def create_app(
 
     all_routes: list[BaseRoute] = [
         *routes,
-        Route("/", endpoint, methods=["POST"]),
+        Route("/", _PostRoot(endpoint, query_endpoint), methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -105,6 +114,35 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.json_endpoint = endpoint
     return app
+
+
+class _PostRoot:
+    """POST /: AWS JSON 1.1 when X-Amz-Target is present, else the Query protocol (form-encoded)."""
+
+    def __init__(self, json_endpoint: JsonProtocolEndpoint, query_endpoint: QueryEndpoint) -> None:
+        self.json_endpoint = json_endpoint
+        self.query_endpoint = query_endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+        if b"x-amz-target" not in headers and form:
+            response = await self.query_endpoint(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.json_endpoint(scope, receive, send)
+
+
+def _query_endpoint(
+    store: StateStore, clock: Clock, authenticator: Authenticator, topics: TopicService | None
+) -> QueryEndpoint:
+    from tailrace.api.sns import SnsApi
+
+    if topics is None:
+        from tailrace.notify.topics import TopicService
+
+        topics = TopicService(store.engine, clock)  # type: ignore[attr-defined]
+    return QueryEndpoint([SnsApi(topics)], authenticator)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -63,7 +63,10 @@ class Authenticator:
         assert self.keys is not None
         return self.keys.secret_for(access_key_id)
 
-    def authenticate(self, req: RequestParts, *, allow_basic: bool = False) -> Caller:
+    def authenticate(
+        self, req: RequestParts, *, allow_basic: bool = False, service: str = SIGNING_NAME
+    ) -> Caller:
+        """`service` is the signing name the credential scope must carry (sns, monitoring...)."""
         if self.insecure_no_auth:
             return ANONYMOUS
         assert self.keys is not None
@@ -79,7 +82,7 @@ class Authenticator:
             body=req.body,
             secret_for=self._secret_for,
             now=self.clock.now(),
-            service=SIGNING_NAME,
+            service=service,
         )
         key = self.keys.lookup(auth.access_key_id)
         if key is None:  # disabled between the two lookups
