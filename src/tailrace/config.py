@@ -37,6 +37,11 @@ class Settings:
     """Address of a running `tailrace up`, for the client commands (default http://host:port)."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    notify_private_destinations: str = "single-owner"
+    """HTTP/S subscribers on loopback, private or reserved addresses: allow, deny, or single-owner
+    (allowed while the access keys belong to one owner only)."""
+    notify_allowed_networks: str | None = None
+    """Comma-separated networks (CIDR) subscribers may always be in, e.g. 10.1.0.0/16."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

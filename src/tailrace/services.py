@@ -85,12 +85,76 @@ class Services:
             store=self.state, home=self.settings.home.resolve(), config=config, storage=self.storage
         )
 
+    # --- notification (topics, deliveries) ------------------------------------------------------
+
+    @functools.cached_property
+    def notify_signer(self) -> Any:
+        """The SNS signing key pair and certificate under <home>/notify (key file 0600)."""
+        from tailrace.notify.signing import Signer
+
+        return Signer(self.settings.home.resolve() / "notify")
+
+    @functools.cached_property
+    def destinations(self) -> Any:
+        """Where HTTP/S subscribers may be (settings notify_private_destinations, notify_allowed_networks)."""
+        from tailrace.errors import ConfigError
+        from tailrace.notify.httpsend import DestinationPolicy
+
+        mode = self.settings.notify_private_destinations
+        if mode not in ("allow", "deny", "single-owner"):
+            raise ConfigError(
+                f"notify_private_destinations is {mode!r}; expected allow, deny or single-owner"
+            )
+        allow: Any = mode == "allow"
+        if mode == "single-owner":
+            allow = _single_owner(self)
+        return DestinationPolicy.from_text(self.settings.notify_allowed_networks, allow_private=allow)
+
+    @functools.cached_property
+    def topics(self) -> Any:
+        """The SNS topics and subscriptions on the metadata database."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.topics import TopicService
+
+        return TopicService(
+            self.sql_engine,
+            SystemClock(),
+            check_endpoint=self.destinations.check_endpoint,
+            public_url=self.settings.effective_endpoint,
+        )
+
+    def delivery_worker(self) -> Any:
+        """A new delivery loop over the metadata database (the caller starts and stops it)."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.delivery import DeliveryWorker
+
+        worker = DeliveryWorker(self.sql_engine, SystemClock(), self.notify_signer, self.destinations)
+        self.topics.on_commit.append(worker.wake)
+        return worker
+
     def close(self) -> None:
         for closer in reversed(self._closers):
             try:
                 closer()
             except Exception:  # closing must not mask the command's own outcome
                 pass
+
+
+def _single_owner(services: Services) -> Any:
+    """allow_private for "single-owner": true while every access key has the same owner (cached
+    for 30 s; a second owner's key closes private destinations within that time)."""
+    import time
+
+    cache: list[float | bool] = [0.0, False]
+
+    def allow() -> bool:
+        if time.monotonic() - float(cache[0]) > 30:
+            with services.state.transaction(readonly=True) as tx:
+                owners = {k.owner for k in tx.keys.list()}
+            cache[:] = [time.monotonic(), len(owners) <= 1]
+        return bool(cache[1])
+
+    return allow
 
 
 def build_services(settings: Settings) -> Services:

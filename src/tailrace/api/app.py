@@ -34,6 +34,7 @@ from tailrace.state import StateStore
 
 if TYPE_CHECKING:
     from tailrace.api.keys import KeyStore
+    from tailrace.notify.signing import Signer
     from tailrace.notify.topics import TopicService
     from tailrace.runtime.service import PipelineService
     from tailrace.storage import Storage
@@ -53,6 +54,7 @@ def create_app(
     poll_threads: int = 16,
     api_threads: int = 32,
     topics: TopicService | None = None,
+    signer: Signer | None = None,
 ) -> Starlette:
     """The API as an ASGI app.
 
@@ -93,6 +95,17 @@ def create_app(
             }
         )
 
+    if signer is None:
+        from tailrace.notify.signing import Signer
+
+        signer = Signer(service.home / "notify")
+
+    async def signing_cert(request: Request) -> Response:
+        # The certificate subscribers verify SNS signatures with (public; the key never leaves).
+        if request.path_params["name"] != signer.cert_name:
+            raise HTTPException(404)
+        return Response(signer.cert_pem, media_type="application/x-pem-file")
+
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -104,6 +117,7 @@ def create_app(
         Route("/", _PostRoot(endpoint, query_endpoint), methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/sns/{name}", signing_cert, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         *rest.routes(),
     ]

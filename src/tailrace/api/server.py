@@ -107,6 +107,8 @@ def start_api(
     storage: Any = None,
     insecure_no_auth: bool = False,
     out: TextIO | None = None,
+    topics: Any = None,
+    signer: Any = None,
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
@@ -127,6 +129,8 @@ def start_api(
         clock=service.clock,
         storage=storage,
         insecure_no_auth=insecure_no_auth,
+        topics=topics,
+        signer=signer,
     )
     server = ApiServer(app, host=host, port=port).start()
     if insecure_no_auth:

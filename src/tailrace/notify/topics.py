@@ -98,7 +98,13 @@ class TopicService:
         self.protocols = frozenset(protocols)
         self.check_endpoint = check_endpoint
         self.public_url = public_url.rstrip("/")
+        self.on_commit: list[Callable[[], None]] = []
+        """Called after a commit that added deliveries (the delivery loop's wake-up)."""
         create_tables(engine)
+
+    def _committed(self) -> None:
+        for fn in self.on_commit:
+            fn()
 
     # --- access ------------------------------------------------------------------------------------
 
@@ -381,6 +387,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+        self._committed()
         return arn if (return_arn or not needs_confirmation) else PENDING_ARN
 
     def confirm(self, topic_arn: str, token: str) -> str:
@@ -440,6 +447,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+        self._committed()
 
     def unsubscribe_by_link(self, sub_arn: str) -> None:
         """The UnsubscribeURL of a notification: the subscription ARN (with its random id) is the
@@ -558,7 +566,9 @@ class TopicService:
         prepared = prepare_message(message, subject=subject, structure=structure, attributes=attributes)
         with self.engine.begin() as conn:
             topic = self._topic_row(conn, scope, topic_arn)
-            return self._publish(conn, topic, prepared, base_url=base_url)
+            message_id = self._publish(conn, topic, prepared, base_url=base_url)
+        self._committed()
+        return message_id
 
     def publish_batch(
         self,
@@ -588,6 +598,7 @@ class TopicService:
                     continue
                 message_id = self._publish(conn, topic, prepared, base_url=base_url)
                 ok.append({"Id": entry["Id"], "MessageId": message_id})
+        self._committed()
         return ok, failed
 
     def publish_internal(

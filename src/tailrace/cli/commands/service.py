@@ -227,6 +227,10 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         if args.no_http
         else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
     )
+    if server is not None:
+        ctx.services.topics.public_url = server.url  # links in messages point at this server
+    # The notification delivery loop (tailrace.notify.delivery); the process assembly may own it later.
+    delivery = ctx.services.delivery_worker().start()
     process.start()
     groups = ", ".join(args.worker_group) or "every worker group"
     print(f"tailrace up: metadata {_describe_db(ctx)}, data in {settings.home.resolve()}", flush=True)
@@ -243,6 +247,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     try:
         return _wait_for_signal(process, "tailrace up", stop)
     finally:
+        delivery.stop()
         if server is not None:
             server.stop()
 
@@ -259,6 +264,8 @@ def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_aut
         home=ctx.settings.home.resolve(),
         storage=ctx.services.storage,
         insecure_no_auth=insecure_no_auth,
+        topics=ctx.services.topics,
+        signer=ctx.services.notify_signer,
     )
 
 
