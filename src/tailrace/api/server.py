@@ -109,6 +109,7 @@ def start_api(
     out: TextIO | None = None,
     topics: Any = None,
     signer: Any = None,
+    alarms: Any = None,
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
@@ -131,6 +132,7 @@ def start_api(
         insecure_no_auth=insecure_no_auth,
         topics=topics,
         signer=signer,
+        alarms=alarms,
     )
     server = ApiServer(app, host=host, port=port).start()
     if insecure_no_auth:

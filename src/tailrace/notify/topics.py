@@ -601,6 +601,15 @@ class TopicService:
         self._committed()
         return ok, failed
 
+    def publish_in(
+        self, conn: sa.Connection, owner: str, topic_arn: str, message: str, *, subject: str | None = None
+    ) -> str:
+        """Publish inside the caller's transaction (an alarm's actions commit with its new state);
+        the caller calls `_committed()` after its commit."""
+        prepared = prepare_message(message, subject=subject)
+        topic = self._topic_row(conn, Scope(owner=owner), topic_arn)
+        return self._publish(conn, topic, prepared, base_url=None)
+
     def publish_internal(
         self, owner: str, topic_arn: str, message: str, *, subject: str | None = None
     ) -> str:
