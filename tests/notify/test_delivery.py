@@ -20,8 +20,10 @@ from tailrace.api.app import create_app
 from tailrace.api.keys import KeyStore
 from tailrace.api.server import ApiServer
 from tailrace.clock import FrozenClock, SystemClock
+from tailrace.notify.alarms import AlarmService
 from tailrace.notify.delivery import DeliveryWorker
 from tailrace.notify.httpsend import DestinationPolicy, post
+from tailrace.notify.metrics import MetricStore
 from tailrace.notify.signing import Signer
 from tailrace.notify.tables import deliveries
 from tailrace.notify.topics import TopicService
@@ -39,6 +41,8 @@ class World:
         self.keys = KeyStore(self.store, SystemClock(), cache_seconds=0)
         self.signer = Signer(tmp_path / "notify")
         self.topics = TopicService(self.store.engine, self.clock, check_endpoint=destinations.check_endpoint)
+        self.metrics = MetricStore(self.store.engine, self.clock)
+        self.alarms = AlarmService(self.store.engine, self.clock, self.metrics, self.topics)
         svc = PipelineService(store=self.store, home=tmp_path / "home", clock=SystemClock())
         app = create_app(
             service=svc,
@@ -47,8 +51,10 @@ class World:
             clock=SystemClock(),
             topics=self.topics,
             signer=self.signer,
+            alarms=self.alarms,
         )
         self.server = ApiServer(app).start()
+        self.topics.public_url = self.server.url  # links in messages the service publishes itself
         self.worker = DeliveryWorker(
             self.store.engine,
             self.clock,

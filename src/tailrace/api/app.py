@@ -183,7 +183,7 @@ def _query_endpoints(
         alarms = AlarmService(store.engine, clock, MetricStore(store.engine, clock), topics)  # type: ignore[attr-defined]
     cloudwatch = CloudWatchApi(alarms.metrics, alarms)
     endpoint = QueryEndpoint([SnsApi(topics), cloudwatch], authenticator)
-    cbor = Route(PATH, CborEndpoint(cloudwatch, authenticator, endpoint), methods=["POST"])
+    cbor = Route(PATH, CborEndpoint(cloudwatch, authenticator, endpoint).__call__, methods=["POST"])
     return endpoint, cbor, CborEndpoint(cloudwatch, authenticator, endpoint, json=True)
 
 

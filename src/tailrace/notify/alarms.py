@@ -32,7 +32,7 @@ from tailrace.notify.metrics import (
     check_period,
     check_statistic,
 )
-from tailrace.notify.tables import alarm_history, alarms, meta
+from tailrace.notify.tables import alarm_history, alarms, meta, reading
 from tailrace.notify.topics import TopicService
 
 log = logging.getLogger("tailrace.notify")
@@ -228,7 +228,7 @@ class AlarmService:
             query = query.where(alarms.c.name.startswith(prefix, autoescape=True))
         if state:
             query = query.where(alarms.c.state == state)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = list(conn.execute(query).mappings())
         out = []
         for row in rows:
@@ -315,7 +315,7 @@ class AlarmService:
         if end:
             query = query.where(alarm_history.c.at <= end)
         order = alarm_history.c.id if ascending else alarm_history.c.id.desc()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query.order_by(order).limit(limit)).mappings()
             return [
                 {
@@ -465,13 +465,19 @@ class AlarmService:
         return len(claimed)
 
     def _evaluate_one(self, owner: str, name: str, now: datetime) -> None:
+        # Read and compute first; the write transaction only records the outcome (on SQLite a
+        # read inside a write transaction on another connection would wait for its own lock).
+        with reading(self.engine) as conn:
+            row = conn.execute(self._one(owner, name)).mappings().first()
+        if row is None:
+            return
+        config = json.loads(row["config"])
+        rule = rule_of(config)
+        result = self.evaluate_with_metrics(owner, config, rule, row["state"], now)
         with self.engine.begin() as conn:
             row = conn.execute(self._one(owner, name)).mappings().first()
-            if row is None:
-                return
-            config = json.loads(row["config"])
-            rule = rule_of(config)
-            result = self.evaluate_with_metrics(owner, config, rule, row["state"], now)
+            if row is None or row["config"] != json.dumps(config):
+                return  # deleted or changed meanwhile: the next round evaluates the new one
             self._transition(conn, row, result.state, result.reason, json.dumps(result.data), now)
             conn.execute(
                 alarms.update()

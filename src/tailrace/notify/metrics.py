@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tailrace.clock import Clock
 from tailrace.notify.errors import NotifyError
-from tailrace.notify.tables import datapoints, meta, metrics
+from tailrace.notify.tables import datapoints, meta, metrics, reading
 
 RETENTION = timedelta(days=15)
 MAX_VALUES_PER_MINUTE = 2000
@@ -228,7 +228,7 @@ class MetricStore:
     def find_metric(
         self, owner: str, namespace: str, name: str, dimensions: Iterable[Mapping[str, str]]
     ) -> int | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(
                 sa.select(metrics.c.id).where(
                     metrics.c.owner == owner,
@@ -244,7 +244,7 @@ class MetricStore:
         """Minute buckets in [start, end) grouped into periods aligned to the epoch."""
         if metric_id is None:
             return {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(datapoints).where(
                     datapoints.c.metric_id == metric_id,
@@ -303,7 +303,7 @@ class MetricStore:
         if name:
             query = query.where(metrics.c.name == name)
         out = []
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in conn.execute(query).mappings():
                 dims = dict(json.loads(row["dims_key"]))
                 if all(

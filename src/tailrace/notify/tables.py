@@ -3,7 +3,12 @@ on the shared engine; the `sns_`/`cw_` prefixes keep them apart from the state s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
+
+from tailrace.state.engine import READONLY
 
 meta = sa.MetaData()
 
@@ -115,3 +120,12 @@ alarm_history = sa.Table(
 
 def create_tables(engine: sa.Engine) -> None:
     meta.create_all(engine, checkfirst=True)
+
+
+@contextmanager
+def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only: on SQLite it begins a deferred transaction, so readers never
+    wait for (or hold) the write lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READONLY: True})
+        yield conn

@@ -39,7 +39,7 @@ from tailrace.notify.messages import (
     prepare_message,
     sns_time,
 )
-from tailrace.notify.tables import create_tables, deliveries, subscriptions, topics
+from tailrace.notify.tables import create_tables, deliveries, reading, subscriptions, topics
 
 DEFAULT_OWNER = "default"
 PAGE = 100
@@ -203,14 +203,14 @@ class TopicService:
             query = query.where(topics.c.owner == scope.owner)
         if after:
             query = query.where(topics.c.arn > after)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = [r[0] for r in conn.execute(query)]
         more = len(found) > PAGE
         found = found[:PAGE]
         return found, _token(found[-1]) if more else None
 
     def topic_attributes(self, scope: Scope, topic_arn: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = self._topic_row(conn, scope, topic_arn)
             counts = {
                 confirmed: n
@@ -300,7 +300,7 @@ class TopicService:
             conn.execute(topics.update().where(topics.c.arn == resource_arn).values(tags=compact_json(value)))
 
     def list_tags(self, scope: Scope, resource_arn: str) -> list[dict[str, str]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return list(json.loads(self._tag_row(conn, scope, resource_arn)["tags"]))
 
     # --- subscriptions -----------------------------------------------------------------------------
@@ -459,7 +459,7 @@ class TopicService:
     ) -> tuple[list[dict[str, str]], str | None]:
         after = _untoken(next_token)
         query = sa.select(subscriptions).order_by(subscriptions.c.arn).limit(PAGE + 1)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             if topic_arn is not None:
                 self._topic_row(conn, scope, topic_arn)
                 query = query.where(subscriptions.c.topic_arn == topic_arn)
@@ -483,7 +483,7 @@ class TopicService:
         return out, _token(rows[-1]["arn"]) if more else None
 
     def subscription_attributes(self, scope: Scope, sub_arn: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = self._subscription_row(conn, scope, sub_arn)
             topic = conn.execute(
                 sa.select(topics.c.attributes).where(topics.c.arn == row["topic_arn"])
