@@ -114,14 +114,47 @@ class Services:
     def topics(self) -> Any:
         """The SNS topics and subscriptions on the metadata database."""
         from tailrace.clock import SystemClock
+        from tailrace.notify.events import store_sink
         from tailrace.notify.topics import TopicService
 
-        return TopicService(
+        topics = TopicService(
             self.sql_engine,
             SystemClock(),
             check_endpoint=self.destinations.check_endpoint,
             public_url=self.settings.effective_endpoint,
         )
+        topics.emit = store_sink(self.state)
+        return topics
+
+    @functools.cached_property
+    def alarms(self) -> Any:
+        """CloudWatch metrics and metric alarms on the metadata database."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.alarms import AlarmService
+        from tailrace.notify.events import store_sink
+        from tailrace.notify.metrics import MetricStore
+
+        clock = SystemClock()
+        return AlarmService(
+            self.sql_engine,
+            clock,
+            MetricStore(self.sql_engine, clock),
+            self.topics,
+            emit=store_sink(self.state),
+        )
+
+    def notify_loops(self) -> list[Any]:
+        """The notification loops `tailrace up` runs (each has start/stop): deliveries, alarm
+        evaluation, and the relay of pipeline SnsAlarm actions to their topics."""
+        from tailrace.notify.alarms import AlarmEvaluator
+        from tailrace.notify.pipelinealarms import SnsAlarmRelay
+
+        self.state  # noqa: B018  (the outbox table the relay reads exists before it starts)
+        return [
+            self.delivery_worker(),
+            AlarmEvaluator(self.alarms),
+            SnsAlarmRelay(self.sql_engine, self.topics),
+        ]
 
     def delivery_worker(self) -> Any:
         """A new delivery loop over the metadata database (the caller starts and stops it)."""

@@ -103,9 +103,9 @@ def test_aws_cli_boto3_and_kill9_against_tailrace_up(up):
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
 
-    def aws(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    def aws(*args: str, ok: bool = True, service: str = "sns") -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [str(AWS), "--endpoint-url", up.url, "sns", *args],
+            [str(AWS), "--endpoint-url", up.url, service, *args],
             env=env,
             capture_output=True,
             text=True,
@@ -154,6 +154,30 @@ def test_aws_cli_boto3_and_kill9_against_tailrace_up(up):
             timeout=60,
         )
         assert bad.returncode != 0 and "SignatureDoesNotMatch" in bad.stderr
+
+        # CloudWatch through the AWS CLI: a metric, an alarm whose action is the topic, a state change.
+        def cw(*args: str) -> str:
+            return aws(*args, service="cloudwatch").stdout
+
+        cw("put-metric-data", "--namespace", "Web", "--metric-name", "5xx", "--value", "7",
+           "--dimensions", "host=web-1")  # fmt: skip
+        assert json.loads(cw("list-metrics", "--namespace", "Web"))["Metrics"][0]["MetricName"] == "5xx"
+        cw("put-metric-alarm", "--alarm-name", "web-5xx", "--metric-name", "5xx", "--namespace", "Web",
+           "--statistic", "Sum", "--period", "60", "--evaluation-periods", "2", "--threshold", "10",
+           "--comparison-operator", "GreaterThanOrEqualToThreshold", "--dimensions", "Name=host,Value=web-1",
+           "--alarm-actions", arn)  # fmt: skip
+        cw("set-alarm-state", "--alarm-name", "web-5xx", "--state-value", "ALARM", "--state-reason", "drill")
+        alarm = _until(
+            "the alarm message",
+            lambda: [m for m in sub.of_type("Notification") if m["Subject"].startswith("ALARM")],
+        )[0]
+        assert alarm["Subject"] == 'ALARM: "web-5xx" in Europe (Ireland)'
+        body = json.loads(alarm["Message"])
+        assert body["NewStateValue"] == "ALARM" and body["NewStateReason"] == "drill"
+        assert body["StateChangeTime"].endswith("+0000") and body["Trigger"]["Statistic"] == "SUM"
+        described = json.loads(cw("describe-alarms", "--alarm-names", "web-5xx"))["MetricAlarms"][0]
+        assert described["StateValue"] == "ALARM"
+        cw("delete-alarms", "--alarm-names", "web-5xx")
 
         # The subscriber goes down; three messages are retried; the service is killed mid-way.
         sns = sns_client(up.url, _Key(creds), region="eu-west-1")

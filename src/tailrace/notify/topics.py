@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock
+from tailrace.events.model import MessagePublished
 from tailrace.notify import arns, filterpolicy, policy
 from tailrace.notify.errors import (
     AuthorizationError,
@@ -29,6 +31,7 @@ from tailrace.notify.errors import (
     ResourceNotFound,
     TagLimitExceeded,
 )
+from tailrace.notify.events import Sink
 from tailrace.notify.messages import (
     MAX_TAGS,
     PreparedMessage,
@@ -100,11 +103,31 @@ class TopicService:
         self.public_url = public_url.rstrip("/")
         self.on_commit: list[Callable[[], None]] = []
         """Called after a commit that added deliveries (the delivery loop's wake-up)."""
+        self.emit: Sink | None = None
+        """Where MessagePublished events go (tailrace.notify.events.store_sink), if anywhere."""
         create_tables(engine)
 
     def _committed(self) -> None:
         for fn in self.on_commit:
             fn()
+
+    def _published(self, topic: Any, message_id: str, prepared: PreparedMessage) -> None:
+        if self.emit is None:
+            return
+        try:
+            self.emit(
+                MessagePublished(
+                    at=self.clock.now(),
+                    owner=topic["owner"],
+                    topic_arn=topic["arn"],
+                    message_id=message_id,
+                    subject=prepared.subject,
+                    message=prepared.message,
+                    attributes=prepared.attributes,
+                )
+            )
+        except Exception:  # the message is committed; a lost event is only logged
+            logging.getLogger("tailrace.notify").exception("could not record message.published")
 
     # --- access ------------------------------------------------------------------------------------
 
@@ -568,6 +591,7 @@ class TopicService:
             topic = self._topic_row(conn, scope, topic_arn)
             message_id = self._publish(conn, topic, prepared, base_url=base_url)
         self._committed()
+        self._published(topic, message_id, prepared)
         return message_id
 
     def publish_batch(

@@ -229,8 +229,8 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     )
     if server is not None:
         ctx.services.topics.public_url = server.url  # links in messages point at this server
-    # The notification delivery loop (tailrace.notify.delivery); the process assembly may own it later.
-    delivery = ctx.services.delivery_worker().start()
+    # Notification loops (deliveries, alarm evaluation, SnsAlarm relay); the process assembly may own them later.
+    loops = [loop.start() for loop in ctx.services.notify_loops()]
     process.start()
     groups = ", ".join(args.worker_group) or "every worker group"
     print(f"tailrace up: metadata {_describe_db(ctx)}, data in {settings.home.resolve()}", flush=True)
@@ -247,7 +247,8 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
     try:
         return _wait_for_signal(process, "tailrace up", stop)
     finally:
-        delivery.stop()
+        for loop in loops:
+            loop.stop()
         if server is not None:
             server.stop()
 
@@ -266,6 +267,7 @@ def _start_http(ctx: Any, service: Any, host: str, port: int, *, insecure_no_aut
         insecure_no_auth=insecure_no_auth,
         topics=ctx.services.topics,
         signer=ctx.services.notify_signer,
+        alarms=ctx.services.alarms,
     )
 
 
