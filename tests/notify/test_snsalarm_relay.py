@@ -57,3 +57,35 @@ def test_relay_publishes_each_fired_snsalarm_once(tmp_path):
             assert json.loads(w.rows()[-1]["payload"])["TopicArn"] == arn
     finally:
         w.close()
+
+
+def test_ended_attempts_become_builtin_metrics(tmp_path):
+    w = World(tmp_path)
+    try:
+        svc = PipelineService(store=w.store, home=tmp_path / "home", clock=w.clock)
+        relay = SnsAlarmRelay(w.store.engine, w.topics, w.metrics)
+        pid = svc.create_pipeline("etl", "u1", owner="alice")
+        for attempt, to in (("1", "FAILED"), ("2", "FINISHED"), ("3", "RUNNING")):
+            with w.store.transaction() as tx:
+                tx.events.append(
+                    "attempt.status",
+                    at=w.clock.now(),
+                    pipeline_id=pid,
+                    object_id=f"@Hive_2026-03-01T00:00:00_Attempt={attempt}",
+                    payload={"from": "RUNNING" if to != "RUNNING" else "WAITING_FOR_RUNNER", "to": to},
+                )
+        relay.run_once()
+        start, end = w.clock.now().replace(second=0), w.clock.now().replace(second=0).replace(minute=1)
+        dims = [{"Name": "PipelineId", "Value": pid}, {"Name": "Activity", "Value": "Hive"}]
+        failed = w.metrics.statistics(
+            "alice", "Tailrace/Pipelines", "AttemptsFailed", dims, start, end, 60, ["Sum"]
+        )
+        ok = w.metrics.statistics(
+            "alice", "Tailrace/Pipelines", "AttemptsSucceeded", dims[:1], start, end, 60, ["Sum"]
+        )
+        assert [v["Sum"] for _, v in failed] == [1.0] and [v["Sum"] for _, v in ok] == [1.0]
+        assert w.metrics.list_metrics("bob") == []  # the pipeline's owner's metrics only
+        with __import__("pytest").raises(Exception, match="reserved"):
+            w.metrics.put("alice", "Tailrace/Pipelines", [{"MetricName": "AttemptsFailed", "Value": 1}])
+    finally:
+        w.close()

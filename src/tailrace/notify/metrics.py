@@ -120,9 +120,23 @@ class MetricStore:
 
     def put(self, owner: str, namespace: str, data: Sequence[Mapping[str, Any]]) -> int:
         """PutMetricData. Returns the number of values stored. :raises InvalidParameterValue:"""
-        if not namespace or namespace.startswith("AWS/") or len(namespace) > 255:
+        with self.engine.begin() as conn:
+            return self.put_in(conn, owner, namespace, data)
+
+    def put_in(
+        self,
+        conn: sa.Connection,
+        owner: str,
+        namespace: str,
+        data: Sequence[Mapping[str, Any]],
+        *,
+        builtin: bool = False,
+    ) -> int:
+        """`put` inside the caller's transaction; `builtin` allows the service's own namespaces."""
+        reserved = namespace.startswith(("AWS/", "Tailrace/")) and not builtin
+        if not namespace or reserved or len(namespace) > 255:
             raise InvalidParameterValue(
-                f"The value {namespace!r} for parameter Namespace is invalid (AWS/ is reserved)"
+                f"The value {namespace!r} for parameter Namespace is invalid (AWS/ and Tailrace/ are reserved)"
             )
         now = self.clock.now()
         buckets: dict[tuple[str, str, datetime], tuple[list[dict[str, str]], str | None, Bucket]] = {}
@@ -167,10 +181,9 @@ class MetricStore:
                     )
                 bucket.merge(other)
                 stored += 1
-        with self.engine.begin() as conn:
-            for (name, dkey, at), (dims, unit, bucket) in buckets.items():
-                metric_id = self._metric_id(conn, owner, namespace, name, dkey, dims, unit, now)
-                self._merge(conn, metric_id, at, bucket)
+        for (name, dkey, at), (dims, unit, bucket) in buckets.items():
+            metric_id = self._metric_id(conn, owner, namespace, name, dkey, dims, unit, now)
+            self._merge(conn, metric_id, at, bucket)
         return stored
 
     def _metric_id(
