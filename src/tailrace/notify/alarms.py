@@ -31,6 +31,7 @@ from tailrace.notify.metrics import (
     MissingParameter,
     check_period,
     check_statistic,
+    dims_key,
 )
 from tailrace.notify.tables import alarm_history, alarms, meta, reading
 from tailrace.notify.topics import TopicService
@@ -433,13 +434,70 @@ class AlarmService:
 
     # --- evaluation --------------------------------------------------------------------------------
 
-    def evaluate_due(self, *, limit: int = 1000) -> int:
-        """One round: claim due alarms, evaluate, commit. Returns how many were evaluated."""
+    def evaluate_due(self, *, limit: int = 10_000) -> int:
+        """One round: claim due alarms, evaluate them, commit. Returns how many were evaluated.
+
+        Metric buckets are read once per metric and range for the whole round; alarms whose state
+        stays are recorded in one batched update, transitions one by one (history and actions)."""
         now = self.clock.now()
-        until = now + self.lease
+        rows = self._claim(now, limit)
+        cache: dict[tuple[Any, ...], dict[datetime, Any]] = {}
+        results: list[tuple[Mapping[str, Any], rules.Rule, rules.Evaluation]] = []
+        for row in rows:
+            try:
+                config = json.loads(row["config"])
+                rule = rule_of(config)
+                starts = rules.evaluation_range(rule, now)
+                key = (row["owner"], config["Namespace"], config["MetricName"], dims_key(config["Dimensions"]),
+                       rule.period, starts[0])  # fmt: skip
+                if key not in cache:
+                    metric = self.metrics.find_metric(
+                        row["owner"], config["Namespace"], config["MetricName"], config["Dimensions"]
+                    )
+                    end = starts[-1] + timedelta(seconds=rule.period)
+                    cache[key] = self.metrics.buckets(metric, starts[0], end, rule.period)
+                found = cache[key]
+                values = [(at, found[at].statistic(rule.statistic) if at in found else None) for at in starts]
+                results.append((row, rule, rules.evaluate(rule, values, row["state"], now)))
+            except Exception:  # one bad alarm must not stop the round
+                log.exception("evaluating alarm %s of %s failed", row["name"], row["owner"])
+        same = []
+        with self.engine.begin() as conn:
+            for row, rule, result in results:
+                data = json.dumps(result.data)
+                next_at = rules.next_evaluation(rule, now)
+                if result.state == row["state"]:
+                    same.append(
+                        {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
+                         "reason": result.reason, "reason_data": data, "state_updated": now,
+                         "next_eval_at": next_at, "lease_until": None}
+                    )  # fmt: skip
+                    continue
+                fresh = conn.execute(self._one(row["owner"], row["name"])).mappings().first()
+                if fresh is None or fresh["config"] != row["config"]:
+                    continue  # deleted or changed meanwhile: the next round evaluates the new one
+                self._transition(conn, fresh, result.state, result.reason, data, now)
+                conn.execute(
+                    alarms.update()
+                    .where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
+                    .values(lease_until=None, next_eval_at=next_at)
+                )
+            if same:
+                conn.execute(
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"),
+                        alarms.c.name == sa.bindparam("b_name"),
+                        alarms.c.config == sa.bindparam("b_config"),
+                    ),
+                    same,
+                )
+        self._flush()
+        return len(rows)
+
+    def _claim(self, now: datetime, limit: int) -> list[Mapping[str, Any]]:
         with self.engine.begin() as conn:
             query = (
-                sa.select(alarms.c.owner, alarms.c.name)
+                sa.select(alarms)
                 .where(
                     alarms.c.next_eval_at <= now,
                     sa.or_(alarms.c.lease_until.is_(None), alarms.c.lease_until < now),
@@ -449,53 +507,18 @@ class AlarmService:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            claimed = [tuple(r) for r in conn.execute(query)]
-            for owner, name in claimed:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            if rows:
                 conn.execute(
-                    alarms.update()
-                    .where(alarms.c.owner == owner, alarms.c.name == name)
-                    .values(lease_until=until)
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
+                    ),
+                    [
+                        {"b_owner": r["owner"], "b_name": r["name"], "lease_until": now + self.lease}
+                        for r in rows
+                    ],
                 )
-        for owner, name in claimed:
-            try:
-                self._evaluate_one(owner, name, now)
-            except Exception:  # one bad alarm must not stop the round
-                log.exception("evaluating alarm %s of %s failed", name, owner)
-        self._flush()
-        return len(claimed)
-
-    def _evaluate_one(self, owner: str, name: str, now: datetime) -> None:
-        # Read and compute first; the write transaction only records the outcome (on SQLite a
-        # read inside a write transaction on another connection would wait for its own lock).
-        with reading(self.engine) as conn:
-            row = conn.execute(self._one(owner, name)).mappings().first()
-        if row is None:
-            return
-        config = json.loads(row["config"])
-        rule = rule_of(config)
-        result = self.evaluate_with_metrics(owner, config, rule, row["state"], now)
-        with self.engine.begin() as conn:
-            row = conn.execute(self._one(owner, name)).mappings().first()
-            if row is None or row["config"] != json.dumps(config):
-                return  # deleted or changed meanwhile: the next round evaluates the new one
-            self._transition(conn, row, result.state, result.reason, json.dumps(result.data), now)
-            conn.execute(
-                alarms.update()
-                .where(alarms.c.owner == owner, alarms.c.name == name)
-                .values(lease_until=None, next_eval_at=rules.next_evaluation(rule, now))
-            )
-
-    def evaluate_with_metrics(
-        self, owner: str, config: Mapping[str, Any], rule: rules.Rule, current: str, now: datetime
-    ) -> rules.Evaluation:
-        starts = rules.evaluation_range(rule, now)
-        end = starts[-1] + timedelta(seconds=rule.period)
-        metric_id = self.metrics.find_metric(
-            owner, config["Namespace"], config["MetricName"], config["Dimensions"]
-        )
-        found = self.metrics.buckets(metric_id, starts[0], end, rule.period)
-        values = [(at, found[at].statistic(rule.statistic) if at in found else None) for at in starts]
-        return rules.evaluate(rule, values, current, now)
+        return rows
 
 
 class InvalidFormat(NotifyError):

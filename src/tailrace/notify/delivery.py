@@ -99,8 +99,17 @@ class DeliveryWorker:
         if not rows:
             return 0
         outcomes = list(self._pool.map(self._deliver, rows))
-        for row, outcome in zip(rows, outcomes, strict=True):
-            self._record(row, outcome)
+        updates = [
+            {"b_id": row["id"], **self._outcome(row, outcome)}
+            for row, outcome in zip(rows, outcomes, strict=True)
+        ]
+        with self.engine.begin() as conn:  # one statement and one commit per round
+            conn.execute(
+                deliveries.update().where(
+                    deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
+                ),
+                updates,
+            )
         return len(rows)
 
     def _claim(self, now: datetime) -> list[dict[str, Any]]:
@@ -139,7 +148,7 @@ class DeliveryWorker:
             log.exception("delivery %s could not be prepared", row["id"])
             return Outcome(delivered=False, retry=False, detail=f"internal error: {type(exc).__name__}")
 
-    def _record(self, row: dict[str, Any], outcome: Outcome) -> None:
+    def _outcome(self, row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         now = self.clock.now()
         attempts = row["attempts"] + 1
         values: dict[str, Any] = {
@@ -164,9 +173,4 @@ class DeliveryWorker:
                 )
             else:
                 values["next_at"] = now + timedelta(seconds=delay)
-        with self.engine.begin() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == row["id"], deliveries.c.status == "pending")
-                .values(**values)
-            )
+        return values

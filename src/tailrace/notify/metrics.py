@@ -203,10 +203,12 @@ class MetricStore:
             metrics.c.name == name,
             metrics.c.dims_key == dkey,
         )
-        found = conn.execute(sa.select(metrics.c.id).where(*where)).scalar()
+        found = conn.execute(sa.select(metrics.c.id, metrics.c.last_put).where(*where)).first()
         if found is not None:
-            conn.execute(metrics.update().where(metrics.c.id == found).values(last_put=now))
-            return int(found)
+            last = found[1] if found[1].tzinfo else found[1].replace(tzinfo=UTC)
+            if now - last > timedelta(minutes=1):  # ListMetrics' recency, refreshed at most once a minute
+                conn.execute(metrics.update().where(metrics.c.id == found[0]).values(last_put=now))
+            return int(found[0])
         result = conn.execute(
             metrics.insert().values(
                 owner=owner,

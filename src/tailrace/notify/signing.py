@@ -44,6 +44,7 @@ class Signer:
         self._lock = threading.Lock()
         self._key: rsa.RSAPrivateKey | None = None
         self._cert_pem: bytes | None = None
+        self._signatures: dict[tuple[bytes, str], str] = {}
 
     @property
     def key_path(self) -> Path:
@@ -107,6 +108,20 @@ class Signer:
         return f"SimpleNotificationService-{hashlib.sha256(self.cert_pem).hexdigest()[:32]}.pem"
 
     def sign(self, text: str, version: str) -> str:
+        # One message to many subscriptions signs the same text: sign it once.
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        with self._lock:
+            hit = self._signatures.get((digest, version))
+        if hit is not None:
+            return hit
+        signature = self._sign(text, version)
+        with self._lock:
+            if len(self._signatures) > 4096:
+                self._signatures.clear()
+            self._signatures[(digest, version)] = signature
+        return signature
+
+    def _sign(self, text: str, version: str) -> str:
         key, _ = self._load()
         algorithm: hashes.HashAlgorithm = hashes.SHA256() if version == "2" else hashes.SHA1()
         return base64.b64encode(key.sign(text.encode("utf-8"), padding.PKCS1v15(), algorithm)).decode()

@@ -650,6 +650,7 @@ class TopicService:
                 subscriptions.c.topic_arn == topic["arn"], subscriptions.c.confirmed.is_(True)
             )
         ).mappings()
+        batch: list[dict[str, Any]] = []
         for sub in subs:
             attrs = json.loads(sub["attributes"])
             if not passes_filter(attrs, prepared):
@@ -670,7 +671,10 @@ class TopicService:
                 payload=payload,
                 message_id=message_id,
                 now=now,
+                batch=batch,
             )
+        if batch:
+            conn.execute(deliveries.insert(), batch)
         return message_id
 
     def _enqueue(
@@ -683,7 +687,9 @@ class TopicService:
         payload: dict[str, Any],
         message_id: str,
         now: datetime,
+        batch: list[dict[str, Any]] | None = None,
     ) -> None:
+        """Insert one delivery, or append it to `batch` (Publish inserts a message's together)."""
         topic_attrs = json.loads(topic["attributes"]) if topic is not None else {}
         sub_attrs = json.loads(sub.get("attributes") or "{}")
         retry = policy.effective_retry(topic_attrs.get("DeliveryPolicy"), sub_attrs.get("DeliveryPolicy"))
@@ -696,21 +702,25 @@ class TopicService:
             "SignatureVersion": topic_attrs.get("SignatureVersion", "1"),
             "Raw": sub_attrs.get("RawMessageDelivery") == "true" and kind == "Notification",
         }
-        conn.execute(
-            deliveries.insert().values(
-                message_id=message_id,
-                kind=kind,
-                subscription_arn=sub["arn"],
-                topic_arn=payload["TopicArn"],
-                owner=topic["owner"] if topic is not None else sub["owner"],
-                protocol=sub["protocol"],
-                endpoint=sub["endpoint"],
-                payload=compact_json(payload),
-                policy=compact_json(retry),
-                status="pending",
-                attempts=0,
-                next_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        row = {
+            "message_id": message_id,
+            "kind": kind,
+            "subscription_arn": sub["arn"],
+            "topic_arn": payload["TopicArn"],
+            "owner": topic["owner"] if topic is not None else sub["owner"],
+            "protocol": sub["protocol"],
+            "endpoint": sub["endpoint"],
+            "payload": compact_json(payload),
+            "policy": compact_json(retry),
+            "status": "pending",
+            "attempts": 0,
+            "next_at": now,
+            "lease_until": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if batch is None:
+            conn.execute(deliveries.insert(), [row])
+        else:
+            batch.append(row)
