@@ -36,6 +36,7 @@ def server(store, keys, topics, tmp_path):
     service = PipelineService(store=store, home=tmp_path / "home", clock=SystemClock())
     app = create_app(service=service, store=store, keys=keys, clock=SystemClock(), topics=topics)
     with ApiServer(app) as srv:
+        topics.public_url = srv.url
         yield srv
 
 

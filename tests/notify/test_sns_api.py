@@ -300,3 +300,17 @@ def test_unsubscribe_link_and_api(server, alice, store):
     with pytest.raises(ClientError) as err:
         sns.unsubscribe(SubscriptionArn=sub_arn)
     assert _code(err.value) == "NotFound"
+
+
+def test_links_ignore_the_request_host_header(server, alice, store):
+    """A caller cannot make the service sign a SubscribeURL that points at another host."""
+    sns = sns_client(server.url, alice)
+    arn = sns.create_topic(Name="h")["TopicArn"]
+
+    def evil_host(request, **kwargs):
+        request.headers["Host"] = "evil.example"  # signed as such: the signature holds
+
+    sns.meta.events.register_first("before-sign.sns.Subscribe", evil_host)
+    sns.subscribe(TopicArn=arn, Protocol="http", Endpoint="http://127.0.0.1:1/")
+    payload = json.loads(_pending(store, "SubscriptionConfirmation")[0]["payload"])
+    assert payload["SubscribeURL"].startswith(server.url + "/") and "evil" not in payload["SubscribeURL"]

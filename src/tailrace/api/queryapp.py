@@ -89,7 +89,9 @@ class QueryEndpoint:
         raise query.QueryError("MissingParameter", "The request must contain the parameter Version")
 
     def _base_url(self, request: Request) -> str:
-        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        # Links in messages use the service's configured address, never the request's Host
+        # header: a caller must not make tailrace sign a SubscribeURL pointing elsewhere.
+        return ""
 
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())

@@ -227,8 +227,10 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         if args.no_http
         else _start_http(ctx, process.service, host, port, insecure_no_auth=args.insecure_no_auth)
     )
-    if server is not None:
-        ctx.services.topics.public_url = server.url  # links in messages point at this server
+    if server is not None and not ctx.settings.endpoint:
+        ctx.services.topics.public_url = (
+            server.url
+        )  # links in messages point here unless `endpoint` says otherwise
     # Notification loops (deliveries, alarm evaluation, SnsAlarm relay); the process assembly may own them later.
     loops = [loop.start() for loop in ctx.services.notify_loops()]
     process.start()
