@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tailrace.notify import filterpolicy
+import sqlalchemy as sa
+
+from tailrace.notify import filterpolicy, policy
 from tailrace.notify.errors import InvalidParameter, TagLimitExceeded
+from tailrace.notify.tables import deliveries
 
 MAX_MESSAGE_BYTES = 262_144
 MAX_ATTRIBUTES = 10
@@ -180,3 +183,51 @@ def passes_filter(sub_attrs: Mapping[str, str], prepared: PreparedMessage) -> bo
         name: {"DataType": a["Type"], "StringValue": a["Value"]} for name, a in prepared.attributes.items()
     }
     return filterpolicy.matches_attributes(rules, flat)
+
+
+def enqueue(
+    conn: sa.Connection,
+    *,
+    kind: str,
+    sub: Mapping[str, Any],
+    topic: Any,
+    payload: dict[str, Any],
+    message_id: str,
+    now: datetime,
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
+    """Insert one delivery, or append it to `batch` (Publish inserts a message's together)."""
+    topic_attrs = json.loads(topic["attributes"]) if topic is not None else {}
+    sub_attrs = json.loads(sub.get("attributes") or "{}")
+    retry = policy.effective_retry(topic_attrs.get("DeliveryPolicy"), sub_attrs.get("DeliveryPolicy"))
+    payload = {
+        **payload,
+        "Type": kind,
+        "MessageId": message_id,
+        "TopicArn": topic["arn"] if topic is not None else sub["topic_arn"],
+        "Timestamp": sns_time(now),
+        "SignatureVersion": topic_attrs.get("SignatureVersion", "1"),
+        "Raw": sub_attrs.get("RawMessageDelivery") == "true" and kind == "Notification",
+    }
+    row = {
+        "message_id": message_id,
+        "kind": kind,
+        "subscription_arn": sub["arn"],
+        "topic_arn": payload["TopicArn"],
+        "owner": topic["owner"] if topic is not None else sub["owner"],
+        "protocol": sub["protocol"],
+        "endpoint": sub["endpoint"],
+        "payload": compact_json(payload),
+        "policy": compact_json(retry),
+        "status": "pending",
+        "attempts": 0,
+        "next_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if batch is None:
+        conn.execute(deliveries.insert(), [row])
+    else:
+        batch.append(row)

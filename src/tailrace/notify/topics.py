@@ -16,7 +16,6 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,9 +37,9 @@ from tailrace.notify.messages import (
     check_tags,
     compact_json,
     default_access_policy,
+    enqueue,
     passes_filter,
     prepare_message,
-    sns_time,
 )
 from tailrace.notify.tables import create_tables, deliveries, reading, subscriptions, topics
 
@@ -388,7 +387,7 @@ class TopicService:
             )
             if needs_confirmation:
                 base = (base_url or self.public_url).rstrip("/")
-                self._enqueue(
+                enqueue(
                     conn,
                     kind="SubscriptionConfirmation",
                     sub={
@@ -450,7 +449,7 @@ class TopicService:
                     conn.execute(sa.select(topics).where(topics.c.arn == row["topic_arn"])).mappings().first()
                 )
                 base = (base_url or self.public_url).rstrip("/")
-                self._enqueue(
+                enqueue(
                     conn,
                     kind="UnsubscribeConfirmation",
                     sub=dict(row),
@@ -663,7 +662,7 @@ class TopicService:
                 payload["Subject"] = prepared.subject
             if prepared.attributes:
                 payload["MessageAttributes"] = prepared.attributes
-            self._enqueue(
+            enqueue(
                 conn,
                 kind="Notification",
                 sub=dict(sub),
@@ -676,51 +675,3 @@ class TopicService:
         if batch:
             conn.execute(deliveries.insert(), batch)
         return message_id
-
-    def _enqueue(
-        self,
-        conn: sa.Connection,
-        *,
-        kind: str,
-        sub: Mapping[str, Any],
-        topic: Any,
-        payload: dict[str, Any],
-        message_id: str,
-        now: datetime,
-        batch: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """Insert one delivery, or append it to `batch` (Publish inserts a message's together)."""
-        topic_attrs = json.loads(topic["attributes"]) if topic is not None else {}
-        sub_attrs = json.loads(sub.get("attributes") or "{}")
-        retry = policy.effective_retry(topic_attrs.get("DeliveryPolicy"), sub_attrs.get("DeliveryPolicy"))
-        payload = {
-            **payload,
-            "Type": kind,
-            "MessageId": message_id,
-            "TopicArn": topic["arn"] if topic is not None else sub["topic_arn"],
-            "Timestamp": sns_time(now),
-            "SignatureVersion": topic_attrs.get("SignatureVersion", "1"),
-            "Raw": sub_attrs.get("RawMessageDelivery") == "true" and kind == "Notification",
-        }
-        row = {
-            "message_id": message_id,
-            "kind": kind,
-            "subscription_arn": sub["arn"],
-            "topic_arn": payload["TopicArn"],
-            "owner": topic["owner"] if topic is not None else sub["owner"],
-            "protocol": sub["protocol"],
-            "endpoint": sub["endpoint"],
-            "payload": compact_json(payload),
-            "policy": compact_json(retry),
-            "status": "pending",
-            "attempts": 0,
-            "next_at": now,
-            "lease_until": None,
-            "last_error": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if batch is None:
-            conn.execute(deliveries.insert(), [row])
-        else:
-            batch.append(row)
