@@ -104,6 +104,11 @@ class Settings:
     environment TAILRACE_ALLOWED_LOCAL_DIRS separated by ':'. Single-user commands (run,
     hive, demo) are not restricted."""
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    notify_private_destinations: str = "single-owner"
+    """HTTP/S subscribers on loopback, private or reserved addresses: allow, deny, or single-owner
+    (allowed while the access keys belong to one owner only)."""
+    notify_allowed_networks: str | None = None
+    """Comma-separated networks (CIDR) subscribers may always be in, e.g. 10.1.0.0/16."""
 
     @property
     def effective_database_url(self) -> str:

@@ -205,6 +205,25 @@ class ApiProcessesLoop(Loop):
         return f"{self.extra} more API process(es) on the same port" if self.processes is not None else None
 
 
+class NotifyLoop(Loop):
+    """The notification loops (deliveries, alarm evaluation, the SnsAlarm relay) as one loop."""
+
+    name = "notifications"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.loops: list[Any] = []
+
+    def start(self) -> None:
+        for loop in self.services.notify_loops():
+            loop.start()
+            self.loops.append(loop)
+
+    def stop(self, timeout: float | None = None) -> None:
+        while self.loops:
+            self.loops.pop().stop()
+
+
 @dataclass
 class Assembly:
     """The loops of one process, started in order and stopped in reverse."""
@@ -338,7 +357,8 @@ class Processes:
                 name="up",
             )
         )
-        # Slots: the notifier, the lifecycle runner and the console push loop are appended here.
+        loops.append(NotifyLoop(self.services))
+        # Slots: the lifecycle runner and the console push loop are appended here.
         return Assembly("tailrace up", loops, grace=options.grace)
 
     def scheduler(self, options: RuntimeOptions, *, service_threads: int) -> Assembly:
@@ -408,14 +428,22 @@ class Processes:
         def start() -> Any:
             from tailrace.api.server import start_api
 
-            return start_api(
+            server = start_api(
                 service=service,
                 host=host,
                 port=port,
                 home=self.services.settings.home.resolve(),
                 storage=self.services.storage,
                 insecure_no_auth=insecure_no_auth,
+                secret_key_file=self.services.settings.secret_key_file,
+                topics=self.services.topics,
+                signer=self.services.notify_signer,
+                alarms=self.services.alarms,
             )
+            if not self.services.settings.endpoint:
+                # Links in SNS messages (SubscribeURL, SigningCertURL) point at where we listen.
+                self.services.topics.public_url = server.url
+            return server
 
         def banner(server: Any) -> str:
             return f"listening on http://{host}:{server.port} (ready in {time.monotonic() - began:.2f} s)"

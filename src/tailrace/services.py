@@ -163,12 +163,109 @@ class Services:
 
         return Processes(self)
 
+    # --- notification (topics, deliveries) ------------------------------------------------------
+
+    @functools.cached_property
+    def notify_signer(self) -> Any:
+        """The SNS signing key pair and certificate under <home>/notify (key file 0600)."""
+        from tailrace.notify.signing import Signer
+
+        return Signer(self.settings.home.resolve() / "notify")
+
+    @functools.cached_property
+    def destinations(self) -> Any:
+        """Where HTTP/S subscribers may be (settings notify_private_destinations, notify_allowed_networks)."""
+        from tailrace.errors import ConfigError
+        from tailrace.notify.httpsend import DestinationPolicy
+
+        mode = self.settings.notify_private_destinations
+        if mode not in ("allow", "deny", "single-owner"):
+            raise ConfigError(
+                f"notify_private_destinations is {mode!r}; expected allow, deny or single-owner"
+            )
+        allow: Any = mode == "allow"
+        if mode == "single-owner":
+            allow = _single_owner(self)
+        return DestinationPolicy.from_text(self.settings.notify_allowed_networks, allow_private=allow)
+
+    @functools.cached_property
+    def topics(self) -> Any:
+        """The SNS topics and subscriptions on the metadata database."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.events import store_sink
+        from tailrace.notify.topics import TopicService
+
+        topics = TopicService(
+            self.sql_engine,
+            SystemClock(),
+            check_endpoint=self.destinations.check_endpoint,
+            public_url=self.settings.effective_endpoint,
+        )
+        topics.emit = store_sink(self.state)
+        return topics
+
+    @functools.cached_property
+    def alarms(self) -> Any:
+        """CloudWatch metrics and metric alarms on the metadata database."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.alarms import AlarmService
+        from tailrace.notify.events import store_sink
+        from tailrace.notify.metrics import MetricStore
+
+        clock = SystemClock()
+        return AlarmService(
+            self.sql_engine,
+            clock,
+            MetricStore(self.sql_engine, clock),
+            self.topics,
+            emit=store_sink(self.state),
+        )
+
+    def notify_loops(self) -> list[Any]:
+        """The notification loops `tailrace up` runs (each has start/stop): deliveries, alarm
+        evaluation, and the relay of pipeline SnsAlarm actions to their topics."""
+        from tailrace.notify.alarms import AlarmEvaluator
+        from tailrace.notify.pipelinealarms import SnsAlarmRelay
+
+        self.state  # noqa: B018  (the outbox table the relay reads exists before it starts)
+        return [
+            self.delivery_worker(),
+            AlarmEvaluator(self.alarms),
+            SnsAlarmRelay(self.sql_engine, self.topics),
+        ]
+
+    def delivery_worker(self) -> Any:
+        """A new delivery loop over the metadata database (the caller starts and stops it)."""
+        from tailrace.clock import SystemClock
+        from tailrace.notify.delivery import DeliveryWorker
+
+        worker = DeliveryWorker(self.sql_engine, SystemClock(), self.notify_signer, self.destinations)
+        self.topics.on_commit.append(worker.wake)
+        return worker
+
     def close(self) -> None:
         for closer in reversed(self._closers):
             try:
                 closer()
             except Exception:  # closing must not mask the command's own outcome
                 pass
+
+
+def _single_owner(services: Services) -> Any:
+    """allow_private for "single-owner": true while every access key has the same owner (cached
+    for 30 s; a second owner's key closes private destinations within that time)."""
+    import time
+
+    cache: list[float | bool] = [0.0, False]
+
+    def allow() -> bool:
+        if time.monotonic() - float(cache[0]) > 30:
+            with services.state.transaction(readonly=True) as tx:
+                owners = {k.owner for k in tx.keys.list()}
+            cache[:] = [time.monotonic(), len(owners) <= 1]
+        return bool(cache[1])
+
+    return allow
 
 
 def build_services(settings: Settings) -> Services:

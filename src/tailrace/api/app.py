@@ -1,6 +1,9 @@
 """`create_app`: the HTTP surface as one Starlette app, composed from ASGI parts.
 
-POST /                  AWS Data Pipeline JSON 1.1 (boto3 / AWS CLI with endpoint_url)
+POST /                  AWS Data Pipeline JSON 1.1 (boto3 / AWS CLI with endpoint_url), or, when
+                        form-encoded without X-Amz-Target, the SNS and CloudWatch Query APIs
+POST /service/GraniteServiceVersion20100801/operation/<Op>   CloudWatch in RPC v2 CBOR
+GET  /?Action=...       SNS's subscription confirm and unsubscribe links
 GET  /api/v1/...        REST API for the console (rest.py)
 GET  /openapi.json      the OpenAPI document
 GET  /healthz           liveness, no authentication
@@ -10,13 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from tailrace import __version__
 from tailrace.api.auth import Authenticator
@@ -24,6 +28,7 @@ from tailrace.api.errors import MethodNotAllowed, NotFoundRoute
 from tailrace.api.jsonproto import JsonProtocolEndpoint, error_response
 from tailrace.api.openapi import openapi_document
 from tailrace.api.operations import Operations
+from tailrace.api.queryapp import QueryEndpoint
 from tailrace.api.rest import RestApi
 from tailrace.clock import Clock
 from tailrace.runtime.errors import InvalidRequest
@@ -31,6 +36,9 @@ from tailrace.state import StateStore
 
 if TYPE_CHECKING:
     from tailrace.api.keys import KeyStore
+    from tailrace.notify.alarms import AlarmService
+    from tailrace.notify.signing import Signer
+    from tailrace.notify.topics import TopicService
     from tailrace.runtime.service import PipelineService
     from tailrace.storage import Storage
 
@@ -48,6 +56,9 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     poll_threads: int = 16,
     api_threads: int = 32,
+    topics: TopicService | None = None,
+    signer: Signer | None = None,
+    alarms: AlarmService | None = None,
 ) -> Starlette:
     """The API as an ASGI app.
 
@@ -71,9 +82,14 @@ def create_app(
         from tailrace.storage import Storage
 
         storage = Storage(home=service.home)  # logs under <home>/logs and <home>/s3 (embedded)
+    query_endpoint, cbor_route, cloudwatch_json = _query_endpoints(
+        store, clock, authenticator, topics, alarms
+    )
     rest = RestApi(store=store, storage=storage, authenticator=authenticator, service=service)
 
-    async def index(_: Request) -> Response:
+    async def index(request: Request) -> Response:
+        if "Action" in request.query_params:
+            return await query_endpoint.link(request)
         return JSONResponse(
             {
                 "service": "tailrace",
@@ -85,6 +101,17 @@ def create_app(
             }
         )
 
+    if signer is None:
+        from tailrace.notify.signing import Signer
+
+        signer = Signer(service.home / "notify")
+
+    async def signing_cert(request: Request) -> Response:
+        # The certificate subscribers verify SNS signatures with (public; the key never leaves).
+        if request.path_params["name"] != signer.cert_name:
+            raise HTTPException(404)
+        return Response(signer.cert_pem, media_type="application/x-pem-file")
+
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -93,9 +120,11 @@ def create_app(
 
     all_routes: list[BaseRoute] = [
         *routes,
-        Route("/", endpoint, methods=["POST"]),
+        Route("/", _PostRoot(endpoint, query_endpoint, cloudwatch_json), methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/sns/{name}", signing_cert, methods=["GET"]),
+        cbor_route,
         Route("/healthz", healthz, methods=["GET"]),
         *rest.routes(),
     ]
@@ -106,6 +135,57 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.json_endpoint = endpoint
     return app
+
+
+class _PostRoot:
+    """POST /: AWS JSON 1.1 when X-Amz-Target is present, else the Query protocol (form-encoded)."""
+
+    def __init__(
+        self, json_endpoint: JsonProtocolEndpoint, query_endpoint: QueryEndpoint, cloudwatch_json: Any
+    ) -> None:
+        self.json_endpoint = json_endpoint
+        self.query_endpoint = query_endpoint
+        self.cloudwatch_json = cloudwatch_json
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+        target = headers.get(b"x-amz-target", b"")
+        if not target and form:
+            response = await self.query_endpoint(Request(scope, receive))
+            await response(scope, receive, send)
+        elif target.startswith(b"GraniteServiceVersion20100801."):
+            response = await self.cloudwatch_json(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.json_endpoint(scope, receive, send)
+
+
+def _query_endpoints(
+    store: StateStore,
+    clock: Clock,
+    authenticator: Authenticator,
+    topics: TopicService | None,
+    alarms: AlarmService | None,
+) -> tuple[QueryEndpoint, BaseRoute, Any]:
+    """SNS and CloudWatch in the Query protocol at POST /, and CloudWatch's CBOR route."""
+    from tailrace.api.cloudwatch import CloudWatchApi
+    from tailrace.api.cloudwatch.cbor import PATH, CborEndpoint
+    from tailrace.api.sns import SnsApi
+
+    if topics is None:
+        from tailrace.notify.topics import TopicService
+
+        topics = TopicService(store.engine, clock)  # type: ignore[attr-defined]
+    if alarms is None:
+        from tailrace.notify.alarms import AlarmService
+        from tailrace.notify.metrics import MetricStore
+
+        alarms = AlarmService(store.engine, clock, MetricStore(store.engine, clock), topics)  # type: ignore[attr-defined]
+    cloudwatch = CloudWatchApi(alarms.metrics, alarms)
+    endpoint = QueryEndpoint([SnsApi(topics), cloudwatch], authenticator)
+    cbor = Route(PATH, CborEndpoint(cloudwatch, authenticator, endpoint).__call__, methods=["POST"])
+    return endpoint, cbor, CborEndpoint(cloudwatch, authenticator, endpoint, json=True)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -82,11 +82,16 @@ class Authenticator:
         assert self.keys is not None
         return self.keys.secret_for(access_key_id)
 
-    def authenticate(self, req: RequestParts, *, allow_basic: bool = False) -> Caller:
-        """Check a whole request (headers and the body in `req`)."""
-        return self.begin(req, allow_basic=allow_basic).finish(req.body)
+    def authenticate(
+        self, req: RequestParts, *, allow_basic: bool = False, service: str = SIGNING_NAME
+    ) -> Caller:
+        """Check a whole request (headers and the body in `req`); `service` is the signing name
+        the credential scope must carry (datapipeline, sns, monitoring...)."""
+        return self.begin(req, allow_basic=allow_basic, service=service).finish(req.body)
 
-    def begin(self, req: RequestParts, *, allow_basic: bool = False) -> PendingCaller:
+    def begin(
+        self, req: RequestParts, *, allow_basic: bool = False, service: str = SIGNING_NAME
+    ) -> PendingCaller:
         """Check what the headers alone can prove, before a byte of the body is read: an
         unsigned, malformed, expired or unknown-key request is refused here. `req.body` is
         ignored; `finish(body)` checks the signature over the body that is then read."""
@@ -104,7 +109,7 @@ class Authenticator:
             headers=req.headers,
             secret_for=self._secret_for,
             now=self.clock.now(),
-            service=SIGNING_NAME,
+            service=service,
         )
         return PendingCaller(pending=pending, keys=self.keys)
 

@@ -174,6 +174,9 @@ def start_api(
     insecure_no_auth: bool = False,
     out: TextIO | None = None,
     secret_key_file: Path | None = None,
+    topics: Any = None,
+    signer: Any = None,
+    alarms: Any = None,
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
@@ -198,6 +201,9 @@ def start_api(
         clock=service.clock,
         storage=storage,
         insecure_no_auth=insecure_no_auth,
+        topics=topics,
+        signer=signer,
+        alarms=alarms,
     )
     server = ApiServer(app, host=host, port=port).start()
     if insecure_no_auth:

@@ -1,0 +1,623 @@
+"""Metric alarms: what the CloudWatch alarm API does, the evaluation loop, and the message an alarm
+sends to its topics (the JSON CloudWatch publishes to SNS).
+
+Each alarm is evaluated about once a minute by exactly one process: a round claims due alarms
+with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers), evaluates them
+with alarmrules.evaluate, and commits the new state, its history item and the pending deliveries
+of its actions in one transaction. Actions run only on a transition and only with ActionsEnabled.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from tailrace.clock import Clock
+from tailrace.events.model import AlarmStateChanged
+from tailrace.notify import alarmrules as rules
+from tailrace.notify.arns import account_for, parse_arn
+from tailrace.notify.errors import NotifyError, ResourceNotFound
+from tailrace.notify.events import Sink
+from tailrace.notify.metrics import (
+    InvalidParameterValue,
+    MetricStore,
+    MissingParameter,
+    check_period,
+    check_statistic,
+    dims_key,
+)
+from tailrace.notify.tables import alarm_history, alarms, meta, reading
+from tailrace.notify.topics import TopicService
+
+log = logging.getLogger("tailrace.notify")
+MAX_ACTIONS = 5
+
+
+class LimitExceeded(NotifyError):
+    code = "LimitExceeded"
+
+
+@functools.cache
+def region_name(region: str) -> str:
+    """The long name CloudWatch puts in alarm subjects ("US East (N. Virginia)")."""
+    import os
+
+    import botocore
+
+    with open(os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints.json")) as f:
+        data = json.load(f)
+    for partition in data["partitions"]:
+        if region in partition["regions"]:
+            return str(partition["regions"][region].get("description", region))
+    return region
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+
+
+def check_alarm(owner: str, p: Mapping[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's input, checked and normalised. :raises NotifyError:"""
+    name = p.get("AlarmName", "")
+    if not name or len(name) > 255:
+        raise InvalidParameterValue("AlarmName must be 1-255 characters")
+    for key in ("MetricName", "Namespace", "EvaluationPeriods", "Period", "ComparisonOperator"):
+        if p.get(key) is None:
+            if key in ("MetricName", "Namespace") and p.get("Metrics"):
+                raise InvalidParameterValue("metric math alarms (Metrics) are not supported; name one metric")
+            raise MissingParameter(f"The parameter {key} is required.")
+    if p.get("Threshold") is None:
+        raise MissingParameter("The parameter Threshold is required.")
+    stat, ext = p.get("Statistic"), p.get("ExtendedStatistic")
+    if (stat is None) == (ext is None):
+        raise InvalidParameterValue("Exactly one of Statistic and ExtendedStatistic must be given")
+    check_statistic(stat or ext)
+    check_period(int(p["Period"]))
+    n = int(p["EvaluationPeriods"])
+    m = int(p.get("DatapointsToAlarm") or n)
+    if n < 1 or not 1 <= m <= n:
+        raise InvalidParameterValue(
+            "need EvaluationPeriods >= 1 and 1 <= DatapointsToAlarm <= EvaluationPeriods"
+        )
+    if n * int(p["Period"]) > 86400 * 7:
+        raise InvalidParameterValue("EvaluationPeriods * Period must be at most one week")
+    if p["ComparisonOperator"] not in rules.OPERATORS:
+        raise InvalidParameterValue(
+            f"ComparisonOperator {p['ComparisonOperator']!r}: anomaly-detection operators are not supported; "
+            f"use one of {', '.join(rules.OPERATORS)}"
+        )
+    treat = p.get("TreatMissingData") or "missing"
+    if treat not in rules.MISSING:
+        raise InvalidParameterValue(f"TreatMissingData {treat!r} is not one of {', '.join(rules.MISSING)}")
+    account = account_for(owner)
+    for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+        actions = list(p.get(key) or [])
+        if len(actions) > MAX_ACTIONS:
+            raise LimitExceeded(f"The maximum number of {key} is {MAX_ACTIONS}")
+        for arn in actions:
+            try:
+                parsed = parse_arn(arn, what=key)
+            except NotifyError:
+                raise InvalidParameterValue(f"Invalid {key}: {arn[:200]!r} is not an SNS topic ARN")
+            if parsed.account != account:
+                raise InvalidParameterValue(f"Invalid {key}: {arn} belongs to another account")
+    return {
+        "AlarmName": name,
+        "AlarmDescription": p.get("AlarmDescription"),
+        "ActionsEnabled": bool(p.get("ActionsEnabled", True)),
+        "OKActions": list(p.get("OKActions") or []),
+        "AlarmActions": list(p.get("AlarmActions") or []),
+        "InsufficientDataActions": list(p.get("InsufficientDataActions") or []),
+        "MetricName": p["MetricName"],
+        "Namespace": p["Namespace"],
+        "Statistic": stat,
+        "ExtendedStatistic": ext,
+        "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in p.get("Dimensions") or []],
+        "Period": int(p["Period"]),
+        "Unit": p.get("Unit"),
+        "EvaluationPeriods": n,
+        "DatapointsToAlarm": m,
+        "Threshold": float(p["Threshold"]),
+        "ComparisonOperator": p["ComparisonOperator"],
+        "TreatMissingData": treat,
+    }
+
+
+def rule_of(config: Mapping[str, Any]) -> rules.Rule:
+    return rules.Rule(
+        statistic=config["Statistic"] or config["ExtendedStatistic"],
+        period=config["Period"],
+        evaluation_periods=config["EvaluationPeriods"],
+        datapoints_to_alarm=config["DatapointsToAlarm"],
+        threshold=config["Threshold"],
+        comparison=config["ComparisonOperator"],
+        treat_missing=config["TreatMissingData"],
+    )
+
+
+class AlarmService:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        clock: Clock,
+        metrics: MetricStore,
+        topics: TopicService,
+        *,
+        emit: Sink | None = None,
+        lease: float = 60.0,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.metrics = metrics
+        self.topics = topics
+        self.emit = emit
+        self.lease = timedelta(seconds=lease)
+        self._local = threading.local()  # state changes waiting for their commit, per thread
+        meta.create_all(engine, checkfirst=True)
+
+    # --- the API -----------------------------------------------------------------------------------
+
+    def arn(self, owner: str, region: str, name: str) -> str:
+        return f"arn:aws:cloudwatch:{region}:{account_for(owner)}:alarm:{name}"
+
+    def put(self, owner: str, region: str, params: Mapping[str, Any]) -> None:
+        config = check_alarm(owner, params)
+        now = self.clock.now()
+        name = config["AlarmName"]
+        with self.engine.begin() as conn:
+            row = conn.execute(self._one(owner, name)).mappings().first()
+            values = {
+                "config": json.dumps(config),
+                "actions_enabled": config["ActionsEnabled"],
+                "config_updated": now,
+                "next_eval_at": now,
+                "region": region,
+            }
+            if row is None:
+                if (
+                    conn.execute(sa.select(sa.func.count()).where(alarms.c.owner == owner)).scalar_one()
+                    >= 5000
+                ):
+                    raise LimitExceeded("The maximum number of alarms per owner (5000) is reached")
+                conn.execute(
+                    alarms.insert().values(
+                        owner=owner,
+                        name=name,
+                        state=rules.INSUFFICIENT,
+                        reason="Unchecked: Initial alarm creation",
+                        reason_data=None,
+                        state_updated=now,
+                        state_transitioned=now,
+                        **values,
+                    )
+                )
+                summary = f'Alarm "{name}" created'
+            else:
+                conn.execute(
+                    alarms.update().where(alarms.c.owner == owner, alarms.c.name == name).values(**values)
+                )
+                summary = f'Alarm "{name}" updated'
+            self._history(conn, owner, name, now, "ConfigurationUpdate", summary, {"type": "Update"})
+
+    def _one(self, owner: str | None, name: str) -> sa.Select[Any]:
+        query = sa.select(alarms).where(alarms.c.name == name)
+        return query.where(alarms.c.owner == owner) if owner is not None else query
+
+    def describe(
+        self,
+        owner: str | None,
+        *,
+        names: Sequence[str] = (),
+        prefix: str | None = None,
+        state: str | None = None,
+        action_prefix: str | None = None,
+        metric: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        query = sa.select(alarms).order_by(alarms.c.name)
+        if owner is not None:
+            query = query.where(alarms.c.owner == owner)
+        if names:
+            query = query.where(alarms.c.name.in_(list(names)))
+        if prefix:
+            query = query.where(alarms.c.name.startswith(prefix, autoescape=True))
+        if state:
+            query = query.where(alarms.c.state == state)
+        with reading(self.engine) as conn:
+            rows = list(conn.execute(query).mappings())
+        out = []
+        for row in rows:
+            config = json.loads(row["config"])
+            if action_prefix and not any(
+                a.startswith(action_prefix)
+                for a in config["AlarmActions"] + config["OKActions"] + config["InsufficientDataActions"]
+            ):
+                continue
+            if metric is not None and not _same_metric(config, metric):
+                continue
+            out.append(self._shape(row, config))
+        return out
+
+    def _shape(self, row: Mapping[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in config.items() if v is not None},
+            "AlarmArn": self.arn(row["owner"], row["region"], row["name"]),
+            "ActionsEnabled": bool(row["actions_enabled"]),
+            "AlarmConfigurationUpdatedTimestamp": row["config_updated"],
+            "StateValue": row["state"],
+            "StateReason": row["reason"],
+            "StateReasonData": row["reason_data"],
+            "StateUpdatedTimestamp": row["state_updated"],
+            "StateTransitionedTimestamp": row["state_transitioned"],
+        }
+
+    def delete(self, owner: str | None, names: Sequence[str]) -> None:
+        with self.engine.begin() as conn:
+            query = sa.select(alarms.c.name).where(alarms.c.name.in_(list(names)))
+            if owner is not None:
+                query = query.where(alarms.c.owner == owner)
+            found = {r[0] for r in conn.execute(query)}
+            missing = [n for n in names if n not in found]
+            if missing:
+                raise ResourceNotFound(f"The following alarms were not found: {', '.join(missing)}")
+            delete = alarms.delete().where(alarms.c.name.in_(list(names)))
+            if owner is not None:
+                delete = delete.where(alarms.c.owner == owner)
+            conn.execute(delete)
+
+    def set_actions_enabled(self, owner: str | None, names: Sequence[str], enabled: bool) -> None:
+        with self.engine.begin() as conn:
+            update = alarms.update().where(alarms.c.name.in_(list(names)))
+            if owner is not None:
+                update = update.where(alarms.c.owner == owner)
+            conn.execute(update.values(actions_enabled=enabled))
+
+    def set_state(
+        self, owner: str | None, name: str, state: str, reason: str, reason_data: str | None
+    ) -> None:
+        if reason_data:
+            try:
+                json.loads(reason_data)
+            except ValueError:
+                raise InvalidFormat("StateReasonData is not valid JSON")
+        with self.engine.begin() as conn:
+            row = conn.execute(self._one(owner, name)).mappings().first()
+            if row is None:
+                raise ResourceNotFound(f"Alarm {name} not found")
+            self._transition(conn, row, state, reason, reason_data, self.clock.now())
+        self._flush()
+
+    def history(
+        self,
+        owner: str | None,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        ascending: bool = False,
+    ) -> list[dict[str, Any]]:
+        query = sa.select(alarm_history)
+        if owner is not None:
+            query = query.where(alarm_history.c.owner == owner)
+        if name:
+            query = query.where(alarm_history.c.alarm_name == name)
+        if kind:
+            query = query.where(alarm_history.c.kind == kind)
+        if start:
+            query = query.where(alarm_history.c.at >= start)
+        if end:
+            query = query.where(alarm_history.c.at <= end)
+        order = alarm_history.c.id if ascending else alarm_history.c.id.desc()
+        with reading(self.engine) as conn:
+            rows = conn.execute(query.order_by(order).limit(limit)).mappings()
+            return [
+                {
+                    "AlarmName": r["alarm_name"],
+                    "AlarmType": "MetricAlarm",
+                    "Timestamp": r["at"],
+                    "HistoryItemType": r["kind"],
+                    "HistorySummary": r["summary"],
+                    "HistoryData": r["data"],
+                }
+                for r in rows
+            ]
+
+    # --- transitions and actions -------------------------------------------------------------------
+
+    def _history(
+        self, conn: sa.Connection, owner: str, name: str, at: datetime, kind: str, summary: str, data: Any
+    ) -> None:
+        conn.execute(
+            alarm_history.insert().values(
+                owner=owner, alarm_name=name, at=at, kind=kind, summary=summary, data=json.dumps(data)
+            )
+        )
+
+    def _transition(
+        self,
+        conn: sa.Connection,
+        row: Mapping[str, Any],
+        state: str,
+        reason: str,
+        reason_data: str | None,
+        now: datetime,
+    ) -> bool:
+        """Record the state; on a change, its history item and (ActionsEnabled) its actions."""
+        old = row["state"]
+        where = (alarms.c.owner == row["owner"], alarms.c.name == row["name"])
+        values: dict[str, Any] = {"reason": reason, "reason_data": reason_data, "state_updated": now}
+        if old == state:
+            conn.execute(alarms.update().where(*where).values(**values))
+            return False
+        values.update(state=state, state_transitioned=now)
+        conn.execute(alarms.update().where(*where).values(**values))
+        config = json.loads(row["config"])
+        name = row["name"]
+        self._history(
+            conn,
+            row["owner"],
+            name,
+            now,
+            "StateUpdate",
+            f"Alarm updated from {old} to {state}",
+            {
+                "version": "1.0",
+                "oldState": {"stateValue": old, "stateReason": row["reason"]},
+                "newState": {"stateValue": state, "stateReason": reason},
+            },
+        )
+        if row["actions_enabled"]:
+            key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
+            message = alarm_message(
+                row, config, old, state, reason, now, self.arn(row["owner"], row["region"], name)
+            )
+            subject = f'{state}: "{name}" in {region_name(row["region"])}'[:100]
+            for topic_arn in config[key]:
+                try:
+                    with conn.begin_nested():
+                        self.topics.publish_in(conn, row["owner"], topic_arn, message, subject=subject)
+                    summary, ok = f"Successfully executed action {topic_arn}", True
+                except NotifyError as exc:
+                    summary, ok = (
+                        f"Failed to execute action {topic_arn}. Received error: {exc.message}",
+                        False,
+                    )
+                self._history(
+                    conn,
+                    row["owner"],
+                    name,
+                    now,
+                    "Action",
+                    summary,
+                    {"actionState": "Succeeded" if ok else "Failed"},
+                )
+        if self.emit is not None:
+            self._pending().append(
+                AlarmStateChanged(
+                    at=now,
+                    owner=row["owner"],
+                    alarm_name=name,
+                    alarm_arn=self.arn(row["owner"], row["region"], name),
+                    old=old,
+                    new=state,
+                    reason=reason,
+                    region=row["region"],
+                )
+            )
+        return True
+
+    def _pending(self) -> list[AlarmStateChanged]:
+        if not hasattr(self._local, "events"):
+            self._local.events = []
+        return self._local.events  # type: ignore[no-any-return]
+
+    def _flush(self) -> None:
+        events = self._pending()
+        if self.emit is None or not events:
+            return
+        batch = list(events)
+        events.clear()
+        for event in batch:
+            try:
+                self.emit(event)
+            except Exception:  # the transition is committed; a lost notification event is logged
+                log.exception("could not record %s", event.TYPE)
+        self.topics._committed()
+
+    # --- evaluation --------------------------------------------------------------------------------
+
+    def evaluate_due(self, *, limit: int = 10_000) -> int:
+        """One round: claim due alarms, evaluate them, commit. Returns how many were evaluated.
+
+        Metric buckets are read once per metric and range for the whole round; alarms whose state
+        stays are recorded in one batched update, transitions one by one (history and actions)."""
+        now = self.clock.now()
+        rows = self._claim(now, limit)
+        cache: dict[tuple[Any, ...], dict[datetime, Any]] = {}
+        results: list[tuple[Mapping[str, Any], rules.Rule, rules.Evaluation]] = []
+        for row in rows:
+            try:
+                config = json.loads(row["config"])
+                rule = rule_of(config)
+                starts = rules.evaluation_range(rule, now)
+                key = (row["owner"], config["Namespace"], config["MetricName"], dims_key(config["Dimensions"]),
+                       rule.period, starts[0])  # fmt: skip
+                if key not in cache:
+                    metric = self.metrics.find_metric(
+                        row["owner"], config["Namespace"], config["MetricName"], config["Dimensions"]
+                    )
+                    end = starts[-1] + timedelta(seconds=rule.period)
+                    cache[key] = self.metrics.buckets(metric, starts[0], end, rule.period)
+                found = cache[key]
+                values = [(at, found[at].statistic(rule.statistic) if at in found else None) for at in starts]
+                results.append((row, rule, rules.evaluate(rule, values, row["state"], now)))
+            except Exception:  # one bad alarm must not stop the round
+                log.exception("evaluating alarm %s of %s failed", row["name"], row["owner"])
+        same = []
+        with self.engine.begin() as conn:
+            for row, rule, result in results:
+                data = json.dumps(result.data)
+                next_at = rules.next_evaluation(rule, now)
+                if result.state == row["state"]:
+                    same.append(
+                        {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
+                         "reason": result.reason, "reason_data": data, "state_updated": now,
+                         "next_eval_at": next_at, "lease_until": None}
+                    )  # fmt: skip
+                    continue
+                fresh = conn.execute(self._one(row["owner"], row["name"])).mappings().first()
+                if fresh is None or fresh["config"] != row["config"]:
+                    continue  # deleted or changed meanwhile: the next round evaluates the new one
+                self._transition(conn, fresh, result.state, result.reason, data, now)
+                conn.execute(
+                    alarms.update()
+                    .where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
+                    .values(lease_until=None, next_eval_at=next_at)
+                )
+            if same:
+                conn.execute(
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"),
+                        alarms.c.name == sa.bindparam("b_name"),
+                        alarms.c.config == sa.bindparam("b_config"),
+                    ),
+                    same,
+                )
+        self._flush()
+        return len(rows)
+
+    def _claim(self, now: datetime, limit: int) -> list[Mapping[str, Any]]:
+        with self.engine.begin() as conn:
+            query = (
+                sa.select(alarms)
+                .where(
+                    alarms.c.next_eval_at <= now,
+                    sa.or_(alarms.c.lease_until.is_(None), alarms.c.lease_until < now),
+                )
+                .order_by(alarms.c.next_eval_at)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            if rows:
+                conn.execute(
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
+                    ),
+                    [
+                        {"b_owner": r["owner"], "b_name": r["name"], "lease_until": now + self.lease}
+                        for r in rows
+                    ],
+                )
+        return rows
+
+
+class InvalidFormat(NotifyError):
+    code = "InvalidFormat"
+
+
+def _same_metric(config: Mapping[str, Any], metric: Mapping[str, Any]) -> bool:
+    if config["Namespace"] != metric["Namespace"] or config["MetricName"] != metric["MetricName"]:
+        return False
+    dims = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions") or [])
+    if metric.get("Dimensions") is not None and dims != sorted(
+        (d["Name"], d["Value"]) for d in config["Dimensions"]
+    ):
+        return False
+    for key in ("Statistic", "ExtendedStatistic", "Period", "Unit"):
+        if metric.get(key) is not None and metric[key] != config.get(key):
+            return False
+    return True
+
+
+def alarm_message(
+    row: Mapping[str, Any],
+    config: Mapping[str, Any],
+    old: str,
+    new: str,
+    reason: str,
+    now: datetime,
+    arn: str,
+) -> str:
+    """The JSON CloudWatch publishes to an alarm's topics."""
+    ext = config.get("ExtendedStatistic")
+    trigger: dict[str, Any] = {
+        "MetricName": config["MetricName"],
+        "Namespace": config["Namespace"],
+        "StatisticType": "ExtendedStatistic" if ext else "Statistic",
+        "Statistic": ext if ext else str(config["Statistic"]).upper(),
+        "Unit": config.get("Unit"),
+        "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in config["Dimensions"]],
+        "Period": config["Period"],
+        "EvaluationPeriods": config["EvaluationPeriods"],
+        "DatapointsToAlarm": config["DatapointsToAlarm"],
+        "ComparisonOperator": config["ComparisonOperator"],
+        "Threshold": config["Threshold"],
+        "TreatMissingData": config["TreatMissingData"],
+        "EvaluateLowSampleCountPercentile": "",
+    }
+    if ext:
+        trigger["ExtendedStatistic"] = trigger.pop("Statistic")
+    return json.dumps(
+        {
+            "AlarmName": row["name"],
+            "AlarmDescription": config.get("AlarmDescription"),
+            "AWSAccountId": account_for(row["owner"]),
+            "AlarmConfigurationUpdatedTimestamp": _iso(row["config_updated"]),
+            "NewStateValue": new,
+            "NewStateReason": reason,
+            "StateChangeTime": _iso(now),
+            "Region": region_name(row["region"]),
+            "AlarmArn": arn,
+            "OldStateValue": old,
+            "OKActions": config["OKActions"],
+            "AlarmActions": config["AlarmActions"],
+            "InsufficientDataActions": config["InsufficientDataActions"],
+            "Trigger": trigger,
+        },
+        separators=(",", ":"),
+    )
+
+
+class AlarmEvaluator:
+    """The evaluation loop: `start()` runs `evaluate_due` every `interval` seconds until `stop()`;
+    expired metric buckets are dropped once an hour."""
+
+    def __init__(self, alarms_: AlarmService, *, interval: float = 10.0) -> None:
+        self.alarms = alarms_
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_expire = 0.0
+
+    def start(self) -> AlarmEvaluator:
+        self._thread = threading.Thread(target=self._run, name="tailrace-alarms", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            try:
+                self.alarms.evaluate_due()
+                if time.monotonic() - self._last_expire > 3600:
+                    self.alarms.metrics.expire()
+                    self._last_expire = time.monotonic()
+            except Exception:  # the database may be briefly unavailable; the next round retries
+                log.exception("alarm evaluation round failed")
+            self._stop.wait(self.interval)

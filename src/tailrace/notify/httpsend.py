@@ -1,0 +1,162 @@
+"""Sending one HTTP/S delivery to an untrusted endpoint: no redirects, bounded time and size, and
+only to addresses the destination policy allows (checked on the resolved address, which is the
+one connected to, so a name cannot re-resolve to an internal address between check and use)."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from tailrace.notify.errors import InvalidParameter
+
+TIMEOUT = 15.0
+"""Seconds for connecting and for each read (SNS waits about as long)."""
+MAX_RESPONSE = 64 * 1024
+
+
+class DeliveryRefused(InvalidParameter):
+    """The endpoint is not a destination this service may send to."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestinationPolicy:
+    """Where deliveries may go. Public addresses always; loopback, private, link-local and other
+    special ranges only when `allow_private()` says so or they are in `allowed_networks`."""
+
+    allowed_networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    allow_private: Callable[[], bool] = field(default=lambda: False)
+
+    @classmethod
+    def from_text(
+        cls, networks: str | None, allow_private: Callable[[], bool] | bool = False
+    ) -> DestinationPolicy:
+        nets = []
+        for part in (networks or "").split(","):
+            if part.strip():
+                try:
+                    nets.append(ipaddress.ip_network(part.strip(), strict=False))
+                except ValueError as exc:
+                    from tailrace.errors import ConfigError
+
+                    raise ConfigError(f"notify_allowed_networks: {part.strip()!r} is not a network ({exc})")
+        fn = allow_private if callable(allow_private) else (lambda: bool(allow_private))
+        return cls(allowed_networks=tuple(nets), allow_private=fn)
+
+    def allows(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if any(ip in net for net in self.allowed_networks):
+            return True
+        if ip.is_global and not ip.is_multicast:
+            return True
+        if ip.is_unspecified or ip.is_multicast:
+            return False
+        return self.allow_private()
+
+    def resolve(self, host: str, port: int) -> str:
+        """The first allowed address of host. :raises DeliveryRefused:"""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise DeliveryRefused(f"Endpoint host {host!r} does not resolve ({exc.strerror})")
+        for info in infos:
+            address = str(info[4][0])
+            if self.allows(address):
+                return address
+        raise DeliveryRefused(
+            f"Endpoint host {host!r} resolves only to addresses this service does not deliver to "
+            "(loopback, private or reserved ranges; see notify_allowed_networks)"
+        )
+
+    def check_endpoint(self, protocol: str, endpoint: str) -> None:
+        """For Subscribe: the URL is well formed and its host is allowed now."""
+        if protocol not in ("http", "https"):
+            return
+        host, port, _ = split_url(endpoint)
+        self.resolve(host, port)
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameter(f"Endpoint: {url[:200]!r} is not an http:// or https:// URL")
+    if parts.username or parts.password:
+        raise InvalidParameter("Endpoint: credentials in the URL are not accepted")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidParameter(f"Endpoint: {url[:200]!r} has an invalid port")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.hostname, port, path
+
+
+class _Pinned(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedTLS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._ctx = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    delivered: bool
+    retry: bool
+    detail: str
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    policy: DestinationPolicy,
+    *,
+    timeout: float = TIMEOUT,
+    tls: ssl.SSLContext | None = None,
+) -> Outcome:
+    """POST once. 2xx is delivered; 5xx, 429, timeouts and connection failures are retried; any
+    other status (redirects included: they are never followed) fails without retry."""
+    try:
+        host, port, path = split_url(url)
+        address = policy.resolve(host, port)
+    except InvalidParameter as exc:
+        return Outcome(delivered=False, retry=False, detail=exc.message)
+    if url.lower().startswith("https://"):
+        conn: http.client.HTTPConnection = _PinnedTLS(
+            host, port, address, timeout, tls or ssl.create_default_context()
+        )
+    else:
+        conn = _Pinned(host, port, address, timeout)
+    try:
+        conn.request("POST", path, body=body, headers={**headers, "Connection": "close"})
+        resp = conn.getresponse()
+        resp.read(MAX_RESPONSE)  # drained up to a bound; the body is never used
+        status = resp.status
+    except (OSError, http.client.HTTPException) as exc:
+        return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
+    finally:
+        conn.close()
+    if 200 <= status < 300:
+        return Outcome(delivered=True, retry=False, detail=f"HTTP {status}")
+    if status >= 500 or status == 429:
+        return Outcome(delivered=False, retry=True, detail=f"HTTP {status}")
+    return Outcome(delivered=False, retry=False, detail=f"HTTP {status} (not retried)")

@@ -1,0 +1,189 @@
+"""SnsAlarm objects of pipelines, and the built-in pipeline metrics, from the state store's outbox.
+
+The scheduler records each fired action as an `action.fired` event (runtime/firing.py, with the
+subject and message already evaluated against the instance); this relay publishes the SnsAlarm
+ones to their topic. Each attempt that ends (`attempt.status` to FINISHED, FAILED, TIMEDOUT or
+CANCELED) adds 1 to `AttemptsSucceeded` or `AttemptsFailed`, and its run time to
+`AttemptDuration` (seconds), in namespace `Tailrace/Pipelines` of the pipeline's owner, with
+dimensions PipelineId and PipelineId+Activity.
+
+The relay keeps its cursor (the last event id handled) in `sns_relay_cursor` and moves it in
+the transaction that commits the messages' deliveries, so each fired action is published exactly
+once even with several processes (the cursor row is locked for the round). It starts at the end
+of the outbox: history fired before the relay first ran is not replayed. The pipeline's owner
+publishes, so an SnsAlarm can only reach its own owner's topics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC
+from typing import Any
+
+import sqlalchemy as sa
+
+from tailrace.notify.errors import NotifyError
+from tailrace.notify.metrics import MetricStore
+from tailrace.notify.tables import meta
+from tailrace.notify.topics import TopicService
+from tailrace.state import schema
+
+log = logging.getLogger("tailrace.notify")
+NAME = "snsalarm"
+BUILTIN_NAMESPACE = "Tailrace/Pipelines"
+ENDED = {
+    "FINISHED": "AttemptsSucceeded",
+    "FAILED": "AttemptsFailed",
+    "TIMEDOUT": "AttemptsFailed",
+    "CANCELED": "AttemptsFailed",
+}
+
+cursor = sa.Table(
+    "sns_relay_cursor",
+    meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+)
+
+
+class SnsAlarmRelay:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        topics: TopicService,
+        metrics: MetricStore | None = None,
+        *,
+        interval: float = 1.0,
+        batch: int = 500,
+    ) -> None:
+        self.engine = engine
+        self.topics = topics
+        self.metrics = metrics
+        self.interval = interval
+        self.batch = batch
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        meta.create_all(engine, checkfirst=True)
+        with engine.begin() as conn:
+            if conn.execute(sa.select(cursor.c.last_id).where(cursor.c.name == NAME)).first() is None:
+                last = conn.execute(sa.select(sa.func.max(schema.events.c.id))).scalar() or 0
+                try:
+                    with conn.begin_nested():
+                        conn.execute(cursor.insert().values(name=NAME, last_id=last))
+                except sa.exc.IntegrityError:
+                    pass  # another process created it first
+
+    def run_once(self) -> int:
+        """Publish the SnsAlarm actions fired since the cursor; returns how many were published."""
+        published = 0
+        with self.engine.begin() as conn:
+            query = sa.select(cursor.c.last_id).where(cursor.c.name == NAME)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            last = int(conn.execute(query).scalar_one())
+            rows = list(
+                conn.execute(
+                    sa.select(
+                        schema.events.c.id,
+                        schema.events.c.type,
+                        schema.events.c.at,
+                        schema.events.c.pipeline_id,
+                        schema.events.c.object_id,
+                        schema.events.c.payload,
+                    )
+                    .where(
+                        schema.events.c.id > last,
+                        schema.events.c.type.in_(("action.fired", "attempt.status")),
+                    )
+                    .order_by(schema.events.c.id)
+                    .limit(self.batch)
+                ).mappings()
+            )
+            if not rows:
+                return 0
+            owners = self._owners(conn, {r["pipeline_id"] for r in rows})
+            for row in rows:
+                payload = row["payload"] if isinstance(row["payload"], dict) else json.loads(row["payload"])
+                owner = owners.get(row["pipeline_id"])
+                if row["type"] == "attempt.status":
+                    if self.metrics is not None and owner is not None:
+                        self._attempt_metrics(conn, owner, row, payload)
+                elif payload.get("type") == "SnsAlarm":
+                    published += self._publish(conn, owner, row["pipeline_id"], payload)
+            conn.execute(cursor.update().where(cursor.c.name == NAME).values(last_id=rows[-1]["id"]))
+        if published:
+            self.topics._committed()
+        return published
+
+    def _owners(self, conn: sa.Connection, ids: set[str]) -> dict[str, str]:
+        p = schema.pipelines
+        return {r[0]: r[1] for r in conn.execute(sa.select(p.c.id, p.c.owner).where(p.c.id.in_(list(ids))))}
+
+    def _publish(
+        self, conn: sa.Connection, owner: str | None, pipeline_id: str, payload: dict[str, Any]
+    ) -> int:
+        arn = payload.get("topicArn") or ""
+        where = f"{pipeline_id} {payload.get('node')}: SnsAlarm '{payload.get('action')}' ({payload.get('trigger')})"
+        if owner is None:
+            log.warning("%s: the pipeline is gone; nothing published", where)
+            return 0
+        try:
+            with conn.begin_nested():
+                subject = (payload.get("subject") or "")[:100] or None
+                self.topics.publish_in(conn, owner, arn, payload.get("message") or "", subject=subject)
+        except NotifyError as exc:
+            log.warning("%s: not published to %r: %s", where, arn, exc.message)
+            return 0
+        return 1
+
+    def _attempt_metrics(self, conn: sa.Connection, owner: str, row: Any, payload: dict[str, Any]) -> None:
+        outcome = ENDED.get(str(payload.get("to")))
+        if outcome is None or self.metrics is None:
+            return
+        at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
+        activity = str(row["object_id"] or "").lstrip("@").split("_", 1)[0]
+        pipeline = [{"Name": "PipelineId", "Value": row["pipeline_id"]}]
+        both = [*pipeline, {"Name": "Activity", "Value": activity}]
+        data: list[dict[str, Any]] = [
+            {"MetricName": outcome, "Dimensions": dims, "Value": 1.0, "Timestamp": at, "Unit": "Count"}
+            for dims in (pipeline, both)
+        ]
+        a = schema.attempts
+        started = conn.execute(
+            sa.select(a.c.started_at).where(a.c.pipeline_id == row["pipeline_id"], a.c.id == row["object_id"])
+        ).scalar()
+        if started is not None:
+            seconds = (at - (started if started.tzinfo else started.replace(tzinfo=UTC))).total_seconds()
+            data.append(
+                {
+                    "MetricName": "AttemptDuration",
+                    "Dimensions": both,
+                    "Value": max(seconds, 0.0),
+                    "Timestamp": at,
+                }
+            )
+        try:
+            with conn.begin_nested():
+                self.metrics.put_in(conn, owner, BUILTIN_NAMESPACE, data, builtin=True)
+        except NotifyError as exc:  # e.g. an event older than the metrics window
+            log.debug("attempt metric not recorded: %s", exc.message)
+
+    def start(self) -> SnsAlarmRelay:
+        self._thread = threading.Thread(target=self._run, name="tailrace-snsalarm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the database may be briefly unavailable; the next round retries
+                log.exception("SnsAlarm relay round failed")
+            self._stop.wait(self.interval)

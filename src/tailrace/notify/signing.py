@@ -1,0 +1,167 @@
+"""SNS message signatures: the service's RSA key pair and certificate, SNS's string to sign, and
+the message bodies and headers of HTTP/S deliveries.
+
+SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA (PKCS #1 v1.5), over `Name\\nValue\\n` pairs
+in SNS's order: Notification signs Message, MessageId, Subject (when present), Timestamp, TopicArn,
+Type; the two confirmation types sign Message, MessageId, SubscribeURL, Timestamp, Token,
+TopicArn, Type. A subscriber checks it with the certificate downloaded from SigningCertURL.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
+CERT_PATH_PREFIX = "/sns/"
+USER_AGENT = "Amazon Simple Notification Service Agent"
+
+
+def string_to_sign(message: Mapping[str, Any]) -> str:
+    fields = NOTIFICATION_FIELDS if message["Type"] == "Notification" else CONFIRMATION_FIELDS
+    return "".join(f"{name}\n{message[name]}\n" for name in fields if message.get(name) is not None)
+
+
+class Signer:
+    """The key pair under `directory` (created on first use, key file mode 0600) and its
+    self-signed certificate, served at `CERT_PATH_PREFIX + cert_name`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._key: rsa.RSAPrivateKey | None = None
+        self._cert_pem: bytes | None = None
+        self._signatures: dict[tuple[bytes, str], str] = {}
+
+    @property
+    def key_path(self) -> Path:
+        return self.directory / "sns-signing-key.pem"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.directory / "sns-signing-cert.pem"
+
+    def _load(self) -> tuple[rsa.RSAPrivateKey, bytes]:
+        with self._lock:
+            if self._key is None or self._cert_pem is None:
+                self._key, self._cert_pem = self._load_or_create()
+            return self._key, self._cert_pem
+
+    def _load_or_create(self) -> tuple[rsa.RSAPrivateKey, bytes]:
+        if self.key_path.exists() and self.cert_path.exists():
+            key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            return key, self.cert_path.read_bytes()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tailrace notification signing")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .sign(key, hashes.SHA256())
+        )
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        # Written 0600 from the start and renamed into place, so no reader ever sees a partial key
+        # and no other user can read it; two processes racing both write a valid pair, one wins.
+        tmp = self.key_path.with_suffix(f".tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+        ctmp = self.cert_path.with_suffix(f".tmp{os.getpid()}")
+        ctmp.write_bytes(cert_pem)
+        if self.key_path.exists() and self.cert_path.exists():
+            tmp.unlink()
+            ctmp.unlink()
+            return self._load_or_create()
+        os.replace(tmp, self.key_path)
+        os.replace(ctmp, self.cert_path)
+        return key, cert_pem
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self._load()[1]
+
+    @property
+    def cert_name(self) -> str:
+        return f"SimpleNotificationService-{hashlib.sha256(self.cert_pem).hexdigest()[:32]}.pem"
+
+    def sign(self, text: str, version: str) -> str:
+        # One message to many subscriptions signs the same text: sign it once.
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        with self._lock:
+            hit = self._signatures.get((digest, version))
+        if hit is not None:
+            return hit
+        signature = self._sign(text, version)
+        with self._lock:
+            if len(self._signatures) > 4096:
+                self._signatures.clear()
+            self._signatures[(digest, version)] = signature
+        return signature
+
+    def _sign(self, text: str, version: str) -> str:
+        key, _ = self._load()
+        algorithm: hashes.HashAlgorithm = hashes.SHA256() if version == "2" else hashes.SHA1()
+        return base64.b64encode(key.sign(text.encode("utf-8"), padding.PKCS1v15(), algorithm)).decode()
+
+
+def http_request(
+    payload: dict[str, Any], subscription_arn: str, signer: Signer
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one HTTP/S delivery, as SNS sends them. Built from the stored
+    payload, so every try carries the same MessageId, Timestamp and Signature."""
+    kind = payload["Type"]
+    base = payload.get("BaseURL", "")
+    headers = {
+        "x-amz-sns-message-type": kind,
+        "x-amz-sns-message-id": payload["MessageId"],
+        "x-amz-sns-topic-arn": payload["TopicArn"],
+        "Content-Type": "text/plain; charset=UTF-8",
+        "User-Agent": USER_AGENT,
+    }
+    if kind == "Notification":
+        headers["x-amz-sns-subscription-arn"] = subscription_arn
+    if kind == "Notification" and payload.get("Raw"):
+        headers["x-amz-sns-rawdelivery"] = "true"
+        return payload["Message"].encode("utf-8"), headers
+    message: dict[str, Any] = {"Type": kind, "MessageId": payload["MessageId"]}
+    if kind != "Notification":
+        message["Token"] = payload["Token"]
+    message["TopicArn"] = payload["TopicArn"]
+    if kind == "Notification" and payload.get("Subject") is not None:
+        message["Subject"] = payload["Subject"]
+    message["Message"] = payload["Message"]
+    if kind != "Notification":
+        message["SubscribeURL"] = payload["SubscribeURL"]
+    message["Timestamp"] = payload["Timestamp"]
+    version = str(payload.get("SignatureVersion", "1"))
+    message["SignatureVersion"] = version
+    message["Signature"] = signer.sign(string_to_sign(message), version)
+    message["SigningCertURL"] = f"{base}{CERT_PATH_PREFIX}{signer.cert_name}"
+    if kind == "Notification":
+        message["UnsubscribeURL"] = f"{base}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+        if payload.get("MessageAttributes"):
+            message["MessageAttributes"] = payload["MessageAttributes"]
+    return json.dumps(message, indent=2).encode("utf-8"), headers
