@@ -4,30 +4,33 @@ type SnsAlarm (as runtime/firing.py records it) exactly once, as the pipeline's 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from subscriber import Subscriber
 from test_delivery import World
 
+from tailrace.events.model import ActionFired, AttemptStatusChanged
 from tailrace.notify.pipelinealarms import SnsAlarmRelay
 from tailrace.runtime.service import PipelineService
+
+T_FIRED = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def _fire(store, pid, topic_arn, *, kind="SnsAlarm", node="@Hive_2026-03-01T00:00:00"):
     # The payload firing.py writes for a fired action.
     with store.transaction() as tx:
         tx.events.append(
-            "action.fired",
-            pipeline_id=pid,
-            object_id="FailureAlarm",
-            payload={
-                "action": "FailureAlarm",
-                "type": kind,
-                "trigger": "onFail",
-                "node": node,
-                "subject": f"Failed: {node}",
-                "message": f"{node} failed",
-                "topicArn": topic_arn,
-            },
+            ActionFired(
+                at=T_FIRED,
+                pipeline_id=pid,
+                action_id="FailureAlarm",
+                action_type=kind,
+                trigger="onFail",
+                node=node,
+                subject=f"Failed: {node}",
+                message=f"{node} failed",
+                topic_arn=topic_arn,
+            )
         )
 
 
@@ -68,11 +71,13 @@ def test_ended_attempts_become_builtin_metrics(tmp_path):
         for attempt, to in (("1", "FAILED"), ("2", "FINISHED"), ("3", "RUNNING")):
             with w.store.transaction() as tx:
                 tx.events.append(
-                    "attempt.status",
-                    at=w.clock.now(),
-                    pipeline_id=pid,
-                    object_id=f"@Hive_2026-03-01T00:00:00_Attempt={attempt}",
-                    payload={"from": "RUNNING" if to != "RUNNING" else "WAITING_FOR_RUNNER", "to": to},
+                    AttemptStatusChanged(
+                        at=w.clock.now(),
+                        pipeline_id=pid,
+                        object_id=f"@Hive_2026-03-01T00:00:00_Attempt={attempt}",
+                        old="RUNNING" if to != "RUNNING" else "WAITING_FOR_RUNNER",
+                        new=to,
+                    )
                 )
         relay.run_once()
         start, end = w.clock.now().replace(second=0), w.clock.now().replace(second=0).replace(minute=1)

@@ -99,13 +99,20 @@ def test_up_is_api_then_scheduler_then_task_runners(tmp_path):
     services = Services(Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path}/s.db"))
     try:
         up = services.processes.up(RuntimeOptions(grace=0.5), host="127.0.0.1", port=0, workers=2)
-        assert [loop.name for loop in up.loops] == ["api", "scheduler", "task runners"]
+        assert [loop.name for loop in up.loops] == [
+            "api",
+            "api processes",
+            "scheduler",
+            "task runners",
+            "notifications",
+        ]
         assert [
             loop.name
             for loop in services.processes.up(RuntimeOptions(), host="h", port=1, workers=1, http=False).loops
         ] == [
             "scheduler",
             "task runners",
+            "notifications",
         ]
         up.start()
         banner = up.banner()

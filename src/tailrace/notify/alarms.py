@@ -40,7 +40,7 @@ log = logging.getLogger("tailrace.notify")
 MAX_ACTIONS = 5
 
 
-class LimitExceeded(NotifyError):
+class AlarmLimitExceeded(NotifyError):
     code = "LimitExceeded"
 
 
@@ -100,7 +100,7 @@ def check_alarm(owner: str, p: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
         actions = list(p.get(key) or [])
         if len(actions) > MAX_ACTIONS:
-            raise LimitExceeded(f"The maximum number of {key} is {MAX_ACTIONS}")
+            raise AlarmLimitExceeded(f"The maximum number of {key} is {MAX_ACTIONS}")
         for arn in actions:
             try:
                 parsed = parse_arn(arn, what=key)
@@ -185,7 +185,7 @@ class AlarmService:
                     conn.execute(sa.select(sa.func.count()).where(alarms.c.owner == owner)).scalar_one()
                     >= 5000
                 ):
-                    raise LimitExceeded("The maximum number of alarms per owner (5000) is reached")
+                    raise AlarmLimitExceeded("The maximum number of alarms per owner (5000) is reached")
                 conn.execute(
                     alarms.insert().values(
                         owner=owner,

@@ -16,7 +16,6 @@ publishes, so an SnsAlarm can only reach its own owner's topics.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import UTC
@@ -24,11 +23,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tailrace.events.model import ActionFired, AttemptStatusChanged
 from tailrace.notify.errors import NotifyError
 from tailrace.notify.metrics import MetricStore
 from tailrace.notify.tables import meta
 from tailrace.notify.topics import TopicService
 from tailrace.state import schema
+from tailrace.state.sql import event_from_row
 
 log = logging.getLogger("tailrace.notify")
 NAME = "snsalarm"
@@ -85,14 +86,7 @@ class SnsAlarmRelay:
             last = int(conn.execute(query).scalar_one())
             rows = list(
                 conn.execute(
-                    sa.select(
-                        schema.events.c.id,
-                        schema.events.c.type,
-                        schema.events.c.at,
-                        schema.events.c.pipeline_id,
-                        schema.events.c.object_id,
-                        schema.events.c.payload,
-                    )
+                    sa.select(schema.events)
                     .where(
                         schema.events.c.id > last,
                         schema.events.c.type.in_(("action.fired", "attempt.status")),
@@ -105,13 +99,13 @@ class SnsAlarmRelay:
                 return 0
             owners = self._owners(conn, {r["pipeline_id"] for r in rows})
             for row in rows:
-                payload = row["payload"] if isinstance(row["payload"], dict) else json.loads(row["payload"])
-                owner = owners.get(row["pipeline_id"])
-                if row["type"] == "attempt.status":
+                event = event_from_row(row).event
+                owner = event.owner or owners.get(row["pipeline_id"])
+                if isinstance(event, AttemptStatusChanged):
                     if self.metrics is not None and owner is not None:
-                        self._attempt_metrics(conn, owner, row, payload)
-                elif payload.get("type") == "SnsAlarm":
-                    published += self._publish(conn, owner, row["pipeline_id"], payload)
+                        self._attempt_metrics(conn, owner, event)
+                elif isinstance(event, ActionFired) and event.action_type == "SnsAlarm":
+                    published += self._publish(conn, owner, event)
             conn.execute(cursor.update().where(cursor.c.name == NAME).values(last_id=rows[-1]["id"]))
         if published:
             self.topics._committed()
@@ -121,30 +115,28 @@ class SnsAlarmRelay:
         p = schema.pipelines
         return {r[0]: r[1] for r in conn.execute(sa.select(p.c.id, p.c.owner).where(p.c.id.in_(list(ids))))}
 
-    def _publish(
-        self, conn: sa.Connection, owner: str | None, pipeline_id: str, payload: dict[str, Any]
-    ) -> int:
-        arn = payload.get("topicArn") or ""
-        where = f"{pipeline_id} {payload.get('node')}: SnsAlarm '{payload.get('action')}' ({payload.get('trigger')})"
+    def _publish(self, conn: sa.Connection, owner: str | None, fired: ActionFired) -> int:
+        arn = fired.topic_arn or ""
+        where = f"{fired.pipeline_id} {fired.node}: SnsAlarm '{fired.action_id}' ({fired.trigger})"
         if owner is None:
             log.warning("%s: the pipeline is gone; nothing published", where)
             return 0
         try:
             with conn.begin_nested():
-                subject = (payload.get("subject") or "")[:100] or None
-                self.topics.publish_in(conn, owner, arn, payload.get("message") or "", subject=subject)
+                subject = (fired.subject or "")[:100] or None
+                self.topics.publish_in(conn, owner, arn, fired.message or "", subject=subject)
         except NotifyError as exc:
             log.warning("%s: not published to %r: %s", where, arn, exc.message)
             return 0
         return 1
 
-    def _attempt_metrics(self, conn: sa.Connection, owner: str, row: Any, payload: dict[str, Any]) -> None:
-        outcome = ENDED.get(str(payload.get("to")))
+    def _attempt_metrics(self, conn: sa.Connection, owner: str, ended: AttemptStatusChanged) -> None:
+        outcome = ENDED.get(ended.new)
         if outcome is None or self.metrics is None:
             return
-        at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
-        activity = str(row["object_id"] or "").lstrip("@").split("_", 1)[0]
-        pipeline = [{"Name": "PipelineId", "Value": row["pipeline_id"]}]
+        at = ended.at
+        activity = str(ended.object_id or "").lstrip("@").split("_", 1)[0]
+        pipeline = [{"Name": "PipelineId", "Value": ended.pipeline_id}]
         both = [*pipeline, {"Name": "Activity", "Value": activity}]
         data: list[dict[str, Any]] = [
             {"MetricName": outcome, "Dimensions": dims, "Value": 1.0, "Timestamp": at, "Unit": "Count"}
@@ -152,7 +144,7 @@ class SnsAlarmRelay:
         ]
         a = schema.attempts
         started = conn.execute(
-            sa.select(a.c.started_at).where(a.c.pipeline_id == row["pipeline_id"], a.c.id == row["object_id"])
+            sa.select(a.c.started_at).where(a.c.pipeline_id == ended.pipeline_id, a.c.id == ended.object_id)
         ).scalar()
         if started is not None:
             seconds = (at - (started if started.tzinfo else started.replace(tzinfo=UTC))).total_seconds()
