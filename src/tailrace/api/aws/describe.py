@@ -20,6 +20,7 @@ from tailrace.api.aws.objects import (
     waiting_on,
 )
 from tailrace.api.aws.selectors import matches, parse_selectors, to_store
+from tailrace.errors import TailraceError
 from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.reads import (
     active_definition,
@@ -29,7 +30,7 @@ from tailrace.runtime.reads import (
     owned_pipeline,
     pipeline_health,
 )
-from tailrace.state import Instance, Status, Transaction
+from tailrace.state import Component, Instance, Pipeline, Status, Transaction
 
 if TYPE_CHECKING:
     from tailrace.runtime.service import PipelineService
@@ -102,7 +103,11 @@ def describe_objects(
         shown: dict[str, list[Field]] = {}  # a component's own fields as its instances show them
         for oid in page:
             if oid in components:
-                objects.append(component_object(components[oid]))
+                c = components[oid]
+                if evaluate_expressions:
+                    objects.append(_component_evaluated(service, tx, pipeline, c))
+                else:
+                    objects.append(component_object(c))
                 continue
             attempt = attempts.get(oid)
             inst = instances.get(attempt.instance_id if attempt else oid)
@@ -112,9 +117,12 @@ def describe_objects(
             if evaluate_expressions:
                 active = active_definition(service.definitions, tx, pipeline, inst.definition_version)
                 scope = instance_scope(active, inst, attempt)
-                fields = evaluated(evaluated_fields(active, inst.component_id, scope)) + fields
+                inherited = evaluated(evaluated_fields(active, inst.component_id, scope))
             else:
-                fields = component_fields(inst.component_id, components, shown) + fields
+                inherited = component_fields(inst.component_id, components, shown)
+            # The runtime part already carries `type` and `workerGroup`: each key once.
+            own = {f["key"] for f in fields}
+            fields = [f for f in inherited if f["key"] not in own] + fields
             if not attempt:
                 fields += waiting_on(inst, deps)
             objects.append({"id": oid, "name": oid, "fields": fields})
@@ -123,6 +131,24 @@ def describe_objects(
     if more:
         out["marker"] = str(start + OBJECTS_PAGE)
     return out
+
+
+def _component_evaluated(
+    service: PipelineService, tx: Transaction, pipeline: Pipeline, c: Component
+) -> dict[str, Any]:
+    """A component with evaluateExpressions: its resolved fields (inherited ones included),
+    expressions evaluated in the component's scope, plus its references and runtime fields."""
+    plain = component_object(c)
+    try:
+        active = active_definition(service.definitions, tx, pipeline, c.version)
+    except TailraceError:
+        return plain
+    if active.resolved.get(c.id) is None:
+        return plain
+    fields = evaluated(evaluated_fields(active, c.id, active.scopes.component_scope(c.id)))
+    shown = {f["key"] for f in fields}
+    fields += [f for f in plain["fields"] if f["key"] not in shown]
+    return {**plain, "fields": fields}
 
 
 def dependencies(tx: Transaction, pipeline_id: str, instances: Mapping[str, Instance]) -> dict[str, Instance]:
