@@ -94,6 +94,17 @@ def test_definition_round_trip_validate_activate_deactivate(dp, store):
         dp.describe_pipelines(pipelineIds=[pid])
 
 
+def test_deleting_a_deleted_pipeline_answers_an_error_the_model_lists(dp):
+    pid = dp.create_pipeline(name="gone", uniqueId="gone-1")["pipelineId"]
+    dp.delete_pipeline(pipelineId=pid)
+    listed = {e.name for e in dp.meta.service_model.operation_model("DeletePipeline").error_shapes}
+    with pytest.raises(dp.exceptions.ClientError) as info:
+        dp.delete_pipeline(pipelineId=pid)
+    assert _code(info) in listed and _code(info) == "PipelineNotFoundException"
+    with pytest.raises(dp.exceptions.PipelineDeletedException):  # where the model lists it
+        dp.describe_pipelines(pipelineIds=[pid])
+
+
 def _state(dp, pid: str) -> str:
     [desc] = dp.describe_pipelines(pipelineIds=[pid])["pipelineDescriptionList"]
     return {f["key"]: f["stringValue"] for f in desc["fields"]}["@pipelineState"]

@@ -86,8 +86,13 @@ class Operations:
         return {"pipelineId": pid}
 
     def delete_pipeline(self, caller: Caller, p: dict[str, Any]) -> None:
-        self._pipeline(caller, p["pipelineId"])
-        self.service.delete_pipeline(p["pipelineId"])
+        # The service model lists no PipelineDeletedException for DeletePipeline: a pipeline
+        # already deleted is answered as not found.
+        try:
+            self._pipeline(caller, p["pipelineId"])
+            self.service.delete_pipeline(p["pipelineId"])
+        except PipelineDeleted as exc:
+            raise PipelineNotFound(p["pipelineId"]) from exc
 
     def describe_pipelines(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         ids: Sequence[str] = list(dict.fromkeys(p["pipelineIds"]))
