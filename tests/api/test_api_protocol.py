@@ -298,3 +298,13 @@ def test_one_owner_cannot_see_or_change_anothers_pipeline(server, alice, bob):
     # Still there, unchanged, for its owner.
     assert a.describe_pipelines(pipelineIds=[pid])["pipelineDescriptionList"][0]["name"] == "mine"
     assert a.get_pipeline_definition(pipelineId=pid)["pipelineObjects"]
+
+
+def test_activating_a_pipeline_with_no_definition_is_an_invalid_request(dp):
+    pid = dp.create_pipeline(name="empty", uniqueId="empty-1")["pipelineId"]
+    listed = {e.name for e in dp.meta.service_model.operation_model("ActivatePipeline").error_shapes}
+    with pytest.raises(dp.exceptions.InvalidRequestException) as info:
+        dp.activate_pipeline(pipelineId=pid)
+    assert _code(info) in listed and "no definition" in info.value.response["Error"]["Message"]
+    assert _state(dp, pid) == "PENDING"
+    assert dp.query_objects(pipelineId=pid, sphere="INSTANCE")["ids"] == []

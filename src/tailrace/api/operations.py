@@ -39,9 +39,10 @@ class TaskNotOwned(TaskNotFound):
 
 
 class Operations:
-    def __init__(self, *, service: PipelineService, store: StateStore) -> None:
+    def __init__(self, *, service: PipelineService, store: StateStore, poll_wait: float = 90.0) -> None:
         self.service = service
         self.store = store
+        self.long_poll = tasks.LongPoll(service, wait=poll_wait)
         self._table: dict[str, Callable[[Caller, dict[str, Any]], Mapping[str, Any] | None]] = {}
         for name in shapes.operation_names():
             handler = getattr(self, xform_name(name), None)
@@ -200,9 +201,7 @@ class Operations:
 
     def poll_for_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         # Worker groups are shared names; the owner filter keeps other owners' tasks out of reach.
-        task = tasks.poll_for_task(
-            self.service, p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner
-        )
+        task = self.long_poll.poll(p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner)
         return {"taskObject": task} if task else {}
 
     def report_task_progress(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,9 @@ class ApiServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
+        close_polls = getattr(getattr(self.server.config.app, "state", None), "close_polls", None)
+        if close_polls is not None:
+            close_polls()  # a waiting PollForTask answers now rather than holding the shutdown
         if self._thread is not None:
             self._thread.join(timeout)
         self.sock.close()
