@@ -146,7 +146,8 @@ def start_api(
             f"tailrace up: created the first API access key (owner '{key.owner}'); it is shown only now and "
             f"saved for local clients in {home / 'credentials.json'}:\n"
             f"    AccessKeyId      {key.access_key_id}\n"
-            f"    SecretAccessKey  {key.secret_access_key}",
+            f"    SecretAccessKey  {key.secret_access_key}\n"
+            f"To use it from any directory: tailrace --home {home} configure --from-local",
             file=out,
             flush=True,
         )

@@ -3,8 +3,8 @@
 its AWS API (boto3, SigV4), so they work from any host that can reach it.
 
 Where they go: --endpoint-url > TAILRACE_ENDPOINT (or `endpoint` in tailrace.toml) > the
-Endpoint in <home>/credentials.json > http://<host>:<port>. Which key signs: see
-tailrace.api.credentials.client_credentials. Output: a table on a terminal, JSON otherwise, or
+profile's endpoint_url in ~/.tailrace/config (tailrace.api.profiles) > the Endpoint in
+<home>/credentials.json > http://<host>:<port>. Which key signs: see make_client. Output: a table on a terminal, JSON otherwise, or
 --output table|json.
 """
 
@@ -48,7 +48,25 @@ LIST_RUNS_STATUSES = (
 # --- connection ---------------------------------------------------------------------------------
 
 
-def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
+def _profile(args: argparse.Namespace) -> Any:
+    from tailrace.api.profiles import profile_name, read_profile
+
+    explicit = getattr(args, "profile", None)
+    profile = read_profile(profile_name(explicit, os.environ), os.environ)
+    if not profile.found and (explicit or os.environ.get("TAILRACE_PROFILE")):
+        from tailrace.api.profiles import config_paths
+
+        config, creds = config_paths(os.environ)
+        raise ConfigError(
+            f"profile {profile.name!r} is not in {config} or {creds}; "
+            f"create it with `tailrace configure --profile {profile.name}`"
+        )
+    return profile
+
+
+def _endpoint(args: argparse.Namespace, ctx: Any, profile: Any = None) -> str:
+    """--endpoint-url > TAILRACE_ENDPOINT (or tailrace.toml) > the profile's endpoint_url >
+    the Endpoint `tailrace up` wrote to <home>/credentials.json > http://host:port."""
     from tailrace.api.credentials import read_credentials_file
 
     if args.endpoint_url:
@@ -56,6 +74,9 @@ def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
     settings = ctx.settings
     if settings.endpoint:
         return str(settings.endpoint).rstrip("/")
+    profile = profile or _profile(args)
+    if profile.endpoint_url:
+        return str(profile.endpoint_url).rstrip("/")
     written = read_credentials_file(settings.home)
     if written and written.get("Endpoint"):
         return str(written["Endpoint"]).rstrip("/")
@@ -63,23 +84,44 @@ def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
 
 
 def make_client(args: argparse.Namespace, ctx: Any) -> Any:
-    """A client for the configured tailrace endpoint, signing with the configured key."""
+    """A client for the configured tailrace endpoint, signing with the configured key.
+
+    The key: an explicit --profile > TAILRACE_ACCESS_KEY_ID/TAILRACE_SECRET_ACCESS_KEY (or
+    tailrace.toml) > the profile (TAILRACE_PROFILE or default) in ~/.tailrace/credentials >
+    <home>/credentials.json (written by `tailrace up`) > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    """
     from tailrace.api.client import DataPipelineClient
-    from tailrace.api.credentials import client_credentials
+    from tailrace.api.credentials import ClientCredentials, client_credentials
 
     settings = ctx.settings
-    creds = client_credentials(
-        access_key_id=settings.access_key_id,
-        secret_access_key=settings.secret_access_key,
-        home=settings.home,
-        environ=os.environ,
+    profile = _profile(args)
+    from_profile = (
+        ClientCredentials(
+            access_key_id=profile.access_key_id,
+            secret_access_key=profile.secret_access_key,
+            source=f"profile {profile.name}",
+        )
+        if profile.access_key_id and profile.secret_access_key
+        else None
     )
+    if from_profile is not None and getattr(args, "profile", None):
+        creds: ClientCredentials | None = from_profile
+    else:
+        creds = client_credentials(
+            access_key_id=settings.access_key_id,
+            secret_access_key=settings.secret_access_key,
+            home=settings.home,
+            environ=os.environ,
+            profile=from_profile,
+        )
     if creds is None:
         raise ConfigError(
-            "no access key: set TAILRACE_ACCESS_KEY_ID and TAILRACE_SECRET_ACCESS_KEY (a pair from "
-            f"`tailrace keys create`), or run where `tailrace up` wrote {settings.home}/credentials.json"
+            "no access key: run `tailrace configure` (it saves the endpoint and a key from "
+            "`tailrace keys create` in ~/.tailrace), or set TAILRACE_ACCESS_KEY_ID and "
+            "TAILRACE_SECRET_ACCESS_KEY, or run where `tailrace up` wrote "
+            f"{settings.home}/credentials.json"
         )
-    return DataPipelineClient(_endpoint(args, ctx), creds.access_key_id, creds.secret_access_key)
+    return DataPipelineClient(_endpoint(args, ctx, profile), creds.access_key_id, creds.secret_access_key)
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -628,6 +670,11 @@ def _client_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection")
     g.add_argument(
         "--endpoint-url", metavar="URL", help="the tailrace API (default: TAILRACE_ENDPOINT or config)"
+    )
+    g.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile in ~/.tailrace/config and credentials (env TAILRACE_PROFILE)",
     )
     g.add_argument(
         "--output", choices=["table", "json"], help="table (default on a terminal) or json (the AWS shapes)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -40,7 +41,25 @@ def _store(ctx: Any) -> Any:
     from tailrace.api.keys import KeyStore
     from tailrace.clock import SystemClock
 
+    _require_database(ctx.settings)
     return KeyStore(ctx.services.state, SystemClock())
+
+
+def _require_database(settings: Any) -> None:
+    """Keys live in the server's database: never create an empty one here by accident (a key
+    issued into it would be refused by the server)."""
+    from tailrace.errors import ConfigError
+
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        return  # a server database (PostgreSQL): it exists or the connection says so
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if not path.exists():
+        raise ConfigError(
+            f"no tailrace database at {path}: `tailrace keys` works on the server's database. "
+            "Run it where `tailrace up` runs (or pass its --home DIR), or point "
+            "--database-url / TAILRACE_DATABASE_URL at the server's database"
+        )
 
 
 def _create(args: argparse.Namespace, ctx: Any) -> int:
