@@ -36,18 +36,32 @@ def test_instances_name_type_and_worker_group_once(harness):
         assert all(n == 1 for k, n in keys.items()), keys
 
 
-def test_a_component_with_evaluate_expressions_shows_inherited_fields_evaluated(harness):
+def test_a_component_as_written_and_with_evaluate_expressions(harness):
     defn = definition(
         shell("A", command="echo #{myWord} #{workerGroup}"),
+        {"id": "P", "myColour": "blue"},
+        shell("C", parent={"ref": "P"}),
         default={"failureAndRerunMode": "CASCADE"},
     )
     defn["parameters"] = [{"id": "myWord", "default": "hello"}]
     pid = harness.pipeline(defn)
-    (plain,) = aws.describe_objects(harness.service, pid, ["A"])["pipelineObjects"]
-    assert _value(plain, "command") == ["echo #{myWord} #{workerGroup}"]
-    (ev,) = aws.describe_objects(harness.service, pid, ["A"], evaluate_expressions=True)["pipelineObjects"]
-    assert _value(ev, "command") == ["echo hello wg"]
-    assert _value(ev, "failureAndRerunMode") == ["CASCADE"] and _value(ev, "workerGroup") == ["wg"]
-    assert _value(ev, "schedule") == ["Every"]
-    assert _value(ev, "@sphere") == ["COMPONENT"] and _value(ev, "@status") == _value(plain, "@status")
-    assert all(n == 1 for n in _keys(ev).values()), _keys(ev)
+    plain = {o["id"]: o for o in aws.describe_objects(harness.service, pid, ["A", "C"])["pipelineObjects"]}
+    # As written: the object's own fields and its parent, no inherited ones.
+    assert _value(plain["A"], "command") == ["echo #{myWord} #{workerGroup}"]
+    assert "failureAndRerunMode" not in _keys(plain["A"]) and "workerGroup" not in _keys(plain["A"])
+    assert _value(plain["C"], "parent") == ["P"] and "myColour" not in _keys(plain["C"])
+    assert _value(plain["A"], "@sphere") == ["COMPONENT"]
+    ev = {
+        o["id"]: o
+        for o in aws.describe_objects(harness.service, pid, ["A", "C"], evaluate_expressions=True)[
+            "pipelineObjects"
+        ]
+    }
+    # Evaluated: inherited fields added, `parent` dropped, expressions evaluated.
+    assert _value(ev["A"], "command") == ["echo hello wg"]
+    assert _value(ev["A"], "failureAndRerunMode") == ["CASCADE"] and _value(ev["A"], "workerGroup") == ["wg"]
+    assert _value(ev["A"], "schedule") == ["Every"]
+    assert _value(ev["C"], "myColour") == ["blue"] and "parent" not in _keys(ev["C"])
+    assert _value(ev["A"], "@status") == _value(plain["A"], "@status")
+    for o in (*plain.values(), *ev.values()):
+        assert all(n == 1 for n in _keys(o).values()), _keys(o)

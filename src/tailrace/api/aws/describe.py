@@ -6,6 +6,7 @@ objects; selectors.py checks QueryObjects' selectors and turns what it can into 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tailrace.api.aws.objects import (
@@ -20,6 +21,7 @@ from tailrace.api.aws.objects import (
     waiting_on,
 )
 from tailrace.api.aws.selectors import matches, parse_selectors, to_store
+from tailrace.definition import to_wire
 from tailrace.errors import TailraceError
 from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.reads import (
@@ -103,11 +105,7 @@ def describe_objects(
         shown: dict[str, list[Field]] = {}  # a component's own fields as its instances show them
         for oid in page:
             if oid in components:
-                c = components[oid]
-                if evaluate_expressions:
-                    objects.append(_component_evaluated(service, tx, pipeline, c))
-                else:
-                    objects.append(component_object(c))
+                objects.append(_component(service, tx, pipeline, components[oid], evaluate_expressions))
                 continue
             attempt = attempts.get(oid)
             inst = instances.get(attempt.instance_id if attempt else oid)
@@ -133,22 +131,30 @@ def describe_objects(
     return out
 
 
-def _component_evaluated(
-    service: PipelineService, tx: Transaction, pipeline: Pipeline, c: Component
+def _component(
+    service: PipelineService, tx: Transaction, pipeline: Pipeline, c: Component, evaluate: bool
 ) -> dict[str, Any]:
-    """A component with evaluateExpressions: its resolved fields (inherited ones included),
-    expressions evaluated in the component's scope, plus its references and runtime fields."""
+    """A component as DescribeObjects shows it: its own fields as written (with `parent`); with
+    evaluateExpressions, its resolved fields instead (inherited ones added, `parent` dropped)
+    with their expressions evaluated in the component's scope. Runtime fields (`@...`) follow."""
     plain = component_object(c)
     try:
         active = active_definition(service.definitions, tx, pipeline, c.version)
     except TailraceError:
         return plain
+    runtime = [f for f in plain["fields"] if f["key"].startswith("@")]
+    if not evaluate:
+        written = next((o for o in active.definition.objects if o.id == c.id), None)
+        if written is None:
+            return plain
+        own = to_wire(replace(active.definition, objects=(written,), parameters=(), values={}))
+        return {**plain, "fields": own["pipelineObjects"][0]["fields"] + runtime}
     if active.resolved.get(c.id) is None:
         return plain
     fields = evaluated(evaluated_fields(active, c.id, active.scopes.component_scope(c.id)))
-    shown = {f["key"] for f in fields}
-    fields += [f for f in plain["fields"] if f["key"] not in shown]
-    return {**plain, "fields": fields}
+    shown = {f["key"] for f in fields} | {"parent"}
+    fields += [f for f in plain["fields"] if f["key"] not in shown and not f["key"].startswith("@")]
+    return {**plain, "fields": fields + runtime}
 
 
 def dependencies(tx: Transaction, pipeline_id: str, instances: Mapping[str, Instance]) -> dict[str, Instance]:
