@@ -93,3 +93,56 @@ def test_a_waiting_poll_is_answered_when_a_task_becomes_ready(long_world):
 def test_a_poll_with_nothing_to_do_answers_empty_when_its_wait_ends(server, alice):
     # The fixture's server waits POLL_WAIT seconds; another owner's tasks never wake it.
     assert "taskObject" not in client_for(server.url, alice).poll_for_task(workerGroup="nobody")
+
+
+def test_one_owner_cannot_hold_every_poll_thread(long_world):
+    srv, app, keys, scheduler = long_world
+    mallory, alice = keys.create("mallory"), keys.create("alice")
+    long_poll = app.state.json_endpoint.dispatch.long_poll
+    cfg = botocore.config.Config(read_timeout=120, retries={"max_attempts": 1})
+    mallory_polls = [
+        threading.Thread(
+            target=lambda: _with(srv.url, mallory, cfg).poll_for_task(workerGroup="m"), daemon=True
+        )
+        for _ in range(long_poll.per_owner)
+    ]
+    for t in mallory_polls:
+        t.start()
+    ready = threading.Event()
+    for _ in range(400):
+        if long_poll.waiting == long_poll.per_owner:
+            ready.set()
+            break
+        ready.wait(0.05)
+    assert ready.is_set()
+    # One more from mallory is answered at once (empty), not parked on a shared thread.
+    extra: dict = {}
+    t = threading.Thread(
+        target=lambda: extra.update(_with(srv.url, mallory, cfg).poll_for_task(workerGroup="m")), daemon=True
+    )
+    t.start()
+    t.join(30)
+    assert not t.is_alive() and "taskObject" not in extra
+    # Alice still gets a waiting poll, answered by her task.
+    dp = client_for(srv.url, alice)
+    pid = dp.create_pipeline(name="a", uniqueId="a")["pipelineId"]
+    dp.put_pipeline_definition(pipelineId=pid, **to_wire(from_file_dict(DEFINITION)))
+    got: dict = {}
+    t = threading.Thread(
+        target=lambda: got.update(_with(srv.url, alice, cfg).poll_for_task(workerGroup="wg-1")), daemon=True
+    )
+    t.start()
+    pause = threading.Event()  # never set: a bounded wait between checks
+    for _ in range(400):
+        if long_poll.waiting == long_poll.per_owner + 1:
+            break
+        pause.wait(0.05)
+    assert long_poll.waiting == long_poll.per_owner + 1, (t.is_alive(), got)
+    dp.activate_pipeline(pipelineId=pid, startTimestamp=T0)
+    scheduler.tick()
+    t.join(60)
+    assert got["taskObject"]["pipelineId"] == pid
+    app.state.close_polls()  # mallory's parked polls end now
+    for m in mallory_polls:
+        m.join(30)
+        assert not m.is_alive()

@@ -76,13 +76,19 @@ class LongPoll:
     (a separate scheduler) are found by re-checking every `recheck` seconds.
     """
 
-    def __init__(self, service: PipelineService, *, wait: float = 90.0, recheck: float = 5.0) -> None:
+    def __init__(
+        self, service: PipelineService, *, wait: float = 90.0, recheck: float = 5.0, per_owner: int = 4
+    ) -> None:
         self.service = service
         self.wait = wait
         self.recheck = recheck
+        self.per_owner = per_owner
+        """Polls one owner may have waiting at once; more answer at once (the poll threads are
+        shared, so one key holder cannot hold them all)."""
         self.bell = Doorbell()
         self.closed = False
         self._waiting = 0
+        self._by_owner: dict[str, int] = {}
         self._lock = threading.Lock()
         self._unsubscribe = service.store.subscribe(self._on_commit) if wait > 0 else None
 
@@ -101,9 +107,15 @@ class LongPoll:
     def poll(
         self, worker_group: str, *, hostname: str | None = None, owner: str | None = None
     ) -> dict[str, Any] | None:
-        deadline = time.monotonic() + self.wait
+        who = owner or ""
         with self._lock:
-            self._waiting += 1
+            waits = self._by_owner.get(who, 0) < self.per_owner
+            if waits:
+                self._by_owner[who] = self._by_owner.get(who, 0) + 1
+                self._waiting += 1
+        if not waits:
+            return poll_for_task(self.service, worker_group, hostname=hostname, owner=owner)
+        deadline = time.monotonic() + self.wait
         try:
             while True:
                 seen = self.bell.mark()
@@ -115,6 +127,9 @@ class LongPoll:
         finally:
             with self._lock:
                 self._waiting -= 1
+                self._by_owner[who] -= 1
+                if not self._by_owner[who]:
+                    del self._by_owner[who]
 
     def close(self) -> None:
         """Answer waiting polls now (server shutdown) and stop listening."""
