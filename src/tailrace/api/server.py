@@ -147,7 +147,7 @@ def start_api(
             f"saved for local clients in {home / 'credentials.json'}:\n"
             f"    AccessKeyId      {key.access_key_id}\n"
             f"    SecretAccessKey  {key.secret_access_key}\n"
-            f"To use it from any directory: tailrace --home {home} configure --from-local",
+            f"To use it from any directory: tailrace --home {home.resolve()} configure --from-local",
             file=out,
             flush=True,
         )
