@@ -21,6 +21,8 @@ from tailrace.runtime.service import PipelineService
 from tailrace.services import build_services
 from tailrace.state import open_store
 
+POLL_WAIT = 0.5
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -43,7 +45,8 @@ def service(store, tmp_path):
 @pytest.fixture
 def server(store, keys, service):
     # SigV4 needs the real time: botocore signs with the wall clock.
-    app = create_app(service=service, store=store, keys=keys, clock=SystemClock())
+    # PollForTask with nothing to do answers after POLL_WAIT (AWS: about 90 s).
+    app = create_app(service=service, store=store, keys=keys, clock=SystemClock(), poll_wait=POLL_WAIT)
     with ApiServer(app) as srv:
         yield srv
 
@@ -81,7 +84,7 @@ def world(tmp_path):
     svc = PipelineService(store=st, home=tmp_path / "home", clock=clock)
     scheduler = Scheduler(store=st, transitions=svc.transitions, clock=clock)
     ks = KeyStore(st, SystemClock(), cache_seconds=0)
-    app = create_app(service=svc, store=st, keys=ks, clock=SystemClock())
+    app = create_app(service=svc, store=st, keys=ks, clock=SystemClock(), poll_wait=POLL_WAIT)
     with ApiServer(app) as srv:
         yield World(server=srv, keys=ks, scheduler=scheduler, clock=clock, service=svc, store=st)
     st.close()

@@ -91,7 +91,7 @@ def test_define_activate_and_list_runs(cli, world, definition_file):
         "INSTANCE",
         "--limit",
         "1",
-        "--query",
+        "--objects-query",
         '{"selectors": [{"fieldName": "@status", "operator": {"type": "EQ", "values": ["FINISHED"]}}]}',
     )
     assert json.loads(out)["ids"] == ["@Hello_2026-01-03T00:00:00"]  # every page was fetched

@@ -55,7 +55,7 @@ def _serve(tmp, clock, url):
     service = PipelineService(store=store, home=tmp / "home", clock=clock)
     keys = KeyStore(store, SystemClock())
     key = keys.create("fuzzer")
-    app = create_app(service=service, store=store, keys=keys, clock=SystemClock())
+    app = create_app(service=service, store=store, keys=keys, clock=SystemClock(), poll_wait=0)
     with ApiServer(app) as srv:
         dp = client_for(srv.url, key)
         pid = dp.create_pipeline(name="fuzz", uniqueId="fuzz")["pipelineId"]

@@ -94,6 +94,17 @@ def test_definition_round_trip_validate_activate_deactivate(dp, store):
         dp.describe_pipelines(pipelineIds=[pid])
 
 
+def test_deleting_a_deleted_pipeline_answers_an_error_the_model_lists(dp):
+    pid = dp.create_pipeline(name="gone", uniqueId="gone-1")["pipelineId"]
+    dp.delete_pipeline(pipelineId=pid)
+    listed = {e.name for e in dp.meta.service_model.operation_model("DeletePipeline").error_shapes}
+    with pytest.raises(dp.exceptions.ClientError) as info:
+        dp.delete_pipeline(pipelineId=pid)
+    assert _code(info) in listed and _code(info) == "PipelineNotFoundException"
+    with pytest.raises(dp.exceptions.PipelineDeletedException):  # where the model lists it
+        dp.describe_pipelines(pipelineIds=[pid])
+
+
 def _state(dp, pid: str) -> str:
     [desc] = dp.describe_pipelines(pipelineIds=[pid])["pipelineDescriptionList"]
     return {f["key"]: f["stringValue"] for f in desc["fields"]}["@pipelineState"]
@@ -287,3 +298,13 @@ def test_one_owner_cannot_see_or_change_anothers_pipeline(server, alice, bob):
     # Still there, unchanged, for its owner.
     assert a.describe_pipelines(pipelineIds=[pid])["pipelineDescriptionList"][0]["name"] == "mine"
     assert a.get_pipeline_definition(pipelineId=pid)["pipelineObjects"]
+
+
+def test_activating_a_pipeline_with_no_definition_is_an_invalid_request(dp):
+    pid = dp.create_pipeline(name="empty", uniqueId="empty-1")["pipelineId"]
+    listed = {e.name for e in dp.meta.service_model.operation_model("ActivatePipeline").error_shapes}
+    with pytest.raises(dp.exceptions.InvalidRequestException) as info:
+        dp.activate_pipeline(pipelineId=pid)
+    assert _code(info) in listed and "no definition" in info.value.response["Error"]["Message"]
+    assert _state(dp, pid) == "PENDING"
+    assert dp.query_objects(pipelineId=pid, sphere="INSTANCE")["ids"] == []

@@ -113,7 +113,9 @@ def test_insecure_no_auth_accepts_anyone_and_sees_every_owner(store, keys, servi
     from tailrace.clock import SystemClock
 
     alice = keys.create("alice")
-    app = create_app(service=service, store=store, keys=None, clock=SystemClock(), insecure_no_auth=True)
+    app = create_app(
+        service=service, store=store, keys=None, clock=SystemClock(), insecure_no_auth=True, poll_wait=0
+    )
     with ApiServer(app) as srv:
         mine = client_for(srv.url, alice).create_pipeline(name="a", uniqueId="a")["pipelineId"]
         status, body = call(srv.url, "DataPipeline.ListPipelines", {})  # unsigned

@@ -291,9 +291,9 @@ def test_parameters_declared_unset_undeclared_and_out_of_range():
     }
     change = {"Act": {"command": "echo #{myEnv} #{host} #{myOther}"}}
     report = _report(change=change, **params)
-    assert not report.errors
+    assert {(e.object_id, e.field) for e in report.errors} == {("Act", "command")}
     got = {(w.object_id, w.field) for w in report.warnings}
-    assert got == {("host", "id"), ("myEnv", None), ("Act", "command")}
+    assert got == {("host", "id"), ("myEnv", None)}
     strict = _report(change=change, activation=True, **params)
     assert {(e.object_id, e.field) for e in strict.errors} == {("myEnv", None), ("Act", "command")}
     bad = _report(change=change, values={"myEnv": "staging", "myOther": "1"}, **params)
@@ -305,6 +305,18 @@ def test_parameters_declared_unset_undeclared_and_out_of_range():
     assert "value for 'myOther', which is not declared" in " ".join(w.message for w in bad.warnings) or any(
         "'myOther'" in w.message for w in bad.warnings
     )
+
+
+def test_undeclared_my_name_in_an_expression_is_an_error_when_put():
+    # AWS answers PutPipelineDefinition with a validation error, not a warning activation ignores.
+    report = _report(change={"Act": {"command": "echo #{myUndeclared}"}})
+    err = _only(report)
+    assert (err.object_id, err.field) == ("Act", "command") and "'myUndeclared'" in err.message
+    declared = _report(
+        change={"Act": {"command": "echo #{myUndeclared}"}},
+        parameters=[{"id": "myUndeclared", "default": "x"}],
+    )
+    assert not declared.errors
 
 
 def test_expression_values_are_checked_after_parameter_substitution():

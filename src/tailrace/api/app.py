@@ -59,6 +59,7 @@ def create_app(
     topics: TopicService | None = None,
     signer: Signer | None = None,
     alarms: AlarmService | None = None,
+    poll_wait: float = 90.0,
 ) -> Starlette:
     """The API as an ASGI app.
 
@@ -72,8 +73,9 @@ def create_app(
             "every pipeline"
         )
     authenticator = Authenticator(keys, clock, insecure_no_auth=insecure_no_auth)
+    operations = Operations(service=service, store=store, poll_wait=poll_wait)
     endpoint = JsonProtocolEndpoint(
-        Operations(service=service, store=store),
+        operations,
         authenticator,
         poll_threads=poll_threads,
         api_threads=api_threads,
@@ -134,6 +136,7 @@ def create_app(
     )
     app.state.authenticator = authenticator
     app.state.json_endpoint = endpoint
+    app.state.close_polls = operations.long_poll.close  # PollForTask long-polls (up to poll_wait s)
     return app
 
 

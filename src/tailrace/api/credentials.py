@@ -76,14 +76,20 @@ def read_credentials_file(home: Path) -> dict[str, Any] | None:
 
 
 def client_credentials(
-    *, access_key_id: str | None, secret_access_key: str | None, home: Path, environ: Mapping[str, str]
+    *,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    home: Path,
+    environ: Mapping[str, str],
+    profile: ClientCredentials | None = None,
 ) -> ClientCredentials | None:
     """The key a client command signs with. Precedence (first complete pair wins):
 
     1. TAILRACE_ACCESS_KEY_ID / TAILRACE_SECRET_ACCESS_KEY (or access_key_id / secret_access_key
        in tailrace.toml), passed in as the first two arguments;
-    2. <home>/credentials.json, written by `tailrace up` on first start;
-    3. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    2. `profile`: the key of the selected profile in ~/.tailrace/credentials (api/profiles.py);
+    3. <home>/credentials.json, written by `tailrace up` on first start;
+    4. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
     """
     if access_key_id and secret_access_key:
         return ClientCredentials(
@@ -91,6 +97,8 @@ def client_credentials(
         )
     if bool(access_key_id) != bool(secret_access_key):
         raise ConfigError("set both TAILRACE_ACCESS_KEY_ID and TAILRACE_SECRET_ACCESS_KEY, or neither")
+    if profile is not None:
+        return profile
     data = read_credentials_file(home)
     if data is not None:
         return ClientCredentials(

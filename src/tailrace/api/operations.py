@@ -46,9 +46,10 @@ class TaskNotOwned(TaskNotFound):
 
 
 class Operations:
-    def __init__(self, *, service: PipelineService, store: StateStore) -> None:
+    def __init__(self, *, service: PipelineService, store: StateStore, poll_wait: float = 90.0) -> None:
         self.service = service
         self.store = store
+        self.long_poll = tasks.LongPoll(service, wait=poll_wait)
         self._table: dict[str, Callable[[Caller, dict[str, Any]], Mapping[str, Any] | None]] = {}
         for name in shapes.operation_names():
             handler = getattr(self, xform_name(name), None)
@@ -93,8 +94,13 @@ class Operations:
         return {"pipelineId": pid}
 
     def delete_pipeline(self, caller: Caller, p: dict[str, Any]) -> None:
-        self._pipeline(caller, p["pipelineId"])
-        self.service.delete_pipeline(p["pipelineId"])
+        # The service model lists no PipelineDeletedException for DeletePipeline: a pipeline
+        # already deleted is answered as not found.
+        try:
+            self._pipeline(caller, p["pipelineId"])
+            self.service.delete_pipeline(p["pipelineId"])
+        except PipelineDeleted as exc:
+            raise PipelineNotFound(p["pipelineId"]) from exc
 
     def describe_pipelines(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         ids: Sequence[str] = list(dict.fromkeys(p["pipelineIds"]))
@@ -210,9 +216,7 @@ class Operations:
 
     def poll_for_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         # Worker groups are shared names; the owner filter keeps other owners' tasks out of reach.
-        task = tasks.poll_for_task(
-            self.service, p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner
-        )
+        task = self.long_poll.poll(p["workerGroup"], hostname=p.get("hostname"), owner=caller.owner)
         return {"taskObject": task} if task else {}
 
     def report_task_progress(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,9 @@ class ApiServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
+        close_polls = getattr(getattr(self.server.config.app, "state", None), "close_polls", None)
+        if close_polls is not None:
+            close_polls()  # a waiting PollForTask answers now rather than holding the shutdown
         if self._thread is not None:
             self._thread.join(timeout)
         self.sock.close()
@@ -220,7 +223,8 @@ def start_api(
             f"tailrace up: created the first API access key (owner '{key.owner}'); it is shown only now and "
             f"saved for local clients in {home / 'credentials.json'}:\n"
             f"    AccessKeyId      {key.access_key_id}\n"
-            f"    SecretAccessKey  {key.secret_access_key}",
+            f"    SecretAccessKey  {key.secret_access_key}\n"
+            f"To use it from any directory: tailrace --home {home.resolve()} configure --from-local",
             file=out,
             flush=True,
         )

@@ -142,11 +142,11 @@ def _walk(
 
 
 def _undeclared(v: _Validator, obj: PipelineObject, key: str, name: str) -> None:
-    text = (
+    # AWS rejects an expression naming an undeclared `my...` parameter when the definition is put,
+    # so this is an error at every stage, not only at activation.
+    v.err(
+        obj,
+        key,
         f"'#{{{name}}}' reads the parameter '{name}', which is not declared in 'parameters' and has no value; "
-        "declare it (or pass --parameter-objects) before activation"
+        "declare it (or pass --parameter-objects / --parameter-values)",
     )
-    if v.activation:
-        v.err(obj, key, text)
-    else:
-        v.warn(obj, key, text)

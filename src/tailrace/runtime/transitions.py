@@ -23,6 +23,7 @@ from tailrace.runtime.activation import (
     DefinitionCache,
     seconds,
 )
+from tailrace.runtime.rerun import repinned
 from tailrace.state import TERMINAL, Attempt, Instance, Pipeline, Status, Transaction
 from tailrace.storage import Storage
 
@@ -547,7 +548,10 @@ class Transitions:
         if inst.id in seen:
             return
         seen.add(inst.id)
-        planned_retries = int(inst.spec.get("maximum_retries") or 0)
+        # A rerun takes the active definition (edit, put, activate, rerun); see runtime/rerun.py.
+        repin = repinned(inst, step.pipeline.active_version, lambda v: self.active(step, v))
+        planned_retries = int(repin.get("spec", inst.spec).get("maximum_retries") or 0)
+        queue = repin.pop("queue", inst.queue)
         fresh = tx.instances.update(
             pid,
             inst.id,
@@ -558,9 +562,10 @@ class Transitions:
             ended_at=None,
             cascade_failed_on=None,
             error_message=None,
-            queue=RESOURCE_QUEUE if inst.category == "RESOURCE" else inst.queue,
+            queue=RESOURCE_QUEUE if inst.category == "RESOURCE" else queue,
             due_at=step.now,
             detail={"reason": "rerun"},
+            **repin,
         )
         assert fresh is not None
         for pre_id in inst.preconditions:

@@ -6,6 +6,7 @@ objects; selectors.py checks QueryObjects' selectors and turns what it can into 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tailrace.api.aws.objects import (
@@ -20,6 +21,8 @@ from tailrace.api.aws.objects import (
     waiting_on,
 )
 from tailrace.api.aws.selectors import matches, parse_selectors, to_store
+from tailrace.definition import to_wire
+from tailrace.errors import TailraceError
 from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.reads import (
     active_definition,
@@ -29,7 +32,7 @@ from tailrace.runtime.reads import (
     owned_pipeline,
     pipeline_health,
 )
-from tailrace.state import Instance, Status, Transaction
+from tailrace.state import Component, Instance, Pipeline, Status, Transaction
 
 if TYPE_CHECKING:
     from tailrace.runtime.service import PipelineService
@@ -102,7 +105,7 @@ def describe_objects(
         shown: dict[str, list[Field]] = {}  # a component's own fields as its instances show them
         for oid in page:
             if oid in components:
-                objects.append(component_object(components[oid]))
+                objects.append(_component(service, tx, pipeline, components[oid], evaluate_expressions))
                 continue
             attempt = attempts.get(oid)
             inst = instances.get(attempt.instance_id if attempt else oid)
@@ -112,9 +115,12 @@ def describe_objects(
             if evaluate_expressions:
                 active = active_definition(service.definitions, tx, pipeline, inst.definition_version)
                 scope = instance_scope(active, inst, attempt)
-                fields = evaluated(evaluated_fields(active, inst.component_id, scope)) + fields
+                inherited = evaluated(evaluated_fields(active, inst.component_id, scope))
             else:
-                fields = component_fields(inst.component_id, components, shown) + fields
+                inherited = component_fields(inst.component_id, components, shown)
+            # The runtime part already carries `type` and `workerGroup`: each key once.
+            own = {f["key"] for f in fields}
+            fields = [f for f in inherited if f["key"] not in own] + fields
             if not attempt:
                 fields += waiting_on(inst, deps)
             objects.append({"id": oid, "name": oid, "fields": fields})
@@ -123,6 +129,32 @@ def describe_objects(
     if more:
         out["marker"] = str(start + OBJECTS_PAGE)
     return out
+
+
+def _component(
+    service: PipelineService, tx: Transaction, pipeline: Pipeline, c: Component, evaluate: bool
+) -> dict[str, Any]:
+    """A component as DescribeObjects shows it: its own fields as written (with `parent`); with
+    evaluateExpressions, its resolved fields instead (inherited ones added, `parent` dropped)
+    with their expressions evaluated in the component's scope. Runtime fields (`@...`) follow."""
+    plain = component_object(c)
+    try:
+        active = active_definition(service.definitions, tx, pipeline, c.version)
+    except TailraceError:
+        return plain
+    runtime = [f for f in plain["fields"] if f["key"].startswith("@")]
+    if not evaluate:
+        written = next((o for o in active.definition.objects if o.id == c.id), None)
+        if written is None:
+            return plain
+        own = to_wire(replace(active.definition, objects=(written,), parameters=(), values={}))
+        return {**plain, "fields": own["pipelineObjects"][0]["fields"] + runtime}
+    if active.resolved.get(c.id) is None:
+        return plain
+    fields = evaluated(evaluated_fields(active, c.id, active.scopes.component_scope(c.id)))
+    shown = {f["key"] for f in fields} | {"parent"}
+    fields += [f for f in plain["fields"] if f["key"] not in shown and not f["key"].startswith("@")]
+    return {**plain, "fields": fields + runtime}
 
 
 def dependencies(tx: Transaction, pipeline_id: str, instances: Mapping[str, Instance]) -> dict[str, Instance]:

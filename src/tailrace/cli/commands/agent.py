@@ -27,11 +27,17 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument(
-        "action", nargs="?", choices=["run", "status"], default="run", help="run (default) or status"
+        "action",
+        nargs="?",
+        choices=["run", "status", "init"],
+        default="run",
+        help="run (default), status, or init (write a sample agent.toml and access log to try it on)",
     )
+    p.add_argument("-c", "--agent-config", dest="agent_config", metavar="FILE", help="agent TOML file")
     p.add_argument(
-        "-c", "--agent-config", dest="agent_config", metavar="FILE", required=True, help="agent TOML file"
+        "--dir", default=".", metavar="DIR", help="init: where to write agent.toml and logs/ (default .)"
     )
+    p.add_argument("--force", action="store_true", help="init: overwrite an existing agent.toml")
     p.add_argument(
         "--check", action="store_true", help="validate the config, print the effective config, and exit"
     )
@@ -67,6 +73,17 @@ def _load(args: argparse.Namespace, ctx: Any) -> Any:
 def _run(args: argparse.Namespace, ctx: Any) -> int:
     import logging
 
+    if args.action == "init":
+        from tailrace.sample.agentinit import write_sample
+
+        written = write_sample(Path(args.dir), force=args.force)
+        for path in written:
+            print(f"wrote {path}")
+        config = written[0]
+        print(f"next: tailrace agent -c {config} --check, then tailrace agent -c {config} --drain")
+        return 0
+    if not args.agent_config:
+        raise UsageError("-c/--agent-config FILE is required (`tailrace agent init` writes a sample)")
     config = _load(args, ctx)
     if args.check:
         return _check(config, args.format or "toml")

@@ -3,9 +3,10 @@
 its AWS API (boto3, SigV4), so they work from any host that can reach it.
 
 Where they go: --endpoint-url > TAILRACE_ENDPOINT (or `endpoint` in tailrace.toml) > the
-Endpoint in <home>/credentials.json > http://<host>:<port>. Which key signs: see
-tailrace.api.credentials.client_credentials. Output: a table on a terminal, JSON otherwise, or
---output table|json.
+profile's endpoint_url in ~/.tailrace/config (tailrace.api.profiles) > the Endpoint in
+<home>/credentials.json > http://<host>:<port>. Which key signs: see make_client. Output: a
+table on a terminal, JSON otherwise, or --output json|text|table, after --query (JMESPath) as
+the AWS CLI applies it (cli/output.py).
 """
 
 from __future__ import annotations
@@ -48,7 +49,25 @@ LIST_RUNS_STATUSES = (
 # --- connection ---------------------------------------------------------------------------------
 
 
-def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
+def _profile(args: argparse.Namespace) -> Any:
+    from tailrace.api.profiles import profile_name, read_profile
+
+    explicit = getattr(args, "profile", None)
+    profile = read_profile(profile_name(explicit, os.environ), os.environ)
+    if not profile.found and (explicit or os.environ.get("TAILRACE_PROFILE")):
+        from tailrace.api.profiles import config_paths
+
+        config, creds = config_paths(os.environ)
+        raise ConfigError(
+            f"profile {profile.name!r} is not in {config} or {creds}; "
+            f"create it with `tailrace configure --profile {profile.name}`"
+        )
+    return profile
+
+
+def _endpoint(args: argparse.Namespace, ctx: Any, profile: Any = None) -> str:
+    """--endpoint-url > TAILRACE_ENDPOINT (or tailrace.toml) > the profile's endpoint_url >
+    the Endpoint `tailrace up` wrote to <home>/credentials.json > http://host:port."""
     from tailrace.api.credentials import read_credentials_file
 
     if args.endpoint_url:
@@ -56,6 +75,9 @@ def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
     settings = ctx.settings
     if settings.endpoint:
         return str(settings.endpoint).rstrip("/")
+    profile = profile or _profile(args)
+    if profile.endpoint_url:
+        return str(profile.endpoint_url).rstrip("/")
     written = read_credentials_file(settings.home)
     if written and written.get("Endpoint"):
         return str(written["Endpoint"]).rstrip("/")
@@ -63,23 +85,44 @@ def _endpoint(args: argparse.Namespace, ctx: Any) -> str:
 
 
 def make_client(args: argparse.Namespace, ctx: Any) -> Any:
-    """A client for the configured tailrace endpoint, signing with the configured key."""
+    """A client for the configured tailrace endpoint, signing with the configured key.
+
+    The key: an explicit --profile > TAILRACE_ACCESS_KEY_ID/TAILRACE_SECRET_ACCESS_KEY (or
+    tailrace.toml) > the profile (TAILRACE_PROFILE or default) in ~/.tailrace/credentials >
+    <home>/credentials.json (written by `tailrace up`) > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    """
     from tailrace.api.client import DataPipelineClient
-    from tailrace.api.credentials import client_credentials
+    from tailrace.api.credentials import ClientCredentials, client_credentials
 
     settings = ctx.settings
-    creds = client_credentials(
-        access_key_id=settings.access_key_id,
-        secret_access_key=settings.secret_access_key,
-        home=settings.home,
-        environ=os.environ,
+    profile = _profile(args)
+    from_profile = (
+        ClientCredentials(
+            access_key_id=profile.access_key_id,
+            secret_access_key=profile.secret_access_key,
+            source=f"profile {profile.name}",
+        )
+        if profile.access_key_id and profile.secret_access_key
+        else None
     )
+    if from_profile is not None and getattr(args, "profile", None):
+        creds: ClientCredentials | None = from_profile
+    else:
+        creds = client_credentials(
+            access_key_id=settings.access_key_id,
+            secret_access_key=settings.secret_access_key,
+            home=settings.home,
+            environ=os.environ,
+            profile=from_profile,
+        )
     if creds is None:
         raise ConfigError(
-            "no access key: set TAILRACE_ACCESS_KEY_ID and TAILRACE_SECRET_ACCESS_KEY (a pair from "
-            f"`tailrace keys create`), or run where `tailrace up` wrote {settings.home}/credentials.json"
+            "no access key: run `tailrace configure` (it saves the endpoint and a key from "
+            "`tailrace keys create` in ~/.tailrace), or set TAILRACE_ACCESS_KEY_ID and "
+            "TAILRACE_SECRET_ACCESS_KEY, or run where `tailrace up` wrote "
+            f"{settings.home}/credentials.json"
         )
-    return DataPipelineClient(_endpoint(args, ctx), creds.access_key_id, creds.secret_access_key)
+    return DataPipelineClient(_endpoint(args, ctx, profile), creds.access_key_id, creds.secret_access_key)
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -137,11 +180,26 @@ def _table_text(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 def _emit(args: argparse.Namespace, value: Any, table: Callable[[], None] | None = None) -> int:
-    if _output(args) == "json" or table is None:
-        if value not in ({}, None):
-            _print_json(value)
-    else:
+    """Print a command's answer: --query (JMESPath) first, then --output json, text or table
+    (the command's own table for a whole answer, a generic one for a query's result)."""
+    from tailrace.cli.output import apply_query, table_text, text_lines
+
+    fmt = _output(args)
+    query = getattr(args, "query", None)
+    if query:
+        value = apply_query(query, value)
+        table = None
+    elif value in ({}, None):
+        return 0  # nothing to show, as the AWS CLI
+    if fmt == "text":
+        for line in text_lines(value):
+            print(line)
+    elif fmt == "table" and table is not None:
         table()
+    elif fmt == "table":
+        print(table_text(value))
+    else:
+        _print_json(value)
     return 0
 
 
@@ -269,8 +327,8 @@ def _get_definition(args: argparse.Namespace, ctx: Any) -> int:
 
     dp = make_client(args, ctx)
     out = dp.call("GetPipelineDefinition", pipelineId=args.pipeline_id, version=args.version)
-    _print_json(to_file(from_wire(out, source=args.pipeline_id)))  # the file form, as the AWS CLI prints it
-    return 0
+    file_form = to_file(from_wire(out, source=args.pipeline_id))  # the file form, as the AWS CLI prints it
+    return _emit(args, file_form, lambda: _print_json(file_form))
 
 
 class BackfillNotConfirmed(TailraceError):
@@ -487,11 +545,11 @@ def _query_all(
 
 def _query_objects(args: argparse.Namespace, ctx: Any) -> int:
     query = None
-    if args.query:
+    if args.objects_query:
         try:
-            query = json.loads(_read_uri(args.query, "--query"))
+            query = json.loads(_read_uri(args.objects_query, "--objects-query"))
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--query is not JSON: {exc}")
+            raise UsageError(f"--objects-query is not JSON: {exc}")
     dp = make_client(args, ctx)
     ids = _query_all(dp, args.pipeline_id, args.sphere, query, args.limit or QUERY_PAGE)
     return _emit(args, {"ids": ids}, lambda: print("\n".join(ids)) if ids else None)
@@ -614,11 +672,7 @@ def _list_runs(args: argparse.Namespace, ctx: Any) -> int:
             f"tailrace: only the first {len(runs)} runs; narrow the intervals to see the rest",
             file=sys.stderr,
         )
-    if _output(args) == "json":
-        _print_json(runs)
-    else:
-        print(runs_table(runs))
-    return 0
+    return _emit(args, runs, lambda: print(runs_table(runs)))
 
 
 # --- registration ---------------------------------------------------------------------------------
@@ -630,7 +684,20 @@ def _client_args(p: argparse.ArgumentParser) -> None:
         "--endpoint-url", metavar="URL", help="the tailrace API (default: TAILRACE_ENDPOINT or config)"
     )
     g.add_argument(
-        "--output", choices=["table", "json"], help="table (default on a terminal) or json (the AWS shapes)"
+        "--profile",
+        metavar="NAME",
+        help="profile in ~/.tailrace/config and credentials (env TAILRACE_PROFILE)",
+    )
+    g.add_argument(
+        "--output",
+        choices=["json", "text", "table"],
+        help="json (the AWS shapes; default when not on a terminal), text (tab-separated, for "
+        "scripts) or table (default on a terminal)",
+    )
+    g.add_argument(
+        "--query",
+        metavar="JMESPATH",
+        help="print only this part of the answer, e.g. --query pipelineId --output text",
     )
 
 
@@ -755,7 +822,8 @@ def register(sub: Any) -> None:
 
     p = parsers["query-objects"]
     p.add_argument("--sphere", required=True, choices=["COMPONENT", "INSTANCE", "ATTEMPT"])
-    p.add_argument("--query", metavar="JSON", help='{"selectors": [...]}, inline or file://FILE')
+    # As the AWS CLI: --query is the JMESPath filter of every command, the selectors are this.
+    p.add_argument("--objects-query", metavar="JSON", help='{"selectors": [...]}, inline or file://FILE')
     p.add_argument(
         "--limit", type=int, metavar="N", help=f"page size (default {QUERY_PAGE}); every page is fetched"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -41,10 +42,28 @@ def _store(ctx: Any) -> Any:
     from tailrace.clock import SystemClock
     from tailrace.state.secretbox import SecretBox
 
+    _require_database(ctx.settings)
     box = SecretBox.for_home(ctx.settings.home, ctx.settings.secret_key_file)
     keys = KeyStore(ctx.services.state, SystemClock(), box=box)
     keys.encrypt_stored()
     return keys
+
+
+def _require_database(settings: Any) -> None:
+    """Keys live in the server's database: never create an empty one here by accident (a key
+    issued into it would be refused by the server)."""
+    from tailrace.errors import ConfigError
+
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        return  # a server database (PostgreSQL): it exists or the connection says so
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if not path.exists():
+        raise ConfigError(
+            f"no tailrace database at {path}: `tailrace keys` works on the server's database. "
+            "Run it where `tailrace up` runs (or pass its --home DIR), or point "
+            "--database-url / TAILRACE_DATABASE_URL at the server's database"
+        )
 
 
 def _create(args: argparse.Namespace, ctx: Any) -> int:
