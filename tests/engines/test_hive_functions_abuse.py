@@ -58,14 +58,19 @@ def test_load_data_cannot_read_server_files(hive) -> None:
     assert hive.run_script("SELECT count(*) FROM t").statements[0].select_rows == [("0",)]
 
 
+# The sandbox refuses file-reading functions by name; any other function in FROM is refused by
+# the Hive translation: either message is a refusal.
+REFUSED_IN_FROM = "is not available: scripts read data through tables only|a function in FROM is not a table"
+
+
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
-        ("SELECT * FROM read_text('/etc/hostname')", "a function in FROM is not a table"),
-        ("SELECT * FROM read_csv('/etc/hostname')", "a function in FROM is not a table"),
-        ("SELECT * FROM duckdb_settings()", "a function in FROM is not a table"),
+        ("SELECT * FROM read_text('/etc/hostname')", REFUSED_IN_FROM),
+        ("SELECT * FROM read_csv('/etc/hostname')", REFUSED_IN_FROM),
+        ("SELECT * FROM duckdb_settings()", REFUSED_IN_FROM),
         ("SELECT current_setting('threads')", "Invalid function 'current_setting'"),
-        ("SELECT x FROM (SELECT 1 AS x) t JOIN read_text('/etc/hostname') f ON (true)", "not a table"),
+        ("SELECT x FROM (SELECT 1 AS x) t JOIN read_text('/etc/hostname') f ON (true)", REFUSED_IN_FROM),
     ],
 )
 def test_duckdb_functions_hive_does_not_have_are_refused(hive, sql, message) -> None:
