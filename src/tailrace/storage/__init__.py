@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo, ObjectStore
 from tailrace.storage.local import LocalStore
+from tailrace.storage.tiered import TieredLocalStore
 
 __all__ = ["Location", "ObjectInfo", "ObjectStore", "Storage"]
 
@@ -45,7 +46,7 @@ class Storage:
     def __init__(self, *, home: Path, s3: ObjectStore | None = None) -> None:
         self.home = home
         self.embedded_s3 = s3 is None
-        self.s3: ObjectStore = s3 if s3 is not None else LocalStore(home / "s3")
+        self.s3: ObjectStore = s3 if s3 is not None else TieredLocalStore(home / "s3")
         self.files = LocalStore(Path("/"))
 
     def resolve(self, uri: str) -> Location:

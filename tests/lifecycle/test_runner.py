@@ -1,0 +1,201 @@
+"""The archive tier and the lifecycle runner on the embedded store, with a stepped clock."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tailrace.clock import FrozenClock
+from tailrace.errors import ConflictError, NotFoundError
+from tailrace.lifecycle import runner
+from tailrace.lifecycle.rules import MIN_SIZE_VARIES, parse_configuration
+from tailrace.storage.tiered import ObjectStateError, TieredLocalStore
+
+RULE = {
+    "Rules": [
+        {
+            "ID": "raw-logs",
+            "Filter": {"Prefix": "logs/"},
+            "Status": "Enabled",
+            "Transitions": [{"Days": 7, "StorageClass": "GLACIER"}],
+            "Expiration": {"Days": 365},
+        }
+    ]
+}
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _seed(store: TieredLocalStore, days: int = 4) -> dict[str, tuple[bytes, datetime]]:
+    """The seed's layout: logs/%Y%m%d/host-%H_N.gz, each file's mtime its creation time."""
+    made: dict[str, tuple[bytes, datetime]] = {}
+    for d in range(days):
+        for hour in (0, 13, 23):
+            when = START + timedelta(days=d, hours=hour, minutes=30)
+            key = f"logs/{when:%Y%m%d}/host-{when:%H}_1.gz"
+            body = gzip.compress(f"GET /{key} 200\n".encode() * 50)
+            store.put("weblogs", key, body)
+            ts = when.timestamp()
+            os.utime(store.local_path("weblogs", key), (ts, ts))
+            made[key] = (body, when)
+    store.put("weblogs", "other/keep.txt", b"not under logs/")
+    return made
+
+
+def _due_midnight(created: datetime, days: int) -> datetime:
+    return datetime(created.year, created.month, created.day, tzinfo=UTC) + timedelta(days=days + 1)
+
+
+def test_day_by_day_archive_read_restore_and_expiry(tmp_path: Path) -> None:
+    clock = FrozenClock(START)
+    store = TieredLocalStore(tmp_path / "s3", now=clock.now)
+    made = _seed(store)
+    cfg = {"weblogs": parse_configuration(RULE, minimum_object_size=MIN_SIZE_VARIES)}
+    for step in range(14):
+        now = START + timedelta(days=step)
+        clock.set(now)
+        report = runner.run(store, cfg, now)
+        assert not report.errors
+        for key, (body, created) in made.items():
+            info = store.head("weblogs", key)
+            assert info is not None
+            archived = now >= _due_midnight(created, 7)
+            assert info.storage_class == ("GLACIER" if archived else "STANDARD"), (key, now)
+            assert info.size == len(body)
+            if archived:
+                assert not store.local_path("weblogs", key).exists()
+                with pytest.raises(ObjectStateError, match=r"InvalidObjectState.*tailrace s3 restore"):
+                    store.get("weblogs", key)
+            else:
+                assert store.get("weblogs", key) == body
+        listed = {i.key: i.storage_class for i in store.list("weblogs", "logs/")}
+        assert set(listed) == set(made)
+    assert store.head("weblogs", "other/keep.txt").storage_class == "STANDARD"  # type: ignore[union-attr]
+
+    # Restore one for 2 days: readable now, archived copy kept; unreadable after the expiry.
+    key = next(iter(made))
+    clock.set(datetime(2026, 3, 20, 15, tzinfo=UTC))
+    expiry = store.restore("weblogs", key, 2)
+    assert expiry == datetime(2026, 3, 23, tzinfo=UTC)
+    assert store.get("weblogs", key) == made[key][0]
+    assert store.head("weblogs", key).storage_class == "GLACIER"  # type: ignore[union-attr]
+    clock.set(expiry)
+    runner.run(store, cfg, expiry)
+    with pytest.raises(ObjectStateError):
+        store.get("weblogs", key)
+    assert not store.restored_path("weblogs", key).exists()
+
+    # Expiry after 365 days deletes, from the archive tier too.
+    late = _due_midnight(made[key][1], 365)
+    report = runner.run(store, cfg, late - timedelta(seconds=1))
+    assert store.head("weblogs", key) is not None
+    report = runner.run(store, cfg, late)
+    assert store.head("weblogs", key) is None
+    assert not store.archive_path("weblogs", key).exists()
+    assert ("weblogs", "raw-logs", "expire") in report.actions
+
+
+def test_dry_run_changes_nothing_and_counts_bytes(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    made = _seed(store, days=2)
+    cfg = {"weblogs": parse_configuration(RULE, minimum_object_size=MIN_SIZE_VARIES)}
+    now = START + timedelta(days=30)
+    report = runner.run(store, cfg, now, dry_run=True)
+    tally = report.actions[("weblogs", "raw-logs", "transition:GLACIER")]
+    assert tally.objects == len(made)
+    assert tally.bytes == sum(len(b) for b, _ in made.values())
+    assert all(i.storage_class == "STANDARD" for i in store.list("weblogs", ""))
+    assert "would apply" in report.lines()[0]
+
+
+def test_readable_class_transition_keeps_the_object_readable(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    store.put("b", "k", b"x" * 200_000)
+    ts = START.timestamp()
+    os.utime(store.local_path("b", "k"), (ts, ts))
+    cfg = {
+        "b": parse_configuration(
+            {
+                "Rules": [
+                    {
+                        "ID": "ia",
+                        "Status": "Enabled",
+                        "Filter": {},
+                        "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+                    }
+                ]
+            }
+        )
+    }
+    runner.run(store, cfg, START + timedelta(days=31))
+    assert store.head("b", "k").storage_class == "STANDARD_IA"  # type: ignore[union-attr]
+    assert store.get("b", "k") == b"x" * 200_000
+
+
+def test_put_over_an_archived_object_replaces_it(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    store.put("b", "k", b"old")
+    store.archive("b", "k", "DEEP_ARCHIVE")
+    store.put("b", "k", b"new")
+    assert store.get("b", "k") == b"new"
+    assert store.head("b", "k").storage_class == "STANDARD"  # type: ignore[union-attr]
+    assert not store.archive_path("b", "k").exists()
+
+
+def test_restore_refuses_hot_and_missing_objects(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    store.put("b", "hot", b"x")
+    with pytest.raises(ObjectStateError, match="not archived"):
+        store.restore("b", "hot", 1)
+    with pytest.raises(NotFoundError):
+        store.restore("b", "missing", 1)
+
+
+@pytest.mark.parametrize("crash_at", ["after_archive_copy", "after_record"])
+def test_a_crash_mid_move_leaves_one_tier_and_the_next_run_finishes(
+    tmp_path: Path, crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    store.put("b", "k", b"payload" * 100)
+    real_write = store._write_record
+
+    class Crash(BaseException):
+        pass
+
+    def crashing_write(bucket: str, key: str, rec: object) -> None:
+        if crash_at == "after_archive_copy":
+            raise Crash
+        real_write(bucket, key, rec)  # type: ignore[arg-type]
+        raise Crash
+
+    monkeypatch.setattr(store, "_write_record", crashing_write)
+    with pytest.raises(Crash):
+        store.archive("b", "k", "GLACIER")
+    monkeypatch.setattr(store, "_write_record", real_write)
+
+    # In exactly one tier through the store, and listed once.
+    info = store.head("b", "k")
+    assert [i.key for i in store.list("b", "")] == ["k"]
+    if crash_at == "after_archive_copy":
+        assert info.storage_class == "STANDARD"  # type: ignore[union-attr]
+        assert store.get("b", "k") == b"payload" * 100
+    else:
+        assert info.storage_class == "GLACIER"  # type: ignore[union-attr]
+        with pytest.raises(ObjectStateError):
+            store.get("b", "k")
+    fixed = store.recover("b")
+    assert sum(fixed.values()) == 1
+    hot, archived = store.local_path("b", "k").exists(), store.archive_path("b", "k").exists()
+    assert hot != archived
+    if archived:
+        store.restore("b", "k", 1)
+        assert store.get("b", "k") == b"payload" * 100
+
+
+def test_one_runner_at_a_time(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    with runner.runner_lock(store), pytest.raises(ConflictError, match="another lifecycle run"):
+        runner.run(store, {}, START)
