@@ -199,3 +199,65 @@ def test_one_runner_at_a_time(tmp_path: Path) -> None:
     store = TieredLocalStore(tmp_path / "s3")
     with runner.runner_lock(store), pytest.raises(ConflictError, match="another lifecycle run"):
         runner.run(store, {}, START)
+
+
+def test_kill_9_mid_run_loses_nothing_and_the_next_run_finishes(tmp_path: Path) -> None:
+    """A real `tailrace lifecycle run` killed with SIGKILL part-way through 800 archive moves."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "home"
+    store = TieredLocalStore(home / "s3")
+    ts = START.timestamp()
+    bodies = {}
+    for i in range(800):
+        key = f"logs/20260301/host-{i:05d}.gz"
+        bodies[key] = f"line {i}\n".encode() * 20
+        store.put("weblogs", key, bodies[key])
+        os.utime(store.local_path("weblogs", key), (ts, ts))
+    env = {**os.environ, "TAILRACE_HOME": str(home)}
+    env.pop("TAILRACE_DATABASE_URL", None)
+    env.pop("TAILRACE_S3_ENDPOINT_URL", None)
+    cmd = [sys.executable, "-m", "tailrace"]
+    rules = json.dumps(RULE)
+    put = [*cmd, "s3api", "put-bucket-lifecycle-configuration", "--bucket", "weblogs"]
+    put += ["--lifecycle-configuration", rules, "--transition-default-minimum-object-size", MIN_SIZE_VARIES]
+    subprocess.run(put, env=env, check=True, capture_output=True)
+    run_cmd = [*cmd, "lifecycle", "run", "--now", "2026-03-20T00:00:00Z"]
+    proc = subprocess.Popen(run_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    archive = home / "s3" / ".archive" / "weblogs" / "logs" / "20260301"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if archive.is_dir() and sum(1 for _ in archive.iterdir()) > 100:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def check(after_recovery: bool) -> None:
+        listed = {i.key: i.storage_class for i in store.list("weblogs", "")}
+        assert set(listed) == set(bodies)  # nothing lost, nothing listed twice
+        for key, cls in listed.items():
+            hot = store.local_path("weblogs", key).exists()
+            rec = store.record("weblogs", key)
+            if cls == "STANDARD":
+                assert store.get("weblogs", key) == bodies[key]
+                assert rec is None
+            else:
+                assert store.archive_path("weblogs", key).exists()
+                if after_recovery:
+                    assert not hot
+                with pytest.raises(ObjectStateError):
+                    store.get("weblogs", key)
+
+    check(after_recovery=False)
+    done = subprocess.run(run_cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    check(after_recovery=True)
+    assert all(i.storage_class == "GLACIER" for i in store.list("weblogs", ""))
+    leftovers = [p for p in (home / "s3" / "weblogs").rglob("*") if p.is_file()]
+    assert leftovers == []
