@@ -28,6 +28,17 @@ def register(sub: Any) -> None:
     r.add_argument("--days", type=int, required=True, help="how long the restored copy stays readable")
     r.set_defaults(func=_restore)
 
+    v = ss.add_parser(
+        "serve",
+        help="answer the S3 REST API over the embedded store (boto3, aws s3, any S3 client)",
+        description="Path-style (http://HOST:PORT/BUCKET/KEY) and virtual-host style (BUCKET.DOMAIN) "
+        "addressing; requests are signed (SigV4, service s3) with keys from `tailrace keys create`.",
+    )
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8041, help="port (default 8041)")
+    v.add_argument("--domain", default="localhost", help="virtual-host base domain (default localhost)")
+    v.set_defaults(func=_serve)
+
     a = sub.add_parser(
         "s3api",
         help="bucket lifecycle configuration, with the same commands and flags as `aws s3api`",
@@ -127,6 +138,25 @@ def _delete(args: argparse.Namespace, ctx: Any) -> int:
         client.delete_bucket_lifecycle(Bucket=args.bucket)
     else:
         LifecycleConfigs(ctx.services.sql_engine).delete(args.bucket)
+    return 0
+
+
+def _serve(args: argparse.Namespace, ctx: Any) -> int:
+    from tailrace.api.s3.serve import create_s3_app
+    from tailrace.api.server import bind, serve
+    from tailrace.clock import SystemClock
+
+    services = ctx.services
+    app = create_s3_app(
+        storage=services.storage,
+        sql_engine=services.sql_engine,
+        state=services.state,
+        clock=SystemClock(),
+        domain=args.domain,
+    )
+    bind(args.host, args.port).close()  # fail early and clearly when the port is taken
+    print(f"tailrace s3: serving S3 on http://{args.host}:{args.port}", flush=True)
+    serve(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
