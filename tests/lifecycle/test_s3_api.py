@@ -282,3 +282,32 @@ def test_aws_cli_cp_ls_rm(world: World, tmp_path: Path) -> None:
                           "--lifecycle-configuration", lc], env=env, capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert world.lifecycle.get("cli-logs") is not None
+
+
+def test_virtual_host_style_addressing(world: World) -> None:
+    """BUCKET.localhost:PORT with the key as the path, signed by botocore's own SigV4 signer."""
+    import http.client
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    s3(world, world.alice).create_bucket(Bucket="vhost-logs")
+    port = world.url.rsplit(":", 1)[1]
+    creds = Credentials(world.alice.access_key_id, world.alice.secret_access_key)
+
+    def call(method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        req = AWSRequest(method=method, url=f"http://vhost-logs.localhost:{port}{path}", data=body)
+        S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+        headers = {**dict(req.headers.items()), "Host": f"vhost-logs.localhost:{port}"}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+
+    assert call("PUT", "/logs/a.gz", b"hello")[0] == 200
+    assert call("GET", "/logs/a.gz") == (200, b"hello")
+    status, listing = call("GET", "/?list-type=2&prefix=logs%2F")
+    assert status == 200, listing
+    assert b"<Key>logs/a.gz</Key>" in listing
+    assert world.store.get("vhost-logs", "logs/a.gz") == b"hello"

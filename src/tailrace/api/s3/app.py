@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -26,6 +25,7 @@ from starlette.responses import Response
 from tailrace.api.s3 import auth
 from tailrace.api.s3.buckets import Buckets, check_bucket_name
 from tailrace.api.s3.multipart import Multipart
+from tailrace.api.s3.objects import byte_range, conditions, weak_etag
 from tailrace.api.s3.xml import S3Error, children, document, http_date, iso, parse, text
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.lifecycle.configs import LifecycleConfigs
@@ -257,7 +257,7 @@ class S3Api:
             if len(contents) + len(prefixes) >= max_keys:
                 truncated = True
                 break
-            etag = self._meta(req.bucket, info.key, info.size).get("etag") or _weak_etag(
+            etag = self._meta(req.bucket, info.key, info.size).get("etag") or weak_etag(
                 info.size, info.modified
             )
             contents.append(
@@ -443,7 +443,7 @@ class S3Api:
         if info is None:
             raise S3Error("NoSuchKey", "the specified key does not exist", 404, f"/{req.bucket}/{req.key}")
         meta = self._meta(req.bucket, req.key, info.size)
-        etag = meta.get("etag") or _weak_etag(info.size, info.modified)
+        etag = meta.get("etag") or weak_etag(info.size, info.modified)
         headers = {
             "ETag": f'"{etag}"',
             "Last-Modified": http_date(info.modified),
@@ -458,7 +458,7 @@ class S3Api:
             headers["x-amz-restore"] = (
                 f'ongoing-request="false", expiry-date="{http_date(rec.restore_expiry)}"'
             )
-        cond = _conditions(req.headers, etag, info.modified)
+        cond = conditions(req.headers, etag, info.modified)
         if cond is not None:
             return Response(status_code=cond, headers={"ETag": headers["ETag"]})
         if head:
@@ -467,7 +467,7 @@ class S3Api:
         data = self.store.get(req.bucket, req.key)  # raises InvalidObjectState when archived
         rng = req.headers.get("range")
         if rng:
-            start, end = _range(rng, len(data))
+            start, end = byte_range(rng, len(data))
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             return Response(data[start : end + 1], 206, headers=headers)
         return Response(data, 200, headers=headers)
@@ -580,50 +580,3 @@ class S3Api:
 
 def _xml(body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(body, 200, media_type="application/xml", headers=headers)
-
-
-def _weak_etag(size: int, modified: datetime) -> str:
-    """For objects written outside the API (no recorded MD5): stable while the file is unchanged."""
-    return hashlib.md5(f"{size}:{modified.timestamp()}".encode(), usedforsecurity=False).hexdigest()
-
-
-def _range(header: str, size: int) -> tuple[int, int]:
-    unit, _, spec = header.partition("=")
-    if unit.strip() != "bytes" or "," in spec:
-        raise S3Error("InvalidRange", "only a single bytes= range is supported", 416)
-    first, _, last = spec.strip().partition("-")
-    try:
-        if first == "":
-            n = int(last)
-            start, end = max(size - n, 0), size - 1
-        else:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-    except ValueError:
-        raise S3Error("InvalidRange", f"bad range {header!r}", 416)
-    if start >= size or start > end:
-        raise S3Error("InvalidRange", "the requested range is not satisfiable", 416)
-    return start, end
-
-
-def _conditions(headers: dict[str, str], etag: str, modified: datetime) -> int | None:
-    """304/412 per the conditional headers, or None to go on."""
-
-    def when(name: str) -> datetime | None:
-        try:
-            return parsedate_to_datetime(headers[name]) if name in headers else None
-        except (TypeError, ValueError):
-            return None
-
-    mod = modified.replace(microsecond=0)
-    if "if-match" in headers and headers["if-match"].strip('"') not in (etag, "*"):
-        return 412
-    since = when("if-unmodified-since")
-    if since is not None and "if-match" not in headers and mod > since:
-        return 412
-    if "if-none-match" in headers:
-        return 304 if headers["if-none-match"].strip('"') in (etag, "*") else None
-    since = when("if-modified-since")
-    if since is not None and mod <= since:
-        return 304
-    return None
