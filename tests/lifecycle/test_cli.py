@@ -44,7 +44,7 @@ def test_put_run_restore_through_the_cli(tmp_path: Path) -> None:
     created = datetime(2026, 3, 1, 10, tzinfo=UTC).timestamp()
     for i in range(3):
         store.put("weblogs", f"logs/20260301/host-10_{i}.gz", b"x" * (200_000 + i))
-        os.utime(store.local_path("weblogs", f"logs/20260301/host-10_{i}.gz"), (created, created))
+        os.utime(store.hot_path("weblogs", f"logs/20260301/host-10_{i}.gz"), (created, created))
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(RULES))
 

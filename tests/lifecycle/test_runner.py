@@ -39,7 +39,7 @@ def _seed(store: TieredLocalStore, days: int = 4) -> dict[str, tuple[bytes, date
             body = gzip.compress(f"GET /{key} 200\n".encode() * 50)
             store.put("weblogs", key, body)
             ts = when.timestamp()
-            os.utime(store.local_path("weblogs", key), (ts, ts))
+            os.utime(store.hot_path("weblogs", key), (ts, ts))
             made[key] = (body, when)
     store.put("weblogs", "other/keep.txt", b"not under logs/")
     return made
@@ -66,7 +66,7 @@ def test_day_by_day_archive_read_restore_and_expiry(tmp_path: Path) -> None:
             assert info.storage_class == ("GLACIER" if archived else "STANDARD"), (key, now)
             assert info.size == len(body)
             if archived:
-                assert not store.local_path("weblogs", key).exists()
+                assert not store.hot_path("weblogs", key).exists()
                 with pytest.raises(ObjectStateError, match=r"InvalidObjectState.*tailrace s3 restore"):
                     store.get("weblogs", key)
             else:
@@ -115,7 +115,7 @@ def test_readable_class_transition_keeps_the_object_readable(tmp_path: Path) -> 
     store = TieredLocalStore(tmp_path / "s3")
     store.put("b", "k", b"x" * 200_000)
     ts = START.timestamp()
-    os.utime(store.local_path("b", "k"), (ts, ts))
+    os.utime(store.hot_path("b", "k"), (ts, ts))
     cfg = {
         "b": parse_configuration(
             {
@@ -188,7 +188,7 @@ def test_a_crash_mid_move_leaves_one_tier_and_the_next_run_finishes(
             store.get("b", "k")
     fixed = store.recover("b")
     assert sum(fixed.values()) == 1
-    hot, archived = store.local_path("b", "k").exists(), store.archive_path("b", "k").exists()
+    hot, archived = store.hot_path("b", "k").exists(), store.archive_path("b", "k").exists()
     assert hot != archived
     if archived:
         store.restore("b", "k", 1)
@@ -217,7 +217,7 @@ def test_kill_9_mid_run_loses_nothing_and_the_next_run_finishes(tmp_path: Path) 
         key = f"logs/20260301/host-{i:05d}.gz"
         bodies[key] = f"line {i}\n".encode() * 20
         store.put("weblogs", key, bodies[key])
-        os.utime(store.local_path("weblogs", key), (ts, ts))
+        os.utime(store.hot_path("weblogs", key), (ts, ts))
     env = {**os.environ, "TAILRACE_HOME": str(home)}
     env.pop("TAILRACE_DATABASE_URL", None)
     env.pop("TAILRACE_S3_ENDPOINT_URL", None)
@@ -242,7 +242,7 @@ def test_kill_9_mid_run_loses_nothing_and_the_next_run_finishes(tmp_path: Path) 
         listed = {i.key: i.storage_class for i in store.list("weblogs", "")}
         assert set(listed) == set(bodies)  # nothing lost, nothing listed twice
         for key, cls in listed.items():
-            hot = store.local_path("weblogs", key).exists()
+            hot = store.hot_path("weblogs", key).exists()
             rec = store.record("weblogs", key)
             if cls == "STANDARD":
                 assert store.get("weblogs", key) == bodies[key]
@@ -261,3 +261,22 @@ def test_kill_9_mid_run_loses_nothing_and_the_next_run_finishes(tmp_path: Path) 
     assert all(i.storage_class == "GLACIER" for i in store.list("weblogs", ""))
     leftovers = [p for p in (home / "s3" / "weblogs").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_readers_of_files_and_the_facade_fail_clearly_on_archived_objects(tmp_path: Path) -> None:
+    from tailrace.storage import Storage
+
+    storage = Storage(home=tmp_path)
+    store = storage.s3
+    assert isinstance(store, TieredLocalStore)
+    storage.write_bytes("s3://weblogs/logs/20260301/host-00_1.gz", b"data")
+    store.archive("weblogs", "logs/20260301/host-00_1.gz", "GLACIER")
+    assert storage.exists("s3://weblogs/logs/20260301/host-00_1.gz")  # as S3: archived objects exist
+    with pytest.raises(
+        ObjectStateError, match=r"GLACIER.*tailrace s3 restore s3://weblogs/logs/20260301/host-00_1.gz"
+    ):
+        storage.read_bytes("s3://weblogs/logs/20260301/host-00_1.gz")
+    with pytest.raises(ObjectStateError):
+        storage.resolve("s3://weblogs/logs/20260301/host-00_1.gz").local_path  # noqa: B018
+    store.restore("weblogs", "logs/20260301/host-00_1.gz", 1)
+    assert storage.read_bytes("s3://weblogs/logs/20260301/host-00_1.gz") == b"data"

@@ -155,17 +155,29 @@ class TieredLocalStore(LocalStore):
                     return self.restored_path(bucket, key).open("rb")
                 except FileNotFoundError:
                     pass
-            raise ObjectStateError(
-                f"InvalidObjectState: s3://{bucket}/{key} is in storage class {rec.storage_class} and "
-                f"cannot be read until restored: tailrace s3 restore s3://{bucket}/{key} --days N"
-            )
+            raise self._archived(bucket, key, rec)
         return super().open_read(bucket, key)
 
     def local_path(self, bucket: str, key: str) -> Path:
+        """The readable file; for an archived object its restored copy. An archived object that
+        is not restored raises InvalidObjectState here too, so readers that take the file directly
+        (staging, the Hive engine) fail with the same message instead of skipping it."""
         rec = self._live(bucket, key, self.record(bucket, key))
-        if rec is not None and rec.storage_class in ARCHIVE_CLASSES and self._restored_ok(rec):
-            return self.restored_path(bucket, key)
+        if rec is not None and rec.storage_class in ARCHIVE_CLASSES:
+            if self._restored_ok(rec):
+                return self.restored_path(bucket, key)
+            raise self._archived(bucket, key, rec)
         return super().local_path(bucket, key)
+
+    def hot_path(self, bucket: str, key: str) -> Path:
+        """Where the hot copy is (or would be), whatever the object's class."""
+        return self._path(bucket, key)
+
+    def _archived(self, bucket: str, key: str, rec: TierRecord) -> ObjectStateError:
+        return ObjectStateError(
+            f"InvalidObjectState: s3://{bucket}/{key} is in storage class {rec.storage_class} and "
+            f"cannot be read until restored: tailrace s3 restore s3://{bucket}/{key} --days N"
+        )
 
     def put(
         self, bucket: str, key: str, data: bytes | BinaryIO | Path, *, storage_class: str = "STANDARD"
