@@ -311,3 +311,28 @@ def test_virtual_host_style_addressing(world: World) -> None:
     assert status == 200, listing
     assert b"<Key>logs/a.gz</Key>" in listing
     assert world.store.get("vhost-logs", "logs/a.gz") == b"hello"
+
+
+def test_the_hook_for_tailrace_up_serves_the_services_store(tmp_path: Path) -> None:
+    from tailrace.api.s3.serve import start_s3_api
+    from tailrace.config import load_settings
+    from tailrace.services import build_services
+
+    (tmp_path / "tailrace.toml").write_text("")
+    settings = load_settings(
+        environ={}, config_file=tmp_path / "tailrace.toml", overrides={"home": tmp_path / "home"}
+    )
+    services = build_services(settings)
+    try:
+        key = KeyStore(services.state, SystemClock()).create("carol")
+        server = start_s3_api(services, port=0)
+        try:
+            c = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
+                             aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key)  # fmt: skip
+            c.create_bucket(Bucket="up-logs")
+            c.put_object(Bucket="up-logs", Key="k", Body=b"v")
+            assert services.storage.read_bytes("s3://up-logs/k") == b"v"
+        finally:
+            server.stop()
+    finally:
+        services.close()
