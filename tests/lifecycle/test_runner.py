@@ -280,3 +280,19 @@ def test_readers_of_files_and_the_facade_fail_clearly_on_archived_objects(tmp_pa
         storage.resolve("s3://weblogs/logs/20260301/host-00_1.gz").local_path  # noqa: B018
     store.restore("weblogs", "logs/20260301/host-00_1.gz", 1)
     assert storage.read_bytes("s3://weblogs/logs/20260301/host-00_1.gz") == b"data"
+
+
+def test_listing_streams_in_s3_key_order_with_archived_objects_merged(tmp_path: Path) -> None:
+    store = TieredLocalStore(tmp_path / "s3")
+    keys = ["a-c", "a.b", "a/x", "a/y/z", "ab", "b/1", "b/2"]
+    for k in reversed(keys):
+        store.put("b", k, k.encode())
+    store.archive("b", "a/x", "GLACIER")
+    store.archive("b", "b/2", "DEEP_ARCHIVE")
+    listed = [(i.key, i.storage_class) for i in store.list("b", "")]
+    assert [k for k, _ in listed] == sorted(keys)
+    assert dict(listed)["a/x"] == "GLACIER" and dict(listed)["b/2"] == "DEEP_ARCHIVE"
+    assert [i.key for i in store.list("b", "a")] == ["a-c", "a.b", "a/x", "a/y/z", "ab"]
+    assert [i.key for i in store.list("b", "a/")] == ["a/x", "a/y/z"]
+    assert [i.key for i in store.list("b", "a/y")] == ["a/y/z"]
+    assert [i.key for i in store.list("b", "b/2")] == ["b/2"]

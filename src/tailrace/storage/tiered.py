@@ -19,6 +19,7 @@ import gzip
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any, BinaryIO
 
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo
-from tailrace.storage.local import LocalStore
+from tailrace.storage.local import LocalStore, is_hidden
 
 ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 READABLE_CLASSES = frozenset({"STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"})
@@ -223,31 +224,74 @@ class TieredLocalStore(LocalStore):
         return info
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        records = dict(self._records(bucket, prefix)) if bucket else {}
-        out: dict[str, ObjectInfo] = {}
-        for info in super().list(bucket, prefix):
-            rec = records.get(info.key)
-            if rec is None:
-                out[info.key] = info
+        """Key order, streamed: memory grows with directory width, not with the bucket (the
+        class records of non-STANDARD objects under prefix are read first)."""
+        if not bucket:
+            yield from super().list(bucket, prefix)
+            return
+        records = dict(self._records(bucket, prefix))
+        archived = iter(sorted(k for k, r in records.items() if r.storage_class in ARCHIVE_CLASSES))
+        pending = next(archived, None)
+        for key, st in self._scan(bucket, prefix):
+            while pending is not None and pending < key:
+                yield self._archived_info(bucket, pending, records[pending])
+                pending = next(archived, None)
+            if pending == key:
+                pending = next(archived, None)
+            modified = datetime.fromtimestamp(st.st_mtime, UTC)
+            rec = records.get(key)
+            live = self._live(bucket, key, rec) if rec is not None else None
+            if live is not None and live.storage_class in ARCHIVE_CLASSES:
+                yield self._archived_info(bucket, key, live)  # its leftover hot copy is not listed
                 continue
-            live = self._live(bucket, info.key, rec)
             cls = live.storage_class if live is not None else "STANDARD"
-            if live is not None and cls in ARCHIVE_CLASSES:
-                continue  # an archived object's leftover hot copy: listed once, from its record
-            out[info.key] = ObjectInfo(
-                bucket=bucket, key=info.key, size=info.size, modified=info.modified, storage_class=cls
-            )
-        for key, rec in records.items():
-            if key not in out and rec.storage_class in ARCHIVE_CLASSES and self._live(bucket, key, rec):
-                out[key] = ObjectInfo(
-                    bucket=bucket,
-                    key=key,
-                    size=rec.size,
-                    modified=rec.modified,
-                    storage_class=rec.storage_class,
-                )
-        for key in sorted(out):
-            yield out[key]
+            yield ObjectInfo(bucket=bucket, key=key, size=st.st_size, modified=modified, storage_class=cls)
+        while pending is not None:
+            yield self._archived_info(bucket, pending, records[pending])
+            pending = next(archived, None)
+
+    @staticmethod
+    def _archived_info(bucket: str, key: str, rec: TierRecord) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=bucket, key=key, size=rec.size, modified=rec.modified, storage_class=rec.storage_class
+        )
+
+    def _scan(self, bucket: str, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        """(key, stat) of the hot files under prefix in key order, depth first. Entries are sorted
+        with '/' after directory names, so 'a.b' comes before 'a/x' as in S3's byte order."""
+        base = self.root / bucket
+        top = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+
+        def walk(d: Path, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                return
+            items: list[tuple[str, os.DirEntry[str], bool]] = []
+            for e in entries:
+                if is_hidden(e.name):
+                    continue
+                try:
+                    isdir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                items.append((e.name + "/" if isdir else e.name, e, isdir))
+            items.sort(key=lambda t: t[0])
+            for _, e, isdir in items:
+                key = rel + e.name
+                if isdir:
+                    sub = key + "/"
+                    if sub.startswith(prefix) or prefix.startswith(sub):
+                        yield from walk(Path(e.path), sub)
+                elif key.startswith(prefix):
+                    try:
+                        st = e.stat()
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        yield key, st
+
+        yield from walk(base / top if top else base, top)
 
     def _records(self, bucket: str, prefix: str) -> Iterator[tuple[str, TierRecord]]:
         base = self.root / ".tiers" / bucket
