@@ -42,12 +42,16 @@ def s3_store(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> ObjectStore
     return S3Store(endpoint_url=moto_endpoint, access_key_id="testing", secret_access_key="testing")
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "tiered", "s3"])
 def store_and_bucket(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ObjectStore, str]:
     """(store, bucket): a fresh bucket name per test; S3 buckets appear on first put."""
     bucket = f"b-{uuid.uuid4().hex[:10]}"
     if request.param == "local":
         return LocalStore(tmp_path / "objects"), bucket
+    if request.param == "tiered":
+        from tailrace.storage.tiered import TieredLocalStore
+
+        return TieredLocalStore(tmp_path / "objects"), bucket
     store = request.getfixturevalue("s3_store")
     store.client.create_bucket(Bucket=bucket)
     return store, bucket

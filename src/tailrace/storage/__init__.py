@@ -20,6 +20,7 @@ from tailrace.storage.abc import ObjectInfo, ObjectStore
 from tailrace.storage.buckets import BucketRegistry, MemoryBucketRegistry
 from tailrace.storage.keys import AccessDeniedError, UnsafeKeyError, check_bucket, check_key, check_local_path
 from tailrace.storage.local import LocalStore
+from tailrace.storage.tiered import TieredLocalStore
 
 __all__ = [
     "DEFAULT_OWNER",
@@ -65,7 +66,7 @@ class Storage:
     ) -> None:
         self.home = home
         self.embedded_s3 = s3 is None
-        self.s3: ObjectStore = s3 if s3 is not None else LocalStore(home / "s3")
+        self.s3: ObjectStore = s3 if s3 is not None else TieredLocalStore(home / "s3")
         self.files = LocalStore(Path("/"))
         self.buckets: BucketRegistry = buckets if buckets is not None else MemoryBucketRegistry()
         self.allowed_local_dirs = tuple(allowed_local_dirs)

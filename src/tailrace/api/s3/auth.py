@@ -1,0 +1,148 @@
+"""SigV4 as S3 uses it: the path is signed as sent (no normalization, no second encoding), the
+payload hash is the X-Amz-Content-SHA256 header (a hex digest, UNSIGNED-PAYLOAD, or a streaming
+mode), and aws-chunked bodies carry a signature per chunk chained from the header's."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+
+from tailrace.api import sigv4
+from tailrace.api.s3.xml import S3Error
+
+SERVICE = "s3"
+UNSIGNED = "UNSIGNED-PAYLOAD"
+STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_SIGNED_MODES = {UNSIGNED, STREAMING, STREAMING_UNSIGNED_TRAILER}
+
+
+class Verified:
+    """What a good signature gives: the key id, and what is needed to check streamed chunks."""
+
+    def __init__(self, access_key_id: str, seed: str, key: bytes, amz_date: str, scope: str) -> None:
+        self.access_key_id = access_key_id
+        self.seed = seed
+        self.key = key
+        self.amz_date = amz_date
+        self.scope = scope
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    secret_for: Callable[[str], str | None],
+    now: datetime,
+) -> Verified:
+    lower = {k.lower(): v for k, v in headers}
+    header = lower.get("authorization")
+    if not header:
+        if "x-amz-signature" in raw_query.lower():
+            raise S3Error("AccessDenied", "presigned URLs are not supported; sign the headers", 403)
+        raise S3Error("AccessDenied", "anonymous access is not allowed; sign with a tailrace access key", 403)
+    try:
+        auth = sigv4.parse_authorization(header)
+    except Exception as exc:
+        raise S3Error("AuthorizationHeaderMalformed", str(exc), 400)
+    if auth.service != SERVICE:
+        raise S3Error(
+            "AuthorizationHeaderMalformed",
+            f"credential scope service must be 's3', not {auth.service!r}",
+            400,
+        )
+    missing = [h for h in auth.signed_headers if h not in lower]
+    if "host" not in auth.signed_headers or missing:
+        raise S3Error("AccessDenied", "the Host header and every SignedHeaders entry must be present", 403)
+    amz = lower.get("x-amz-date")
+    if not amz:
+        raise S3Error("AccessDenied", "a signed request needs an X-Amz-Date header", 403)
+    try:
+        when = datetime.strptime(amz, "%Y%m%dT%H%M%SZ").replace(tzinfo=now.tzinfo)
+    except ValueError:
+        raise S3Error("AccessDenied", f"X-Amz-Date {amz!r} is not YYYYMMDDTHHMMSSZ", 403)
+    if abs(now - when) > sigv4.MAX_SKEW:
+        raise S3Error(
+            "RequestTimeTooSkewed", "the request time is more than 15 minutes from the server's", 403
+        )
+    secret = secret_for(auth.access_key_id)
+    if secret is None:
+        raise S3Error(
+            "InvalidAccessKeyId", f"access key {auth.access_key_id!r} is not known (or disabled)", 403
+        )
+    claimed = lower.get("x-amz-content-sha256")
+    if claimed is None:
+        claimed = hashlib.sha256(body).hexdigest()
+    elif claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
+        raise S3Error("XAmzContentSHA256Mismatch", "X-Amz-Content-SHA256 does not match the body", 400)
+    canonical = "\n".join(
+        (
+            method.upper(),
+            raw_path or "/",
+            sigv4.canonical_query(raw_query),
+            sigv4.canonical_headers(headers, auth.signed_headers),
+            ";".join(sorted(auth.signed_headers)),
+            claimed,
+        )
+    )
+    expected = sigv4.signature(secret, auth, amz, canonical)
+    if not hmac.compare_digest(expected, auth.signature):
+        raise S3Error(
+            "SignatureDoesNotMatch",
+            "the signature does not match: check the secret key and the signing method",
+            403,
+        )
+    key = sigv4.signing_key(secret, auth.date, auth.region, auth.service)
+    return Verified(auth.access_key_id, auth.signature, key, amz, auth.scope)
+
+
+def decode_chunked(body: bytes, verified: Verified | None, *, signed: bool) -> bytes:
+    """The payload of an aws-chunked body; with `signed`, every chunk's signature is checked
+    (each chained from the previous one, the first from the request's)."""
+    out = bytearray()
+    pos = 0
+    prev = verified.seed if verified else ""
+    empty = hashlib.sha256(b"").hexdigest()
+    while True:
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            raise S3Error("IncompleteBody", "an aws-chunked body ended inside a chunk header", 400)
+        head = body[pos:eol].decode("ascii", "replace")
+        size_text, _, ext = head.partition(";")
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise S3Error("InvalidRequest", f"bad aws-chunked chunk size {size_text!r}", 400)
+        data = body[eol + 2 : eol + 2 + size]
+        if len(data) != size:
+            raise S3Error("IncompleteBody", "an aws-chunked body is shorter than its chunk sizes", 400)
+        if signed and verified is not None:
+            sig = ext.partition("chunk-signature=")[2].strip()
+            to_sign = "\n".join(
+                (
+                    "AWS4-HMAC-SHA256-PAYLOAD",
+                    verified.amz_date,
+                    verified.scope,
+                    prev,
+                    empty,
+                    hashlib.sha256(data).hexdigest(),
+                )
+            )
+            good = hmac.new(verified.key, to_sign.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(good, sig):
+                raise S3Error(
+                    "SignatureDoesNotMatch", "a chunk signature of the streamed body does not match", 403
+                )
+            prev = sig
+        out += data
+        pos = eol + 2 + size
+        if size == 0:
+            return bytes(out)  # what follows (trailers such as x-amz-checksum-*) is not payload
+        if body[pos : pos + 2] != b"\r\n":
+            raise S3Error("IncompleteBody", "an aws-chunked chunk is not followed by CRLF", 400)
+        pos += 2

@@ -1,0 +1,75 @@
+"""Who owns which bucket: `s3_buckets` on the metadata database.
+
+`bucket_owner_check(owner, bucket)` is the one seam the API asks; the lead wires it to the
+tenancy's bucket ownership when that lands. A bucket directory that exists without a row (made
+by pipelines before the API existed) belongs to the default owner.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from tailrace.api.s3.xml import S3Error
+
+DEFAULT_OWNER = "default"
+_meta = sa.MetaData()
+s3_buckets = sa.Table(
+    "s3_buckets",
+    _meta,
+    sa.Column("bucket", sa.String(63), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_bucket_name(name: str) -> None:
+    if not _NAME.match(name) or ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        raise S3Error(
+            "InvalidBucketName",
+            f"bucket name {name!r}: 3-63 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit",
+            400,
+            name,
+        )
+
+
+class Buckets:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        _meta.create_all(engine, checkfirst=True)
+
+    def owner_of(self, bucket: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s3_buckets.c.owner).where(s3_buckets.c.bucket == bucket)).first()
+        return row[0] if row else None
+
+    def create(self, bucket: str, owner: str) -> bool:
+        """False when the bucket is already registered."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    s3_buckets.insert().values(bucket=bucket, owner=owner, created_at=datetime.now(UTC))
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def forget(self, bucket: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(s3_buckets.delete().where(s3_buckets.c.bucket == bucket))
+
+    def created_at(self, bucket: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s3_buckets.c.created_at).where(s3_buckets.c.bucket == bucket)
+            ).first()
+        return row[0] if row else None
+
+    def bucket_owner_check(self, owner: str, bucket: str) -> None:
+        """Raise AccessDenied unless `owner` owns `bucket` (an unregistered one is the default owner's)."""
+        actual = self.owner_of(bucket) or DEFAULT_OWNER
+        if actual != owner:
+            raise S3Error("AccessDenied", "Access Denied", 403, bucket)

@@ -1,0 +1,1 @@
+"""Lifecycle rules (pure) and the runner that applies them to the embedded store."""

@@ -1,0 +1,450 @@
+"""Storage classes on the embedded store: an archive tier beside the hot directory.
+
+Layout under the store's root (names starting with '.' are never buckets):
+
+- `<root>/<bucket>/<key>`            the hot copy (STANDARD, and the readable IA-like classes)
+- `<root>/.tiers/<bucket>/<key>.json` the object's class record; absent means STANDARD
+- `<root>/.archive/<bucket>/<key>.gz` the compressed copy of an archived object (GLACIER, DEEP_ARCHIVE)
+- `<root>/.restored/<bucket>/<key>`  a temporary readable copy made by a restore
+
+The class record is the switch: writing it (atomically, by rename) is the moment an object
+changes tier. An archive move writes the archive copy first, then the record, then deletes the hot
+copy; `recover` finishes moves a crash interrupted. The record keeps the hot copy's size and
+mtime, so a leftover hot copy is told apart from a newer PUT over the same key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tailrace.errors import NotFoundError, StorageError
+from tailrace.storage.abc import ObjectInfo
+from tailrace.storage.local import LocalStore, is_hidden
+
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+READABLE_CLASSES = frozenset({"STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"})
+ALL_CLASSES = ARCHIVE_CLASSES | READABLE_CLASSES
+
+
+class ObjectStateError(StorageError):
+    """The object is archived and not restored: S3's InvalidObjectState."""
+
+    code = "InvalidObjectState"
+
+
+@dataclass(frozen=True)
+class TierRecord:
+    storage_class: str
+    size: int
+    modified: datetime
+    hot_mtime_ns: int
+    """mtime of the hot copy that was archived: a hot file with another mtime is a newer PUT."""
+    restore_expiry: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "storage_class": self.storage_class,
+            "size": self.size,
+            "modified": self.modified.isoformat(),
+            "hot_mtime_ns": self.hot_mtime_ns,
+            "restore_expiry": self.restore_expiry.isoformat() if self.restore_expiry else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TierRecord:
+        expiry = data.get("restore_expiry")
+        return cls(
+            storage_class=str(data["storage_class"]),
+            size=int(data["size"]),
+            modified=datetime.fromisoformat(data["modified"]),
+            hot_mtime_ns=int(data.get("hot_mtime_ns", 0)),
+            restore_expiry=datetime.fromisoformat(expiry) if expiry else None,
+        )
+
+
+def restore_expiry(completed: datetime, days: int) -> datetime:
+    """S3 adds the days to the restore's completion and rounds up to the next 00:00 UTC."""
+    m = (completed + timedelta(days=days)).astimezone(UTC)
+    return datetime(m.year, m.month, m.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class TieredLocalStore(LocalStore):
+    """LocalStore with storage classes, an archive area and restores (the embedded S3)."""
+
+    def __init__(self, root: Path, *, now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(root)
+        self._now = now or (lambda: datetime.now(UTC))
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def _side(self, area: str, bucket: str, key: str, suffix: str = "") -> Path:
+        self._path(bucket, key)  # same key checks as the hot path
+        return self.root / area / bucket / (key.lstrip("/") + suffix)
+
+    def record_path(self, bucket: str, key: str) -> Path:
+        return self._side(".tiers", bucket, key, ".json")
+
+    def archive_path(self, bucket: str, key: str) -> Path:
+        return self._side(".archive", bucket, key, ".gz")
+
+    def restored_path(self, bucket: str, key: str) -> Path:
+        return self._side(".restored", bucket, key)
+
+    # --- records -------------------------------------------------------------------------------
+
+    def record(self, bucket: str, key: str) -> TierRecord | None:
+        if not bucket:
+            return None
+        try:
+            return TierRecord.from_json(json.loads(self.record_path(bucket, key).read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError) as exc:
+            raise StorageError(f"unreadable storage-class record of s3://{bucket}/{key}: {exc}")
+
+    def _write_record(self, bucket: str, key: str, rec: TierRecord) -> None:
+        data = json.dumps(rec.to_json()).encode()
+        _atomic_write(self.record_path(bucket, key), lambda out: out.write(data))
+
+    def _live(self, bucket: str, key: str, rec: TierRecord | None) -> TierRecord | None:
+        """The record when it governs the object; None when a newer hot copy overrode it."""
+        if rec is None:
+            return None
+        if rec.storage_class in ARCHIVE_CLASSES:
+            try:
+                st = self._path(bucket, key).stat()
+            except OSError:
+                return rec
+            # A hot file other than the one archived is a later PUT whose clean-up was cut short.
+            return rec if st.st_mtime_ns == rec.hot_mtime_ns else None
+        return rec
+
+    def _restored_ok(self, rec: TierRecord, now: datetime | None = None) -> bool:
+        return rec.restore_expiry is not None and (now or self._now()) < rec.restore_expiry
+
+    # --- the port, with classes ----------------------------------------------------------------
+
+    def open_read(self, bucket: str, key: str) -> BinaryIO:
+        rec = self._live(bucket, key, self.record(bucket, key))
+        if rec is not None and rec.storage_class in ARCHIVE_CLASSES:
+            if self._restored_ok(rec):
+                try:
+                    return self.restored_path(bucket, key).open("rb")
+                except FileNotFoundError:
+                    pass
+            raise self._archived(bucket, key, rec)
+        return super().open_read(bucket, key)
+
+    def local_path(self, bucket: str, key: str) -> Path:
+        """The readable file; for an archived object its restored copy. An archived object that
+        is not restored raises InvalidObjectState here too, so readers that take the file directly
+        (staging, the Hive engine) fail with the same message instead of skipping it."""
+        rec = self._live(bucket, key, self.record(bucket, key))
+        if rec is not None and rec.storage_class in ARCHIVE_CLASSES:
+            if self._restored_ok(rec):
+                return self.restored_path(bucket, key)
+            raise self._archived(bucket, key, rec)
+        return super().local_path(bucket, key)
+
+    def hot_path(self, bucket: str, key: str) -> Path:
+        """Where the hot copy is (or would be), whatever the object's class."""
+        return self._path(bucket, key)
+
+    def _archived(self, bucket: str, key: str, rec: TierRecord) -> ObjectStateError:
+        return ObjectStateError(
+            f"InvalidObjectState: s3://{bucket}/{key} is in storage class {rec.storage_class} and "
+            f"cannot be read until restored: tailrace s3 restore s3://{bucket}/{key} --days N"
+        )
+
+    def put(
+        self, bucket: str, key: str, data: bytes | BinaryIO | Path, *, storage_class: str = "STANDARD"
+    ) -> None:
+        """A PUT replaces any archived version and makes the object STANDARD (or storage_class
+        among the readable classes; archive classes are reached through lifecycle rules)."""
+        if storage_class not in READABLE_CLASSES:
+            raise StorageError(f"storage class {storage_class!r} cannot be written directly")
+        super().put(bucket, key, data)
+        if not bucket:
+            return
+        if storage_class != "STANDARD":
+            self.set_class(bucket, key, storage_class)
+        else:
+            self._drop_sides(bucket, key)
+
+    def _drop_sides(self, bucket: str, key: str) -> None:
+        for path in (
+            self.record_path(bucket, key),
+            self.archive_path(bucket, key),
+            self.restored_path(bucket, key),
+        ):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot remove {path}: {exc.strerror}")
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        rec = self._live(bucket, key, self.record(bucket, key))
+        if rec is not None and rec.storage_class in ARCHIVE_CLASSES:
+            return ObjectInfo(
+                bucket=bucket, key=key, size=rec.size, modified=rec.modified, storage_class=rec.storage_class
+            )
+        info = super().head(bucket, key)
+        if info is not None and rec is not None:
+            return ObjectInfo(
+                bucket=bucket,
+                key=key,
+                size=info.size,
+                modified=info.modified,
+                storage_class=rec.storage_class,
+            )
+        return info
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        """Key order, streamed: memory grows with directory width, not with the bucket (the
+        class records of non-STANDARD objects under prefix are read first)."""
+        if not bucket:
+            yield from super().list(bucket, prefix)
+            return
+        records = dict(self._records(bucket, prefix))
+        archived = iter(sorted(k for k, r in records.items() if r.storage_class in ARCHIVE_CLASSES))
+        pending = next(archived, None)
+        for key, st in self._scan(bucket, prefix):
+            while pending is not None and pending < key:
+                yield self._archived_info(bucket, pending, records[pending])
+                pending = next(archived, None)
+            if pending == key:
+                pending = next(archived, None)
+            modified = datetime.fromtimestamp(st.st_mtime, UTC)
+            rec = records.get(key)
+            live = self._live(bucket, key, rec) if rec is not None else None
+            if live is not None and live.storage_class in ARCHIVE_CLASSES:
+                yield self._archived_info(bucket, key, live)  # its leftover hot copy is not listed
+                continue
+            cls = live.storage_class if live is not None else "STANDARD"
+            yield ObjectInfo(bucket=bucket, key=key, size=st.st_size, modified=modified, storage_class=cls)
+        while pending is not None:
+            yield self._archived_info(bucket, pending, records[pending])
+            pending = next(archived, None)
+
+    @staticmethod
+    def _archived_info(bucket: str, key: str, rec: TierRecord) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=bucket, key=key, size=rec.size, modified=rec.modified, storage_class=rec.storage_class
+        )
+
+    def _scan(self, bucket: str, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        """(key, stat) of the hot files under prefix in key order, depth first. Entries are sorted
+        with '/' after directory names, so 'a.b' comes before 'a/x' as in S3's byte order."""
+        base = self.root / bucket
+        top = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+
+        def walk(d: Path, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                return
+            items: list[tuple[str, os.DirEntry[str], bool]] = []
+            for e in entries:
+                if is_hidden(e.name):
+                    continue
+                try:
+                    isdir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                items.append((e.name + "/" if isdir else e.name, e, isdir))
+            items.sort(key=lambda t: t[0])
+            for _, e, isdir in items:
+                key = rel + e.name
+                if isdir:
+                    sub = key + "/"
+                    if sub.startswith(prefix) or prefix.startswith(sub):
+                        yield from walk(Path(e.path), sub)
+                elif key.startswith(prefix):
+                    try:
+                        st = e.stat()
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        yield key, st
+
+        yield from walk(base / top if top else base, top)
+
+    def _records(self, bucket: str, prefix: str) -> Iterator[tuple[str, TierRecord]]:
+        base = self.root / ".tiers" / bucket
+        start = base / prefix
+        walk_root = start if start.is_dir() else start.parent
+        if not walk_root.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(walk_root):
+            for name in files:
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                key = (Path(dirpath) / name).relative_to(base).as_posix().removesuffix(".json")
+                if key.startswith(prefix):
+                    rec = self.record(bucket, key)
+                    if rec is not None:
+                        yield key, rec
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Deleting an archived object drops its record first: from then on it is gone."""
+        if bucket:
+            try:
+                self.record_path(bucket, key).unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot delete {key}: {exc.strerror}")
+        super().delete(bucket, key)
+        if bucket:
+            self._drop_sides(bucket, key)
+
+    # --- tier moves ----------------------------------------------------------------------------
+
+    def set_class(self, bucket: str, key: str, storage_class: str) -> None:
+        """Change the class of a readable object to another readable class (no data moves)."""
+        if storage_class not in READABLE_CLASSES:
+            raise StorageError(f"{storage_class} is an archive class: use archive()")
+        st = self._hot_stat(bucket, key)
+        if storage_class == "STANDARD":
+            self.record_path(bucket, key).unlink(missing_ok=True)
+            return
+        self._write_record(
+            bucket,
+            key,
+            TierRecord(storage_class, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), st.st_mtime_ns),
+        )
+
+    def _hot_stat(self, bucket: str, key: str) -> os.stat_result:
+        try:
+            return self._path(bucket, key).stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"no such object: s3://{bucket}/{key}")
+
+    def archive(self, bucket: str, key: str, storage_class: str) -> int:
+        """Move a hot object to the archive tier, compressed. Returns the bytes archived.
+
+        Order (crash-safe): archive copy, then the record (the switch), then the hot copy goes.
+        """
+        if storage_class not in ARCHIVE_CLASSES:
+            raise StorageError(f"{storage_class} is not an archive class")
+        hot = self._path(bucket, key)
+        st = self._hot_stat(bucket, key)
+
+        def compress(out: BinaryIO) -> None:
+            with hot.open("rb") as src, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
+                shutil.copyfileobj(src, gz, 1 << 20)
+
+        try:
+            _atomic_write(self.archive_path(bucket, key), compress)
+            if hot.stat().st_mtime_ns != st.st_mtime_ns:
+                raise StorageError(f"s3://{bucket}/{key} changed while being archived; left hot")
+            rec = TierRecord(
+                storage_class, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), st.st_mtime_ns
+            )
+            self._write_record(bucket, key, rec)
+            hot.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot archive s3://{bucket}/{key}: {exc.strerror or exc}")
+        return st.st_size
+
+    def restore(self, bucket: str, key: str, days: int, *, now: datetime | None = None) -> datetime:
+        """Make a readable copy of an archived object for `days` days; returns its expiry.
+        The archived object stays. A second restore only moves the expiry."""
+        if days < 1:
+            raise StorageError("restore --days must be at least 1")
+        rec = self._live(bucket, key, self.record(bucket, key))
+        if rec is None or rec.storage_class not in ARCHIVE_CLASSES:
+            if self.head(bucket, key) is None:
+                raise NotFoundError(f"no such object: s3://{bucket}/{key}")
+            raise ObjectStateError(
+                f"InvalidObjectState: s3://{bucket}/{key} is not archived; restore applies to "
+                "GLACIER and DEEP_ARCHIVE objects"
+            )
+        target = self.restored_path(bucket, key)
+        if not target.exists():
+            src = self.archive_path(bucket, key)
+
+            def inflate(out: BinaryIO) -> None:
+                with gzip.open(src, "rb") as gz:
+                    shutil.copyfileobj(gz, out, 1 << 20)
+
+            try:
+                _atomic_write(target, inflate)
+            except OSError as exc:
+                raise StorageError(f"cannot restore s3://{bucket}/{key}: {exc.strerror or exc}")
+        expiry = restore_expiry(now or self._now(), days)
+        self._write_record(
+            bucket, key, TierRecord(rec.storage_class, rec.size, rec.modified, rec.hot_mtime_ns, expiry)
+        )
+        return expiry
+
+    def recover(self, bucket: str, *, now: datetime | None = None) -> dict[str, int]:
+        """Finish what a crash interrupted, and drop expired restored copies. Counts per fix."""
+        fixed = {"hot_removed": 0, "records_dropped": 0, "orphans_removed": 0, "restores_expired": 0}
+        for key, rec in list(self._records(bucket, "")):
+            hot = self._path(bucket, key)
+            if rec.storage_class not in ARCHIVE_CLASSES:
+                if not hot.exists():
+                    self.record_path(bucket, key).unlink(missing_ok=True)
+                    fixed["records_dropped"] += 1
+                continue
+            live = self._live(bucket, key, rec)
+            if live is None:  # a newer PUT won: finish its clean-up
+                self._drop_sides(bucket, key)
+                fixed["records_dropped"] += 1
+                continue
+            if hot.exists() and self.archive_path(bucket, key).exists():
+                hot.unlink()
+                fixed["hot_removed"] += 1
+            if rec.restore_expiry is not None and not self._restored_ok(rec, now):
+                self.restored_path(bucket, key).unlink(missing_ok=True)
+                self._write_record(
+                    bucket, key, TierRecord(rec.storage_class, rec.size, rec.modified, rec.hot_mtime_ns)
+                )
+                fixed["restores_expired"] += 1
+        for area, suffix in ((".archive", ".gz"), (".restored", "")):
+            base = self.root / area / bucket
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    path = Path(dirpath) / name
+                    key = (
+                        path.relative_to(base).as_posix().removesuffix(suffix)
+                        if suffix
+                        else path.relative_to(base).as_posix()
+                    )
+                    if name.startswith(".") and name.endswith(".tmp"):
+                        path.unlink(missing_ok=True)  # a write a crash cut short
+                        fixed["orphans_removed"] += 1
+                        continue
+                    rec = self.record(bucket, key)
+                    if rec is None or rec.storage_class not in ARCHIVE_CLASSES:
+                        path.unlink(missing_ok=True)  # an archive copy whose switch never happened
+                        fixed["orphans_removed"] += 1
+        return fixed
+
+    def buckets(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
