@@ -205,6 +205,28 @@ class ApiProcessesLoop(Loop):
         return f"{self.extra} more API process(es) on the same port" if self.processes is not None else None
 
 
+class S3Loop(Loop):
+    """The S3 REST API of the embedded store on a port of its own (tailrace.api.s3)."""
+
+    name = "s3 api"
+
+    def __init__(self, services: Services, host: str, port: int) -> None:
+        self.services, self.host, self.port = services, host, port
+        self.server: Any = None
+
+    def start(self) -> None:
+        from tailrace.api.s3.serve import start_s3_api
+
+        self.server = start_s3_api(self.services, host=self.host, port=self.port)
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def describe(self) -> str | None:
+        return f"S3 API of the embedded store on {self.server.url}" if self.server is not None else None
+
+
 class NotifyLoop(Loop):
     """The notification loops (deliveries, alarm evaluation, the SnsAlarm relay) as one loop."""
 
@@ -330,6 +352,7 @@ class Processes:
         worker_groups: Sequence[str] = (),
         resources: bool = True,
         http: bool = True,
+        s3_port: int | None = None,
         insecure_no_auth: bool = False,
         began: float | None = None,
     ) -> Assembly:
@@ -341,6 +364,8 @@ class Processes:
         if http:
             api = self._api(service, host, port, insecure_no_auth, began)
             loops += [api, ApiProcessesLoop(api, self.services, insecure_no_auth)]
+        if s3_port is not None:
+            loops.append(S3Loop(self.services, host, s3_port))
         loops.append(self._runtime(service, options, "scheduler", None, **_SCHEDULER_ONLY, name="up"))
         loops.append(
             self._runtime(

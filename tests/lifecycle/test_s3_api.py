@@ -26,7 +26,7 @@ from tailrace.clock import SystemClock
 from tailrace.lifecycle import runner
 from tailrace.lifecycle.configs import LifecycleConfigs
 from tailrace.state import AccessKey, open_store
-from tailrace.storage import Storage
+from tailrace.storage import AccessDeniedError, Storage
 from tailrace.storage.tiered import TieredLocalStore
 
 
@@ -332,6 +332,18 @@ def test_the_hook_for_tailrace_up_serves_the_services_store(tmp_path: Path) -> N
             c.create_bucket(Bucket="up-logs")
             c.put_object(Bucket="up-logs", Key="k", Body=b"v")
             assert services.storage.read_bytes("s3://up-logs/k") == b"v"
+            # One ownership for pipelines and the S3 API: a bucket a pipeline of dave's made is
+            # dave's here, and the bucket carol made here is hers in dave's pipelines.
+            services.storage.for_owner("dave").write_bytes("s3://dave-logs/x", b"d")
+            with pytest.raises(ClientError) as e:
+                c.get_object(Bucket="dave-logs", Key="x")
+            assert code(e) == "AccessDenied"
+            with pytest.raises(ClientError) as e:
+                c.create_bucket(Bucket="dave-logs")
+            assert code(e) == "BucketAlreadyExists"
+            assert services.storage.buckets.owner_of("up-logs") == "carol"
+            with pytest.raises(AccessDeniedError):
+                services.storage.for_owner("dave").read_bytes("s3://up-logs/k")
         finally:
             server.stop()
     finally:

@@ -141,3 +141,33 @@ def test_processes_stop_cleanly_on_sigterm(tmp_path, command):
         assert f"{name}: stopping" in out and f"{name}: stopped" in out
     finally:
         cluster.close()
+
+
+def test_up_serves_the_s3_api_when_given_a_port(tmp_path):
+    import boto3
+
+    from tailrace.api.keys import KeyStore
+    from tailrace.clock import SystemClock
+
+    services = Services(Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path}/s.db"))
+    try:
+        up = services.processes.up(RuntimeOptions(grace=0.5), host="127.0.0.1", port=0, workers=1, s3_port=0)
+        assert "s3 api" in [loop.name for loop in up.loops]
+        key = KeyStore(services.state, SystemClock()).create("carol")
+        up.start()
+        try:
+            url = next(line for line in up.banner() if line.startswith("S3 API")).rsplit(" ", 1)[1]
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=key.access_key_id,
+                aws_secret_access_key=key.secret_access_key,
+            )
+            s3.create_bucket(Bucket="carols")
+            s3.put_object(Bucket="carols", Key="a/b", Body=b"hi")
+            assert services.storage.read_bytes("s3://carols/a/b") == b"hi"
+        finally:
+            up.stop()
+    finally:
+        services.close()

@@ -1,8 +1,10 @@
 """Who owns which bucket: `s3_buckets` on the metadata database.
 
-`bucket_owner_check(owner, bucket)` is the one seam the API asks; the lead wires it to the
-tenancy's bucket ownership when that lands. A bucket directory that exists without a row (made
-by pipelines before the API existed) belongs to the default owner.
+Ownership itself is the store's (tailrace.storage.buckets: the owner whose first write made a
+bucket, and the owners granted it), so a bucket is the same owner's through the S3 API and
+through pipelines. This table keeps only what S3 shows besides (the creation date). A bucket
+that nobody claimed belongs to the default owner. Deleting a bucket keeps its owner: its name
+cannot be taken over by another owner.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tailrace.api.s3.xml import S3Error
+from tailrace.storage.buckets import BucketRegistry
 
 DEFAULT_OWNER = "default"
 _meta = sa.MetaData()
@@ -37,17 +40,24 @@ def check_bucket_name(name: str) -> None:
 
 
 class Buckets:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, registry: BucketRegistry | None = None) -> None:
         self.engine = engine
+        self.registry = registry
         _meta.create_all(engine, checkfirst=True)
 
     def owner_of(self, bucket: str) -> str | None:
+        if self.registry is not None:
+            found = self.registry.owner_of(bucket)
+            if found is not None:
+                return found
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(s3_buckets.c.owner).where(s3_buckets.c.bucket == bucket)).first()
         return row[0] if row else None
 
     def create(self, bucket: str, owner: str) -> bool:
-        """False when the bucket is already registered."""
+        """False when the bucket is already registered (or owned by someone else)."""
+        if self.registry is not None and self.registry.claim(bucket, owner) != owner:
+            return False
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -71,5 +81,6 @@ class Buckets:
     def bucket_owner_check(self, owner: str, bucket: str) -> None:
         """Raise AccessDenied unless `owner` owns `bucket` (an unregistered one is the default owner's)."""
         actual = self.owner_of(bucket) or DEFAULT_OWNER
-        if actual != owner:
+        granted = self.registry is not None and owner in self.registry.grantees(bucket)
+        if actual != owner and not granted:
             raise S3Error("AccessDenied", "Access Denied", 403, bucket)

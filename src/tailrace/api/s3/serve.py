@@ -15,10 +15,18 @@ DEFAULT_PORT = 8041
 
 
 def create_s3_app(
-    *, storage: Any, sql_engine: Any, state: Any, clock: Any, domain: str = "localhost"
+    *,
+    storage: Any,
+    sql_engine: Any,
+    state: Any,
+    clock: Any,
+    domain: str = "localhost",
+    secret_key_file: Any = None,
 ) -> S3Api:
-    """The ASGI app over the embedded store, keys from the state store."""
+    """The ASGI app over the embedded store, keys from the state store (their secrets decrypted
+    with the server's key file), buckets owned as pipelines own them (storage.buckets)."""
     from tailrace.api.keys import KeyStore
+    from tailrace.state.secretbox import SecretBox
 
     store = storage.s3
     if not isinstance(store, TieredLocalStore):
@@ -26,7 +34,7 @@ def create_s3_app(
             "the S3 API fronts the embedded object store; with TAILRACE_S3_ENDPOINT_URL set, "
             "point S3 clients at that endpoint instead"
         )
-    keys = KeyStore(state, clock)
+    keys = KeyStore(state, clock, box=SecretBox.for_home(storage.home, secret_key_file))
 
     def owner_for(access_key_id: str) -> str | None:
         key = keys.lookup(access_key_id)
@@ -34,7 +42,7 @@ def create_s3_app(
 
     return S3Api(
         store=store,
-        buckets=Buckets(sql_engine),
+        buckets=Buckets(sql_engine, registry=storage.buckets),
         lifecycle=LifecycleConfigs(sql_engine),
         secret_for=keys.secret_for,
         owner_for=owner_for,
@@ -49,6 +57,10 @@ def start_s3_api(services: Any, *, host: str = "127.0.0.1", port: int = DEFAULT_
     from tailrace.clock import SystemClock
 
     app = create_s3_app(
-        storage=services.storage, sql_engine=services.sql_engine, state=services.state, clock=SystemClock()
+        storage=services.storage,
+        sql_engine=services.sql_engine,
+        state=services.state,
+        clock=SystemClock(),
+        secret_key_file=services.settings.secret_key_file,
     )
     return ApiServer(app, host=host, port=port).start()

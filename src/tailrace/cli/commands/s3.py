@@ -153,6 +153,7 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
         state=services.state,
         clock=SystemClock(),
         domain=args.domain,
+        secret_key_file=ctx.settings.secret_key_file,
     )
     bind(args.host, args.port).close()  # fail early and clearly when the port is taken
     print(f"tailrace s3: serving S3 on http://{args.host}:{args.port}", flush=True)

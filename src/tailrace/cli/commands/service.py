@@ -73,6 +73,12 @@ def _register_processes(sub: Any) -> None:
     p.add_argument("--no-resources", action="store_true", help="do not host local pools for runsOn resources")
     p.add_argument("--no-http", action="store_true", help="do not start the HTTP endpoint")
     p.add_argument(
+        "--s3-port",
+        type=int,
+        metavar="P",
+        help="also serve the embedded store's S3 API on port P (e.g. 8041; setting s3_port; off by default)",
+    )
+    p.add_argument(
         "--insecure-no-auth",
         action="store_true",
         help="accept API requests without a signature (local experiments only)",
@@ -229,6 +235,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         worker_groups=tuple(args.worker_group),
         resources=not args.no_resources,
         http=not args.no_http,
+        s3_port=args.s3_port if args.s3_port is not None else settings.s3_port,
         insecure_no_auth=args.insecure_no_auth,
         began=began,
     )
