@@ -95,20 +95,22 @@ def test_existing_home_is_made_private(tmp_path):
 
 
 def test_a_command_leaves_nothing_readable_by_others(tmp_path):
-    """`tailrace keys create` on a fresh home: database, key file, everything 0600/0700."""
+    """Commands on a fresh home (hive, then keys create): database, key file, all 0600/0700."""
     home = tmp_path / "home"
     env = {**os.environ, "TAILRACE_HOME": str(home), "PYTHONPATH": str(REPO / "src")}
     env.pop("TAILRACE_DATABASE_URL", None)
     env.pop("TAILRACE_SECRET_KEY_FILE", None)
-    subprocess.run(
-        [sys.executable, "-m", "tailrace", "keys", "create", "--owner", "alice"],
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
-        preexec_fn=lambda: os.umask(0o022),  # a usual login umask: the service must not rely on it
-    )
+    # `tailrace hive` makes the database (keys never create one: they belong to a server's).
+    for command in (["hive", "-e", "SELECT 1"], ["keys", "create", "--owner", "alice"]):
+        subprocess.run(
+            [sys.executable, "-m", "tailrace", *command],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.umask(0o022),  # a usual login umask: the service must not rely on it
+        )
     modes = _modes(home)
     assert "tailrace.db" in modes and "secret.key" in modes
     loose = {name: oct(m) for name, m in modes.items() if m & 0o077}

@@ -8,6 +8,8 @@ level of nesting is read (an element that is itself a collection is refused at C
 
 from __future__ import annotations
 
+from typing import Protocol
+
 COLLECTION_KEY = "colelction.delim"  # sic: the property name Hive itself uses
 MAPKEY_KEY = "mapkey.delim"
 
@@ -58,8 +60,18 @@ def parse(hive_type: str) -> tuple[str, list[tuple[str, str]]] | None:
     return None
 
 
-def duck_type(hive_type: str) -> str | None:
-    from tailrace.engines.hive.serde import duck_type as primitive
+class Primitives(Protocol):
+    """What complex types need of the primitive SerDe (tailrace.engines.hive.serde passes itself,
+    so the two modules do not import each other)."""
+
+    def duck_type(self, hive_type: str) -> str: ...
+    def parse_expr(self, col: str, hive_type: str) -> str: ...
+    def sql_str(self, text: str) -> str: ...
+    def text_of(self, col: str, duck: str) -> str: ...
+
+
+def duck_type(hive_type: str, prim: Primitives) -> str | None:
+    primitive = prim.duck_type
 
     found = parse(hive_type)
     if found is None:
@@ -75,10 +87,9 @@ def duck_type(hive_type: str) -> str | None:
     return "STRUCT(" + ", ".join(f'"{n}" {primitive(t)}' for n, t in parts) + ")"
 
 
-def parse_expr(col: str, hive_type: str, coll: str, mapkey: str) -> str:
+def parse_expr(col: str, hive_type: str, coll: str, mapkey: str, prim: Primitives) -> str:
     """SQL reading the text of a complex field (NULL stays NULL; '\\N' items are NULL)."""
-    from tailrace.engines.hive.serde import parse_expr as primitive
-    from tailrace.engines.hive.serde import sql_str
+    primitive, sql_str = prim.parse_expr, prim.sql_str
 
     found = parse(hive_type)
     assert found is not None
@@ -107,10 +118,9 @@ def parse_expr(col: str, hive_type: str, coll: str, mapkey: str) -> str:
     return f"CASE WHEN {col} IS NULL THEN NULL ELSE struct_pack({fields}) END"
 
 
-def text_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
+def text_expr(col: str, hive_type: str, prim: Primitives, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL writing a complex value as LazySimpleSerDe text (NULL items as \\N)."""
-    from tailrace.engines.hive.serde import duck_type as primitive
-    from tailrace.engines.hive.serde import sql_str, text_of
+    primitive, sql_str, text_of = prim.duck_type, prim.sql_str, prim.text_of
 
     found = parse(hive_type)
     assert found is not None

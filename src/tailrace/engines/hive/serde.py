@@ -71,7 +71,7 @@ def duck_type(hive_type: str) -> str:
         args = t[len(base) :].strip()
         return f"DECIMAL{args}" if args else "DECIMAL(10,0)"
     try:
-        complex_type = complex_types.duck_type(t)
+        complex_type = complex_types.duck_type(t, PRIMITIVES)
     except complex_types.ComplexTypeError as exc:
         raise SerdeError(str(exc)) from None
     if complex_type is not None:
@@ -84,7 +84,7 @@ def duck_type(hive_type: str) -> str:
 def parse_expr(col: str, hive_type: str, coll: str = "\x02", mapkey: str = "\x03") -> str:
     """SQL turning the raw text of a field (or NULL) into the column's value, Hive's way."""
     if complex_types.parse(hive_type) is not None:
-        return complex_types.parse_expr(col, hive_type, coll, mapkey)
+        return complex_types.parse_expr(col, hive_type, coll, mapkey, PRIMITIVES)
     t = duck_type(hive_type)
     if t == "VARCHAR":
         base = hive_type.lower().split("(")[0].strip()
@@ -186,6 +186,7 @@ def write_expr(col: str, duck: str, hive_type: str, *, csv: bool, spec: TableSpe
         return complex_types.text_expr(
             f"TRY_CAST({col} AS {duck_type(hive_type)})",
             hive_type,
+            PRIMITIVES,
             props.get(complex_types.COLLECTION_KEY, "\x02"),
             props.get(complex_types.MAPKEY_KEY, "\x03"),
         )
@@ -392,3 +393,15 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     """Register the Hive macros on a connection (udfs.ensure adds Python functions as needed)."""
     for sql in _MACROS:
         con.execute(sql)
+
+
+class _SerdePrimitives:
+    """The primitive SerDe as complex_types needs it (passed in, so neither imports the other)."""
+
+    duck_type = staticmethod(duck_type)
+    parse_expr = staticmethod(parse_expr)
+    sql_str = staticmethod(sql_str)
+    text_of = staticmethod(text_of)
+
+
+PRIMITIVES = _SerdePrimitives()
