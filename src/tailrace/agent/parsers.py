@@ -258,7 +258,7 @@ class RegexParser(Parser):
             time = self.time.series(raw)
             missing = raw.is_null()
             if missing.any():  # the time group did not take part: now, as estimate_current_event
-                time = time.set(missing, now.astimezone(UTC))  # type: ignore[arg-type]
+                time = time.set(missing, now.astimezone(UTC))
             failed = time.is_null()
             if failed.any():
                 bad += [(i, f"invalid time (format {self.time.format!r})") for i in good.filter(failed)["i"]]

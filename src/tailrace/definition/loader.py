@@ -265,7 +265,7 @@ class _Loader:
                     oid, key, "empty array: the field is left out (the wire form cannot carry it)", node, key
                 )
                 return None
-            return collapse(items)  # type: ignore[arg-type]
+            return collapse(items)
         return self.scalar(oid, key, value, node)
 
     def scalar(self, oid: str, key: str, value: Any, node: Any) -> str | Ref | None:
@@ -357,7 +357,7 @@ class _Loader:
         if not texts:
             self.warn(pid, key, "empty array: the attribute is left out", node, key)
             return None
-        return collapse(texts)  # type: ignore[no-any-return]
+        return collapse(texts)
 
     def values(self, raw: Mapping[str, Any], node: Any) -> dict[str, str | tuple[str, ...]]:
         out: dict[str, str | tuple[str, ...]] = {}

@@ -417,7 +417,7 @@ class AlarmService:
     def _pending(self) -> list[AlarmStateChanged]:
         if not hasattr(self._local, "events"):
             self._local.events = []
-        return self._local.events  # type: ignore[no-any-return]
+        return self._local.events
 
     def _flush(self) -> None:
         events = self._pending()

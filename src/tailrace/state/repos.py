@@ -124,13 +124,13 @@ def instance_from_row(m: Mapping[str, Any]) -> Instance:
     d["status"] = _STATUS[d["status"]]
     d["depends_on"] = tuple(d["depends_on"])
     d["preconditions"] = tuple(d["preconditions"])
-    return _new_instance(d)  # type: ignore[arg-type]
+    return _new_instance(d)
 
 
 def attempt_from_row(m: Mapping[str, Any]) -> Attempt:
     d = m if m.__class__ is dict else dict(m)
     d["status"] = _STATUS[d["status"]]
-    return _new_attempt(d)  # type: ignore[arg-type]
+    return _new_attempt(d)
 
 
 def component_from_row(m: Mapping[str, Any]) -> Component:

@@ -420,7 +420,7 @@ def _width_bucket(n: exp.Expression) -> exp.Expression:
     args = [n.this, n.args.get("min_value"), n.args.get("max_value"), n.args.get("num_buckets")]
     if any(a is None for a in args):
         raise TranslateError("width_bucket takes 4 arguments", n)
-    return template(_BY_NAME["width_bucket"][1], *args)  # type: ignore[arg-type]
+    return template(_BY_NAME["width_bucket"][1], *args)
 
 
 @_on(exp.Negative)
