@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -131,7 +132,7 @@ class _Reader:
             out[self.form[f"{entry}.{kname}"]] = self.read(value_shape, f"{entry}.{vname}")
         return out
 
-    def _indexes(self, base: str) -> list[int]:
+    def _indexes(self, base: str) -> builtins.list[int]:
         found: set[int] = set()
         head = base + "."
         for k in self.keys:

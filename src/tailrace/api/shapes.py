@@ -224,6 +224,7 @@ def _build(shape: Shape) -> Render:
         need = frozenset(required)
 
         def structure(value: Any) -> dict[str, Any]:
+            get: Callable[[str], Any]
             if value.__class__ is dict:
                 if flat and _flat_ready([value], texts, need):
                     return value
@@ -232,8 +233,10 @@ def _build(shape: Shape) -> Render:
                 get = value.get
             else:
 
-                def get(k: str) -> Any:
+                def attr(k: str) -> Any:
                     return getattr(value, k, None)
+
+                get = attr
 
             out: dict[str, Any] = {}
             for member, render in members:
