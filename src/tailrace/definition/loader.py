@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tailrace.definition.jsonload import JArray, JNumber, JObject, JsonDocument, parse_json, plain
 from tailrace.definition.model import FieldValue, ParameterDef, PipelineDefinition, PipelineObject, Ref
@@ -53,6 +53,13 @@ def from_document(doc: JsonDocument) -> PipelineDefinition:
     return _Loader(doc, doc.source or "<string>").load(doc.value)
 
 
+class _Pos(TypedDict, total=False):
+    """Keyword arguments for Location: where a JSON node starts."""
+
+    line: int
+    column: int
+
+
 class _Loader:
     def __init__(self, doc: JsonDocument | None, source: str) -> None:
         self.doc = doc
@@ -62,7 +69,7 @@ class _Loader:
 
     # -- positions and problems ---------------------------------------------------------------
 
-    def pos(self, node: Any, key: str | None = None) -> dict[str, int]:
+    def pos(self, node: Any, key: str | None = None) -> _Pos:
         if self.doc is None or not isinstance(node, JObject | JArray):
             return {}
         offset = node.key_offsets.get(key, node.start) if key and isinstance(node, JObject) else node.start
