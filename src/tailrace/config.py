@@ -178,7 +178,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _section_types(cls: type) -> dict[str, type]:
-    return {name: t for name, t in _hints(cls).items() if dataclasses.is_dataclass(t)}
+    return {name: t for name, t in _hints(cls).items() if isinstance(t, type) and dataclasses.is_dataclass(t)}
 
 
 def _scalar_types(cls: type) -> dict[str, Any]:

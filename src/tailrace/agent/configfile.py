@@ -150,7 +150,8 @@ def _match(
     warnings: list[str] = []
     pattern = t.req("pattern", "tag")
     kind = t.choice("@type", "type", choices=OUTPUTS, default="store")
-    buf = raw.get("buffer") if isinstance(raw.get("buffer"), Mapping) else {}
+    raw_buf = raw.get("buffer")
+    buf: Mapping[str, Any] = raw_buf if isinstance(raw_buf, Mapping) else {}
     if buf:
         t.used.add("buffer")
     b = Table({**buf, **{k: v for k, v in raw.items() if k not in buf}}, t.where, hostname)

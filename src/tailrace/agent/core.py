@@ -321,7 +321,7 @@ class Agent:
     def _errors(
         self, src: _Source, path: str, lines: _Lines, r: Read, parsed_bad: Iterator[tuple[int, str]]
     ) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for i, reason in sorted(parsed_bad):
             raw = lines.raw(i)
             out.append(

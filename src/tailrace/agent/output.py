@@ -72,7 +72,7 @@ class Formatter:
         c = self.conf
         if parsed.frame is not None:
             frame = parsed.frame
-            added = []
+            added: list[pl.Expr | pl.Series] = []
             for key, value in extra.items():
                 added.append(pl.lit(value).alias(key))
             if c.include_tag_key:
@@ -196,6 +196,11 @@ class Sink(Protocol):
 
     def describe(self, key: str) -> str:
         """Where key lands, for messages."""
+        ...
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix objects are written under (the %{index} counters are per prefix)."""
         ...
 
 

@@ -110,7 +110,7 @@ class TimeParser:
                 parsed = values.str.to_datetime(self.format, strict=False, time_unit="us")
             except pl.exceptions.PolarsError as exc:
                 raise ConfigError(f"time_format {self.format!r} cannot be used: {exc}")
-            if parsed.dtype.time_zone is None:  # type: ignore[union-attr]
+            if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is None:
                 parsed = parsed.dt.replace_time_zone(self.zone, ambiguous="earliest", non_existent="null")
             return parsed.dt.convert_time_zone("UTC")
         return _epoch_series([self.one(v) for v in values.to_list()])
@@ -200,7 +200,7 @@ class RegexParser(Parser):
         if not self.names:
             raise ConfigError(f"regex {conf.expression!r} has no named group (?<name>...)")
         try:
-            self.py = re.compile(self.expression)
+            self.py: re.Pattern[str] | None = re.compile(self.expression)
         except re.error as exc:
             self.py = None
             py_error = str(exc)
@@ -258,7 +258,7 @@ class RegexParser(Parser):
             time = self.time.series(raw)
             missing = raw.is_null()
             if missing.any():  # the time group did not take part: now, as estimate_current_event
-                time = time.set(missing, now.astimezone(UTC))  # type: ignore[arg-type]
+                time = time.set(missing, now.astimezone(UTC))
             failed = time.is_null()
             if failed.any():
                 bad += [(i, f"invalid time (format {self.time.format!r})") for i in good.filter(failed)["i"]]

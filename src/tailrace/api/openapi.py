@@ -41,10 +41,7 @@ def _shape_schema(shape: Shape, refs: dict[str, Any]) -> dict[str, Any]:
             refs[name] = {}  # placeholder first: shapes may refer to themselves
             schema: dict[str, Any] = {
                 "type": "object",
-                "properties": {
-                    m: _shape_schema(s, refs)
-                    for m, s in shape.members.items()  # type: ignore[attr-defined]
-                },
+                "properties": {m: _shape_schema(s, refs) for m, s in shape.members.items()},
             }
             required = list(shape.metadata.get("required", ()))
             if required:
@@ -52,22 +49,22 @@ def _shape_schema(shape: Shape, refs: dict[str, Any]) -> dict[str, Any]:
             refs[name] = schema
         return {"$ref": f"#/components/schemas/DataPipeline.{name}"}
     if kind == "list":
-        out: dict[str, Any] = {"type": "array", "items": _shape_schema(shape.member, refs)}  # type: ignore[attr-defined]
+        out: dict[str, Any] = {"type": "array", "items": _shape_schema(shape.member, refs)}
         if "min" in shape.metadata:
             out["minItems"] = shape.metadata["min"]
         if "max" in shape.metadata:
             out["maxItems"] = shape.metadata["max"]
         return out
     if kind == "map":
-        return {"type": "object", "additionalProperties": _shape_schema(shape.value, refs)}  # type: ignore[attr-defined]
+        return {"type": "object", "additionalProperties": _shape_schema(shape.value, refs)}
     if kind == "string":
         out = {"type": "string"}
         if "min" in shape.metadata:
             out["minLength"] = shape.metadata["min"]
         if "max" in shape.metadata:
             out["maxLength"] = shape.metadata["max"]
-        if shape.enum:  # type: ignore[attr-defined]
-            out["enum"] = list(shape.enum)  # type: ignore[attr-defined]
+        if shape.enum:
+            out["enum"] = list(shape.enum)
         return out
     if kind == "timestamp":
         return {"type": "number", "description": "seconds since the epoch"}

@@ -137,7 +137,9 @@ class Operations:
 
     def _definition(self, caller: Caller, p: dict[str, Any], *, validate_only: bool) -> dict[str, Any]:
         self._pipeline(caller, p["pipelineId"])
-        wire = {k: p[k] for k in ("pipelineObjects", "parameterObjects", "parameterValues") if k in p}
+        wire: dict[str, Any] = {
+            k: p[k] for k in ("pipelineObjects", "parameterObjects", "parameterValues") if k in p
+        }
         report = self.service.put_definition(
             p["pipelineId"], from_wire(wire, source="request"), validate_only=validate_only
         )

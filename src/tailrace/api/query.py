@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -97,19 +98,19 @@ class _Reader:
 
     def structure(self, shape: Shape, prefix: str, *, top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, member in shape.members.items():  # type: ignore[attr-defined]
+        for name, member in shape.members.items():
             wire = member.serialization.get("name", name)
             key = wire if top else f"{prefix}.{wire}"
             if self.present(key):
                 out[name] = self.read(member, key)
-        for name in shape.required_members:  # type: ignore[attr-defined]
+        for name in shape.required_members:
             if name not in out:
                 where = name if top else f"{prefix}.{name}"
                 raise self.fail(f"{where} is required")
         return out
 
     def list(self, shape: Shape, prefix: str) -> list[Any]:
-        member = shape.member  # type: ignore[attr-defined]
+        member = shape.member
         if shape.serialization.get("flattened"):
             base = prefix
         else:
@@ -119,7 +120,7 @@ class _Reader:
         return [self.read(member, f"{base}.{i}") for i in self._indexes(base)]
 
     def map(self, shape: Shape, prefix: str) -> dict[str, Any]:
-        key_shape, value_shape = shape.key, shape.value  # type: ignore[attr-defined]
+        key_shape, value_shape = shape.key, shape.value
         base = prefix if shape.serialization.get("flattened") else f"{prefix}.entry"
         kname = key_shape.serialization.get("name", "key")
         vname = value_shape.serialization.get("name", "value")
@@ -131,7 +132,7 @@ class _Reader:
             out[self.form[f"{entry}.{kname}"]] = self.read(value_shape, f"{entry}.{vname}")
         return out
 
-    def _indexes(self, base: str) -> list[int]:
+    def _indexes(self, base: str) -> builtins.list[int]:
         found: set[int] = set()
         head = base + "."
         for k in self.keys:
@@ -151,7 +152,7 @@ class _Reader:
         kind = shape.type_name
         try:
             if kind == "string":
-                enum = shape.enum  # type: ignore[attr-defined]
+                enum = shape.enum
                 if enum and raw not in enum:
                     raise self.fail(f"{key}: {raw!r} is not one of {', '.join(enum)}")
                 return raw
@@ -202,7 +203,7 @@ def render_response(
 
 
 def _members(shape: Shape, value: Mapping[str, Any], parts: list[str]) -> None:
-    for name, member in shape.members.items():  # type: ignore[attr-defined]
+    for name, member in shape.members.items():
         item = value.get(name)
         if item is None:
             continue
@@ -216,7 +217,7 @@ def _write(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
         _members(shape, value, parts)
         parts.append(f"</{tag}>")
     elif kind == "list":
-        member = shape.member  # type: ignore[attr-defined]
+        member = shape.member
         if shape.serialization.get("flattened"):
             for item in value:
                 _write(member, tag, item, parts)
@@ -227,7 +228,7 @@ def _write(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
                 _write(member, mtag, item, parts)
             parts.append(f"</{tag}>")
     elif kind == "map":
-        key_shape, value_shape = shape.key, shape.value  # type: ignore[attr-defined]
+        key_shape, value_shape = shape.key, shape.value
         kname = key_shape.serialization.get("name", "key")
         vname = value_shape.serialization.get("name", "value")
         parts.append(f"<{tag}>")

@@ -49,7 +49,9 @@ class QueryService(Protocol):
     version: str
     signing_name: str
     namespace: str
-    actions: Mapping[str, Any]
+
+    @property
+    def actions(self) -> Mapping[str, Any]: ...
 
     def handle(
         self, action: str, scope: Any, params: dict[str, Any], base_url: str

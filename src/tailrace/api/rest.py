@@ -10,6 +10,7 @@ it also accepts HTTP Basic with ACCESS_KEY_ID:SECRET (use it over TLS or on loca
 
 from __future__ import annotations
 
+import builtins
 import functools
 import uuid
 from collections.abc import Callable, Mapping
@@ -86,7 +87,7 @@ class Params:
         raw = self.query.get(name)
         return raw or None
 
-    def interval(self, name: str) -> tuple[datetime, datetime] | None:
+    def interval(self, name: builtins.str) -> tuple[datetime, datetime] | None:
         """START,END: two date-times, as list-runs' --start-interval takes them."""
         raw = self.query.get(name)
         if raw is None or raw == "":

@@ -103,7 +103,7 @@ class _Checker:
             self.fail(path or "(body)", value, "member must be an object")
             return {}
         out: dict[str, Any] = {}
-        members = shape.members  # type: ignore[attr-defined]
+        members = shape.members
         for name in shape.metadata.get("required", ()):
             if value.get(name) is None:
                 self.problems.append(
@@ -121,14 +121,14 @@ class _Checker:
             self.fail(path, value, "member must be a list")
             return []
         self.bounds(shape, value, len(value), path, "length")
-        member = shape.member  # type: ignore[attr-defined]
+        member = shape.member
         return [self.check(member, item, f"{path}[{i}]") for i, item in enumerate(value)]
 
     def map(self, shape: Shape, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             self.fail(path, value, "member must be an object")
             return {}
-        key_shape, value_shape = shape.key, shape.value  # type: ignore[attr-defined]
+        key_shape, value_shape = shape.key, shape.value
         return {
             self.check(key_shape, k, f"{path}.key"): self.check(value_shape, v, f"{path}[{k!r}]")
             for k, v in value.items()
@@ -139,7 +139,7 @@ class _Checker:
             self.fail(path, value, "member must be a string")
             return ""
         self.bounds(shape, value, len(value), path, "length")
-        enum = shape.enum  # type: ignore[attr-defined]
+        enum = shape.enum
         if enum and value not in enum:
             self.fail(path, value, f"member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = shape.metadata.get("pattern")
@@ -195,7 +195,7 @@ def render_output(operation_name: str, result: Mapping[str, Any] | None) -> dict
     shape = operation(operation_name).output_shape
     if shape is None:
         return {}
-    return _renderer(shape)(result or {})  # type: ignore[no-any-return]
+    return _renderer(shape)(result or {})
 
 
 Render = Callable[[Any], Any]
@@ -220,20 +220,23 @@ def _build(shape: Shape) -> Render:
         required = tuple(shape.metadata.get("required", ()))
         name = shape.name
         texts = _texts(shape)
-        flat = len(texts) == len(shape.members)  # type: ignore[attr-defined]
+        flat = len(texts) == len(shape.members)
         need = frozenset(required)
 
         def structure(value: Any) -> dict[str, Any]:
+            get: Callable[[str], Any]
             if value.__class__ is dict:
                 if flat and _flat_ready([value], texts, need):
-                    return value  # type: ignore[no-any-return]
+                    return value
                 get = value.get
             elif isinstance(value, Mapping):
                 get = value.get
             else:
 
-                def get(k: str) -> Any:
+                def attr(k: str) -> Any:
                     return getattr(value, k, None)
+
+                get = attr
 
             out: dict[str, Any] = {}
             for member, render in members:
@@ -248,23 +251,23 @@ def _build(shape: Shape) -> Render:
             return out
 
         _RENDERERS[id(shape)] = structure  # before the members: shapes may refer to themselves
-        members.extend((m, _renderer(s)) for m, s in shape.members.items())  # type: ignore[attr-defined]
+        members.extend((m, _renderer(s)) for m, s in shape.members.items())
         return structure
     if kind == "list":
-        member: Shape = shape.member  # type: ignore[attr-defined]
+        member: Shape = shape.member
         item = _renderer(member)
-        if member.type_name == "structure" and len(_texts(member)) == len(member.members):  # type: ignore[attr-defined]
+        if member.type_name == "structure" and len(_texts(member)) == len(member.members):
             texts, need = _texts(member), frozenset(member.metadata.get("required", ()))
 
             def flat_list(value: Any) -> list[Any]:
                 if value.__class__ is list and _flat_ready(value, texts, need):
-                    return value  # type: ignore[no-any-return]
+                    return value
                 return [item(v) for v in value]
 
             return flat_list
         return lambda value: [item(v) for v in value]
     if kind == "map":
-        val = _renderer(shape.value)  # type: ignore[attr-defined]
+        val = _renderer(shape.value)
         return lambda value: {str(k): val(v) for k, v in value.items()}
     if kind == "timestamp":
         return _timestamp_out
@@ -278,7 +281,7 @@ def _build(shape: Shape) -> Render:
 
 
 def _texts(shape: Shape) -> frozenset[str]:
-    return frozenset(m for m, s in shape.members.items() if s.type_name == "string")  # type: ignore[attr-defined]
+    return frozenset(m for m, s in shape.members.items() if s.type_name == "string")
 
 
 def _flat_ready(items: list[Any], texts: frozenset[str], need: frozenset[str]) -> bool:

@@ -22,7 +22,7 @@ from tailrace.errors import Location
 MAX_DEPTH = 200
 
 
-class JObject(dict):  # type: ignore[type-arg]
+class JObject(dict):
     """A JSON object with its span (character offsets) and the offset of each key."""
 
     start: int = 0
@@ -33,7 +33,7 @@ class JObject(dict):  # type: ignore[type-arg]
         self.key_offsets: dict[str, int] = {}
 
 
-class JArray(list):  # type: ignore[type-arg]
+class JArray(list):
     start: int = 0
     end: int = 0
 

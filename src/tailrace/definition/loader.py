@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tailrace.definition.jsonload import JArray, JNumber, JObject, JsonDocument, parse_json, plain
 from tailrace.definition.model import FieldValue, ParameterDef, PipelineDefinition, PipelineObject, Ref
@@ -53,6 +53,13 @@ def from_document(doc: JsonDocument) -> PipelineDefinition:
     return _Loader(doc, doc.source or "<string>").load(doc.value)
 
 
+class _Pos(TypedDict, total=False):
+    """Keyword arguments for Location: where a JSON node starts."""
+
+    line: int
+    column: int
+
+
 class _Loader:
     def __init__(self, doc: JsonDocument | None, source: str) -> None:
         self.doc = doc
@@ -62,7 +69,7 @@ class _Loader:
 
     # -- positions and problems ---------------------------------------------------------------
 
-    def pos(self, node: Any, key: str | None = None) -> dict[str, int]:
+    def pos(self, node: Any, key: str | None = None) -> _Pos:
         if self.doc is None or not isinstance(node, JObject | JArray):
             return {}
         offset = node.key_offsets.get(key, node.start) if key and isinstance(node, JObject) else node.start
@@ -265,7 +272,7 @@ class _Loader:
                     oid, key, "empty array: the field is left out (the wire form cannot carry it)", node, key
                 )
                 return None
-            return collapse(items)  # type: ignore[arg-type]
+            return collapse(items)
         return self.scalar(oid, key, value, node)
 
     def scalar(self, oid: str, key: str, value: Any, node: Any) -> str | Ref | None:
@@ -357,7 +364,7 @@ class _Loader:
         if not texts:
             self.warn(pid, key, "empty array: the attribute is left out", node, key)
             return None
-        return collapse(texts)  # type: ignore[no-any-return]
+        return collapse(texts)
 
     def values(self, raw: Mapping[str, Any], node: Any) -> dict[str, str | tuple[str, ...]]:
         out: dict[str, str | tuple[str, ...]] = {}

@@ -46,7 +46,7 @@ class Period:
 
     def add(self, dt: datetime, n: int = 1) -> datetime:
         """`dt` moved by n periods (calendar months and years; n may be negative)."""
-        return dt + relativedelta(**{self.unit: self.amount * n})  # type: ignore[arg-type]
+        return dt + relativedelta(**{self.unit: self.amount * n})
 
     @property
     def is_fixed(self) -> bool:

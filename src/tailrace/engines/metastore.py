@@ -79,7 +79,7 @@ class TableSpec:
         return cls(
             name=name,
             database=database,
-            columns=[tuple(c) for c in data["columns"]],  # type: ignore[misc]
+            columns=[tuple(c) for c in data["columns"]],
             location=data["location"],
             row_format=data.get("row_format", "delimited"),
             field_delimiter=data.get("field_delimiter", "\x01"),
@@ -87,7 +87,7 @@ class TableSpec:
             quote_char=data.get("quote_char", '"'),
             escape_char=data.get("escape_char", "\\"),
             external=bool(data.get("external", True)),
-            partitioned_by=[tuple(c) for c in data.get("partitioned_by", [])],  # type: ignore[misc]
+            partitioned_by=[tuple(c) for c in data.get("partitioned_by", [])],
             skip_header_lines=int(data.get("skip_header_lines", 0)),
             properties=dict(data.get("properties", {})),
         )

@@ -178,7 +178,10 @@ class _Evaluator:
         number = _number(value)
         if number is None:
             raise self.fail(f"'{node.op}' needs a number; found {describe(value)}", node.pos)
-        return self.long(-number, node.pos) if node.op == "-" else number
+        if node.op != "-":
+            return number
+        # Only integers are 64-bit longs; a negated double stays a double (no overflow check).
+        return self.long(-number, node.pos) if isinstance(number, int) else -number
 
     def binary(self, node: Binary, a: Value, b: Value) -> Value:
         op = node.op

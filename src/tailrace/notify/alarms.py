@@ -78,7 +78,7 @@ def check_alarm(owner: str, p: Mapping[str, Any]) -> dict[str, Any]:
     stat, ext = p.get("Statistic"), p.get("ExtendedStatistic")
     if (stat is None) == (ext is None):
         raise InvalidParameterValue("Exactly one of Statistic and ExtendedStatistic must be given")
-    check_statistic(stat or ext)
+    check_statistic(str(stat or ext))
     check_period(int(p["Period"]))
     n = int(p["EvaluationPeriods"])
     m = int(p.get("DatapointsToAlarm") or n)
@@ -244,7 +244,7 @@ class AlarmService:
             out.append(self._shape(row, config))
         return out
 
-    def _shape(self, row: Mapping[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    def _shape(self, row: Mapping[Any, Any], config: dict[str, Any]) -> dict[str, Any]:
         return {
             **{k: v for k, v in config.items() if v is not None},
             "AlarmArn": self.arn(row["owner"], row["region"], row["name"]),
@@ -344,7 +344,7 @@ class AlarmService:
     def _transition(
         self,
         conn: sa.Connection,
-        row: Mapping[str, Any],
+        row: Mapping[Any, Any],
         state: str,
         reason: str,
         reason_data: str | None,
@@ -417,7 +417,7 @@ class AlarmService:
     def _pending(self) -> list[AlarmStateChanged]:
         if not hasattr(self._local, "events"):
             self._local.events = []
-        return self._local.events  # type: ignore[no-any-return]
+        return self._local.events
 
     def _flush(self) -> None:
         events = self._pending()
@@ -507,7 +507,7 @@ class AlarmService:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = [dict(r) for r in conn.execute(query).mappings()]
+            rows: list[Mapping[str, Any]] = [dict(r) for r in conn.execute(query).mappings()]
             if rows:
                 conn.execute(
                     alarms.update().where(

@@ -111,7 +111,7 @@ def prepare_message(
                 raise InvalidParameter(
                     f"The message attribute '{name}' with type 'Binary' must use field 'Binary'"
                 )
-            value = base64.b64encode(blob).decode() if isinstance(blob, bytes) else str(blob)
+            value: Any = base64.b64encode(blob).decode() if isinstance(blob, bytes) else str(blob)
         else:
             value = attr.get("StringValue")
             if value is None:

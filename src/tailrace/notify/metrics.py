@@ -371,7 +371,7 @@ def _columns(b: Bucket) -> dict[str, Any]:
     }
 
 
-def _bucket_of(row: Mapping[str, Any]) -> Bucket:
+def _bucket_of(row: Mapping[Any, Any]) -> Bucket:
     return Bucket(
         count=row["sample_count"],
         total=row["sum"],

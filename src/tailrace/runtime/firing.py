@@ -8,6 +8,7 @@ attempts' logs). Delivery to a topic is the notifier's job. Terminate cancels th
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,13 +78,13 @@ def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: 
         )
         line = f"{pid} {inst.id}: {fired.describe()}"
         step.notes.append(line)
-        tx.after_commit(lambda line=line: log.info("%s", line))
+        tx.after_commit(functools.partial(log.info, "%s", line))
         storage, home = transitions.storage, transitions.home
         if storage is not None and home is not None:
             uri = actions_log_uri(active.log_root(inst.component_id), home, pid, inst)
             entry = f"{format_dp(step.now)} {fired.describe()}\n"
             storage = log_storage(storage, uri, home, step.pipeline.owner)
-            tx.after_commit(lambda uri=uri, entry=entry, storage=storage: append_log(storage, uri, entry))
+            tx.after_commit(functools.partial(append_log, storage, uri, entry))
         if fired.type == "Terminate" and trigger == "onLateAction" and not inst.terminal:
             transitions.cancel(step, tx.instances.get(pid, inst.id), f"Terminate action '{action_id}' (late)")
 

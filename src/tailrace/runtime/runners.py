@@ -9,6 +9,7 @@ claim alive while the pool lives, and stops the pool when the service shuts the 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -171,7 +172,9 @@ class ServiceProcess:
         for n in range(self.config.workers):
             worker = self._worker(queues, f"worker-{n + 1}")
             self.workers.append(worker)
-            self.threads.append(self._spawn(lambda w=worker: w.run(self.stop_event), f"worker-{n + 1}"))
+            self.threads.append(
+                self._spawn(functools.partial(worker.run, self.stop_event), f"worker-{n + 1}")
+            )
         if self.config.resources:
             host = self._worker([RESOURCE_QUEUE], "resources")
             self.threads.append(self._spawn(lambda: self._host_resources(host), "resources"))
@@ -212,7 +215,9 @@ class ServiceProcess:
             if task is None:
                 self.doorbell.wait(seen, self.config.poll_interval)
                 continue
-            self._pools.append(self._spawn(lambda t=task: self._run_pool(t), f"pool {task.instance.id}"))
+            self._pools.append(
+                self._spawn(functools.partial(self._run_pool, task), f"pool {task.instance.id}")
+            )
 
     def _run_pool(self, task: Task) -> None:
         """Run a local pool for one resource instance until the service ends the resource."""
@@ -225,7 +230,8 @@ class ServiceProcess:
         label = task.instance.id.lstrip("@")
         workers = [self._worker([queue], f"{label}/{n + 1}") for n in range(self.config.pool_size)]
         threads = [
-            self._spawn(lambda w=w: w.run(pool_stop), f"{label}/{n + 1}") for n, w in enumerate(workers)
+            self._spawn(functools.partial(w.run, pool_stop), f"{label}/{n + 1}")
+            for n, w in enumerate(workers)
         ]
         self._note(f"{task.pipeline_id} {task.instance.id}: local pool of {len(workers)} runner(s) started")
         heartbeat.start()

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tailrace.clock import Clock
 from tailrace.plan import Window
@@ -196,7 +197,7 @@ class Scheduler:
                 next_at, exhausted = now, False
             report.instances += made
             report.windows += len(created)
-            changes: dict[str, object] = {"windows_created": pipeline.windows_created + len(created)}
+            changes: dict[str, Any] = {"windows_created": pipeline.windows_created + len(created)}
             if exhausted and not created:
                 if tx.instances.count_in_status(pid, OPEN) == 0:
                     tx.pipelines.update(

@@ -67,7 +67,8 @@ def run_command(
     def pump(name: str, stream: object) -> None:
         # Read in chunks, not lines: a command printing one endless line (or gigabytes) must not
         # grow this process. Lines longer than MAX_LINE are passed on in pieces.
-        out = sinks[name].open("ab") if sinks[name] else None
+        sink = sinks[name]
+        out = sink.open("ab") if sink else None
         prefix = "" if name == "stdout" else "[stderr] "
         tail = tails[name]
 

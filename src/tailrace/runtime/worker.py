@@ -211,7 +211,7 @@ class Worker:
                 log=attempt_log,
                 engines=self.engines,
                 hive_engine=self.hive_engine,
-                owner=engine_owner,
+                owner=engine_owner or "",  # "": one namespace, as in local runs
                 execution=execution,
                 clock=SystemClock(),
                 cancelled=cancelled,

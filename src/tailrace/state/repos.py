@@ -15,10 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tailrace.events.model import (
     AttemptStatusChanged,
     ComponentStatusChanged,
-    Event,
     InstanceStatusChanged,
     PipelineDeleted,
     PipelineStateChanged,
+    StatusChanged,
 )
 from tailrace.state import schema
 from tailrace.state.abc import (
@@ -77,7 +77,7 @@ def _opt(enum: type[Any], value: Any) -> Any:
     return None if value is None else enum(value)
 
 
-def pipeline_from_row(m: Mapping[str, Any]) -> Pipeline:
+def pipeline_from_row(m: Mapping[Any, Any]) -> Pipeline:
     d = dict(m)
     d["state"] = PipelineState(d["state"])
     d["health_status"] = _opt(HealthStatus, d["health_status"])
@@ -119,21 +119,21 @@ _new_instance = _builder(Instance)
 _new_attempt = _builder(Attempt)
 
 
-def instance_from_row(m: Mapping[str, Any]) -> Instance:
+def instance_from_row(m: Mapping[Any, Any]) -> Instance:
     d = m if m.__class__ is dict else dict(m)  # a dict from _dicts is the caller's to give away
     d["status"] = _STATUS[d["status"]]
     d["depends_on"] = tuple(d["depends_on"])
     d["preconditions"] = tuple(d["preconditions"])
-    return _new_instance(d)  # type: ignore[arg-type]
+    return _new_instance(d)
 
 
-def attempt_from_row(m: Mapping[str, Any]) -> Attempt:
+def attempt_from_row(m: Mapping[Any, Any]) -> Attempt:
     d = m if m.__class__ is dict else dict(m)
     d["status"] = _STATUS[d["status"]]
-    return _new_attempt(d)  # type: ignore[arg-type]
+    return _new_attempt(d)
 
 
-def component_from_row(m: Mapping[str, Any]) -> Component:
+def component_from_row(m: Mapping[Any, Any]) -> Component:
     d = dict(m)
     d["status"] = Status(d["status"])
     return Component(**d)
@@ -266,7 +266,15 @@ class _Repo:
         values.update(cols)
         return Status(found.status), values
 
-    def _changed(self, kind: type[Event], pid: str, old: Any, new: Any, detail: Any, **fields: Any) -> None:
+    def _changed(
+        self,
+        kind: type[PipelineStateChanged | StatusChanged],
+        pid: str,
+        old: Any,
+        new: Any,
+        detail: Any,
+        **fields: Any,
+    ) -> None:
         """Append the typed event of a status change (statuses as their text)."""
         at = self.tx.now()
         self.tx.events.append(
@@ -517,7 +525,7 @@ class SqlInstances(_Repo, Instances):
         ready by `now`, in a SCHEDULED pipeline (joined as tr_pipelines)."""
         exact = [q for q in queues if not q.endswith("*")]
         prefixes = [q[:-1] for q in queues if q.endswith("*")]
-        match = [self.t.c.queue.in_(exact)] if exact else []
+        match: list[sa.ColumnElement[bool]] = [self.t.c.queue.in_(exact)] if exact else []
         match += [self.t.c.queue.startswith(p, autoescape=True) for p in prefixes]
         return [
             # A literal, so that PostgreSQL's generic plans still use the partial index.

@@ -154,7 +154,7 @@ class SqlTransaction(Transaction):
                 log.exception("after-commit callback failed")
 
 
-def event_from_row(m: Mapping[str, Any]) -> StoredEvent:
+def event_from_row(m: Mapping[Any, Any]) -> StoredEvent:
     at, owner, pid = m["at"], m["owner"], m["pipeline_id"]
     payload = m["payload"] or {}
     try:

@@ -171,7 +171,8 @@ class Storage:
         for info in self.list_files(uri):
             found = True
             with self.open_text_stream(info, loc.store) as fh:
-                yield from io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh
+                # typeshed wants a RawIOBase; any binary stream with readinto() works here.
+                yield from io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[type-var]
         if not found:
             raise NotFoundError(f"nothing at {uri}")
 

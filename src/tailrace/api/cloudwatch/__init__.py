@@ -91,16 +91,16 @@ def _get_metric_data(api: CloudWatchApi, scope: Scope, p: dict[str, Any]) -> dic
             stat["Period"],
             [stat["Stat"]],
         )
-        rows = [(at, v[stat["Stat"]]) for at, v in rows if v[stat["Stat"]] is not None]
+        points = [(at, v[stat["Stat"]]) for at, v in rows if v[stat["Stat"]] is not None]
         if descending:
-            rows.reverse()
+            points.reverse()
         if q.get("ReturnData", True):
             results.append(
                 {
                     "Id": q["Id"],
                     "Label": q.get("Label") or metric.get("MetricName"),
-                    "Timestamps": [at for at, _ in rows],
-                    "Values": [v for _, v in rows],
+                    "Timestamps": [at for at, _ in points],
+                    "Values": [v for _, v in points],
                     "StatusCode": "Complete",
                 }
             )

@@ -43,21 +43,21 @@ def _read(shape: Shape, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _fail(f"{path or 'the body'} must be a map")
         out = {}
-        for name, member in shape.members.items():  # type: ignore[attr-defined]
+        for name, member in shape.members.items():
             if value.get(name) is not None:
                 out[name] = _read(member, value[name], f"{path}.{name}" if path else name)
-        for name in shape.required_members:  # type: ignore[attr-defined]
+        for name in shape.required_members:
             if name not in out:
                 raise query.error_for("cloudwatch", "MissingParameter", f"The parameter {name} is required.")
         return out
     if kind == "list":
         if not isinstance(value, list):
             raise _fail(f"{path} must be a list")
-        return [_read(shape.member, v, f"{path}[{i}]") for i, v in enumerate(value)]  # type: ignore[attr-defined]
+        return [_read(shape.member, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if kind == "map":
         if not isinstance(value, Mapping):
             raise _fail(f"{path} must be a map")
-        return {str(k): _read(shape.value, v, f"{path}.{k}") for k, v in value.items()}  # type: ignore[attr-defined]
+        return {str(k): _read(shape.value, v, f"{path}.{k}") for k, v in value.items()}
     if kind == "timestamp":
         if isinstance(value, datetime):
             return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
@@ -79,7 +79,7 @@ def _read(shape: Shape, value: Any, path: str) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise _fail(f"{path} must be a string")
-        enum = shape.enum  # type: ignore[attr-defined]
+        enum = shape.enum
         if enum and value not in enum:
             raise _fail(f"{path}: {value!r} is not one of {', '.join(enum)}")
         return value
@@ -91,13 +91,13 @@ def _write(shape: Shape, value: Any) -> Any:
     if kind == "structure":
         return {
             name: _write(member, value[name])
-            for name, member in shape.members.items()  # type: ignore[attr-defined]
+            for name, member in shape.members.items()
             if value.get(name) is not None
         }
     if kind == "list":
-        return [_write(shape.member, v) for v in value]  # type: ignore[attr-defined]
+        return [_write(shape.member, v) for v in value]
     if kind == "map":
-        return {k: _write(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: _write(shape.value, v) for k, v in value.items()}
     if kind in ("double", "float"):
         return float(value)
     return value

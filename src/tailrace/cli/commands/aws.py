@@ -365,7 +365,7 @@ def activation_preview(dp: Any, params: Mapping[str, Any], *, limit: int) -> dic
     """The server's preview of ActivatePipeline(params): see GET /openapi.json, previewActivation."""
     body = {k: v for k, v in params.items() if k != "pipelineId"}
     path = f"/api/v1/pipelines/{quote(params['pipelineId'], safe='')}/activation-preview"
-    return dp.rest("POST", path, body, query=f"limit={limit}")  # type: ignore[no-any-return]
+    return dp.rest("POST", path, body, query=f"limit={limit}")
 
 
 def preview_text(preview: Mapping[str, Any]) -> str:

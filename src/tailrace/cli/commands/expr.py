@@ -65,7 +65,8 @@ def _cli_scope_class() -> type[MappingScope]:
         def lookup(self, name: str) -> Value:
             value = super().lookup(name)
             if isinstance(value, str) and "#{" in value:
-                return render(value, self)
+                rendered = render(value, self)
+                return rendered if isinstance(rendered, str) else [*rendered]
             return value
 
     return _CliScope
@@ -121,7 +122,12 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
     scope = build_scope(args)
     text = args.expression
     try:
-        result: Value = render(text, scope) if "#{" in text else evaluate(text, scope)
+        result: Value
+        if "#{" in text:
+            rendered = render(text, scope)
+            result = rendered if isinstance(rendered, str) else [*rendered]  # a list[Value]
+        else:
+            result = evaluate(text, scope)
         shown = [to_text(v) for v in result] if isinstance(result, list) else to_text(result)
     except ExpressionError as exc:
         print(f"tailrace: error: {exc}", file=sys.stderr)

@@ -88,11 +88,11 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
             )
         res.kind, res.table = "MSCK REPAIR TABLE", spec.name
         known = {p.values for p in engine.metastore.list_partitions(spec.database, spec.name)}
-        added = [p for p in engine.files.discover_partitions(spec) if p.values not in known]
-        for part in added:
+        new_parts = [p for p in engine.files.discover_partitions(spec) if p.values not in known]
+        for part in new_parts:
             engine.metastore.add_partition(spec.database, spec.name, part)
             say(f"Repair: Added partition to metastore {spec.name}:{part.name}")
-        res.message = f"{len(added)} partition(s) added"
+        res.message = f"{len(new_parts)} partition(s) added"
         return res
     m = _SHOW_TABLES.match(body)
     if m:

@@ -187,7 +187,7 @@ def parse_partition_clauses(text: str) -> list[PartitionClause]:
 
 
 def ordered_values(
-    spec: TableSpec, given: list[tuple[str, str]], *, node: exp.Expression | None = None
+    spec: TableSpec, given: list[tuple[str, str]], *, node: exp.Expr | None = None
 ) -> tuple[tuple[str, str], ...]:
     """Partition values in the table's partition-column order; every column must be given."""
     names = [c for c, _ in spec.partitioned_by]

@@ -11,17 +11,18 @@ from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.dialects.hive import Hive
+from sqlglot.parsers.hive import HiveParser
 
 
-def _anonymous(name: str) -> Callable[[list[Any]], exp.Expression]:
-    def build(args: list[Any]) -> exp.Expression:
+def _anonymous(name: str) -> Callable[[list[Any]], exp.Expr]:
+    def build(args: list[Any]) -> exp.Expr:
         return exp.Anonymous(this=name, expressions=args)
 
     return build
 
 
 class TailraceHive(Hive):
-    class Parser(Hive.Parser):
+    class Parser(HiveParser):
         FUNCTIONS: ClassVar[dict[str, Callable[..., Any]]] = {
             **Hive.Parser.FUNCTIONS,
             "GET_JSON_OBJECT": _anonymous("get_json_object"),

@@ -45,11 +45,11 @@ Echo = Callable[[str], None]
 _UNREADABLE = re.compile(r"Invalid unicode|not utf-8 encoded|Maximum line size", re.IGNORECASE)
 
 
-def _from_of(select: exp.Select) -> exp.Expression | None:
+def _from_of(select: exp.Select) -> exp.Expr | None:
     return select.args.get("from_") or select.args.get("from")
 
 
-def _hive_names(query: exp.Expression, names: list[str]) -> list[str]:
+def _hive_names(query: exp.Expr, names: list[str]) -> list[str]:
     """Column names as Hive reports them: aliases, column names, `_cN` for other expressions."""
     if not isinstance(query, exp.Select) or any(
         isinstance(e, exp.Star) or e.is_star for e in query.expressions
@@ -372,7 +372,7 @@ class HiveEngine:
         local = loc.local_path
         return f"looked in {local}" if local is not None else f"no objects under {location}"
 
-    def _translate(self, where: Where, query: exp.Expression, *, stable: bool = True) -> Translated:
+    def _translate(self, where: Where, query: exp.Expr, *, stable: bool = True) -> Translated:
         refuse_file_functions(where, query)
         self._filters = prune.partition_filters(query)
         self._viewed = {}
@@ -459,7 +459,7 @@ class HiveEngine:
             self.files.delete_all(spec.location)
         return res
 
-    def _select(self, where: Where, query: exp.Expression) -> StatementResult:
+    def _select(self, where: Where, query: exp.Expr) -> StatementResult:
         tr = self._translate(where, query)
         self._materialize(tr)
         rel = self.con.sql("FROM __result")

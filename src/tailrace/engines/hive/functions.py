@@ -52,14 +52,14 @@ _SIMPLE_JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(sql: str) -> exp.Expression:
+def _parsed(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, read="duckdb")
 
 
-def template(sql: str, *args: exp.Expression) -> exp.Expression:
+def template(sql: str, *args: exp.Expr) -> exp.Expr:
     """DuckDB SQL with `_0`, `_1`... standing for the given argument expressions."""
 
-    def put(n: exp.Expression) -> exp.Expression:
+    def put(n: exp.Expr) -> exp.Expr:
         if isinstance(n, exp.Column) and not n.table and re.fullmatch(r"_\d", n.name):
             return args[int(n.name[1])].copy()
         return n
@@ -67,7 +67,7 @@ def template(sql: str, *args: exp.Expression) -> exp.Expression:
     return _parsed(sql).copy().transform(put)
 
 
-def _str(e: exp.Expression) -> exp.Expression:
+def _str(e: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this="__hive_to_string", expressions=[e])
 
 
@@ -133,11 +133,11 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
 }
 
 # Typed sqlglot nodes -> DuckDB template over the node's arguments (in arg_types order).
-_BY_TYPE: dict[type[exp.Expression], Callable[[exp.Expression], exp.Expression | None]] = {}
+_BY_TYPE: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr | None]] = {}
 
 
-def _on(*kinds: type[exp.Expression]) -> Callable[[Callable[[exp.Expression], exp.Expression | None]], None]:
-    def deco(fn: Callable[[exp.Expression], exp.Expression | None]) -> None:
+def _on(*kinds: type[exp.Expr]) -> Callable[[Callable[[exp.Expr], exp.Expr | None]], None]:
+    def deco(fn: Callable[[exp.Expr], exp.Expr | None]) -> None:
         for k in kinds:
             _BY_TYPE[k] = fn
 
@@ -145,7 +145,7 @@ def _on(*kinds: type[exp.Expression]) -> Callable[[Callable[[exp.Expression], ex
 
 
 @_on(exp.ParseUrl)
-def _parse_url(n: exp.Expression) -> exp.Expression:
+def _parse_url(n: exp.Expr) -> exp.Expr:
     key = n.args.get("key") or n.args.get("query_key")
     args = [
         a for a in (n.this, n.args.get("part_to_extract") or n.args.get("expression"), key) if a is not None
@@ -156,39 +156,39 @@ def _parse_url(n: exp.Expression) -> exp.Expression:
 
 
 @_on(exp.StrToMap)
-def _str_to_map(n: exp.Expression) -> exp.Expression:
+def _str_to_map(n: exp.Expr) -> exp.Expr:
     pair = n.args.get("pair_delim") or exp.Literal.string(",")
     kv = n.args.get("key_value_delim") or exp.Literal.string(":")
     return template("__hive_str_to_map(_0, _1, _2)", n.this, pair, kv)
 
 
 @_on(exp.Soundex)
-def _soundex(n: exp.Expression) -> exp.Expression:
+def _soundex(n: exp.Expr) -> exp.Expr:
     return template("__hive_soundex(_0)", n.this)
 
 
 @_on(exp.LastDay)
-def _last_day(n: exp.Expression) -> exp.Expression:
+def _last_day(n: exp.Expr) -> exp.Expr:
     return template("__hive_last_day(CAST(_0 AS VARCHAR))", n.this)
 
 
 @_on(exp.NextDay)
-def _next_day(n: exp.Expression) -> exp.Expression:
+def _next_day(n: exp.Expr) -> exp.Expr:
     return template("__hive_next_day(CAST(_0 AS VARCHAR), _1)", n.this, n.expression)
 
 
 @_on(exp.MonthsBetween)
-def _months_between(n: exp.Expression) -> exp.Expression:
+def _months_between(n: exp.Expr) -> exp.Expr:
     return template("__hive_months_between(CAST(_0 AS VARCHAR), CAST(_1 AS VARCHAR))", n.this, n.expression)
 
 
 @_on(exp.AddMonths)
-def _add_months(n: exp.Expression) -> exp.Expression:
+def _add_months(n: exp.Expr) -> exp.Expr:
     return template("__hive_add_months(CAST(_0 AS VARCHAR), CAST(_1 AS BIGINT))", n.this, n.expression)
 
 
 @_on(exp.TimestampTrunc, exp.DateTrunc)
-def _trunc(n: exp.Expression) -> exp.Expression:
+def _trunc(n: exp.Expr) -> exp.Expr:
     unit = n.args.get("unit")
     unit_sql = (
         exp.Literal.string(unit.name if isinstance(unit, exp.Var) else unit.this)
@@ -201,47 +201,47 @@ def _trunc(n: exp.Expression) -> exp.Expression:
 
 
 @_on(exp.Quantile)
-def _percentile(n: exp.Expression) -> exp.Expression:
+def _percentile(n: exp.Expr) -> exp.Expr:
     return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
 
 
 @_on(exp.ApproxQuantile)
-def _percentile_approx(n: exp.Expression) -> exp.Expression:
+def _percentile_approx(n: exp.Expr) -> exp.Expr:
     return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
 
 
 @_on(exp.Variance)
-def _variance(n: exp.Expression) -> exp.Expression:
+def _variance(n: exp.Expr) -> exp.Expr:
     return template("var_samp(CAST(_0 AS DOUBLE))", n.this)
 
 
 @_on(exp.TimeToStr)
-def _date_format(n: exp.Expression) -> exp.Expression:
+def _date_format(n: exp.Expr) -> exp.Expr:
     return template("__hive_date_format(CAST(_0 AS VARCHAR), _1)", n.this, n.args["format"])
 
 
 @_on(exp.Initcap)
-def _initcap(n: exp.Expression) -> exp.Expression:
+def _initcap(n: exp.Expr) -> exp.Expr:
     return template("__hive_initcap(_0)", n.this)
 
 
 @_on(exp.Pi)
-def _pi(n: exp.Expression) -> exp.Expression:
+def _pi(n: exp.Expr) -> exp.Expr:
     return template("pi()")
 
 
 @_on(exp.Unhex)
-def _unhex(n: exp.Expression) -> exp.Expression:
+def _unhex(n: exp.Expr) -> exp.Expr:
     return template("unhex(_0)", n.this)
 
 
 @_on(exp.Hex)
-def _hex(n: exp.Expression) -> exp.Expression:
+def _hex(n: exp.Expr) -> exp.Expr:
     return template("upper(hex(_0))", n.this)
 
 
 @_on(exp.Log)
-def _log(n: exp.Expression) -> exp.Expression:
+def _log(n: exp.Expr) -> exp.Expr:
     base = n.this
     if n.expression is None:
         return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", base)
@@ -255,52 +255,52 @@ def _log(n: exp.Expression) -> exp.Expression:
 
 
 @_on(exp.Round)
-def _round(n: exp.Expression) -> exp.Expression:
+def _round(n: exp.Expr) -> exp.Expr:
     # Java's HALF_UP (away from zero); a double stays a double.
     places = n.args.get("decimals") or exp.Literal.number(0)
     return template("round(CAST(_0 AS DOUBLE), _1)", n.this, places)
 
 
 @_on(exp.Pow)
-def _pow(n: exp.Expression) -> exp.Expression:
+def _pow(n: exp.Expr) -> exp.Expr:
     return template("pow(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))", n.this, n.expression)
 
 
 @_on(exp.Exp)
-def _exp(n: exp.Expression) -> exp.Expression:
+def _exp(n: exp.Expr) -> exp.Expr:
     return template("exp(CAST(_0 AS DOUBLE))", n.this)
 
 
 @_on(exp.Sqrt)
-def _sqrt(n: exp.Expression) -> exp.Expression:
+def _sqrt(n: exp.Expr) -> exp.Expr:
     # Hive gives NULL outside the domain (Java would give NaN).
     return template("CASE WHEN _0 >= 0 THEN sqrt(CAST(_0 AS DOUBLE)) END", n.this)
 
 
 @_on(exp.Ln)
-def _ln(n: exp.Expression) -> exp.Expression:
+def _ln(n: exp.Expr) -> exp.Expr:
     return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", n.this)
 
 
 @_on(exp.IntDiv)
-def _div(n: exp.Expression) -> exp.Expression:
+def _div(n: exp.Expr) -> exp.Expr:
     # a DIV 0 and a % 0 are NULL in Hive.
     return template("CAST(trunc(_0 / nullif(_1, 0)) AS BIGINT)", n.this, n.expression)
 
 
 @_on(exp.Sign)
-def _sign(n: exp.Expression) -> exp.Expression:
+def _sign(n: exp.Expr) -> exp.Expr:
     return template("CAST(sign(CAST(_0 AS DOUBLE)) AS DOUBLE)", n.this)
 
 
 @_on(exp.Floor, exp.Ceil)
-def _floor(n: exp.Expression) -> exp.Expression:
+def _floor(n: exp.Expr) -> exp.Expr:
     name = "floor" if isinstance(n, exp.Floor) else "ceil"
     return template(f"CAST({name}(CAST(_0 AS DOUBLE)) AS BIGINT)", n.this)
 
 
 @_on(exp.SHA2)
-def _sha2(n: exp.Expression) -> exp.Expression | None:
+def _sha2(n: exp.Expr) -> exp.Expr | None:
     length = n.args.get("length")
     bits = length.this if isinstance(length, exp.Literal) else "256"
     if bits == "256":
@@ -311,7 +311,7 @@ def _sha2(n: exp.Expression) -> exp.Expression | None:
 
 
 @_on(exp.Stddev)
-def _stddev(n: exp.Expression) -> exp.Expression:
+def _stddev(n: exp.Expr) -> exp.Expr:
     # Hive's stddev is the population standard deviation.
     return template("stddev_pop(CAST(_0 AS DOUBLE))", n.this)
 
@@ -342,7 +342,7 @@ REFUSED = {
 _OTHER_HIVE = {"json_tuple", "parse_url_tuple"}
 
 
-def check_names(query: exp.Expression) -> None:
+def check_names(query: exp.Expr) -> None:
     """Refuse what Hive does not have before anything reaches DuckDB: a function Hive does not
     know (DuckDB's own, such as current_setting, would run otherwise) and a table function in
     FROM (DuckDB's read_text('/etc/passwd') would read the server's files)."""
@@ -357,7 +357,7 @@ def check_names(query: exp.Expression) -> None:
             raise TranslateError(f"Invalid function '{node.name}'", node)
 
 
-def rewrite(node: exp.Expression) -> exp.Expression | None:
+def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Hive function call, or None when the node needs no change."""
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
@@ -392,7 +392,7 @@ def rewrite(node: exp.Expression) -> exp.Expression | None:
     return fn(node) if fn is not None else None
 
 
-def _field(args: list[exp.Expression]) -> exp.Expression:
+def _field(args: list[exp.Expr]) -> exp.Expr:
     if not args:
         raise TranslateError("field needs at least one argument")
     first = args[0]
@@ -400,7 +400,7 @@ def _field(args: list[exp.Expression]) -> exp.Expression:
     return template(f"CASE WHEN _0 IS NULL THEN 0 {cases} ELSE 0 END", first, *args[1:10])
 
 
-def _json(args: list[exp.Expression], node: exp.Expression) -> exp.Expression:
+def _json(args: list[exp.Expr], node: exp.Expr) -> exp.Expr:
     if len(args) != 2:
         raise TranslateError(f"get_json_object takes 2 arguments, not {len(args)}", node)
     doc, path = args
@@ -411,24 +411,24 @@ def _json(args: list[exp.Expression], node: exp.Expression) -> exp.Expression:
 
 
 @_on(exp.Elt)
-def _elt(n: exp.Expression) -> exp.Expression:
+def _elt(n: exp.Expr) -> exp.Expr:
     return template("list_extract(_1, _0)", n.this, exp.Array(expressions=list(n.expressions)))
 
 
 @_on(exp.WidthBucket)
-def _width_bucket(n: exp.Expression) -> exp.Expression:
+def _width_bucket(n: exp.Expr) -> exp.Expr:
     args = [n.this, n.args.get("min_value"), n.args.get("max_value"), n.args.get("num_buckets")]
     if any(a is None for a in args):
         raise TranslateError("width_bucket takes 4 arguments", n)
-    return template(_BY_NAME["width_bucket"][1], *args)  # type: ignore[arg-type]
+    return template(_BY_NAME["width_bucket"][1], *args)
 
 
 @_on(exp.Negative)
-def _negative(n: exp.Expression) -> exp.Expression:
+def _negative(n: exp.Expr) -> exp.Expr:
     return template("(-(_0))", n.this)
 
 
-def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.Expression:
+def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.Expr:
     """unix_timestamp([text [, pattern]]) in the session time zone."""
     if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
         return template("CAST(epoch(current_timestamp) AS BIGINT)")

@@ -25,7 +25,7 @@ class Where:
             return self.smap.position(self.stmt.offset)
         return self.smap.position(self.stmt.offset + self.sub.original_offset(offset))
 
-    def node_offset(self, node: exp.Expression | None) -> int | None:
+    def node_offset(self, node: exp.Expr | None) -> int | None:
         while node is not None:
             target = node.this if isinstance(node.this, exp.Identifier) else node
             meta = getattr(target, "meta", None) or {}
@@ -34,7 +34,7 @@ class Where:
             node = next((c for c in node.iter_expressions()), None) if not meta else None
         return None
 
-    def error(self, message: str, node: exp.Expression | None = None, offset: int | None = None) -> HiveError:
+    def error(self, message: str, node: exp.Expr | None = None, offset: int | None = None) -> HiveError:
         if offset is None and node is not None:
             offset = self.node_offset(node)
         line, col = self.position(offset)
@@ -74,7 +74,7 @@ _MESSAGES = [
 ]
 
 
-def _column(tree: exp.Expression | None, name: str) -> exp.Expression | None:
+def _column(tree: exp.Expr | None, name: str) -> exp.Expr | None:
     if tree is None:
         return None
     low = name.lower()
@@ -120,7 +120,7 @@ def duck_error(where: Where, exc: duckdb.Error) -> HiveError:
     m = re.search(r"(?:Scalar|Aggregate|Table) Function with name (\w+) does not exist", text)
     if m and tree is not None:
         name = m.group(1)
-        node = next(
+        node: exp.Expr | None = next(
             (
                 f
                 for f in tree.find_all(exp.Func)

@@ -12,7 +12,7 @@ from sqlglot import exp
 Filters = dict[str, set[str]]
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.And):
         return _conjuncts(node.this) + _conjuncts(node.expression)
     if isinstance(node, exp.Paren):
@@ -20,11 +20,11 @@ def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
     return [node]
 
 
-def _literal(node: exp.Expression) -> str | None:
+def _literal(node: exp.Expr) -> str | None:
     return node.this if isinstance(node, exp.Literal) else None
 
 
-def partition_filters(query: exp.Expression) -> dict[str, Filters | None]:
+def partition_filters(query: exp.Expr) -> dict[str, Filters | None]:
     """table name (lower) -> {column: allowed values}; None when a reference has no filter."""
     found: dict[str, Filters | None] = {}
     for select in query.find_all(exp.Select):
@@ -39,7 +39,7 @@ def partition_filters(query: exp.Expression) -> dict[str, Filters | None]:
         per_alias: dict[str, Filters] = {alias: {} for alias in sources}
         where = select.args.get("where")
         for cond in _conjuncts(where.this) if where is not None else []:
-            col: exp.Expression | None = None
+            col: exp.Expr | None = None
             values: list[str | None] = []
             if isinstance(cond, exp.EQ):
                 col, other = (cond.this, cond.expression)

@@ -41,7 +41,7 @@ _FILE_FUNCTIONS = frozenset(
 )
 
 
-def refuse_file_functions(where: Where, tree: exp.Expression) -> None:
+def refuse_file_functions(where: Where, tree: exp.Expr) -> None:
     """Hive has no functions that read files or the environment; DuckDB does (read_text, glob,
     getenv, query...). A script that names one is refused, whatever DuckDB would allow."""
     for node in tree.find_all(exp.Func):

@@ -9,18 +9,21 @@ file named as Hive names copies (`000000_0_copy_1`).
 
 from __future__ import annotations
 
+import builtins
 import bz2
 import hashlib
 import io
 import shutil
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tailrace.engines.metastore import PartitionSpec, TableSpec, escape_path_value, unescape_path_value
 from tailrace.errors import NotFoundError
-from tailrace.storage import Storage
+from tailrace.storage import ObjectInfo, Storage
 from tailrace.storage.local import is_hidden
 
 
@@ -82,7 +85,8 @@ class TableFiles:
     def _readable(self, path: Path) -> Path:
         """DuckDB reads plain, .gz and .zst files; Hadoop's .bz2 and .deflate codecs are
         decompressed to the staging directory first (once per file version)."""
-        opener = {".bz2": bz2.open, ".deflate": _inflate}.get(path.suffix)
+        openers: dict[str, Callable[[Path], Any]] = {".bz2": bz2.open, ".deflate": _inflate}
+        opener = openers.get(path.suffix)
         if opener is None:
             return path
         st = path.stat()
@@ -129,7 +133,7 @@ class TableFiles:
         self.forget(location)
         return name
 
-    def _safe_list(self, location: str) -> list:  # type: ignore[type-arg]
+    def _safe_list(self, location: str) -> builtins.list[ObjectInfo]:
         try:
             return list(self.storage.list_files(location.rstrip("/") + "/"))
         except NotFoundError:
@@ -143,7 +147,7 @@ class TableFiles:
         if local is not None and local.is_dir():
             shutil.rmtree(local, ignore_errors=True)
 
-    def discover_partitions(self, spec: TableSpec) -> list[PartitionSpec]:
+    def discover_partitions(self, spec: TableSpec) -> builtins.list[PartitionSpec]:
         """Partition directories `k1=v1/k2=v2/` under the table location (MSCK REPAIR TABLE)."""
         names = [c for c, _ in spec.partitioned_by]
         root = spec.location.rstrip("/")

@@ -43,7 +43,7 @@ class ResolvedTable:
     """Qualified Hive name, e.g. default.fluentlog."""
     columns: dict[str, str]
     """Visible columns (data then partition) and their Hive types."""
-    query: exp.Expression | None = None
+    query: exp.Expr | None = None
     """For a view: its query (Hive dialect), read in place of the name."""
 
 
@@ -66,7 +66,7 @@ class Translated:
     """How many engine columns (flags, tie-breaker) follow the user's columns."""
 
 
-def _bottom_up(root: exp.Expression, fun: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+def _bottom_up(root: exp.Expr, fun: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
     """Apply fun to every node, children before parents (sqlglot's transform skips the
     children of a node it replaced, and nested rewrites need them)."""
     for node in reversed(list(root.walk(bfs=False))):
@@ -79,7 +79,7 @@ def _bottom_up(root: exp.Expression, fun: Callable[[exp.Expression], exp.Express
     return root
 
 
-def _call(name: str, arg: exp.Expression) -> exp.Expression:
+def _call(name: str, arg: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=[arg])
 
 
@@ -104,7 +104,7 @@ class Translator:
 
     # --- entry point ---------------------------------------------------------------------
 
-    def translate(self, query: exp.Expression, *, stable_order: bool = True) -> Translated:
+    def translate(self, query: exp.Expr, *, stable_order: bool = True) -> Translated:
         q = query.copy()
         functions.check_names(q)
         for select in list(q.find_all(exp.Select)):
@@ -126,7 +126,7 @@ class Translator:
 
     # --- tables ----------------------------------------------------------------------------
 
-    def _replace_tables(self, q: exp.Expression, depth: int = 0) -> None:
+    def _replace_tables(self, q: exp.Expr, depth: int = 0) -> None:
         ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
         for table in list(q.find_all(exp.Table)):
             if not table.name or (not table.db and table.name.lower() in ctes):
@@ -145,9 +145,12 @@ class Translator:
                 table.replace(sub)
                 self._replace_tables(view, depth + 1)
                 continue
-            new = exp.Table(this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias)))
-            table.replace(new)
-            sampled = udtf.sample(new, table.args.get("sample"))
+            renamed = exp.Table(
+                this=_ident(resolved.view), alias=exp.TableAlias(this=exp.to_identifier(alias))
+            )
+            table.replace(renamed)
+            new: exp.Expr = renamed
+            sampled = udtf.sample(renamed, table.args.get("sample"))
             if sampled is not None:
                 new.replace(sampled)
                 new = sampled
@@ -168,7 +171,7 @@ class Translator:
 
     def _rewrite_laterals(self, select: exp.Select) -> None:
         laterals = select.args.get("laterals") or []
-        kept: list[exp.Expression] = []
+        kept: list[exp.Expr] = []
         for lateral in laterals:
             func = lateral.this
             name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
@@ -231,9 +234,9 @@ class Translator:
         for fn in list(derived.find_all(exp.Anonymous)):
             if fn.name == "__JES__":
                 fn.set("this", "json_extract_string")
-        for placeholder in list(derived.find_all(exp.Table)):
-            if placeholder.name == "__BASE__":
-                placeholder.replace(base.copy())
+        for base_ph in list(derived.find_all(exp.Table)):
+            if base_ph.name == "__BASE__":
+                base_ph.replace(base.copy())
         sub = exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
         frm.set("this", sub)
         lateral_alias = alias.name.lower() if alias is not None and alias.name else None
@@ -268,7 +271,7 @@ class Translator:
     # --- SELECT * ----------------------------------------------------------------------------
 
     def _select_sources(self, select: exp.Select) -> list[Source]:
-        items: list[exp.Expression] = []
+        items: list[exp.Expr] = []
         frm = _from(select)
         if frm is not None:
             items.append(frm.this)
@@ -300,7 +303,7 @@ class Translator:
 
     # --- expressions -----------------------------------------------------------------------
 
-    def _stringy(self, node: exp.Expression) -> bool:
+    def _stringy(self, node: exp.Expr) -> bool:
         if isinstance(node, exp.Column):
             typ = self.types.get(node.name.lower(), "unknown")
             return typ.startswith(("string", "varchar", "char"))
@@ -326,7 +329,7 @@ class Translator:
             | exp.Concat,
         )
 
-    def _numeric(self, node: exp.Expression) -> bool:
+    def _numeric(self, node: exp.Expr) -> bool:
         """A number-valued expression (a string compared with it is read as a double)."""
         if self._numeric_literal(node):
             return True
@@ -344,16 +347,16 @@ class Translator:
         )
 
     @staticmethod
-    def _numeric_literal(node: exp.Expression) -> bool:
+    def _numeric_literal(node: exp.Expr) -> bool:
         if isinstance(node, exp.Neg):
             node = node.this
         return isinstance(node, exp.Literal) and not node.is_string
 
     @staticmethod
-    def _to_double(node: exp.Expression) -> exp.Expression:
+    def _to_double(node: exp.Expr) -> exp.Expr:
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
-    def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
+    def _rewrite_node(self, node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
@@ -488,10 +491,10 @@ class Translator:
             return node
         return node
 
-    def _same_type(self, node: exp.Expression, keys: tuple[str, str]) -> None:
+    def _same_type(self, node: exp.Expr, keys: tuple[str, str]) -> None:
         self._same_type_pair(node, keys[0], node, keys[1])
 
-    def _same_type_pair(self, a: exp.Expression, ka: str, b: exp.Expression, kb: str) -> None:
+    def _same_type_pair(self, a: exp.Expr, ka: str, b: exp.Expr, kb: str) -> None:
         """IF/CASE with a string and a number branch: Hive's common type is string."""
         x, y = a.args.get(ka), b.args.get(kb)
         if x is None or y is None:
@@ -501,7 +504,7 @@ class Translator:
         elif self._stringy(y) and self._numeric(x):
             a.set(ka, _call("__hive_to_string", x))
 
-    def _substr(self, node: exp.Substring) -> exp.Expression:
+    def _substr(self, node: exp.Substring) -> exp.Expr:
         s, start, length = node.this, node.args.get("start"), node.args.get("length")
         if start is None:
             return node
@@ -527,14 +530,14 @@ class Translator:
         )
 
     @staticmethod
-    def _int_literal(node: exp.Expression | None) -> bool:
+    def _int_literal(node: exp.Expr | None) -> bool:
         return (
             isinstance(node, exp.Literal)
             and not node.is_string
             and re.fullmatch(r"\d+", node.this) is not None
         )
 
-    def _regexp_replace(self, node: exp.RegexpReplace) -> exp.Expression:
+    def _regexp_replace(self, node: exp.RegexpReplace) -> exp.Expr:
         pattern, repl = node.expression, node.args.get("replacement")
         if isinstance(repl, exp.Literal) and repl.is_string:
             # Java replacement strings use $1 for groups and \ to quote; RE2 uses \1.
@@ -556,7 +559,7 @@ class Translator:
         node.set("modifiers", exp.Literal.string("g"))
         return node
 
-    def _cast(self, node: exp.Cast) -> exp.Expression:
+    def _cast(self, node: exp.Cast) -> exp.Expr:
         to = node.to
         t = to.this
         macro = {

@@ -8,6 +8,6 @@ from sqlglot import exp
 class TranslateError(Exception):
     """A problem at a node of the statement."""
 
-    def __init__(self, message: str, node: exp.Expression | None = None) -> None:
+    def __init__(self, message: str, node: exp.Expr | None = None) -> None:
         super().__init__(message)
         self.node = node

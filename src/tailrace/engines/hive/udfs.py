@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+from duckdb.func import FunctionNullHandling
 from duckdb.sqltypes import BIGINT, DOUBLE, VARCHAR
 
 MAX_WIDTH = 10_000
@@ -522,8 +523,12 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     for name in sorted(wanted - {r[0] for r in rows}):
         if name == "__hive_printf":
             con.create_function(
-                name, _printf, [VARCHAR, duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special"
+                name,
+                _printf,
+                [VARCHAR, duckdb.list_type(VARCHAR)],
+                VARCHAR,
+                null_handling=FunctionNullHandling.SPECIAL,
             )
         else:
             fn, params, ret = _functions()[name]
-            con.create_function(name, _or_null(fn), params, ret, null_handling="special")
+            con.create_function(name, _or_null(fn), params, ret, null_handling=FunctionNullHandling.SPECIAL)

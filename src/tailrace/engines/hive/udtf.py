@@ -12,15 +12,15 @@ from sqlglot import exp
 from tailrace.engines.hive.translate_errors import TranslateError
 
 
-def _unnest(e: exp.Expression, name: str) -> exp.Expression:
+def _unnest(e: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(exp.Explode(this=e), name, quoted=True)
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _is_map(e: exp.Expression) -> bool:
+def _is_map(e: exp.Expr) -> bool:
     return isinstance(e, exp.VarMap | exp.Map | exp.StrToMap) or (
         isinstance(e, exp.Anonymous) and e.name.lower() in ("map", "str_to_map")
     )
@@ -38,12 +38,12 @@ def hoist_joins(select: exp.Select) -> None:
             select.append("joins", j)
 
 
-def url_parts(func: exp.Expression) -> list[exp.Expression]:
+def url_parts(func: exp.Expr) -> list[exp.Expr]:
     """parse_url_tuple(url, 'HOST', 'QUERY:k', ...): one parse_url call per part."""
     args = list(func.expressions)
     if len(args) < 2:
         raise TranslateError("parse_url_tuple needs a URL and at least one part", func)
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     for part in args[1:]:
         if not (isinstance(part, exp.Literal) and part.is_string):
             raise TranslateError("parse_url_tuple parts must be string literals", part)
@@ -82,7 +82,7 @@ def lateral_url(select: exp.Select, lateral: exp.Lateral) -> bool:
     return True
 
 
-def _expand(item: exp.Expression) -> list[exp.Expression] | None:
+def _expand(item: exp.Expr) -> list[exp.Expr] | None:
     names: list[str] = []
     func = item
     if isinstance(item, exp.Aliases):
@@ -142,7 +142,7 @@ def _expand(item: exp.Expression) -> list[exp.Expression] | None:
 def select_list(select: exp.Select) -> None:
     """UDTF calls in the select list (each alone in Hive's grammar) as lockstep unnests."""
     items = list(select.expressions)
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     changed = False
     for item in items:
         new = _expand(item)
@@ -196,7 +196,7 @@ def lateral_map(select: exp.Select, lateral: exp.Lateral) -> bool:
     return True
 
 
-def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expression | None:
+def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expr | None:
     """TABLESAMPLE as Hive means it, as a WHERE/LIMIT on a subquery over the table; None when
     there is none. ROWS: the first n rows of the input; PERCENT: rows up to that share of the
     input (Hive samples whole blocks, so a small table is read whole at any percent); BUCKET x
@@ -277,9 +277,9 @@ def grouping(group: exp.Group) -> None:
         group.set("expressions", list(sets))
 
 
-def group_keys(group: exp.Group) -> list[exp.Expression]:
+def group_keys(group: exp.Group) -> list[exp.Expr]:
     """The plain key expressions of a GROUP BY (inside ROLLUP, CUBE, GROUPING SETS too)."""
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     seen: set[str] = set()
     for e in group.expressions:
         inner = e.find_all(exp.Column) if isinstance(e, exp.Rollup | exp.Cube | exp.GroupingSets) else [e]

@@ -100,7 +100,9 @@ def connect(db: Database) -> Iterator[Any]:
     else:
         import duckdb
 
-        config = {"enable_external_access": False, "lock_configuration": True} if db.sandboxed else {}
+        config: dict[str, Any] = (
+            {"enable_external_access": False, "lock_configuration": True} if db.sandboxed else {}
+        )
         conn = duckdb.connect(db.target, config=config)
     try:
         yield conn
