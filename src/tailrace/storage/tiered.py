@@ -15,6 +15,7 @@ mtime, so a leftover hot copy is told apart from a newer PUT over the same key.
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import os
@@ -128,7 +129,7 @@ class TieredLocalStore(LocalStore):
 
     def _write_record(self, bucket: str, key: str, rec: TierRecord) -> None:
         data = json.dumps(rec.to_json()).encode()
-        _atomic_write(self.record_path(bucket, key), lambda out: out.write(data))
+        _atomic_write(self.record_path(bucket, key), lambda out: _write_all(out, data))
 
     def _live(self, bucket: str, key: str, rec: TierRecord | None) -> TierRecord | None:
         """The record when it governs the object; None when a newer hot copy overrode it."""
@@ -438,13 +439,17 @@ class TieredLocalStore(LocalStore):
                         path.unlink(missing_ok=True)  # a write a crash cut short
                         fixed["orphans_removed"] += 1
                         continue
-                    rec = self.record(bucket, key)
-                    if rec is None or rec.storage_class not in ARCHIVE_CLASSES:
+                    found = self.record(bucket, key)
+                    if found is None or found.storage_class not in ARCHIVE_CLASSES:
                         path.unlink(missing_ok=True)  # an archive copy whose switch never happened
                         fixed["orphans_removed"] += 1
         return fixed
 
-    def buckets(self) -> list[str]:
+    def buckets(self) -> builtins.list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _write_all(out: BinaryIO, data: bytes) -> None:
+    out.write(data)
