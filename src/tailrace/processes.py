@@ -227,6 +227,35 @@ class S3Loop(Loop):
         return f"S3 API of the embedded store on {self.server.url}" if self.server is not None else None
 
 
+class LifecycleLoop(Loop):
+    """The daily lifecycle run of the embedded store (tailrace.lifecycle.daily)."""
+
+    name = "lifecycle"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.daily: Any = None
+
+    def start(self) -> None:
+        from tailrace.lifecycle.configs import LifecycleConfigs
+        from tailrace.lifecycle.daily import DailyLifecycle
+        from tailrace.storage.tiered import TieredLocalStore
+
+        store = self.services.storage.s3
+        if not isinstance(store, TieredLocalStore):
+            return  # a real S3 endpoint applies the buckets' rules itself
+        self.daily = DailyLifecycle(
+            state=self.services.state, store=store, configs=LifecycleConfigs(self.services.sql_engine)
+        ).start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self.daily is not None:
+            self.daily.stop(timeout if timeout is not None else 10.0)
+
+    def describe(self) -> str | None:
+        return "lifecycle rules of the embedded store applied once a day" if self.daily is not None else None
+
+
 class NotifyLoop(Loop):
     """The notification loops (deliveries, alarm evaluation, the SnsAlarm relay) as one loop."""
 
@@ -383,7 +412,9 @@ class Processes:
             )
         )
         loops.append(NotifyLoop(self.services))
-        # Slots: the lifecycle runner and the console push loop are appended here.
+        if not self.services.settings.s3_endpoint_url:  # a real S3 applies its own rules
+            loops.append(LifecycleLoop(self.services))
+        # Slot: the console push loop is appended here.
         return Assembly("tailrace up", loops, grace=options.grace)
 
     def scheduler(self, options: RuntimeOptions, *, service_threads: int) -> Assembly:

@@ -105,6 +105,7 @@ def test_up_is_api_then_scheduler_then_task_runners(tmp_path):
             "scheduler",
             "task runners",
             "notifications",
+            "lifecycle",
         ]
         assert [
             loop.name
@@ -113,6 +114,7 @@ def test_up_is_api_then_scheduler_then_task_runners(tmp_path):
             "scheduler",
             "task runners",
             "notifications",
+            "lifecycle",
         ]
         up.start()
         banner = up.banner()
