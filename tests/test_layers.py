@@ -13,6 +13,7 @@ LAYERS: dict[str, int] = {
     "clock": 0,
     "ids": 0,
     "config": 0,
+    "periodic": 0,
     "limits": 0,
     "definition": 1,
     "expressions": 1,

@@ -9,7 +9,6 @@ first); `tailrace lifecycle run` remains the way to run one by hand.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,12 +18,13 @@ from tailrace.errors import ConflictError
 from tailrace.events.model import LifecycleRunFinished
 from tailrace.lifecycle import runner
 from tailrace.lifecycle.configs import LifecycleConfigs
+from tailrace.periodic import PeriodicThread
 from tailrace.storage.tiered import TieredLocalStore
 
 log = logging.getLogger("tailrace.lifecycle")
 
 
-class DailyLifecycle:
+class DailyLifecycle(PeriodicThread):
     """Call `run_due()` as often as you like (the loop does, every `interval` seconds): it runs
     the lifecycle rules at most once per UTC day, in whichever process takes the day's lease."""
 
@@ -37,15 +37,13 @@ class DailyLifecycle:
         clock: Clock | None = None,
         interval: float = 300.0,
     ) -> None:
+        super().__init__(interval)
         self.state = state
         self.store = store
         self.configs = configs
         self.clock = clock or SystemClock()
-        self.interval = interval
         self.holder = f"lifecycle-{uuid.uuid4().hex[:12]}"
         self._done: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_due(self) -> runner.RunReport | None:
         """Today's run when nobody has done it yet; None when it was done (here or elsewhere)."""
@@ -83,20 +81,7 @@ class DailyLifecycle:
         with self.state.transaction() as tx:
             tx.events.append(event)
 
-    def start(self) -> DailyLifecycle:
-        self._thread = threading.Thread(target=self._loop, name="tailrace-lifecycle", daemon=True)
-        self._thread.start()
-        return self
+    thread_name, what = "tailrace-lifecycle", "lifecycle run"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:  # a failed round is retried the next day; the process keeps running
-                log.exception("lifecycle run failed")
-            self._stop.wait(self.interval)
+    def round(self) -> object:
+        return self.run_due()

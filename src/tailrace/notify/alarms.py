@@ -35,6 +35,7 @@ from tailrace.notify.metrics import (
 )
 from tailrace.notify.tables import alarm_history, alarms, meta, reading
 from tailrace.notify.topics import TopicService
+from tailrace.periodic import PeriodicThread
 
 log = logging.getLogger("tailrace.notify")
 MAX_ACTIONS = 5
@@ -588,36 +589,21 @@ def alarm_message(
     )
 
 
-class AlarmEvaluator:
+class AlarmEvaluator(PeriodicThread):
     """The evaluation loop: `start()` runs `evaluate_due` every `interval` seconds until `stop()`;
     expired metric buckets are dropped once an hour."""
 
+    thread_name, what = "tailrace-alarms", "alarm evaluation round"
+
     def __init__(self, alarms_: AlarmService, *, interval: float = 10.0) -> None:
+        super().__init__(interval)
         self.alarms = alarms_
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_expire = 0.0
 
-    def start(self) -> AlarmEvaluator:
-        self._thread = threading.Thread(target=self._run, name="tailrace-alarms", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
+    def round(self) -> None:
         import time
 
-        while not self._stop.is_set():
-            try:
-                self.alarms.evaluate_due()
-                if time.monotonic() - self._last_expire > 3600:
-                    self.alarms.metrics.expire()
-                    self._last_expire = time.monotonic()
-            except Exception:  # the database may be briefly unavailable; the next round retries
-                log.exception("alarm evaluation round failed")
-            self._stop.wait(self.interval)
+        self.alarms.evaluate_due()
+        if time.monotonic() - self._last_expire > 3600:
+            self.alarms.metrics.expire()
+            self._last_expire = time.monotonic()

@@ -17,7 +17,6 @@ publishes, so an SnsAlarm can only reach its own owner's topics.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC
 from typing import Any
 
@@ -28,6 +27,7 @@ from tailrace.notify.errors import NotifyError
 from tailrace.notify.metrics import MetricStore
 from tailrace.notify.tables import meta
 from tailrace.notify.topics import TopicService
+from tailrace.periodic import PeriodicThread
 from tailrace.state import schema
 from tailrace.state.sql import event_from_row
 
@@ -49,7 +49,7 @@ cursor = sa.Table(
 )
 
 
-class SnsAlarmRelay:
+class SnsAlarmRelay(PeriodicThread):
     def __init__(
         self,
         engine: sa.Engine,
@@ -59,13 +59,11 @@ class SnsAlarmRelay:
         interval: float = 1.0,
         batch: int = 500,
     ) -> None:
+        super().__init__(interval)
         self.engine = engine
         self.topics = topics
         self.metrics = metrics
-        self.interval = interval
         self.batch = batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         meta.create_all(engine, checkfirst=True)
         with engine.begin() as conn:
             if conn.execute(sa.select(cursor.c.last_id).where(cursor.c.name == NAME)).first() is None:
@@ -162,20 +160,7 @@ class SnsAlarmRelay:
         except NotifyError as exc:  # e.g. an event older than the metrics window
             log.debug("attempt metric not recorded: %s", exc.message)
 
-    def start(self) -> SnsAlarmRelay:
-        self._thread = threading.Thread(target=self._run, name="tailrace-snsalarm", daemon=True)
-        self._thread.start()
-        return self
+    thread_name, what = "tailrace-snsalarm", "SnsAlarm relay round"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # the database may be briefly unavailable; the next round retries
-                log.exception("SnsAlarm relay round failed")
-            self._stop.wait(self.interval)
+    def round(self) -> int:
+        return self.run_once()
