@@ -285,14 +285,8 @@ class TopicService:
         value = self._check_topic_attribute(name, value or "")
         with self.engine.begin() as conn:
             row = self._topic_row(conn, scope, topic_arn)
-            stored = json.loads(row["attributes"])
-            if value:
-                stored[name] = value
-            else:
-                stored.pop(name, None)
-            conn.execute(
-                topics.update().where(topics.c.arn == topic_arn).values(attributes=compact_json(stored))
-            )
+            attributes = _with_attribute(row["attributes"], name, value)
+            conn.execute(topics.update().where(topics.c.arn == topic_arn).values(attributes=attributes))
 
     # --- tags --------------------------------------------------------------------------------------
 
@@ -559,15 +553,9 @@ class TopicService:
         value = self._check_subscription_attribute(name, value or "")
         with self.engine.begin() as conn:
             row = self._subscription_row(conn, scope, sub_arn)
-            stored = json.loads(row["attributes"])
-            if value:
-                stored[name] = value
-            else:
-                stored.pop(name, None)
+            attributes = _with_attribute(row["attributes"], name, value)
             conn.execute(
-                subscriptions.update()
-                .where(subscriptions.c.arn == sub_arn)
-                .values(attributes=compact_json(stored))
+                subscriptions.update().where(subscriptions.c.arn == sub_arn).values(attributes=attributes)
             )
 
     # --- publishing --------------------------------------------------------------------------------
@@ -675,3 +663,13 @@ class TopicService:
         if batch:
             conn.execute(deliveries.insert(), batch)
         return message_id
+
+
+def _with_attribute(stored_json: str, name: str, value: str) -> str:
+    """A stored attribute map with `name` set to `value` (an empty value removes it), as JSON."""
+    stored = json.loads(stored_json)
+    if value:
+        stored[name] = value
+    else:
+        stored.pop(name, None)
+    return compact_json(stored)
