@@ -47,8 +47,14 @@ class ExecutionSettings:
     """True lets a root server run commands as root (it then warns loudly at start-up)."""
     work_root: Path | None = None
     """Where attempt directories go (default /var/tmp/tailrace-attempts-<hash of home>)."""
+    network: str = "auto"
+    """none: shell-like steps get their own network namespace (loopback only) and private /tmp
+    and /run, so they reach no local database, cache or socket; host: the host's network; auto:
+    none whenever a root server runs them as another user."""
 
     def __post_init__(self) -> None:
+        if self.network not in ("auto", "none", "host"):
+            raise ConfigError(f"[execution] network must be auto, none or host; found {self.network!r}")
         for name in ("lease", "poll", "grace"):
             if getattr(self, name) < 0 or (name == "lease" and self.lease == 0):
                 raise ConfigError(f"[execution] {name} must be positive; found {getattr(self, name)}")

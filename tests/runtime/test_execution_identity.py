@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from tailrace.config import ExecutionSettings
+from tailrace.errors import ConfigError
 from tailrace.runtime.context import ListLog
 from tailrace.runtime.sandbox import (
     ExecutionRefused,
+    Identity,
     collect_output,
     make_attempt_dir,
+    namespaces_work,
     plan_execution,
+    remove_tree,
     scrubbed_env,
 )
 from tailrace.runtime.shell import run_command
@@ -140,3 +144,50 @@ def test_output_collection_refuses_links_and_foreign_files(tmp_path: Path) -> No
     (out / "root-owned").write_text("planted by someone else")
     with pytest.raises(ExecutionRefused, match="not written by the activity's user"):
         collect_output(out, tmp_path / "c4", plan)
+
+
+def test_network_setting_is_checked() -> None:
+    with pytest.raises(ConfigError, match="network must be auto, none or host"):
+        ExecutionSettings(network="off")
+
+
+def _reach(plan_identity: Identity | None, work: Path) -> str:
+    log = ListLog()
+    run_command(
+        [
+            "/bin/sh",
+            "-c",
+            "id -u; redis-cli -h 127.0.0.1 ping; echo RUN=$(ls -A /run | tr '\\n' ' '); touch /tmp/tr-mark-$$; "
+            "ls /tmp | grep -c tr-mark- ; true",
+        ],
+        cwd=work,
+        env=scrubbed_env(home=work, extra={}),
+        log=log,
+        cancelled=threading.Event(),
+        heartbeat=lambda: None,
+        identity=plan_identity,
+    )
+    return log.text()
+
+
+@needs_root
+@pytest.mark.skipif(not namespaces_work(), reason="this host cannot create network namespaces")
+def test_commands_of_another_user_get_no_host_network_and_private_run(tmp_path: Path) -> None:
+    """Under root, `auto` isolates: the host's Redis (no password here) is out of reach, /run is
+    empty; `host` leaves both (so the check above can fail)."""
+    root = Path("/var/tmp") / f"tr-test-{os.getpid()}"
+    try:
+        for network, isolated in (("auto", True), ("host", False)):
+            settings = ExecutionSettings(run_as="nobody", work_root=root, network=network)
+            plan = plan_execution(settings, owner="a", owners=1, home=tmp_path / "home", euid=0)
+            assert plan.identity is not None and plan.identity.isolated is isolated
+            text = _reach(plan.identity, make_attempt_dir(plan))
+            assert text.splitlines()[0] == str(pwd.getpwnam("nobody").pw_uid), text
+            if isolated:
+                run_line = next(line for line in text.splitlines() if line.startswith("RUN="))
+                assert "PONG" not in text and "postgresql" not in run_line, text
+                assert text.strip().endswith("1"), text  # a /tmp of its own: only its own mark
+            else:
+                assert "PONG" in text and ("postgresql" in text) == Path("/run/postgresql").exists(), text
+    finally:
+        remove_tree(root)

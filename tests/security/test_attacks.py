@@ -53,6 +53,15 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
                 "cat /proc/1/environ; cat /proc/$PPID/environ; echo HOME=$HOME; true"
             )
         ],
+        "shell-reaches-local-services": [
+            # PostgreSQL trusts local connections and Redis has no password on this host: from the
+            # host's network or sockets, an owner's command could read every owner's metadata.
+            shell(
+                "psql -h 127.0.0.1 -U postgres -d test -Atc \"select 'PG-'||'REACHED'\"; "
+                "psql -h /run/postgresql -U postgres -d test -Atc \"select 'PG-'||'REACHED'\"; "
+                "redis-cli -h 127.0.0.1 ping; echo RUN=$(ls -A /run | tr '\\n' ' '); true"
+            )
+        ],
         "shell-writes-alice-bucket": [
             shell(
                 f"echo pwned > {home}/s3/alice-data/private/part-0; echo pwned > {home}/s3/alice-data/new; true"
@@ -261,6 +270,15 @@ def test_shell_runs_unprivileged_with_a_scrubbed_environment(server: Server, wor
     assert str(server.home) not in home_line
 
 
+def test_shell_reaches_no_local_database_or_cache(server: Server, world: dict[str, Any]) -> None:
+    result = outcome(server, world, "shell-reaches-local-services")
+    log = result["log"]
+    assert result["@status"] == "FINISHED", log[-2000:]
+    assert "PG-REACHED" not in log and "PONG" not in log, log[-2000:]
+    run_line = next(line for line in log.splitlines() if line.startswith("RUN="))
+    assert "postgresql" not in run_line, run_line  # a private, empty /run
+
+
 def test_what_an_owner_is_allowed_still_works(server: Server, world: dict[str, Any]) -> None:
     result = outcome(server, world, "legit-copy-from-allowed-dir")
     assert result["@status"] == "FINISHED", result
@@ -269,7 +287,8 @@ def test_what_an_owner_is_allowed_still_works(server: Server, world: dict[str, A
 
 def test_shell_cannot_write_into_another_owners_bucket(server: Server, world: dict[str, Any]) -> None:
     result = outcome(server, world, "shell-writes-alice-bucket")
-    assert "Permission denied" in result["log"]
+    # Refused by permissions, or not even visible (a private /tmp hides a home under /tmp).
+    assert "Permission denied" in result["log"] or "No such file or directory" in result["log"]
     alice_data_intact(server)
 
 

@@ -692,8 +692,12 @@ def test_latest_ended_and_deleted_pipelines(store, clock):
                 instance(PID, "@A_3", status=Status.RUNNING),
             ]
         )
-        assert tx.instances.latest_ended(PID).id == "@D_1"
-        assert tx.instances.latest_ended(PID, category="ACTIVITY").id == "@A_1"
+        assert tx.instances.latest_ended(PID)[0] == "@D_1"
+        assert tx.instances.latest_ended(PID, category="ACTIVITY") == (
+            "@A_1",
+            Status.FINISHED,
+            T0 + timedelta(hours=2),
+        )
         assert tx.instances.latest_ended("df-other") is None
         assert not tx.pipelines.was_deleted(PID)
         tx.pipelines.delete(PID)

@@ -194,8 +194,11 @@ class JsonProtocolEndpoint:
                 )
             operation = self.operation_of(request.headers.get("x-amz-target"))
             head = request_parts(request, b"")
-            # The key lookup may touch the database: off the event loop, in the API's pool.
-            pending = await run_sync(self.authenticator.begin, head, limiter=self._limiter("auth"))
+            # A cached key is checked here; a lookup may touch the database: off the event loop,
+            # in the API's pool (a thread hop costs about as much as the signature check).
+            pending = self.authenticator.begin_cached(head)
+            if pending is None:
+                pending = await run_sync(self.authenticator.begin, head, limiter=self._limiter("auth"))
             body = await read_body(request, body_limit(operation), what=operation)
             parts = request_parts(request, body)
             call = functools.partial(self.handle, operation, parts, pending)

@@ -75,8 +75,9 @@ def pipeline_health(tx: Transaction, pipeline_id: str) -> Health:
     last = tx.instances.latest_ended(pipeline_id, category="ACTIVITY")
     if last is None:
         return Health(status=None)
-    status = HealthStatus.ERROR if last.status in ERROR_STATES else HealthStatus.HEALTHY
-    return Health(status=status, instance_id=last.id, updated_at=last.ended_at)
+    instance_id, ended_status, ended_at = last
+    status = HealthStatus.ERROR if ended_status in ERROR_STATES else HealthStatus.HEALTHY
+    return Health(status=status, instance_id=instance_id, updated_at=ended_at)
 
 
 def active_definition(

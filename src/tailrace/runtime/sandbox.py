@@ -4,16 +4,23 @@ An owner's command on the service gets: an allow-listed environment (never the s
 variables or keys), a private directory made for the attempt (mode 0700, owned by the run-as
 user) outside `$TAILRACE_HOME`, and, when the server is root, an unprivileged OS user mapped
 to the owner (`[execution]` in tailrace.toml). What it leaves in its output directories is
-collected without following links and only when the run-as user owns it.
+collected without following links and only when the run-as user owns it. Run as another user by
+a root server, it also gets new network and mount namespaces (`[execution] network`): trust-auth
+databases and unpassworded caches on the host's loopback or sockets are out of its reach.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import logging
 import os
 import pwd
 import shutil
 import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +28,8 @@ from pathlib import Path
 
 from tailrace.config import ExecutionSettings
 from tailrace.errors import TailraceError
+
+log = logging.getLogger(__name__)
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSED_THROUGH = ("LANG", "TZ")
@@ -36,6 +45,8 @@ class Identity:
     user: str
     uid: int
     gid: int
+    isolated: bool = False
+    """Run in new network and mount namespaces (see runtime/shell.py): no host network, own /tmp and /run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +110,42 @@ def plan_execution(
             f"shell-like activities are refused: owner '{owner}' maps to OS user '{user}', but the "
             "server is not root and cannot switch users (run it as root, or map to its own user)"
         )
-    return Execution(identity=None if ident.uid == euid else ident, work_root=work_root, owner=owner)
+    if ident.uid == euid:
+        return Execution(identity=None, work_root=work_root, owner=owner)
+    isolate = settings.network == "none" or (settings.network == "auto" and euid == 0)
+    if isolate and not namespaces_work():
+        if settings.network == "none":
+            raise ExecutionRefused(
+                'shell-like activities are refused: [execution] network = "none" but this host cannot '
+                'create network namespaces (`unshare --net --mount` failed); set network = "host" '
+                "to run them on the host's network"
+            )
+        isolate = False  # auto: say so once at start-up (processes.py), run on the host network
+    return Execution(identity=dataclasses.replace(ident, isolated=isolate), work_root=work_root, owner=owner)
+
+
+@functools.cache
+def namespaces_work() -> bool:
+    """Whether this process can give a command new network and mount namespaces."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        done = subprocess.run(
+            [unshare, "--net", "--mount", "--", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning(
+            "cannot create namespaces for shell-like activities (%s); they use the host's network", exc
+        )
+        return False
+    if done.returncode != 0:
+        log.warning(
+            "cannot create namespaces for shell-like activities (unshare: %s); they use the host's "
+            'network: set [execution] network = "none" to refuse them instead',
+            done.stderr.decode(errors="replace").strip(),
+        )
+    return done.returncode == 0
 
 
 def scrubbed_env(

@@ -49,10 +49,15 @@ def run_command(
     """Run argv in its own process group; kill the group on cancel or timeout. With `identity`,
     as that OS user (its own group, no supplementary groups, umask 077)."""
     switch: dict[str, object] = {}
-    if identity is not None:
+    if identity is not None and identity.isolated:
+        argv = _isolated(identity, argv, cwd)  # root sets up the namespaces, then setpriv switches user
+    elif identity is not None:
         switch = {"user": identity.uid, "group": identity.gid, "extra_groups": [], "umask": 0o077}
+        argv = _with_parent_death_signal(list(argv))
+    else:
+        argv = _with_parent_death_signal(list(argv))
     proc = subprocess.Popen(  # type: ignore[call-overload]
-        _with_parent_death_signal(list(argv)),
+        argv,
         cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -144,6 +149,26 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     if _SETPRIV and sys.platform.startswith("linux"):
         return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
     return argv
+
+
+_MASK = "mount -t tmpfs -o mode={mode},nosuid,nodev tmpfs {path} || exit 126; "
+_SWITCH = 'umask 077; u=$1; g=$2; shift 2; exec "$0" --reuid="$u" --regid="$g" --clear-groups --pdeathsig KILL -- "$@"'
+
+
+def _isolated(identity: Identity, argv: Sequence[str], cwd: Path) -> list[str]:
+    """argv run by root in new network and mount namespaces, as `identity`, dying with its parent.
+
+    The network namespace has only its own loopback. New, empty /run and /tmp hide the host's
+    database and cache sockets (PostgreSQL's /run/postgresql, MariaDB's /run/mysqld, sockets in
+    /tmp) and other attempts' files; /tmp stays the host's when the attempt directory is in it."""
+    masks = [("/run", "755")] + ([] if cwd.resolve().is_relative_to("/tmp") else [("/tmp", "1777")])
+    script = "".join(_MASK.format(path=p, mode=m) for p, m in masks) + _SWITCH
+    unshare = shutil.which("unshare") or "unshare"
+    setpriv = _SETPRIV or "setpriv"
+    return [
+        unshare, "--net", "--mount", "--propagation", "private", "--",
+        "/bin/sh", "-c", script, setpriv, str(identity.uid), str(identity.gid), *argv,
+    ]  # fmt: skip
 
 
 TERM_WAIT = 3.0

@@ -252,8 +252,11 @@ class Instances(ABC):
         node. Listing thousands of instances this way is several times cheaper than building their records."""
 
     @abstractmethod
-    def latest_ended(self, pipeline_id: str, *, category: str | None = None) -> Instance | None:
-        """The instance that ended last (largest ended_at), optionally of one category."""
+    def latest_ended(
+        self, pipeline_id: str, *, category: str | None = None
+    ) -> tuple[str, Status, datetime] | None:
+        """(id, status, ended_at) of the instance that ended last, optionally of one category
+        (only those columns: DescribePipelines reads it on every call for healthStatus)."""
 
     @abstractmethod
     def count(self, pipeline_id: str | None = None) -> dict[Status, int]:

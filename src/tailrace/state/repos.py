@@ -629,12 +629,15 @@ class SqlInstances(_Repo, Instances):
             )
         return out
 
-    def latest_ended(self, pipeline_id: str, *, category: str | None = None) -> Instance | None:
-        q = sa.select(self.t).where(self.t.c.pipeline_id == pipeline_id, self.t.c.ended_at.is_not(None))
+    def latest_ended(
+        self, pipeline_id: str, *, category: str | None = None
+    ) -> tuple[str, Status, datetime] | None:
+        c = self.t.c
+        q = sa.select(c.id, c.status, c.ended_at).where(c.pipeline_id == pipeline_id, c.ended_at.is_not(None))
         if category is not None:
-            q = q.where(self.t.c.category == category)
-        row = self.conn.execute(q.order_by(self.t.c.ended_at.desc()).limit(1)).first()
-        return instance_from_row(row._mapping) if row else None
+            q = q.where(c.category == category)
+        row = self.conn.execute(q.order_by(c.ended_at.desc()).limit(1)).first()
+        return (row[0], Status(row[1]), row[2]) if row else None
 
     def count(self, pipeline_id: str | None = None) -> dict[Status, int]:
         q = sa.select(self.t.c.status, sa.func.count()).group_by(self.t.c.status)

@@ -275,6 +275,7 @@ class SqlStateStore(StateStore):
         self.owners: dict[str, str] = {}
         """Pipeline owners by id, for filling events' owner (a pipeline's owner never changes)."""
         self._writers = _FifoLock() if engine.dialect.name == "sqlite" else None
+        self._pg = engine.dialect.name == "postgresql"
         if auto_migrate:
             try:
                 migrate(engine, now=self.clock.now())
@@ -299,6 +300,10 @@ class SqlStateStore(StateStore):
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{READONLY: readonly})
+                if readonly and self._pg:
+                    # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway, so a
+                    # read-only transaction gains nothing from BEGIN/ROLLBACK but two round trips.
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
                     tx = SqlTransaction(conn, self, readonly=readonly)
                     yield tx
