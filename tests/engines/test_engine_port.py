@@ -143,8 +143,13 @@ def test_owners_do_not_see_or_change_each_others_tables(inst, data_home):
     inst.engine.run(inst.request(logs, variables={"DAY": "alice", "BUCKET": "alices"}, owner="alice"))
     with pytest.raises(HiveError, match="Table not found 'logs'"):
         inst.engine.run(inst.request("SELECT count(*) FROM logs", owner="bob"))
+    # Hive drops a missing table quietly by default: Bob's DROP is a no-op on his own namespace.
+    inst.engine.run(inst.request("DROP TABLE logs", owner="bob"))
     with pytest.raises(HiveError, match="Table not found 'logs'"):
-        inst.engine.run(inst.request("DROP TABLE logs", owner="bob"))
+        inst.engine.run(
+            inst.request("SET hive.exec.drop.ignorenonexistent=false; DROP TABLE logs", owner="bob")
+        )
+    assert inst.metastores["alice"].get_table("default", "logs") is not None
     # Bob's table of the same name is his own; Alice's is untouched.
     inst.engine.run(inst.request(logs, variables={"DAY": "bob", "BUCKET": "bobs"}, owner="bob"))
     bob = inst.engine.run(inst.request("SELECT count(*) FROM logs", owner="bob"))

@@ -1,5 +1,6 @@
 """Metastore commands read with regular expressions (sqlglot keeps them as opaque Commands):
-ALTER TABLE ... ADD/DROP PARTITION / RECOVER PARTITIONS, MSCK REPAIR TABLE, SHOW, DESCRIBE."""
+ALTER TABLE ... ADD/DROP PARTITION / RECOVER PARTITIONS, MSCK REPAIR TABLE, SHOW, DESCRIBE; the
+other ALTER TABLE forms are in alter.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from tailrace.engines.hive import ddl
+from tailrace.engines.hive.alter import run_alter
 from tailrace.engines.hive.tables import partition_location
 from tailrace.engines.metastore import PartitionSpec, TableSpec
 from tailrace.engines.result import StatementResult
@@ -31,7 +33,7 @@ _DESCRIBE = re.compile(rf"DESC(?:RIBE)?\s+(?:EXTENDED\s+|FORMATTED\s+)?{_NAME}\s
 _CREATE_DB = re.compile(r"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?", re.I)
 
 
-def _table(engine: HiveEngine, where: Where, name: str, start: int) -> TableSpec:
+def table_named(engine: HiveEngine, where: Where, name: str, start: int) -> TableSpec:
     db, _, tbl = name.rpartition(".")
     node = exp.Table(this=exp.to_identifier(tbl), db=exp.to_identifier(db) if db else None)
     node.this.meta["start"] = start
@@ -47,7 +49,7 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
         return res
     m = _ALTER_ADD.match(body)
     if m:
-        spec = _table(engine, where, m.group(1), m.start(1))
+        spec = table_named(engine, where, m.group(1), m.start(1))
         res.kind, res.table = "ADD PARTITION", spec.name
         added = 0
         for clause in ddl.parse_partition_clauses(m.group(3)):
@@ -66,7 +68,7 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
         return res
     m = _ALTER_DROP.match(body)
     if m:
-        spec = _table(engine, where, m.group(1), m.start(1))
+        spec = table_named(engine, where, m.group(1), m.start(1))
         res.kind, res.table = "DROP PARTITION", spec.name
         for clause in ddl.parse_partition_clauses(m.group(3)):
             values = ddl.ordered_values(spec, clause.values)
@@ -81,7 +83,7 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
     m = _RECOVER.match(body)
     if m:
         name = m.group(1) or m.group(2)
-        spec = _table(engine, where, name, m.start(1) if m.group(1) else m.start(2))
+        spec = table_named(engine, where, name, m.start(1) if m.group(1) else m.start(2))
         if not spec.partitioned_by:
             raise where.error(
                 f"table {spec.name} is not partitioned", offset=m.start(1) if m.group(1) else m.start(2)
@@ -108,14 +110,14 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
         return res
     m = _SHOW_PARTS.match(body)
     if m:
-        spec = _table(engine, where, m.group(1), m.start(1))
+        spec = table_named(engine, where, m.group(1), m.start(1))
         parts = engine.metastore.list_partitions(spec.database, spec.name)
         res.kind, res.table = "SHOW PARTITIONS", spec.name
         res.columns, res.select_rows = ["partition"], [(p.name,) for p in parts]
         return res
     m = _DESCRIBE.match(body)
     if m:
-        spec = _table(engine, where, m.group(1), m.start(1))
+        spec = table_named(engine, where, m.group(1), m.start(1))
         rows: list[tuple[str | None, ...]] = [(c, t, "") for c, t in spec.all_columns]
         if spec.partitioned_by:
             rows.append(("# Partition Information", "", ""))
@@ -126,4 +128,4 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
         res.kind, res.table = "DESCRIBE", spec.name
         res.columns, res.select_rows = ["col_name", "data_type", "comment"], rows
         return res
-    return None
+    return run_alter(engine, where, body)

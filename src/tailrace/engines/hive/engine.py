@@ -446,7 +446,9 @@ class HiveEngine:
         spec = self._lookup(table.db or None, table.name)
         res = StatementResult(number=0, kind="DROP TABLE", line=0, column=0, table=table.name)
         if spec is None:
-            if not tree.args.get("exists"):
+            # Hive's default (hive.exec.drop.ignorenonexistent=true) drops a missing table quietly.
+            strict = self.hiveconf.get("hive.exec.drop.ignorenonexistent", "true").lower() == "false"
+            if strict and not tree.args.get("exists"):
                 raise where.error(f"Table not found '{table.name}'", table)
             return res
         is_view = views.VIEW_KEY in spec.properties

@@ -139,6 +139,22 @@ class TableFiles:
         except NotFoundError:
             return []
 
+    def move(self, source: str, target: str) -> None:
+        """Everything under source to target (relative names kept; target replaced atomically),
+        then source deleted: a managed table renamed."""
+        src = self.storage.resolve(source.rstrip("/") + "/")
+        prefix = src.key.rstrip("/") + "/" if src.key else ""
+        staged = self.staging_dir()
+        for info in self._safe_list(source):
+            rel = info.key[len(prefix) :] if info.key.startswith(prefix) else ""
+            if not rel or rel.startswith("/") or ".." in rel.split("/"):
+                continue  # never outside the staging directory
+            dest = staged / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src.store.download(info.bucket, info.key, dest)
+        self.overwrite(target, staged)
+        self.delete_all(source)
+
     def delete_all(self, location: str) -> None:
         loc = self.storage.resolve(location)
         for info in self._safe_list(location):
