@@ -74,6 +74,7 @@ def test_config_prints_every_section_and_masks_secrets(home, tmp_path, capsys, m
         "users": {},
         "allow_root": False,
         "work_root": None,
+        "network": "auto",
     }
 
 

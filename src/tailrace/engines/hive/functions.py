@@ -130,6 +130,17 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "mask_hash": ((1,), "sha256(CAST(_0 AS VARCHAR))"),
     "shiftrightunsigned": ((2,), "CAST((CAST(_0 AS BIGINT) & 4294967295) >> _1 AS BIGINT)"),
     "to_unix_timestamp": ((1,), "CAST(epoch(__hive_ts(_0)) AS BIGINT)"),
+    "aes_encrypt": ((2,), "__hive_aes_encrypt(CAST(_0 AS VARCHAR), CAST(_1 AS VARCHAR))"),
+    "aes_decrypt": ((2,), "__hive_aes_decrypt(CAST(_0 AS BLOB), CAST(_1 AS VARCHAR))"),
+    "regr_slope": ((2,), "regr_slope(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_intercept": ((2,), "regr_intercept(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_r2": ((2,), "regr_r2(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_count": ((2,), "regr_count(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_avgx": ((2,), "regr_avgx(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_avgy": ((2,), "regr_avgy(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_sxx": ((2,), "regr_sxx(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_syy": ((2,), "regr_syy(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
+    "regr_sxy": ((2,), "regr_sxy(CAST(_0 AS DOUBLE), CAST(_1 AS DOUBLE))"),
 }
 
 # Typed sqlglot nodes -> DuckDB template over the node's arguments (in arg_types order).
@@ -303,11 +314,9 @@ def _floor(n: exp.Expr) -> exp.Expr:
 def _sha2(n: exp.Expr) -> exp.Expr | None:
     length = n.args.get("length")
     bits = length.this if isinstance(length, exp.Literal) else "256"
-    if bits == "256":
+    if bits in ("256", "0"):
         return template("sha256(_0)", n.this)
-    if bits == "0":
-        return template("sha256(_0)", n.this)
-    raise TranslateError(f"sha2 with {bits} bits is not supported (256 is)", n)
+    return template("__hive_sha2(CAST(_0 AS VARCHAR), CAST(_1 AS BIGINT))", n.this, length or exp.null())
 
 
 @_on(exp.Stddev)
@@ -331,8 +340,6 @@ REFUSED = {
     "grouping": "GROUPING SETS are not supported",
     "current_user": "there is no Hive user",
     "version": "there is no Hive version to report",
-    "aes_encrypt": "not implemented yet",
-    "aes_decrypt": "not implemented yet",
     "surrogate_key": "it needs Hive's write ids",
     "logged_in_user": "there is no Hive user",
 }

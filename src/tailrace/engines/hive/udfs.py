@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 import duckdb
 from duckdb.func import FunctionNullHandling
-from duckdb.sqltypes import BIGINT, DOUBLE, VARCHAR
+from duckdb.sqltypes import BIGINT, BLOB, DOUBLE, VARCHAR
+
+from tailrace.engines.hive import udfs_bytes
 
 MAX_WIDTH = 10_000
 _JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
@@ -441,6 +443,9 @@ _FUNCTION_NAMES = (
     "__hive_next_day",
     "__hive_trunc",
     "__hive_str_to_map",
+    "__hive_sha2",
+    "__hive_aes_encrypt",
+    "__hive_aes_decrypt",
 )
 
 
@@ -475,6 +480,9 @@ def _table() -> list[tuple[str, Any, list[Any], Any]]:
         ("__hive_last_day", last_day, [VARCHAR], VARCHAR),
         ("__hive_next_day", next_day, [VARCHAR, VARCHAR], VARCHAR),
         ("__hive_trunc", trunc_date, [VARCHAR, VARCHAR], VARCHAR),
+        ("__hive_sha2", udfs_bytes.sha2, [VARCHAR, BIGINT], VARCHAR),
+        ("__hive_aes_encrypt", udfs_bytes.aes_encrypt, [VARCHAR, VARCHAR], BLOB),
+        ("__hive_aes_decrypt", udfs_bytes.aes_decrypt, [BLOB, VARCHAR], BLOB),
         (
             "__hive_str_to_map",
             str_to_map,
