@@ -225,10 +225,13 @@ def soak(plan: Plan, work: Path) -> dict[str, object]:
     writer = Writer(log, plan)
     started = time.monotonic()
     agent = start_agent(cfg, env, agent_log)
+    # Writing starts once the agent watches the file: a file rotated away before an agent's first
+    # scan is not its to read (as for fluentd's in_tail), and a slow start would otherwise lose
+    # the first files of the soak by design, not by fault.
+    wait_started(work, agent)
     writer.start()
     expected_writing = plan.lines / plan.rate
     outage_round = plan.kills // 2
-    wait_started(work, agent)
     for k in range(plan.kills):
         time.sleep(rng.uniform(0.3, max(0.6, 2 * expected_writing / max(plan.kills, 1))))
         want_rotation = k % 3 == 1
