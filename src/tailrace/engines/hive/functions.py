@@ -337,7 +337,6 @@ REFUSED = {
     "xpath": "not implemented yet",
     "xpath_string": "not implemented yet",
     "compute_stats": "it is Hive-internal",
-    "grouping": "GROUPING SETS are not supported",
     "current_user": "there is no Hive user",
     "version": "there is no Hive version to report",
     "surrogate_key": "it needs Hive's write ids",

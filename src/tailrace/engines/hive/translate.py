@@ -115,6 +115,7 @@ class Translator:
         for select in list(q.find_all(exp.Select)):
             self._expand_stars(select)
             udtf.select_list(select)
+            udtf.grouping_id(select)
         q = _bottom_up(q, self._rewrite_node)
         flags: list[Flag] = []
         hidden = 0

@@ -288,3 +288,26 @@ def group_keys(group: exp.Group) -> list[exp.Expr]:
                 seen.add(k.sql())
                 out.append(k)
     return out
+
+
+def grouping_id(select: exp.Select) -> None:
+    """Hive's GROUPING__ID (2.3 and later: a bit per GROUP BY key, 1 when the key is aggregated
+    away, the first key the most significant bit) is the SQL standard's grouping(keys...)."""
+    group = select.args.get("group")
+    if not isinstance(group, exp.Group):
+        return
+    keys = [k for k in group.expressions if not isinstance(k, exp.Rollup | exp.Cube | exp.GroupingSets)]
+    if not keys:
+        keys = group_keys(group)
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() == "grouping__id":
+            return exp.Grouping(expressions=[k.copy() for k in keys])
+        return node
+
+    for arg in ("expressions", "having", "order"):
+        value = select.args.get(arg)
+        if isinstance(value, list):
+            select.set(arg, [v.transform(swap) for v in value])
+        elif value is not None:
+            select.set(arg, value.transform(swap))
