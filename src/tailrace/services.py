@@ -189,6 +189,13 @@ class Services:
         return DestinationPolicy.from_text(self.settings.notify_allowed_networks, allow_private=allow)
 
     @functools.cached_property
+    def endpoint_rules(self) -> Any:
+        """Subscribe's checks for every protocol (HTTP's destinations, email, redis, store)."""
+        from tailrace.notify.channels import EndpointRules
+
+        return EndpointRules(self.destinations, storage=self.storage, smtp=self.settings.smtp)
+
+    @functools.cached_property
     def topics(self) -> Any:
         """The SNS topics and subscriptions on the metadata database."""
         from tailrace.clock import SystemClock
@@ -198,9 +205,10 @@ class Services:
         topics = TopicService(
             self.sql_engine,
             SystemClock(),
-            check_endpoint=self.destinations.check_endpoint,
+            protocols=self.endpoint_rules.protocols,
             public_url=self.settings.effective_endpoint,
         )
+        topics.check_owned_endpoint = self.endpoint_rules.check
         topics.emit = store_sink(self.state)
         return topics
 
@@ -237,9 +245,16 @@ class Services:
     def delivery_worker(self) -> Any:
         """A new delivery loop over the metadata database (the caller starts and stops it)."""
         from tailrace.clock import SystemClock
+        from tailrace.notify.channels import senders
         from tailrace.notify.delivery import DeliveryWorker
 
-        worker = DeliveryWorker(self.sql_engine, SystemClock(), self.notify_signer, self.destinations)
+        worker = DeliveryWorker(
+            self.sql_engine,
+            SystemClock(),
+            self.notify_signer,
+            self.destinations,
+            senders=senders(self.endpoint_rules, self.notify_signer, self.settings.smtp),
+        )
         self.topics.on_commit.append(worker.wake)
         return worker
 

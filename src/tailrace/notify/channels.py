@@ -35,8 +35,6 @@ ChannelSender = Callable[[Mapping[str, Any], dict[str, Any]], Outcome]
 """(delivery row, its stored payload) -> Outcome."""
 
 EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
-CONFIRMED_BY_LINK = frozenset({"http", "https", "email", "email-json"})
-"""Protocols whose subscriptions wait for the SubscribeURL (the others are confirmed at once)."""
 _ADDRESS = re.compile(r"[^@\s<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 RESERVED_CHANNEL_PREFIX = "tailrace:"
 
@@ -194,24 +192,31 @@ class SmtpSender:
         if not s.host:
             return Outcome(delivered=False, retry=False, detail="no [smtp] host is configured")
         mail = email_message(row, payload, self.signer, s.from_address)
+        stage = "connect"
         try:
             with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as smtp:
                 if s.starttls:
+                    stage = "STARTTLS"
                     smtp.starttls()
                 if s.user:
+                    stage = "login"
                     smtp.login(s.user, s.password or "")
+                stage = "send"
                 smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             temporary = all(400 <= c < 500 for c in codes)
             return Outcome(delivered=False, retry=temporary, detail=f"SMTP recipient refused ({codes})")
-        except smtplib.SMTPAuthenticationError as exc:
-            # Named without its server text: some servers echo what was sent.
-            return Outcome(delivered=False, retry=True, detail=f"SMTP login refused ({exc.smtp_code})")
-        except smtplib.SMTPResponseException as exc:
-            return Outcome(delivered=False, retry=400 <= exc.smtp_code < 500, detail=f"SMTP {exc.smtp_code}")
         except (OSError, smtplib.SMTPException) as exc:
-            return Outcome(delivered=False, retry=True, detail=f"SMTP: {type(exc).__name__}")
+            # Named by stage and code only: a server may echo what was sent (the login).
+            code = getattr(exc, "smtp_code", None)
+            retry = stage != "send" or code is None or not 500 <= code < 600
+            what = "SMTP login refused" if stage == "login" else f"SMTP {stage} failed"
+            return Outcome(
+                delivered=False,
+                retry=retry,
+                detail=f"{what}: {type(exc).__name__}" + (f" {code}" if code else ""),
+            )
         return Outcome(delivered=True, retry=False, detail="accepted by the SMTP server")
 
 

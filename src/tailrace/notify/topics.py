@@ -56,6 +56,12 @@ HTTP_PROTOCOLS = frozenset({"http", "https"})
 
 EndpointCheck = Callable[[str, str], None]
 """(protocol, endpoint) -> None; raises InvalidParameter for an endpoint this service refuses."""
+OwnedEndpointCheck = Callable[[str, str, str], None]
+"""(owner, protocol, endpoint) -> None: as EndpointCheck, for endpoints that belong to an owner
+(an s3:// prefix in the owner's buckets); raises InvalidParameter or AuthorizationError."""
+CONFIRMED_BY_LINK = frozenset({"http", "https", "email", "email-json"})
+"""Subscriptions that wait for their SubscribeURL; the others are confirmed at Subscribe, as SNS
+confirms same-account SQS and Lambda subscriptions."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +106,7 @@ class TopicService:
         self.protocols = frozenset(protocols)
         self.check_endpoint = check_endpoint
         self.public_url = public_url.rstrip("/")
+        self.check_owned_endpoint: OwnedEndpointCheck | None = None
         self.on_commit: list[Callable[[], None]] = []
         """Called after a commit that added deliveries (the delivery loop's wake-up)."""
         self.emit: Sink | None = None
@@ -344,9 +351,14 @@ class TopicService:
             raise InvalidParameter(f"Endpoint: {endpoint[:200]!r} must be a {protocol}:// URL")
         if self.check_endpoint is not None:
             self.check_endpoint(protocol, endpoint)
+        if self.check_owned_endpoint is not None:
+            # Before the write transaction: the check may claim a bucket (a write of its own).
+            with reading(self.engine) as conn:
+                owner = self._topic_row(conn, scope, topic_arn)["owner"]
+            self.check_owned_endpoint(owner, protocol, endpoint)
         attrs = {k: self._check_subscription_attribute(k, v) for k, v in (attributes or {}).items()}
         now = self.clock.now()
-        needs_confirmation = protocol in HTTP_PROTOCOLS
+        needs_confirmation = protocol in CONFIRMED_BY_LINK
         with self.engine.begin() as conn:
             topic = self._topic_row(conn, scope, topic_arn)
             existing = (
