@@ -148,13 +148,22 @@ class Services:
         config is a tailrace.runtime.transitions.RuntimeConfig (defaults when None)."""
         from tailrace.runtime.service import PipelineService
 
-        return PipelineService(
+        service = PipelineService(
             store=self.state,
             home=self.settings.home.resolve(),
             config=config,
             storage=self.storage,
             limits=self.settings.limits,
         )
+        service.transitions.topic_check = self._topic_check
+        return service
+
+    def _topic_check(self, owner: str, arn: str) -> str | None:
+        """SnsAlarm topicArn checks (the topics are only opened when a definition has one)."""
+        from tailrace.notify.pipelinealarms import topic_check
+
+        result: str | None = topic_check(self.topics)(owner, arn)
+        return result
 
     @functools.cached_property
     def processes(self) -> Any:

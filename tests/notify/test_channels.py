@@ -28,9 +28,11 @@ from tailrace.api.keys import KeyStore
 from tailrace.api.server import ApiServer
 from tailrace.clock import FrozenClock, SystemClock
 from tailrace.config import SmtpSettings
+from tailrace.notify.alarms import AlarmService
 from tailrace.notify.channels import EndpointRules, senders
 from tailrace.notify.delivery import DeliveryWorker
 from tailrace.notify.httpsend import DestinationPolicy
+from tailrace.notify.metrics import MetricStore
 from tailrace.notify.signing import Signer
 from tailrace.notify.tables import deliveries
 from tailrace.notify.topics import TopicService
@@ -79,8 +81,8 @@ class Mailbox:
 
 
 class World:
-    def __init__(self, tmp_path, *, smtp: SmtpSettings | None = None, destinations=None):
-        self.clock = FrozenClock(T0)
+    def __init__(self, tmp_path, *, smtp: SmtpSettings | None = None, destinations=None, at=T0):
+        self.clock = FrozenClock(at)
         self.store = open_store(f"sqlite:///{tmp_path}/state.db")
         self.keys = KeyStore(self.store, SystemClock(), cache_seconds=0)
         self.signer = Signer(tmp_path / "notify")
@@ -89,6 +91,8 @@ class World:
         self.rules = EndpointRules(destinations, storage=self.storage, smtp=smtp)
         self.topics = TopicService(self.store.engine, self.clock, protocols=self.rules.protocols)
         self.topics.check_owned_endpoint = self.rules.check
+        self.metrics = MetricStore(self.store.engine, self.clock)
+        self.alarms = AlarmService(self.store.engine, self.clock, self.metrics, self.topics)
         svc = PipelineService(store=self.store, home=tmp_path / "home", clock=SystemClock())
         app = create_app(
             service=svc,
@@ -97,6 +101,7 @@ class World:
             clock=SystemClock(),
             topics=self.topics,
             signer=self.signer,
+            alarms=self.alarms,
         )
         self.server = ApiServer(app).start()
         self.topics.public_url = self.server.url
