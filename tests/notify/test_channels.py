@@ -353,3 +353,19 @@ def test_store_in_another_owners_bucket_is_refused(tmp_path):
         assert list(w.storage.for_owner("alice").list_files(f"s3://{bucket}/ok/")) == []
     finally:
         w.close()
+
+
+def test_smtp_settings_from_tailrace_toml_keep_the_password_out_of_print(tmp_path):
+    from tailrace.config import load_settings
+
+    toml = tmp_path / "tailrace.toml"
+    toml.write_text(
+        '[smtp]\nhost = "mail.internal"\nport = 587\nuser = "n"\npassword = "pw-9f3e"\nstarttls = true\n'
+    )
+    settings = load_settings(config_file=toml, environ={"TAILRACE_SMTP__FROM_ADDRESS": "a@example.org"})
+    assert settings.smtp.host == "mail.internal" and settings.smtp.starttls and settings.smtp.port == 587
+    assert settings.smtp.from_address == "a@example.org"
+    assert "pw-9f3e" not in repr(settings) and "pw-9f3e" not in json.dumps(settings.as_dict(), default=str)
+    toml.write_text('[smtp]\nhost = "m"\nprot = 25\n')
+    with pytest.raises(Exception, match="prot"):
+        load_settings(config_file=toml, environ={})
