@@ -243,10 +243,13 @@ class Services:
         evaluation, and the relay of pipeline SnsAlarm actions to their topics."""
         from tailrace.notify.alarms import AlarmEvaluator
         from tailrace.notify.pipelinealarms import SnsAlarmRelay
+        from tailrace.notify.wakeup import Listener
 
         self.state  # noqa: B018  (the outbox table the relay reads exists before it starts)
+        worker = self.delivery_worker()
         return [
-            self.delivery_worker(),
+            worker,
+            Listener(self.sql_engine, worker.wake),  # Publish in other processes (PostgreSQL)
             AlarmEvaluator(self.alarms),
             SnsAlarmRelay(self.sql_engine, self.topics),
         ]

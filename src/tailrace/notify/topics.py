@@ -42,6 +42,7 @@ from tailrace.notify.messages import (
     prepare_message,
 )
 from tailrace.notify.tables import create_tables, deliveries, reading, subscriptions, topics
+from tailrace.notify.wakeup import announce
 
 DEFAULT_OWNER = "default"
 PAGE = 100
@@ -415,6 +416,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+                announce(conn)
         self._committed()
         return arn if (return_arn or not needs_confirmation) else PENDING_ARN
 
@@ -475,6 +477,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+                announce(conn)
         self._committed()
 
     def unsubscribe_by_link(self, sub_arn: str) -> None:
@@ -674,6 +677,7 @@ class TopicService:
             )
         if batch:
             conn.execute(deliveries.insert(), batch)
+            announce(conn)
         return message_id
 
 
