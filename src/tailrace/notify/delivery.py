@@ -139,8 +139,14 @@ class DeliveryWorker:
     def _record_done(self) -> None:
         with self._lock:
             done, self._done = self._done, []
-        if done:
+        if not done:
+            return
+        try:
             self._record(done)
+        except Exception:
+            with self._lock:  # kept for the next round (else they would wait for their lease)
+                self._done[:0] = done
+            raise
 
     # --- one round ---------------------------------------------------------------------------------
 
