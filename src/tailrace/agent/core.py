@@ -26,7 +26,7 @@ import polars as pl
 
 from tailrace.agent.buffer import Buffer, BufferFull, Part
 from tailrace.agent.config import AgentConfig, MatchConfig, SourceConfig
-from tailrace.agent.cwmetrics import Reporter, Tally
+from tailrace.agent.cwmetrics import Reporter, Tally, codes_of
 from tailrace.agent.locks import FileLocks, lock_file_for
 from tailrace.agent.metrics import MonitorServer, SourceStats, write_status
 from tailrace.agent.output import Formatter, Output, ShipResult, Sink, StdoutSink, StoreSink
@@ -378,7 +378,7 @@ class Agent:
                     parts.setdefault(match.id, []).extend(self.formatters[match.id].parts(parsed, tag, extra))
                     n_good += len(parsed)
                     if self.reporter is not None:
-                        requests.append(Tally.requests(parsed.time, _codes(parsed)))
+                        requests.append(Tally.requests(parsed.time, codes_of(parsed)))
             errors += self._errors(src, path, lines, r, iter(bad))
         if errors:
             times = pl.repeat(stamp, len(errors), eager=True).cast(pl.Datetime("us", "UTC"))
@@ -607,15 +607,6 @@ class Agent:
         """The latest status document (sources, outputs), refreshed now."""
         self._refresh_status(self.now(), write=False)
         return self._snapshot
-
-
-def _codes(parsed: Parsed) -> pl.Series | list[Any] | None:
-    """The parsed `code` field of each good row (HTTP status), if the parser has one."""
-    if parsed.frame is not None:
-        return parsed.frame.get_column("code") if "code" in parsed.frame.columns else None
-    if parsed.dicts is not None:
-        return [d.get("code") for d in parsed.dicts]
-    return None
 
 
 def _merge(parts: list[Part]) -> list[Part]:

@@ -162,6 +162,15 @@ def metric_data(counts: Mapping[Key, Mapping[str, float]], hostname: str) -> lis
     return items
 
 
+def codes_of(parsed: Any) -> pl.Series | list[Any] | None:
+    """The parsed `code` field (HTTP status) of each good row of an agent.parsers.Parsed."""
+    if parsed.frame is not None:
+        return parsed.frame.get_column("code") if "code" in parsed.frame.columns else None
+    if parsed.dicts is not None:
+        return [d.get("code") for d in parsed.dicts]
+    return None
+
+
 Put = Callable[[str, list[dict[str, Any]]], None]
 """(namespace, items) -> None; raises on failure."""
 
