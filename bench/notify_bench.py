@@ -4,13 +4,17 @@ the database), and PutMetricData throughput. SQLite in a temporary directory; fi
 bench/RESULTS.md between the notify markers.
 
     PYTHONPATH=src .venv/bin/python bench/notify_bench.py [--seconds 5] [--rate 100]
+    PYTHONPATH=src .venv/bin/python bench/notify_bench.py --publish-only [--rates 100,20] [--baseline REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
 import platform
+import queue
 import re
 import statistics
 import sys
@@ -58,6 +62,8 @@ def _subscribers(
     sink: Any = None,
 ) -> list[ThreadingHTTPServer]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the web servers subscribers run on
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -71,6 +77,7 @@ def _subscribers(
                 with lock:
                     received.setdefault(mid, []).append(now)
             self.send_response(200)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
     servers = []
@@ -90,18 +97,20 @@ def bench_publish(tmp: Path, seconds: float, rate: float) -> dict[str, Any]:
         engine, clock, Signer(tmp / "notify"), DestinationPolicy(allow_private=lambda: True), threads=10
     )
     topics.on_commit.append(worker.wake)
-    received: dict[str, list[float]] = {}
-    lock = threading.Lock()
-    servers = _subscribers(10, received, lock)
+    # The subscribers run in a process of their own, as real ones would: in this one they would
+    # take the interpreter lock from the delivery loop and the measure would be of that contention.
+    ctx = mp.get_context("spawn")
+    ports: Any = ctx.Queue()
+    receipts: Any = ctx.Queue()
+    proc = ctx.Process(target=_subscriber_process, args=(10, ports, receipts), daemon=True)
+    proc.start()
     scope = Scope(owner="bench")
     arn = topics.create_topic(scope, "bench")
-    for srv in servers:
-        sub = topics.subscribe(
-            scope, arn, "http", f"http://127.0.0.1:{srv.server_address[1]}/", return_arn=True
-        )
+    for _ in range(10):
+        port = ports.get(timeout=30)
+        sub = topics.subscribe(scope, arn, "http", f"http://127.0.0.1:{port}/", return_arn=True)
         with engine.begin() as conn:
             conn.execute(subscriptions.update().where(subscriptions.c.arn == sub).values(confirmed=True))
-    worker.poll_interval = 0.05
     worker.start()
     sent: dict[str, float] = {}
     count = int(seconds * rate)
@@ -111,21 +120,25 @@ def bench_publish(tmp: Path, seconds: float, rate: float) -> dict[str, Any]:
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        t0 = time.perf_counter()
+        t0 = time.time()
         sent[topics.publish(scope, arn, f"message {i}")] = t0
+    achieved = count / (time.perf_counter() - began)
+    received: dict[str, list[float]] = {}
     deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        with lock:
-            if sum(len(v) for v in received.values()) >= count * 10:
-                break
-        time.sleep(0.1)
+    got = 0
+    while got < count * 10 and time.perf_counter() < deadline:
+        try:
+            mid, at = receipts.get(timeout=1)
+        except queue.Empty:
+            continue
+        if mid in sent:  # not the subscriptions' confirmations
+            received.setdefault(mid, []).append(at)
+            got += 1
     worker.stop()
-    for srv in servers:
-        srv.shutdown()
+    proc.terminate()
     latencies = sorted(
         (t - sent[mid]) * 1000 for mid, times in received.items() for t in times if mid in sent
     )
-    achieved = count / (time.perf_counter() - began)
     return {
         "messages": count,
         "deliveries": len(latencies),
@@ -211,12 +224,110 @@ def bench_put(tmp: Path, calls: int, per_call: int) -> float:
     return calls * per_call / (time.perf_counter() - t0)
 
 
+def _publish_run(delivery_py: str | None, seconds: float, rate: float) -> dict[str, Any]:
+    """bench_publish in a fresh interpreter, optionally with another delivery.py (a baseline)."""
+    import subprocess
+
+    cmd = [
+        sys.executable,
+        str(Path(__file__)),
+        "--publish-child",
+        delivery_py or "-",
+        str(seconds),
+        str(rate),
+    ]
+    out = subprocess.run(
+        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")}
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _publish_child(delivery_py: str, seconds: float, rate: float) -> None:
+    if delivery_py != "-":
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("tailrace.notify.delivery", delivery_py)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["tailrace.notify.delivery"] = module
+        spec.loader.exec_module(module)
+        globals()["DeliveryWorker"] = module.DeliveryWorker
+    with tempfile.TemporaryDirectory() as d:
+        cpu = time.process_time()
+        result = bench_publish(Path(d), seconds, rate)
+        result["cpu_ms_per_delivery"] = (time.process_time() - cpu) * 1000 / max(result["deliveries"], 1)
+    print(json.dumps(result))
+
+
+def publish_section(seconds: float, rates: list[float], baseline: str | None) -> None:
+    """Publish latency only, at each rate, for this tree and (with --baseline REV) for the
+    delivery loop of another git revision, run back to back; written to its own section."""
+    import subprocess
+
+    old_py = None
+    if baseline:
+        text = subprocess.run(
+            ["git", "show", f"{baseline}:src/tailrace/notify/delivery.py"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        old_py = str(Path(tempfile.mkdtemp()) / "delivery_baseline.py")
+        Path(old_py).write_text(text)
+    rows = []
+    for rate in rates:
+        for label, py in ((f"baseline {baseline}", old_py), ("this tree", None)):
+            if label.startswith("baseline") and py is None:
+                continue
+            load = os.getloadavg()[0]
+            r = _publish_run(py, seconds, rate)
+            print(label, rate, r, f"load {load:.1f}")
+            rows.append(
+                f"| {label} | {rate:.0f}/s ({r['rate']:.0f} achieved) | {r['deliveries']} | {r['p50']:.1f} | "
+                f"{r['p99']:.1f} | {r['cpu_ms_per_delivery']:.2f} | {load:.1f} |"
+            )
+    block = "\n".join(
+        [
+            "<!-- notify-publish:begin -->",
+            "## notify: Publish -> 10 local HTTP subscribers (`bench/notify_bench.py --publish-only`)",
+            "",
+            f"CPython {platform.python_version()}, SQLite, {os.cpu_count()} cores shared with other work, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s of publishing per row. The 10 subscribers "
+            "(HTTP/1.1 keep-alive servers) run in a process of their own; latency is Publish's start to "
+            "the subscriber's receipt, over every delivery. CPU is the publishing and delivering process's, "
+            "per delivery (publish included). Load is the 1-minute load average when the row started.",
+            "",
+            "| delivery loop | rate | deliveries | p50 ms | p99 ms | CPU ms/delivery | load |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "<!-- notify-publish:end -->",
+        ]
+    )
+    print(block)
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"<!-- notify-publish:begin -->.*?<!-- notify-publish:end -->", re.S)
+    new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(new)
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--publish-child":
+        _publish_child(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--round-alarms", type=int, default=2000)
+    parser.add_argument(
+        "--publish-only", action="store_true", help="only Publish latency, at --rates, in its own section"
+    )
+    parser.add_argument("--rates", default="100,20", help="with --publish-only: comma-separated msg/s")
+    parser.add_argument("--baseline", help="with --publish-only: also the delivery loop of this git revision")
     args = parser.parse_args()
+    if args.publish_only:
+        publish_section(args.seconds, [float(r) for r in args.rates.split(",")], args.baseline)
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         pub = bench_publish(tmp, args.seconds, args.rate)

@@ -69,6 +69,30 @@ class ExecutionSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SmtpSettings:
+    """[smtp]: the mail server that email and email-json subscriptions are sent through
+    (environment: TAILRACE_SMTP__HOST, TAILRACE_SMTP__PASSWORD, ...)."""
+
+    host: str | None = None
+    """No host: email subscriptions are refused at Subscribe."""
+    port: int = 25
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """Never printed (`tailrace config` masks it) and never logged."""
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS before logging in (port 587 servers)."""
+    from_address: str = "tailrace-notifications@localhost"
+    """The From: of every message (SNS's is no-reply@sns.amazonaws.com)."""
+    timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"[smtp] port must be 1-65535; found {self.port}")
+        if self.password and not self.user:
+            raise ConfigError("[smtp] password is set but user is not")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     home: Path = Path(".tailrace")
     """Data directory: metadata database, embedded object store (`s3/`), logs, buffers."""
@@ -118,6 +142,8 @@ class Settings:
     (allowed while the access keys belong to one owner only)."""
     notify_allowed_networks: str | None = None
     """Comma-separated networks (CIDR) subscribers may always be in, e.g. 10.1.0.0/16."""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    """[smtp]: where email subscriptions are sent from."""
 
     @property
     def effective_database_url(self) -> str:

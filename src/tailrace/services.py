@@ -148,13 +148,22 @@ class Services:
         config is a tailrace.runtime.transitions.RuntimeConfig (defaults when None)."""
         from tailrace.runtime.service import PipelineService
 
-        return PipelineService(
+        service = PipelineService(
             store=self.state,
             home=self.settings.home.resolve(),
             config=config,
             storage=self.storage,
             limits=self.settings.limits,
         )
+        service.transitions.topic_check = self._topic_check
+        return service
+
+    def _topic_check(self, owner: str, arn: str) -> str | None:
+        """SnsAlarm topicArn checks (the topics are only opened when a definition has one)."""
+        from tailrace.notify.pipelinealarms import topic_check
+
+        result: str | None = topic_check(self.topics)(owner, arn)
+        return result
 
     @functools.cached_property
     def processes(self) -> Any:
@@ -189,6 +198,13 @@ class Services:
         return DestinationPolicy.from_text(self.settings.notify_allowed_networks, allow_private=allow)
 
     @functools.cached_property
+    def endpoint_rules(self) -> Any:
+        """Subscribe's checks for every protocol (HTTP's destinations, email, redis, store)."""
+        from tailrace.notify.channels import EndpointRules
+
+        return EndpointRules(self.destinations, storage=self.storage, smtp=self.settings.smtp)
+
+    @functools.cached_property
     def topics(self) -> Any:
         """The SNS topics and subscriptions on the metadata database."""
         from tailrace.clock import SystemClock
@@ -198,9 +214,10 @@ class Services:
         topics = TopicService(
             self.sql_engine,
             SystemClock(),
-            check_endpoint=self.destinations.check_endpoint,
+            protocols=self.endpoint_rules.protocols,
             public_url=self.settings.effective_endpoint,
         )
+        topics.check_owned_endpoint = self.endpoint_rules.check
         topics.emit = store_sink(self.state)
         return topics
 
@@ -226,10 +243,13 @@ class Services:
         evaluation, and the relay of pipeline SnsAlarm actions to their topics."""
         from tailrace.notify.alarms import AlarmEvaluator
         from tailrace.notify.pipelinealarms import SnsAlarmRelay
+        from tailrace.notify.wakeup import Listener
 
         self.state  # noqa: B018  (the outbox table the relay reads exists before it starts)
+        worker = self.delivery_worker()
         return [
-            self.delivery_worker(),
+            worker,
+            Listener(self.sql_engine, worker.wake),  # Publish in other processes (PostgreSQL)
             AlarmEvaluator(self.alarms),
             SnsAlarmRelay(self.sql_engine, self.topics),
         ]
@@ -237,9 +257,16 @@ class Services:
     def delivery_worker(self) -> Any:
         """A new delivery loop over the metadata database (the caller starts and stops it)."""
         from tailrace.clock import SystemClock
+        from tailrace.notify.channels import senders
         from tailrace.notify.delivery import DeliveryWorker
 
-        worker = DeliveryWorker(self.sql_engine, SystemClock(), self.notify_signer, self.destinations)
+        worker = DeliveryWorker(
+            self.sql_engine,
+            SystemClock(),
+            self.notify_signer,
+            self.destinations,
+            senders=senders(self.endpoint_rules, self.notify_signer, self.settings.smtp),
+        )
         self.topics.on_commit.append(worker.wake)
         return worker
 

@@ -256,12 +256,38 @@ def test_wrong_keys_and_malformed_requests(server, alice):
 
     status, text = post(b"Action=ListTopics&Version=2010-03-31")
     assert status == 403 and "<Code>MissingAuthenticationToken</Code>" in text
+    # Unsigned, even a malformed form is refused for its missing signature (checked first).
     status, text = post(b"Action=ListTopics&Version=1999-01-01")
+    assert status == 403 and "<Code>MissingAuthenticationToken</Code>" in text
+    status, text = signed_form_post(server.url, alice, b"Action=ListTopics&Version=1999-01-01")
     assert status == 400 and "Version" in text
-    status, text = post(b"Action=ListTopics")
-    assert status == 400 and "<Code>MissingParameter</Code>" in text
-    status, text = post(b"\xff\xfe=\x00")
+    status, text = signed_form_post(server.url, alice, b"Action=ListTopics")
+    assert status == 200 and "<ListTopicsResponse" in text  # the credential scope names sns
+    status, text = signed_form_post(server.url, alice, b"Action=ListTopics&Version=2010-08-01")
+    assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in text  # signed for sns
+    status, text = signed_form_post(server.url, alice, b"\xff\xfe=\x00")
     assert status == 400 and "<ErrorResponse" in text
+
+
+def signed_form_post(url: str, key, body: bytes, service: str = "sns") -> tuple[int, str]:
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+
+    req = botocore.awsrequest.AWSRequest(
+        method="POST",
+        url=url + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    creds = botocore.credentials.Credentials(key.access_key_id, key.secret_access_key)
+    botocore.auth.SigV4Auth(creds, service, "us-east-1").add_auth(req)
+    prepared = urllib.request.Request(url + "/", data=body, headers=dict(req.headers.items()))
+    try:
+        with urllib.request.urlopen(prepared) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def test_unknown_action(server, alice):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tailrace.agent.cwmetrics import MetricsConfig
 from tailrace.errors import ConfigError, did_you_mean
 
 PARSERS = ("apache2", "combined", "apache", "nginx", "json", "ltsv", "regex", "regexp", "none")
@@ -124,6 +125,8 @@ class AgentConfig:
     system: SystemConfig
     origin: str = "<config>"
     warnings: tuple[str, ...] = ()
+    metrics: MetricsConfig | None = None
+    """[metrics]: where the agent reports its CloudWatch metrics (agent/cwmetrics.py)."""
 
     def match_for(self, tag: str) -> MatchConfig | None:
         """The first [[match]] whose pattern matches tag, as fluentd routes events."""
@@ -150,6 +153,15 @@ class AgentConfig:
             "match": [
                 clean({**asdict(m), "aws_sec_key": "****" if m.aws_sec_key else None}) for m in self.matches
             ],
+            **(
+                {
+                    "metrics": clean(
+                        {**asdict(self.metrics), "aws_sec_key": "****" if self.metrics.aws_sec_key else None}
+                    )
+                }
+                if self.metrics is not None
+                else {}
+            ),
         }
 
 

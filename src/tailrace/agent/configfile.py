@@ -27,6 +27,7 @@ from tailrace.agent.config import (
     timekey_of,
     zone_of,
 )
+from tailrace.agent.cwmetrics import metrics_config
 from tailrace.errors import ConfigError, did_you_mean
 
 # --- loading ------------------------------------------------------------------------------
@@ -260,9 +261,10 @@ def parse_config(
     """Validate a decoded TOML document into an AgentConfig."""
     host = hostname or socket.gethostname()
     for key in data:
-        if key not in ("source", "match", "system"):
+        if key not in ("source", "match", "system", "metrics"):
             raise ConfigError(
-                f"{origin}: unknown top-level key '{key}'." + did_you_mean(key, ("source", "match", "system"))
+                f"{origin}: unknown top-level key '{key}'."
+                + did_you_mean(key, ("source", "match", "system", "metrics"))
             )
     sys_raw = data.get("system", {})
     if not isinstance(sys_raw, Mapping):
@@ -305,8 +307,19 @@ def parse_config(
                 f"{origin}: [[source]] '{s.id}' has tag '{s.tag}', which no [[match]] pattern matches "
                 f"({', '.join(m.pattern for m in matches)})"
             )
+    met_raw = data.get("metrics", {})
+    if not isinstance(met_raw, Mapping):
+        raise ConfigError(f"{origin}: [metrics] must be a table")
+    mt = Table(met_raw, f"{origin}: [metrics]", host)
+    metrics = metrics_config(mt)
+    mt.check_unknown()
     return AgentConfig(
-        sources=sources, matches=tuple(matches), system=system, origin=origin, warnings=tuple(warnings)
+        sources=sources,
+        matches=tuple(matches),
+        system=system,
+        origin=origin,
+        warnings=tuple(warnings),
+        metrics=metrics,
     )
 
 

@@ -26,6 +26,7 @@ import polars as pl
 
 from tailrace.agent.buffer import Buffer, BufferFull, Part
 from tailrace.agent.config import AgentConfig, MatchConfig, SourceConfig
+from tailrace.agent.cwmetrics import Reporter, Tally, codes_of
 from tailrace.agent.locks import FileLocks, lock_file_for
 from tailrace.agent.metrics import MonitorServer, SourceStats, write_status
 from tailrace.agent.output import Formatter, Output, ShipResult, Sink, StdoutSink, StoreSink
@@ -209,6 +210,10 @@ class Agent:
         self.monitor: MonitorServer | None = None
         self.started = False
         self.locks = FileLocks()
+        self.tally = Tally()
+        self.reporter: Reporter | None = (
+            Reporter(config.metrics, self.tally, config.system.hostname) if config.metrics else None
+        )
 
     def _reporter(self, stats: SourceStats) -> Callable[[str, str], None]:
         def report(kind: str, message: str) -> None:
@@ -352,6 +357,7 @@ class Agent:
         parts: dict[str, list[Part]] = {}
         errors: list[dict[str, Any]] = []
         n_read = n_good = 0
+        requests: list[dict[int, dict[str, float]]] = []
         for r in reads:
             path = r.watcher.path
             tag = expand_tag(src.conf.tag, path)
@@ -371,6 +377,8 @@ class Agent:
                     extra = {src.conf.path_key: path} if src.conf.path_key else None
                     parts.setdefault(match.id, []).extend(self.formatters[match.id].parts(parsed, tag, extra))
                     n_good += len(parsed)
+                    if self.reporter is not None:
+                        requests.append(Tally.requests(parsed.time, codes_of(parsed)))
             errors += self._errors(src, path, lines, r, iter(bad))
         if errors:
             times = pl.repeat(stamp, len(errors), eager=True).cast(pl.Datetime("us", "UTC"))
@@ -412,6 +420,11 @@ class Agent:
         st.lines_parsed += n_good
         st.lines_malformed += len(errors)
         st.lines_buffered += n_good
+        if self.reporter is not None:  # counted once the lines are committed, not before
+            for per_minute in requests:
+                for minute, counts in per_minute.items():
+                    self.tally.add(src.conf.id, minute, counts)
+            self.tally.add_now(src.conf.id, now, "ParseErrors", len(errors))
         return True
 
     def _write_pos(self, src: _Source) -> None:
@@ -444,6 +457,8 @@ class Agent:
                 src.stats.malformed_shipped += n
             else:
                 src.stats.lines_shipped += n
+                if self.reporter is not None:
+                    self.tally.add_now(src.conf.id, self.now(), "LinesShipped", n)
 
     def flush(self, *, force: bool = False) -> int:
         """Ship every queued chunk whose retry time has come (all of them when force)."""
@@ -516,6 +531,8 @@ class Agent:
         ]
         for t in self._threads:
             t.start()
+        if self.reporter is not None:
+            self.reporter.start()
         try:
             while not stop.is_set():
                 worked = self.step()
@@ -548,6 +565,8 @@ class Agent:
             for t in self._threads:
                 t.join(timeout=5)
             self._threads = []
+        if self.reporter is not None:
+            self.reporter.stop()  # sends what was counted, shipped lines included
         self._refresh_status(self.now(), write=True, state="stopped")
         if self.monitor is not None:
             self.monitor.stop()

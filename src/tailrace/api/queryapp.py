@@ -1,8 +1,10 @@
 """The Query-protocol endpoint at `POST /` (form-encoded, no X-Amz-Target): SNS and, when
 mounted, CloudWatch, chosen by the `Version` parameter (or the credential scope's service).
 
-Per request: read the form (bounded), authenticate with SigV4 against the service's signing
-name, parse the Action's input from the botocore model, run it in a worker thread, answer in XML.
+Per request: check the signature's headers against the service the credential scope names (no
+body byte is read for an unsigned or unknown caller), read the form (bounded, then per action),
+finish the signature over it, parse the Action's input from the botocore model, run it in a worker
+thread, answer in XML.
 Also the two unsigned links SNS puts in its messages: `GET /?Action=ConfirmSubscription&...` (the
 token is the credential) and `GET /?Action=Unsubscribe&SubscriptionArn=...`.
 """
@@ -21,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tailrace.api import query, sigv4
-from tailrace.api.auth import Authenticator
-from tailrace.api.errors import AwsError, to_aws_error
+from tailrace.api.auth import Authenticator, PendingCaller
+from tailrace.api.errors import AwsError, InvalidSignature, PayloadTooLarge, to_aws_error
 from tailrace.api.jsonproto import read_body, request_parts
 from tailrace.errors import TailraceError, did_you_mean
 
@@ -30,6 +32,18 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_BODY = 1024 * 1024
 """Publish takes 256 KiB of message; form encoding can triple it."""
+DEFAULT_ACTION_BODY = 64 * 1024
+"""Every action that carries no message or data batch: names, ARNs, a few attributes."""
+ACTION_BODY_LIMITS = {
+    "Publish": MAX_QUERY_BODY,
+    "PublishBatch": MAX_QUERY_BODY,
+    "PutMetricData": MAX_QUERY_BODY,
+    "SetTopicAttributes": 256 * 1024,  # an access or delivery policy document
+    "SetSubscriptionAttributes": 256 * 1024,  # a filter policy
+    "CreateTopic": 256 * 1024,
+    "Subscribe": 256 * 1024,
+    "PutMetricAlarm": 256 * 1024,
+}
 XML = "text/xml"
 _FRAMEWORK_CODES = {
     "UnrecognizedClientException": "InvalidClientTokenId",
@@ -95,11 +109,30 @@ class QueryEndpoint:
         # header: a caller must not make tailrace sign a SubscribeURL pointing elsewhere.
         return ""
 
+    def _begin(self, head: Any) -> tuple[PendingCaller, QueryService | None]:
+        """What the headers alone prove (runs before the body is read): the caller's key and,
+        when signed, the service its credential scope names."""
+        if self.authenticator.insecure_no_auth:
+            return self.authenticator.begin(head), None
+        auth = dict((k.lower(), v) for k, v in head.headers).get("authorization", "")
+        signing = next(iter(self.by_signing))
+        if auth.startswith(sigv4.ALGORITHM):
+            signing = sigv4.parse_authorization(auth).service
+            if signing not in self.by_signing:
+                raise InvalidSignature(
+                    f"credential scope names service {signing!r}; this endpoint serves "
+                    f"{', '.join(sorted(self.by_signing))}"
+                )
+        return self.authenticator.begin(head, service=signing), self.by_signing[signing]
+
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         namespace = next(iter(self.by_version.values())).namespace
         try:
-            body = await read_body(request, MAX_QUERY_BODY)
+            pending, signed_for = await run_sync(self._begin, request_parts(request, b""))
+            if signed_for is not None:
+                namespace = signed_for.namespace
+            body = await read_body(request, MAX_QUERY_BODY, what="the Query API")
             try:
                 form = dict(parse_qsl(request.url.query, keep_blank_values=True))
                 form.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
@@ -107,9 +140,20 @@ class QueryEndpoint:
                 raise query.QueryError("MalformedQueryString", "the request body is not UTF-8 form data")
             headers = {k.lower(): v for k, v in request.headers.items()}
             svc = self._pick(form, headers)
+            if signed_for is not None and svc is not signed_for:
+                raise InvalidSignature(
+                    f"the request is signed for {signed_for.signing_name!r} but its Version "
+                    f"{form.get('Version')!r} is {svc.service}'s"
+                )
             namespace = svc.namespace
+            action = form.get("Action", "")
+            limit = ACTION_BODY_LIMITS.get(action, DEFAULT_ACTION_BODY)
+            if len(body) > limit:
+                raise PayloadTooLarge(
+                    f"request body of {len(body)} bytes is larger than the limit of {limit} bytes for {action}"
+                )
             parts = request_parts(request, body)
-            call = functools.partial(self._handle, svc, form, parts, self._base_url(request))
+            call = functools.partial(self._handle, svc, form, parts, self._base_url(request), pending)
             result = await run_sync(call)
             payload = query.render_response(
                 query.service_model(svc.service).operation_model(form["Action"]),
@@ -121,8 +165,17 @@ class QueryEndpoint:
         except Exception as exc:
             return self.error(exc, request_id, namespace)
 
-    def _handle(self, svc: QueryService, form: dict[str, str], parts: Any, base_url: str) -> Any:
-        caller = self.authenticator.authenticate(parts, service=svc.signing_name)
+    def _handle(
+        self,
+        svc: QueryService,
+        form: dict[str, str],
+        parts: Any,
+        base_url: str,
+        pending: PendingCaller | None = None,
+    ) -> Any:
+        if pending is None:
+            pending = self.authenticator.begin(parts, service=svc.signing_name)
+        caller = pending.finish(parts.body)
         action = self._action(svc, form)
         region = _region(dict((k.lower(), v) for k, v in parts.headers))
         params = query.parse_params(

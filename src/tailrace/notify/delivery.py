@@ -1,8 +1,12 @@
 """The delivery loop: sends the pending deliveries Publish and Subscribe committed, and retries
 them on the delivery policy's schedule.
 
-A round claims due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises
-writers), sends them on a small thread pool, and records each outcome. A process killed while
+The loop claims due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises
+writers) and hands each to a bounded thread pool as soon as it is claimed; it does not wait for a
+round's slowest send before claiming the next rows. Finished sends are recorded in batches (one
+statement, one commit). A Publish in this process wakes the loop at its commit; other processes'
+commits are found by the poll. HTTP/S is sent here; the other protocols by the senders in
+channels.py (email, redis, store), with the same retry machinery. A process killed while
 sending leaves its rows leased; when the lease runs out another round (in this process after a
 restart, or another process) sends them again from the stored payload: same MessageId, same
 Timestamp, same Signature. Subscribers see at-least-once delivery, as with SNS.
@@ -21,7 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock
-from tailrace.notify.httpsend import DestinationPolicy, Outcome, post
+from tailrace.notify.channels import ChannelSender
+from tailrace.notify.httpsend import DestinationPolicy, KeepAlive, Outcome
 from tailrace.notify.policy import retry_delay
 from tailrace.notify.signing import Signer, http_request
 from tailrace.notify.tables import create_tables, deliveries
@@ -45,7 +50,8 @@ class DeliveryWorker:
         poll_interval: float = 0.5,
         lease: float = 60.0,
         batch: int = 100,
-        send: Send = post,
+        send: Send | None = None,
+        senders: dict[str, ChannelSender] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -54,8 +60,16 @@ class DeliveryWorker:
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease)
         self.batch = batch
-        self.send = send
+        self._keepalive = KeepAlive() if send is None else None
+        self.send: Send = send if send is not None else self._keepalive  # type: ignore[assignment]
+        self.senders = dict(senders or {})
+        self.protocols = ("http", "https", *sorted(self.senders))
+        self.in_flight_limit = max(batch, threads * 4)
+        """Claimed rows waiting for or in a send; the loop claims no more than this."""
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tailrace-deliver")
+        self._done: list[tuple[dict[str, Any], Outcome]] = []
+        self._in_flight = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,7 +87,8 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
         """Run a round now (Publish calls this after its commit, for low latency)."""
@@ -81,38 +96,81 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            more = False
             try:
-                busy = self.run_once() >= self.batch
+                self._record_done()
+                with self._lock:
+                    room = self.in_flight_limit - self._in_flight
+                if room > 0:
+                    rows = self._claim(self.clock.now(), min(room, self.batch))
+                    more = len(rows) == min(room, self.batch)
+                    for row in rows:
+                        self._submit(row)
             except Exception:  # a database hiccup must not end the loop; the next round retries
                 log.exception("delivery round failed")
-                busy = False
-            if not busy:
+                more = False
+            if not more:
                 self._wake.wait(self.poll_interval)
             self._wake.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._record_done()
+        if self._keepalive is not None:
+            self._keepalive.close()
+
+    def _submit(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._in_flight += 1
+        future = self._pool.submit(self._deliver, row)
+
+        def done(f: Any) -> None:
+            try:
+                outcome = f.result()
+            except BaseException as exc:  # cancelled at shutdown: the lease gives it back
+                outcome = None
+                log.debug("delivery %s not sent: %s", row["id"], exc)
+            with self._lock:
+                self._in_flight -= 1
+                if outcome is not None:
+                    self._done.append((row, outcome))
+            self._wake.set()
+
+        future.add_done_callback(done)
+
+    def _record_done(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        if not done:
+            return
+        try:
+            self._record(done)
+        except Exception:
+            with self._lock:  # kept for the next round (else they would wait for their lease)
+                self._done[:0] = done
+            raise
 
     # --- one round ---------------------------------------------------------------------------------
 
     def run_once(self) -> int:
         """Claim due deliveries, send them, record the outcomes; returns how many were sent."""
         now = self.clock.now()
-        rows = self._claim(now)
+        rows = self._claim(now, self.batch)
         if not rows:
             return 0
         outcomes = list(self._pool.map(self._deliver, rows))
-        updates = [
-            {"b_id": row["id"], **self._outcome(row, outcome)}
-            for row, outcome in zip(rows, outcomes, strict=True)
-        ]
-        with self.engine.begin() as conn:  # one statement and one commit per round
+        self._record(list(zip(rows, outcomes, strict=True)))
+        return len(rows)
+
+    def _record(self, done: list[tuple[dict[str, Any], Outcome]]) -> None:
+        updates = [{"b_id": row["id"], **self._outcome(row, outcome)} for row, outcome in done]
+        with self.engine.begin() as conn:  # one statement and one commit for the batch
             conn.execute(
                 deliveries.update().where(
                     deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
                 ),
                 updates,
             )
-        return len(rows)
 
-    def _claim(self, now: datetime) -> list[dict[str, Any]]:
+    def _claim(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         until = now + self.lease
         with self.engine.begin() as conn:
             query = (
@@ -120,11 +178,11 @@ class DeliveryWorker:
                 .where(
                     deliveries.c.status == "pending",
                     deliveries.c.next_at <= now,
-                    deliveries.c.protocol.in_(("http", "https")),
+                    deliveries.c.protocol.in_(self.protocols),
                     sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
                 )
                 .order_by(deliveries.c.next_at, deliveries.c.id)
-                .limit(self.batch)
+                .limit(limit)
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -142,6 +200,9 @@ class DeliveryWorker:
     def _deliver(self, row: dict[str, Any]) -> Outcome:
         try:
             payload = json.loads(row["payload"])
+            channel = self.senders.get(row["protocol"])
+            if channel is not None:
+                return channel(row, payload)
             body, headers = http_request(payload, row["subscription_arn"], self.signer)
             return self.send(row["endpoint"], body, headers, self.destinations)
         except Exception as exc:  # a bad row must not stop the others

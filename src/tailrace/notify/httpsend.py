@@ -8,6 +8,8 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -155,6 +157,99 @@ def post(
         return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
     finally:
         conn.close()
+    return _status_outcome(status)
+
+
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+class KeepAlive:
+    """`post` with connections kept open between deliveries to the same destination (host, port
+    and the address checked for it), as SNS keeps them: no connect and no new server thread per
+    message. A kept connection the subscriber has closed meanwhile is replaced once, at once;
+    connections idle longer than `idle` seconds are not reused (servers drop them at about 5 s)."""
+
+    def __init__(
+        self, *, idle: float = 4.0, per_destination: int = 8, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.idle = idle
+        self.per_destination = per_destination
+        self.tls = tls
+        self._kept: dict[tuple[str, str, int, str], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._lock = threading.Lock()
+
+    def _take(self, key: tuple[str, str, int, str]) -> http.client.HTTPConnection | None:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key) or []
+            while kept:
+                conn, since = kept.pop()
+                if now - since < self.idle:
+                    return conn
+                conn.close()
+        return None
+
+    def _give(self, key: tuple[str, str, int, str], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            kept = self._kept.setdefault(key, [])
+            if len(kept) < self.per_destination:
+                kept.append((conn, time.monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, {}
+        for conns in kept.values():
+            for conn, _ in conns:
+                conn.close()
+
+    def __call__(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        policy: DestinationPolicy,
+        *,
+        timeout: float = TIMEOUT,
+    ) -> Outcome:
+        try:
+            host, port, path = split_url(url)
+            address = policy.resolve(host, port)
+        except InvalidParameter as exc:
+            return Outcome(delivered=False, retry=False, detail=exc.message)
+        tls = url.lower().startswith("https://")
+        key = ("https" if tls else "http", host, port, address)
+        for _ in range(2):
+            conn = self._take(key)
+            reused = conn is not None
+            if conn is None:
+                if tls:
+                    conn = _PinnedTLS(host, port, address, timeout, self.tls or ssl.create_default_context())
+                else:
+                    conn = _Pinned(host, port, address, timeout)
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read(MAX_RESPONSE)  # drained up to a bound; the body is never used
+                status = resp.status
+            except _STALE as exc:
+                conn.close()
+                if reused:
+                    continue  # the subscriber closed a kept connection: once more on a new one
+                return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
+            if resp.isclosed() and not resp.will_close:
+                self._give(key, conn)
+            else:
+                conn.close()  # the server closes, or more answer than we read
+            return _status_outcome(status)
+        return Outcome(delivered=False, retry=True, detail="connection closed by the subscriber")
+
+
+def _status_outcome(status: int) -> Outcome:
     if 200 <= status < 300:
         return Outcome(delivered=True, retry=False, detail=f"HTTP {status}")
     if status >= 500 or status == 429:

@@ -111,6 +111,10 @@ def check_statistic(name: str) -> str:
     )
 
 
+AGENT_NAMESPACE = "Tailrace/Agent"
+"""Where `tailrace agent` reports its metrics (agent/cwmetrics.py)."""
+
+
 class MetricStore:
     def __init__(self, engine: sa.Engine, clock: Clock, *, retention: timedelta = RETENTION) -> None:
         self.engine = engine
@@ -133,10 +137,14 @@ class MetricStore:
         builtin: bool = False,
     ) -> int:
         """`put` inside the caller's transaction; `builtin` allows the service's own namespaces."""
-        reserved = namespace.startswith(("AWS/", "Tailrace/")) and not builtin
+        # Tailrace/Agent is written by the owner's own agents, with the owner's key.
+        reserved = (
+            namespace.startswith(("AWS/", "Tailrace/")) and namespace != AGENT_NAMESPACE and not builtin
+        )
         if not namespace or reserved or len(namespace) > 255:
             raise InvalidParameterValue(
-                f"The value {namespace!r} for parameter Namespace is invalid (AWS/ and Tailrace/ are reserved)"
+                f"The value {namespace!r} for parameter Namespace is invalid (AWS/ and Tailrace/ are reserved, "
+                f"but for {AGENT_NAMESPACE})"
             )
         now = self.clock.now()
         buckets: dict[tuple[str, str, datetime], tuple[list[dict[str, str]], str | None, Bucket]] = {}

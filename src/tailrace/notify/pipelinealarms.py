@@ -164,3 +164,19 @@ class SnsAlarmRelay(PeriodicThread):
 
     def round(self) -> int:
         return self.run_once()
+
+
+def topic_check(topics: TopicService) -> Any:
+    """(owner, topicArn) -> None when the owner has that topic, else why not: the check the
+    runtime makes at PutPipelineDefinition (a warning) and when an SnsAlarm fires (an
+    actions.log error instead of a message)."""
+    from tailrace.notify.topics import Scope
+
+    def check(owner: str, arn: str) -> str | None:
+        try:
+            topics.topic_attributes(Scope(owner=owner), arn)
+        except NotifyError as exc:
+            return f"topicArn {arn!r} names no topic of this owner ({exc.message})"
+        return None
+
+    return check

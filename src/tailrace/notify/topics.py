@@ -42,6 +42,7 @@ from tailrace.notify.messages import (
     prepare_message,
 )
 from tailrace.notify.tables import create_tables, deliveries, reading, subscriptions, topics
+from tailrace.notify.wakeup import announce
 
 DEFAULT_OWNER = "default"
 PAGE = 100
@@ -56,6 +57,12 @@ HTTP_PROTOCOLS = frozenset({"http", "https"})
 
 EndpointCheck = Callable[[str, str], None]
 """(protocol, endpoint) -> None; raises InvalidParameter for an endpoint this service refuses."""
+OwnedEndpointCheck = Callable[[str, str, str], None]
+"""(owner, protocol, endpoint) -> None: as EndpointCheck, for endpoints that belong to an owner
+(an s3:// prefix in the owner's buckets); raises InvalidParameter or AuthorizationError."""
+CONFIRMED_BY_LINK = frozenset({"http", "https", "email", "email-json"})
+"""Subscriptions that wait for their SubscribeURL; the others are confirmed at Subscribe, as SNS
+confirms same-account SQS and Lambda subscriptions."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +107,7 @@ class TopicService:
         self.protocols = frozenset(protocols)
         self.check_endpoint = check_endpoint
         self.public_url = public_url.rstrip("/")
+        self.check_owned_endpoint: OwnedEndpointCheck | None = None
         self.on_commit: list[Callable[[], None]] = []
         """Called after a commit that added deliveries (the delivery loop's wake-up)."""
         self.emit: Sink | None = None
@@ -344,9 +352,14 @@ class TopicService:
             raise InvalidParameter(f"Endpoint: {endpoint[:200]!r} must be a {protocol}:// URL")
         if self.check_endpoint is not None:
             self.check_endpoint(protocol, endpoint)
+        if self.check_owned_endpoint is not None:
+            # Before the write transaction: the check may claim a bucket (a write of its own).
+            with reading(self.engine) as conn:
+                owner = self._topic_row(conn, scope, topic_arn)["owner"]
+            self.check_owned_endpoint(owner, protocol, endpoint)
         attrs = {k: self._check_subscription_attribute(k, v) for k, v in (attributes or {}).items()}
         now = self.clock.now()
-        needs_confirmation = protocol in HTTP_PROTOCOLS
+        needs_confirmation = protocol in CONFIRMED_BY_LINK
         with self.engine.begin() as conn:
             topic = self._topic_row(conn, scope, topic_arn)
             existing = (
@@ -403,6 +416,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+                announce(conn)
         self._committed()
         return arn if (return_arn or not needs_confirmation) else PENDING_ARN
 
@@ -463,6 +477,7 @@ class TopicService:
                     message_id=str(uuid.uuid4()),
                     now=now,
                 )
+                announce(conn)
         self._committed()
 
     def unsubscribe_by_link(self, sub_arn: str) -> None:
@@ -662,6 +677,7 @@ class TopicService:
             )
         if batch:
             conn.execute(deliveries.insert(), batch)
+            announce(conn)
         return message_id
 
 

@@ -62,6 +62,26 @@ def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: 
                 "%s %s: %s action '%s' could not be evaluated: %s", pid, inst.id, trigger, action_id, exc
             )
             continue
+        problem = _topic_problem(transitions, step.pipeline.owner, fired)
+        if problem is not None:
+            # Recorded where the owner looks (the actions.log next to the attempts' logs) and as
+            # action.failed; nothing is published, the instance's own outcome stands.
+            tx.events.append(
+                ActionFailed(
+                    at=step.now,
+                    owner=step.pipeline.owner,
+                    pipeline_id=pid,
+                    action_id=action_id,
+                    trigger=trigger,
+                    node=inst.id,
+                    error=problem,
+                )
+            )
+            line = f"{pid} {inst.id}: ERROR {trigger} SnsAlarm '{action_id}' not published: {problem}"
+            step.notes.append(line)
+            tx.after_commit(functools.partial(log.warning, "%s", line))
+            _log_action(transitions, step, active, inst, f"ERROR {trigger} SnsAlarm '{action_id}': {problem}")
+            continue
         tx.events.append(
             ActionFired(
                 at=step.now,
@@ -79,14 +99,33 @@ def fire_actions(transitions: Transitions, step: Step, inst: Instance, trigger: 
         line = f"{pid} {inst.id}: {fired.describe()}"
         step.notes.append(line)
         tx.after_commit(functools.partial(log.info, "%s", line))
-        storage, home = transitions.storage, transitions.home
-        if storage is not None and home is not None:
-            uri = actions_log_uri(active.log_root(inst.component_id), home, pid, inst)
-            entry = f"{format_dp(step.now)} {fired.describe()}\n"
-            storage = log_storage(storage, uri, home, step.pipeline.owner)
-            tx.after_commit(functools.partial(append_log, storage, uri, entry))
+        _log_action(transitions, step, active, inst, fired.describe())
         if fired.type == "Terminate" and trigger == "onLateAction" and not inst.terminal:
             transitions.cancel(step, tx.instances.get(pid, inst.id), f"Terminate action '{action_id}' (late)")
+
+
+def _topic_problem(transitions: Transitions, owner: str, fired: Any) -> str | None:
+    if fired.type != "SnsAlarm" or transitions.topic_check is None:
+        return None
+    if not fired.topic_arn:
+        return "topicArn is empty"
+    try:
+        return transitions.topic_check(owner, fired.topic_arn)
+    except Exception as exc:  # the topics' database may be away: the relay still tries later
+        log.warning("could not check topic %r: %s", fired.topic_arn, exc)
+        return None
+
+
+def _log_action(transitions: Transitions, step: Step, active: Any, inst: Instance, text: str) -> None:
+    """One line in the instance's actions.log, after the commit."""
+    storage, home = transitions.storage, transitions.home
+    if storage is None or home is None:
+        return
+    pid = step.pipeline.id
+    uri = actions_log_uri(active.log_root(inst.component_id), home, pid, inst)
+    entry = f"{format_dp(step.now)} {text}\n"
+    storage = log_storage(storage, uri, home, step.pipeline.owner)
+    step.tx.after_commit(functools.partial(append_log, storage, uri, entry))
 
 
 def append_log(storage: Storage, uri: str, text: str) -> None:

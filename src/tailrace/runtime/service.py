@@ -21,11 +21,13 @@ from tailrace.clock import Clock, SystemClock, utc
 from tailrace.definition import (
     DefinitionError,
     PipelineDefinition,
+    Problem,
     ValidationReport,
     from_wire,
     to_wire,
     validate,
 )
+from tailrace.definition.problems import warning
 from tailrace.errors import TailraceError
 from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
@@ -202,6 +204,8 @@ class PipelineService:
         report = validate(definition, definition.values, limits=self.limits)
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
+            if not report.errored:
+                report = add_problems(report, self._topic_warnings(pipeline.owner, definition))
             if (
                 not report.errored
                 and pipeline.active_version is not None
@@ -230,6 +234,32 @@ class PipelineService:
                 )
             )
         return report
+
+    def _topic_warnings(self, owner: str, definition: PipelineDefinition) -> list[Problem]:
+        """A warning for each SnsAlarm whose literal topicArn names no topic of the owner (an
+        expression is only known when the action fires, and is checked then)."""
+        check = self.transitions.topic_check
+        if check is None:
+            return []
+        out = []
+        for obj in definition.objects:
+            arn = obj.get("topicArn")
+            if obj.type != "SnsAlarm" or not isinstance(arn, str) or "#{" in arn:
+                continue
+            try:
+                problem = check(owner, arn)
+            except Exception:  # the topics' database may be away: no warning rather than no save
+                problem = None
+            if problem is not None:
+                out.append(
+                    warning(
+                        obj.id,
+                        "topicArn",
+                        f"{problem}; the alarm will not be delivered until the topic exists",
+                        line=obj.field_lines.get("topicArn", obj.line),
+                    )
+                )
+        return out
 
     def get_definition(self, pipeline_id: str, version: str = "latest") -> dict[str, Any]:
         """GetPipelineDefinition: the wire form of the latest or the active version."""

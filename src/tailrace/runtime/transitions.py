@@ -9,7 +9,7 @@ one exception: they lock only the instance they take (see tasks.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -82,6 +82,9 @@ def _mode(inst: Instance) -> str:
     return str(inst.spec.get("failure_and_rerun_mode") or "none")
 
 
+TopicCheck = Callable[[str, str], str | None]
+
+
 class Transitions:
     def __init__(
         self,
@@ -97,6 +100,9 @@ class Transitions:
         self.limits = limits or Limits()
         self.storage = storage
         self.home = home
+        self.topic_check: TopicCheck | None = None
+        """(owner, topicArn) -> None when the owner has that topic, else why not; set by the
+        service assembly when topics are served (checked at PutPipelineDefinition and firing)."""
 
     def active(self, step: Step, version: int) -> ActiveDefinition:
         def load(v: int) -> Mapping[str, Any]:

@@ -152,9 +152,15 @@ class CborEndpoint:
                 raise query.QueryError(
                     "InvalidAction", f"The action {operation} is not valid for this web service."
                 )
+            # The signature's headers first: no body byte is read for an unsigned or unknown caller.
+            pending = await run_sync(
+                functools.partial(
+                    self.authenticator.begin, request_parts(request, b""), service=self.api.signing_name
+                )
+            )
             body = await read_body(request, MAX_BODY)
             parts = request_parts(request, body)
-            call = functools.partial(self._handle, operation, parts)
+            call = functools.partial(self._handle, operation, parts, pending)
             result = await run_sync(call)
             return Response(
                 self._encode(result), media_type=media, headers={**extra, "x-amzn-RequestId": request_id}
@@ -175,8 +181,8 @@ class CborEndpoint:
                 },
             )
 
-    def _handle(self, operation: str, parts: Any) -> Any:
-        caller = self.authenticator.authenticate(parts, service=self.api.signing_name)
+    def _handle(self, operation: str, parts: Any, pending: Any) -> Any:
+        caller = pending.finish(parts.body)
         model = query.service_model("cloudwatch").operation_model(operation)
         try:
             raw = self._decode(parts.body) if parts.body.strip() else {}
