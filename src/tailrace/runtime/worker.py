@@ -28,6 +28,7 @@ from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
 from tailrace.runtime.logs import closing_suffix, log_storage
+from tailrace.runtime.logtext import plain
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.state import TaskNotFound
@@ -80,6 +81,7 @@ class FileLog:
         self.echo = echo
 
     def write(self, text: str) -> int:
+        text = plain(text)
         with self._lock:
             self._file.write(text)
             self._file.flush()
@@ -221,8 +223,10 @@ class Worker:
             heartbeat.start()
             outcome = self.executor(ctx)
         except Exception as exc:  # the attempt boundary: anything becomes a FAILED outcome
+            # The stack trace is for whoever fixes the bug (the attempt's errorStackTrace), not
+            # for the log's reader.
             trace = traceback.format_exc()
-            attempt_log.write(trace)
+            attempt_log.write(f"ERROR internal error: {type(exc).__name__}: {exc}\n")
             outcome = AttemptOutcome(
                 status="FAILED", error_id=type(exc).__name__, error_message=str(exc), error_stack_trace=trace
             )
