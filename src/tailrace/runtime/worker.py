@@ -70,6 +70,16 @@ class Doorbell:
                 self._cond.wait(timeout)
 
 
+def running_log_path(home: Path, pipeline_id: str, attempt_id: str) -> Path:
+    """Where a task runner on this host writes an attempt's log while it runs (uploaded to the
+    attempt's log location when it ends); `tailrace logs --follow` reads it."""
+    return _work_dir(home, pipeline_id, attempt_id).with_suffix(".log")
+
+
+def _work_dir(home: Path, pipeline_id: str, attempt_id: str) -> Path:
+    return home / "work" / pipeline_id / attempt_id.lstrip("@").replace("=", "")
+
+
 class FileLog:
     """The attempt's log: appended to a local file as it is written (thread-safe)."""
 
@@ -193,8 +203,8 @@ class Worker:
         return self.service.definitions.get(task.pipeline, task.instance.definition_version, load)
 
     def execute(self, task: Task, stop: threading.Event) -> None:
-        work_dir = self.home / "work" / task.pipeline_id / task.attempt_id.lstrip("@").replace("=", "")
-        attempt_log = FileLog(work_dir.with_suffix(".log"), echo=self.echo)
+        work_dir = _work_dir(self.home, task.pipeline_id, task.attempt_id)
+        attempt_log = FileLog(running_log_path(self.home, task.pipeline_id, task.attempt_id), echo=self.echo)
         cancelled = CancelSignal()
         heartbeat = Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
         outcome: AttemptOutcome
