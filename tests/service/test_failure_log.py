@@ -59,3 +59,25 @@ def test_history_before_start_is_not_repeated(harness):
     failures = FailureLog(harness.store, lines.append)
     failures.start_now()
     assert failures.check() == 0 and lines == []
+
+
+def test_tailrace_up_prints_the_failure_line(tmp_path):
+    """The wiring: a real `tailrace up` process says so when an attempt fails."""
+    import socket
+
+    from test_processes import Cluster, wait_until
+
+    cluster = Cluster(f"sqlite:///{tmp_path}/state.db", tmp_path / "home")
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        up = cluster.start("up", "--port", str(port), "--poll", "0.1")
+        pid = cluster.pipeline([shell("A", command="echo nope >&2; exit 3", maximumRetries="0")])
+        wait_until(lambda: "attempt failed: " in cluster.output(up), timeout=90, what="the failure line")
+        line = next(x for x in cluster.output(up).splitlines() if "attempt failed: " in x)
+        assert f"attempt failed: {pid} A " in line and "attempt 1, no retries left" in line
+        assert "(log: " in line and "attempt.log)" in line
+        assert "Traceback" not in cluster.output(up)
+    finally:
+        cluster.close()
