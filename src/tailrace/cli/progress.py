@@ -8,6 +8,7 @@ from being overwritten by the counter.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -82,7 +83,8 @@ class Progress:
         if self.tty:
             if self.current:
                 text += f"  {self.current}"
-            text = text[:160]
+            # A line wider than the terminal wraps, and \r would then rewrite only its last part.
+            text = text[: max(shutil.get_terminal_size((100, 24)).columns - 1, 20)]
             self.stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
         elif (self.done, self.total) != self._counted:
