@@ -411,6 +411,7 @@ class Processes:
                 name="up",
             )
         )
+        loops.append(self._failure_log())
         loops.append(NotifyLoop(self.services))
         if not self.services.settings.s3_endpoint_url:  # a real S3 applies its own rules
             loops.append(LifecycleLoop(self.services))
@@ -464,6 +465,12 @@ class Processes:
             name=name,
         )
         return Assembly("tailrace worker", [loop], grace=options.grace)
+
+    def _failure_log(self) -> Loop:
+        """One log line per failed attempt, from the outbox (tailrace.runtime.servicelog)."""
+        from tailrace.runtime.servicelog import FailureLog
+
+        return ThreadLoop("failure log", FailureLog(self.services.state).run)
 
     def _relay(self) -> list[Loop]:
         """With a Redis bus, the outbox relay: first to start, last to stop, so that what the

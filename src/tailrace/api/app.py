@@ -7,6 +7,7 @@ GET  /?Action=...       SNS's subscription confirm and unsubscribe links
 GET  /api/v1/...        REST API for the console (rest.py)
 GET  /openapi.json      the OpenAPI document
 GET  /healthz           liveness, no authentication
+GET  /metrics           Prometheus metrics (totals only), no authentication
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +34,7 @@ from tailrace.api.queryapp import QueryEndpoint
 from tailrace.api.rest import RestApi
 from tailrace.clock import Clock
 from tailrace.runtime.errors import InvalidRequest
+from tailrace.runtime.metrics import AttemptCounters, exposition
 from tailrace.state import StateStore
 
 if TYPE_CHECKING:
@@ -120,6 +123,14 @@ def create_app(
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    counters = AttemptCounters(store)
+    counters.start()
+
+    async def metrics(_: Request) -> Response:
+        # Totals only (no pipeline ids or owners' names), so no key is asked for: see runtime/metrics.py.
+        text = await run_in_threadpool(exposition, store, counters)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     all_routes: list[BaseRoute] = [
         *routes,
         Route("/", _PostRoot(endpoint, query_endpoint, cloudwatch_json), methods=["POST"]),
@@ -128,6 +139,7 @@ def create_app(
         Route("/sns/{name}", signing_cert, methods=["GET"]),
         cbor_route,
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *rest.routes(),
     ]
     app = Starlette(

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "scripts, run unchanged on embedded defaults or on PostgreSQL, Redis, S3 and Spark.",
     )
     parser.add_argument("--version", action="version", version=f"tailrace {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an internal error, print the Python traceback"
+    )
     parser.add_argument("--config", metavar="FILE", help="config file (default ./tailrace.toml if present)")
     parser.add_argument(
         "--home", metavar="DIR", help="data directory (env TAILRACE_HOME, default ./.tailrace)"
@@ -106,6 +109,10 @@ def run(argv: Sequence[str] | None, build_services: Callable[[Settings], Any]) -
     try:
         return int(args.func(args, ctx) or 0)
     except TailraceError as exc:
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
         print(f"tailrace: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -120,6 +127,13 @@ def run(argv: Sequence[str] | None, build_services: Callable[[Settings], Any]) -
             first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             print(f"tailrace: error: the metadata database failed: {first}", file=sys.stderr)
             return 3
-        raise
+        if getattr(args, "debug", False):
+            raise
+        # A bug: one line that says so; the traceback is one flag away, for the bug report.
+        print(
+            f"tailrace: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 70
     finally:
         ctx.close()

@@ -138,6 +138,7 @@ class LocalRunner:
         clock: Clock | None = None,
         echo: Callable[[str], None] = lambda line: None,
         progress: Callable[[str], None] = lambda line: None,
+        tally: Callable[[int, int], None] = lambda ended, planned: None,
         store_factory: Callable[[Path, Clock], StateStore] | None = None,
         executor: Executor = default_executor,
     ) -> None:
@@ -148,6 +149,8 @@ class LocalRunner:
         self.clock = clock or SystemClock()
         self.echo = echo
         self.progress = progress
+        self.tally = tally
+        """Told (instances ended, instances planned) as they end: for a counter with an ETA."""
         self.store_factory = store_factory or _sqlite_store
         self.executor = executor
 
@@ -222,6 +225,7 @@ class _Run:
         self.summaries: dict[str, dict[str, Any]] = {}
         self.resources: list[Task] = []
         self.reported: set[str] = set()
+        self.planned = 0
 
     def run(self, defn: PipelineDefinition, values: Mapping[str, Any] | None) -> RunReport:
         r = self.runner
@@ -261,6 +265,8 @@ class _Run:
             r.progress(f"nothing to run: no period is due before {format_dp(self.limit)}")
             return out
         r.progress(f"planned {len(planned)} instances up to {format_dp(self.limit)} (pipeline {self.pid})")
+        self.planned = len(planned)
+        r.tally(0, self.planned)
         with _forward_log("tailrace.service", r.progress):
             self._drive(service, scheduler, worker)
         attempts = self._attempts()
@@ -363,6 +369,8 @@ class _Run:
             if inst.status.value in FAILED_STATES and inst.error_message:
                 line += f"  ({inst.error_message})"
             self.runner.echo(line)
+        if ended:
+            self.runner.tally(len(self.reported), max(self.planned, len(self.reported)))
 
 
 def next_wakeup(scheduler: Scheduler, instances: list[Instance]) -> datetime | None:

@@ -31,16 +31,14 @@ def attempt_log_uri(**kw: object) -> str:
 
 
 def closing_text(text: str, outcome: AttemptOutcome) -> str:
-    """The attempt's log with its stack trace (if not already in it) and final status appended."""
+    """The attempt's log with its final status appended."""
     return text + closing_suffix(text, outcome)
 
 
 def closing_suffix(tail: str, outcome: AttemptOutcome) -> str:
-    """What goes at the end of a log whose last part is `tail`: the stack trace (unless the log
-    already ends with it) and the final status."""
+    """What goes at the end of a log whose last part is `tail`: the final status. A stack trace
+    stays in the attempt's errorStackTrace field (`tailrace logs --debug` shows it)."""
     out = ""
-    if outcome.error_stack_trace and outcome.error_stack_trace not in tail:
-        out += outcome.error_stack_trace
     status = f"status: {outcome.status}" + (f" ({outcome.error_message})" if outcome.error_message else "")
     return out + status + "\n"
 

@@ -21,6 +21,7 @@ from typing import Any
 from tailrace.clock import Clock
 from tailrace.plan import Window
 from tailrace.runtime.activation import ActiveDefinition, to_records
+from tailrace.runtime.metrics import SCHEDULER
 from tailrace.runtime.transitions import Step, Transitions
 from tailrace.state import TERMINAL, PipelineState, StateStore, Status
 
@@ -305,6 +306,7 @@ class Scheduler:
             wake.clear()
             try:
                 report = self.tick()
+                SCHEDULER.ticked()
                 if report.busy:
                     log.debug("tick: %s", report)
                 if report.backlog:
@@ -314,6 +316,7 @@ class Scheduler:
                     continue
                 upcoming = self.next_wakeup()
             except Exception:  # the loop must outlive a bad pipeline or a database hiccup
+                SCHEDULER.ticked(ok=False)
                 log.exception("scheduler tick failed")
                 upcoming = None
             delay = max_sleep

@@ -28,6 +28,7 @@ from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
 from tailrace.runtime.logs import closing_suffix, log_storage
+from tailrace.runtime.logtext import plain
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
 from tailrace.state import TaskNotFound
@@ -69,6 +70,16 @@ class Doorbell:
                 self._cond.wait(timeout)
 
 
+def running_log_path(home: Path, pipeline_id: str, attempt_id: str) -> Path:
+    """Where a task runner on this host writes an attempt's log while it runs (uploaded to the
+    attempt's log location when it ends); `tailrace logs --follow` reads it."""
+    return _work_dir(home, pipeline_id, attempt_id).with_suffix(".log")
+
+
+def _work_dir(home: Path, pipeline_id: str, attempt_id: str) -> Path:
+    return home / "work" / pipeline_id / attempt_id.lstrip("@").replace("=", "")
+
+
 class FileLog:
     """The attempt's log: appended to a local file as it is written (thread-safe)."""
 
@@ -80,6 +91,7 @@ class FileLog:
         self.echo = echo
 
     def write(self, text: str) -> int:
+        text = plain(text)
         with self._lock:
             self._file.write(text)
             self._file.flush()
@@ -191,8 +203,8 @@ class Worker:
         return self.service.definitions.get(task.pipeline, task.instance.definition_version, load)
 
     def execute(self, task: Task, stop: threading.Event) -> None:
-        work_dir = self.home / "work" / task.pipeline_id / task.attempt_id.lstrip("@").replace("=", "")
-        attempt_log = FileLog(work_dir.with_suffix(".log"), echo=self.echo)
+        work_dir = _work_dir(self.home, task.pipeline_id, task.attempt_id)
+        attempt_log = FileLog(running_log_path(self.home, task.pipeline_id, task.attempt_id), echo=self.echo)
         cancelled = CancelSignal()
         heartbeat = Heartbeat(self.service, task, cancelled, stop=stop, grace=self.options.grace)
         outcome: AttemptOutcome
@@ -221,8 +233,10 @@ class Worker:
             heartbeat.start()
             outcome = self.executor(ctx)
         except Exception as exc:  # the attempt boundary: anything becomes a FAILED outcome
+            # The stack trace is for whoever fixes the bug (the attempt's errorStackTrace), not
+            # for the log's reader.
             trace = traceback.format_exc()
-            attempt_log.write(trace)
+            attempt_log.write(f"ERROR internal error: {type(exc).__name__}: {exc}\n")
             outcome = AttemptOutcome(
                 status="FAILED", error_id=type(exc).__name__, error_message=str(exc), error_stack_trace=trace
             )

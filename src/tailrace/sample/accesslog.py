@@ -1,16 +1,21 @@
-"""Generate web-server access traffic: ELB health checks, browsers, 304s, 404s and Apache's
-internal dummy connections, as Apache combined lines or as fluentd out_s3 lines.
+"""Generate web-server access traffic: ELB health checks, browsers, 304s, 404s, Apache's
+internal dummy connections, bursts of 5xx while a backend is down, and slow requests, as Apache
+combined lines or as fluentd out_s3 lines.
 
-Deterministic for a given seed, so tests and benchmarks can compare against exact counts.
+Deterministic for a given seed, so tests and benchmarks can compare against exact counts. The
+outages and response times come from their own random streams (outages from the day alone, so
+every host of a site fails at once, as behind one load balancer with one database); the request
+mix per seed is the same as without them.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -61,6 +66,8 @@ class Hit:
     size: str
     referer: str
     agent: str
+    reqtime: float | None = None
+    """Seconds taken to answer (Apache's %D, nginx's $request_time); not in the combined format."""
 
     def record(self) -> dict[str, str]:
         """The record fluentd's `apache` parser makes: every value a string, '-' kept."""
@@ -82,8 +89,62 @@ def _client_ip(rng: random.Random) -> str:
     )
 
 
+# Pages that hit the database (slow when it is, failing when it is down); the rest are static.
+DYNAMIC = ("/search?q=hive", "/products", "/products/42", "/products/7?ref=home", "/cart", "/login")
+SLOW = {"/search?q=hive": 0.9, "/api/v1/items": 0.35, "/cart": 0.3, "/products": 0.2}
+"""Median seconds of the slow paths; every other page answers in about 20 ms, assets in 2 ms."""
+OUTAGE_CODES = ("503", "503", "502", "500", "504")
+
+
+def outages(day: datetime) -> list[tuple[datetime, datetime]]:
+    """The backend's outages on a UTC day: one to three, each 4 to 25 minutes. From the day
+    alone, so all hosts (seeds) see the same ones."""
+    first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rng = random.Random(f"outages-{first:%Y-%m-%d}")
+    spans = []
+    for _ in range(rng.randint(1, 3)):
+        begin = first + timedelta(minutes=rng.randint(0, 24 * 60 - 30))
+        spans.append((begin, begin + timedelta(minutes=rng.randint(4, 25))))
+    return sorted(spans)
+
+
+def _in_outage(t: datetime, cache: dict[str, list[tuple[datetime, datetime]]]) -> bool:
+    key = f"{t:%Y-%m-%d}"
+    if key not in cache:
+        cache[key] = outages(t)
+    return any(b <= t < e for b, e in cache[key])
+
+
+def _answer(
+    hit: Hit, t: datetime, slow: random.Random, cache: dict[str, list[tuple[datetime, datetime]]]
+) -> Hit:
+    """The hit as the server answered it: its response time, and a 5xx during an outage."""
+    path, code, size = hit.path, hit.code, hit.size
+    if path in ASSETS or path == "*" or code == "304":
+        secs = slow.lognormvariate(-6.2, 0.5)
+    else:
+        secs = slow.lognormvariate(math.log(SLOW.get(path, 0.02)), 0.6)
+    if (path in PAGES or path == "/health.txt") and _in_outage(t, cache):
+        # The backend is down: most dynamic requests fail, some only after the proxy's timeout.
+        if path in DYNAMIC or path.startswith("/api/") or path == "/health.txt" or slow.random() < 0.3:
+            code = slow.choice(OUTAGE_CODES)
+            size = str(slow.randint(150, 600))
+            secs = 60.0 + slow.random() if code == "504" else slow.uniform(0.001, 0.05)
+    elif path in PAGES and slow.random() < 0.002:  # the odd bug
+        code, size = "500", str(slow.randint(150, 600))
+    return replace(hit, code=code, size=size, reqtime=max(round(secs, 3), 0.001))
+
+
 def hits(start: datetime, end: datetime, *, per_hour: int = 600, seed: int = 1) -> Iterator[Hit]:
     """Hits between start and end in time order; about per_hour per hour."""
+    slow = random.Random(seed * 7919 + 17)
+    cache: dict[str, list[tuple[datetime, datetime]]] = {}
+    for hit in _requests(start, end, per_hour=per_hour, seed=seed):
+        yield _answer(hit, hit.time, slow, cache)
+
+
+def _requests(start: datetime, end: datetime, *, per_hour: int, seed: int) -> Iterator[Hit]:
+    """The requests, as answered by a healthy server with no timings."""
     rng = random.Random(seed)
     elb = [f"10.{rng.randint(100, 200)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" for _ in range(2)]
     mean_gap = 3600.0 / max(per_hour, 1)
@@ -164,7 +225,10 @@ def combined_line(hit: Hit, tz: timezone = UTC) -> str:
 def fluentd_line(hit: Hit, *, tag: str = "apache.access", tz: timezone = UTC) -> str:
     """One line as fluentd's out_file/out_s3 formatter writes it: time<TAB>tag<TAB>json."""
     stamp = hit.time.astimezone(tz).isoformat(timespec="seconds")
-    return f"{stamp}\t{tag}\t{json.dumps(hit.record(), separators=(',', ':'))}"
+    record = hit.record()
+    if hit.reqtime is not None:  # as a site logging %D with a custom fluentd regexp has it
+        record["reqtime"] = f"{hit.reqtime:.3f}"
+    return f"{stamp}\t{tag}\t{json.dumps(record, separators=(',', ':'))}"
 
 
 def write_fluentd_objects(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
+from tailrace.cli.progress import Progress
 from tailrace.clock import parse_dp
 from tailrace.errors import UsageError
 
@@ -27,7 +29,9 @@ def register(sub: Any) -> None:
     add_parameter_value_args(p)
     p.add_argument("--until", metavar="TIME", help="plan periods before this UTC time (YYYY-MM-DDTHH:MM:SS)")
     p.add_argument("--pipeline-id", metavar="ID", help="pipeline id for @pipelineId and log paths")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress counter, warnings or summary on stderr"
+    )
     p.set_defaults(func=_run)
 
 
@@ -71,7 +75,20 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
     defn = load_file(args.definition)
     values = parameter_values_from_args(args, ctx)
     services = ctx.services
-    progress = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    counter = Progress("instances")
+
+    def progress(line: str) -> None:
+        if args.quiet:
+            return
+        if line.startswith("running "):  # one per attempt: the counter shows it instead
+            counter.update(current=line)
+        else:
+            counter.note(line)
+
+    def tally(ended: int, planned: int) -> None:
+        if not args.quiet:
+            counter.update(done=ended, total=planned)
+
     for warning in getattr(defn, "warnings", ()) or ():
         progress(f"warning: {warning}")
     runner = LocalRunner(
@@ -81,8 +98,30 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
         hive_engine=services.settings.hive_engine,
         echo=lambda line: print(line, flush=True),
         progress=progress,
+        tally=tally,
     )
     report = runner.run(defn, values=values, until=until, pipeline_id=args.pipeline_id)
     if not args.quiet:
+        if report.results:
+            counter.finish()
         print_summary(report)
+        where = logs_location(report, ctx.settings.home)
+        if where:
+            print(f"attempt logs: {where}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def logs_location(report: RunReport, home: Path) -> str | None:
+    """Where this run's attempt logs are: the pipeline's folder under pipelineLogUri (or the
+    data directory), with the local path when the embedded object store holds it."""
+    uris = [r.log_uri for r in report.results if r.log_uri]
+    if not uris:
+        return None
+    marker = f"/{report.pipeline_id}/"
+    first = uris[0]
+    folder = first[: first.index(marker) + len(marker)] if marker in first else first.rsplit("/", 1)[0] + "/"
+    if folder.startswith("s3://"):
+        local = home.resolve() / "s3" / folder.removeprefix("s3://")
+        if local.is_dir():
+            return f"{folder} (on disk: {local}/)"
+    return folder

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from tailrace.cli.commands.aws import BACKFILL_THRESHOLD
@@ -142,6 +143,13 @@ def _register_processes(sub: Any) -> None:
     )
     p.add_argument("--limit", type=int, metavar="BYTES", help="print at most this many bytes of each log")
     p.add_argument("--tail", type=int, metavar="BYTES", help="print only the last BYTES of each log")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow the latest attempt (or --attempt N) as it runs, until it ends; "
+        "waits for a first attempt if there is none yet",
+    )
     p.set_defaults(func=_logs)
 
 
@@ -286,10 +294,12 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
         attempts = tx.attempts.for_instance(args.pipeline_id, instance)
     if only is not None:
         attempts = [a for a in attempts if a.number == only]
+    if args.follow:
+        return _follow(ctx, args.pipeline_id, instance, only, args.offset)
     storage = ctx.services.storage
     actions = [a.log_location.rsplit("/", 2)[0] + "/actions.log" for a in attempts[:1] if a.log_location]
     if not attempts:
-        print(f"{instance} has no attempts yet", file=sys.stderr)
+        print(f"{instance} has no attempts yet (--follow waits for one)", file=sys.stderr)
         return 1
     for a in attempts:
         print(f"==> {a.id}  {a.status.value}  {a.log_location} <==", flush=True)
@@ -302,6 +312,77 @@ def _logs(args: argparse.Namespace, ctx: Any) -> int:
             print(f"==> actions fired by {instance}  {uri} <==", flush=True)
             sys.stdout.write(storage.read_bytes(uri).decode("utf-8", "replace"))
     return 0
+
+
+def _follow(ctx: Any, pipeline_id: str, instance: str, only: int | None, offset: int) -> int:
+    """Print an attempt's log as it grows, until the attempt ends: from the task runner's local
+    file while it runs (this host's runners), then from the uploaded log, by byte offset (the
+    uploaded log is the local file plus the closing status). Exit 0 if it finished, 1 if not."""
+    from tailrace.runtime.worker import running_log_path
+    from tailrace.state import TERMINAL
+
+    store, storage, home = ctx.services.state, ctx.services.storage, ctx.settings.home.resolve()
+    out = sys.stdout.buffer
+    current: Any = None
+    said_remote = False
+    waited_for_upload = 0
+    while True:
+        with store.transaction(readonly=True) as tx:
+            attempts = tx.attempts.for_instance(pipeline_id, instance)
+        chosen = [a for a in attempts if only is None or a.number == only]
+        latest = chosen[-1] if chosen else None
+        if latest is not None and (current is None or latest.id != current.id):
+            offset = offset if current is None else 0  # a retry: its log from the start
+            said_remote = False
+            print(f"==> {latest.id}  on {latest.hostname or '?'}  {latest.log_location} <==", flush=True)
+        current = latest
+        if current is None:
+            time.sleep(0.5)
+            continue
+        local = running_log_path(home, pipeline_id, current.id)
+        if current.status in TERMINAL:
+            uploaded = bool(current.log_location) and storage.exists(current.log_location)
+            if uploaded:
+                _, size = storage.read_range(current.log_location, 0, 0)
+                while offset < size:
+                    piece, _ = storage.read_range(current.log_location, offset, min(1 << 20, size - offset))
+                    if not piece:
+                        break
+                    out.write(piece)
+                    offset += len(piece)
+            elif local.exists():  # the upload failed: the runner kept the log here
+                offset = _copy_from(local, offset, out)
+            elif waited_for_upload < 10:  # the upload follows the status by a moment
+                waited_for_upload += 1
+                time.sleep(0.5)
+                continue
+            else:
+                print(f"{current.id} ended ({current.status.value}) with no log", file=sys.stderr)
+            out.flush()
+            return 0 if current.status.value == "FINISHED" else 1
+        if local.exists():
+            before = offset
+            offset = _copy_from(local, offset, out)
+            if offset > before:
+                continue
+        elif not said_remote:
+            where = current.hostname or "another host"
+            print(f"({current.id} runs on {where}; its log is uploaded when it ends)", file=sys.stderr)
+            said_remote = True
+        time.sleep(0.5)
+
+
+def _copy_from(path: Path, offset: int, out: Any) -> int:
+    """Copy what the file has past offset (up to 1 MiB) to out; the new offset."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            piece = fh.read(1 << 20)
+    except FileNotFoundError:  # uploaded and removed just now
+        return offset
+    out.write(piece)
+    out.flush()
+    return offset + len(piece)
 
 
 def _print_window(storage: Any, uri: str, offset: int, limit: int | None, tail: int | None) -> None:

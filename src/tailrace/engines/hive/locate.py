@@ -41,6 +41,43 @@ class Where:
         return HiveError(message, source=self.source, statement=self.stmt.number, line=line, column=col)
 
 
+# sqlglot's node classes in the words of Hive's grammar, for its "Required keyword" messages.
+_OPERATORS = {
+    "Mul": "*", "Div": "/", "IntDiv": "DIV", "Add": "+", "Sub": "-", "Mod": "%", "EQ": "=",
+    "NEQ": "<>", "GT": ">", "LT": "<", "GTE": ">=", "LTE": "<=", "And": "AND", "Or": "OR",
+    "Like": "LIKE", "RLike": "RLIKE", "DPipe": "||", "BitwiseAnd": "&", "BitwiseOr": "|",
+    "BitwiseXor": "^", "Is": "IS", "NullSafeEQ": "<=>",
+}  # fmt: skip
+_CLAUSES = {
+    "Where": "WHERE", "Having": "HAVING", "Group": "GROUP BY", "Order": "ORDER BY",
+    "Limit": "LIMIT", "Select": "SELECT", "Join": "JOIN", "From": "FROM", "Cast": "CAST",
+    "Case": "CASE", "If": "CASE WHEN", "Between": "BETWEEN", "In": "IN", "Not": "NOT",
+    "Alias": "AS", "Lateral": "LATERAL VIEW", "Insert": "INSERT", "Create": "CREATE",
+    "Distinct": "DISTINCT", "Window": "OVER", "Ordered": "ORDER BY",
+}  # fmt: skip
+
+
+def _hive_parse_message(desc: str, token: str | None) -> str:
+    """sqlglot's parse error in the terms of Hive's own ParseException ("cannot recognize input
+    near ...", "missing ..."), without the library's class names."""
+    m = re.search(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", desc)
+    if m:
+        part, cls = m.groups()
+        if cls in _OPERATORS:
+            side = "left" if part == "this" else "right"
+            return f"'{_OPERATORS[cls]}' has no expression on its {side}"
+        if cls in _CLAUSES:
+            return f"an incomplete {_CLAUSES[cls]}"
+        return f"an incomplete {cls.lower()} expression"
+    m = re.match(r"Expecting (\S+)", desc)
+    if m:
+        return f"missing '{m.group(1)}'"
+    if desc.startswith("Invalid expression / Unexpected token"):
+        return "not expected here (a missing comma or keyword?)"
+    # Any other message, without Python class reprs.
+    return re.sub(r"<class '[\w.]*?(\w+)'>", lambda c: _CLAUSES.get(c.group(1), c.group(1)), desc)
+
+
 def parse_error(where: Where, exc: sqlglot.errors.ParseError) -> HiveError:
     info = exc.errors[0] if exc.errors else {}
     line, col = info.get("line"), info.get("col")
@@ -49,14 +86,9 @@ def parse_error(where: Where, exc: sqlglot.errors.ParseError) -> HiveError:
         lines = where.sub.text.split("\n")
         start = sum(len(x) + 1 for x in lines[: line - 1])
         offset = max(start + col - len(info.get("highlight") or " "), start)
-    desc = info.get("description") or str(exc)
-    desc = re.sub(
-        r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>",
-        r"incomplete \2 (missing \1)",
-        desc,
-    )
     token = info.get("highlight")
-    message = f"syntax error near '{token}': {desc}" if token else f"syntax error: {desc}"
+    desc = _hive_parse_message(info.get("description") or str(exc), token)
+    message = f"cannot recognize input near '{token}': {desc}" if token else f"syntax error: {desc}"
     return where.error(message, offset=offset)
 
 

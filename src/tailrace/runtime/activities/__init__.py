@@ -18,7 +18,8 @@ __all__ = ["execute_attempt"]
 
 
 def execute_attempt(ctx: AttemptContext, registry: ActivityRegistry | None = None) -> AttemptOutcome:
-    """Run one attempt; every failure is reported in the outcome, with its stack trace."""
+    """Run one attempt; every failure is reported in the outcome (an unexpected one with its
+    stack trace in errorStackTrace)."""
     inst = ctx.instance
     role = Role.PRECONDITION if inst.category is Category.PRECONDITION else Role.ACTIVITY
     try:
@@ -31,16 +32,13 @@ def execute_attempt(ctx: AttemptContext, registry: ActivityRegistry | None = Non
     try:
         return runner(ctx)
     except TailraceError as exc:
+        # The user's error (a bad script, a missing input): its message says what and where;
+        # a stack trace of tailrace's code would only hide it.
         ctx.log.write(f"ERROR {exc}\n")
-        return AttemptOutcome(
-            status="FAILED",
-            error_id=type(exc).__name__,
-            error_message=str(exc),
-            error_stack_trace=traceback.format_exc(),
-        )
+        return AttemptOutcome(status="FAILED", error_id=type(exc).__name__, error_message=str(exc))
     except Exception as exc:  # the attempt boundary: record anything, crash nothing
-        trace = traceback.format_exc()
-        ctx.log.write(trace)
+        trace = traceback.format_exc()  # for errorStackTrace (a bug report), not the log
+        ctx.log.write(f"ERROR internal error: {type(exc).__name__}: {exc}\n")
         return AttemptOutcome(
             status="FAILED",
             error_id=type(exc).__name__,
