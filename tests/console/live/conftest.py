@@ -53,11 +53,12 @@ def stream() -> Iterator[str]:
 
 @pytest.fixture
 def servers(pg_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start console processes: servers(stream=None) follows the store, servers(stream=KEY) the bus."""
+    """Start console processes: servers() follows the store, servers(KEY) the Redis bus on stream KEY;
+    servers(port=P) starts one on a port (a restart of a stopped one)."""
     started: list[Server] = []
 
-    def start(stream: str | None = None) -> Server:
-        server = Server(pg_url, stream, tmp_path / f"server{len(started)}.log")
+    def start(stream: str | None = None, port: int | None = None) -> Server:
+        server = Server(pg_url, stream, tmp_path / f"server{len(started)}.log", port)
         started.append(server)
         return server
 

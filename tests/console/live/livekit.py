@@ -45,8 +45,8 @@ def free_port() -> int:
 class Server:
     """One console process (uvicorn) with its base URL."""
 
-    def __init__(self, db_url: str, stream: str | None, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, db_url: str, stream: str | None, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "LIVE_DB_URL": db_url}
         if stream:

@@ -126,3 +126,42 @@ def test_xss_payloads_in_alarm_names_reasons_and_broadcasts_do_not_run(store, se
     assert XSS[0] in page.text
     assert [e["text"] for e in page.events("operator.broadcast")] == [*XSS, XSS[0]]
     assert page.page.locator("#tr-live img, #tr-live script, #tr-live svg").count() == 0
+
+
+def test_replay_after_the_server_dropped_the_connection_in_order_without_duplicates(store, servers, pages):
+    server = servers()
+    page = pages(server)
+    commit(store, alarm("before-1"), broadcast("b1"))
+    page.wait(lambda: len(page.events()) == 2)
+    page.page.click(".tr-enable-sound")
+    server.stop()  # mid-stream: the browser sees the connection drop
+    page.wait(lambda: page.state.get("connection") == "connecting")
+    commit(store, alarm("missed-1"), broadcast("missed-2"), alarm("bob-missed", owner="bob"))
+    restarted = servers(port=server.port)
+    page.wait(lambda: len(page.events()) == 4 and page.state.get("connection") == "open", timeout=30)
+    commit(store, alarm("after-1"))
+    page.wait(lambda: len(page.events()) == 5)
+    ids = [e["id"] for e in page.events()]
+    assert ids == sorted(set(ids))  # in order, each once
+    names = [e.get("alarm_name") or e.get("text") for e in page.events()]
+    assert names == ["before-1", "b1", "missed-1", "missed-2", "after-1"]
+    assert page.state["siren"] == "on"  # a missed alarm is still an alarm
+    assert restarted.proc.poll() is None
+
+
+@pytest.mark.redis
+def test_two_console_processes_on_one_redis_bus_each_deliver_to_their_pages(store, servers, pages, stream):
+    first, second = servers(stream), servers(stream)
+    on_first = [pages(first, "ann.alice.w"), pages(first, "op._.r")]
+    on_second = [pages(second, "al.alice.r"), pages(second, "bob.bob.r")]
+    commit(store, alarm("shared-alarm"))  # committed once, by a third process (this test)
+    for p in (*on_first, on_second[0]):
+        p.wait(lambda p=p: [e["alarm_name"] for e in p.events("alarm.state")] == ["shared-alarm"])
+    on_first[0].page.fill(".tr-broadcast-form input", "from the first process")
+    on_first[0].page.click(".tr-broadcast-form button")
+    on_second[0].wait(
+        lambda: [e["text"] for e in on_second[0].events("operator.broadcast")] == ["from the first process"]
+    )
+    assert on_second[1].events() == []  # bob sees neither alice's alarm nor her broadcast
+    ids = {p.events()[0]["id"] for p in (*on_first, on_second[0])}
+    assert len(ids) == 1  # the same event, relayed once through the stream
