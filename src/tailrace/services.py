@@ -200,6 +200,7 @@ class Services:
             SystemClock(),
             check_endpoint=self.destinations.check_endpoint,
             public_url=self.settings.effective_endpoint,
+            protocols=("http", "https", "console"),
         )
         topics.emit = store_sink(self.state)
         return topics
@@ -238,8 +239,15 @@ class Services:
         """A new delivery loop over the metadata database (the caller starts and stops it)."""
         from tailrace.clock import SystemClock
         from tailrace.notify.delivery import DeliveryWorker
+        from tailrace.notify.events import store_sink
 
-        worker = DeliveryWorker(self.sql_engine, SystemClock(), self.notify_signer, self.destinations)
+        worker = DeliveryWorker(
+            self.sql_engine,
+            SystemClock(),
+            self.notify_signer,
+            self.destinations,
+            console=store_sink(self.state),  # `console` subscriptions: the console's live feed
+        )
         self.topics.on_commit.append(worker.wake)
         return worker
 

@@ -6,6 +6,9 @@ writers), sends them on a small thread pool, and records each outcome. A process
 sending leaves its rows leased; when the lease runs out another round (in this process after a
 restart, or another process) sends them again from the stored payload: same MessageId, same
 Timestamp, same Signature. Subscribers see at-least-once delivery, as with SNS.
+
+`console` subscriptions are delivered by recording a ConsoleNotification event in the outbox (the
+console's live feed shows it on the owner's pages), when the worker has a `console` sink.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock
+from tailrace.events.model import ConsoleNotification
+from tailrace.notify.events import Sink
 from tailrace.notify.httpsend import DestinationPolicy, Outcome, post
 from tailrace.notify.policy import retry_delay
 from tailrace.notify.signing import Signer, http_request
@@ -46,7 +51,10 @@ class DeliveryWorker:
         lease: float = 60.0,
         batch: int = 100,
         send: Send = post,
+        console: Sink | None = None,
     ) -> None:
+        """`console`: where `console` deliveries go (tailrace.notify.events.store_sink); without
+        it they stay pending for a worker that has one."""
         self.engine = engine
         self.clock = clock
         self.signer = signer
@@ -55,6 +63,8 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=lease)
         self.batch = batch
         self.send = send
+        self.console = console
+        self.protocols = ("http", "https", "console") if console is not None else ("http", "https")
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tailrace-deliver")
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -120,7 +130,7 @@ class DeliveryWorker:
                 .where(
                     deliveries.c.status == "pending",
                     deliveries.c.next_at <= now,
-                    deliveries.c.protocol.in_(("http", "https")),
+                    deliveries.c.protocol.in_(self.protocols),
                     sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
                 )
                 .order_by(deliveries.c.next_at, deliveries.c.id)
@@ -142,11 +152,30 @@ class DeliveryWorker:
     def _deliver(self, row: dict[str, Any]) -> Outcome:
         try:
             payload = json.loads(row["payload"])
+            if row["protocol"] == "console":
+                return self._to_console(row, payload)
             body, headers = http_request(payload, row["subscription_arn"], self.signer)
             return self.send(row["endpoint"], body, headers, self.destinations)
         except Exception as exc:  # a bad row must not stop the others
             log.exception("delivery %s could not be prepared", row["id"])
             return Outcome(delivered=False, retry=False, detail=f"internal error: {type(exc).__name__}")
+
+    def _to_console(self, row: dict[str, Any], payload: dict[str, Any]) -> Outcome:
+        if payload.get("Type") != "Notification":
+            return Outcome(delivered=True, retry=False, detail="")  # nothing to confirm or show
+        assert self.console is not None
+        self.console(
+            ConsoleNotification(
+                at=self.clock.now(),
+                owner=row["owner"],
+                topic_arn=row["topic_arn"],
+                subscription_arn=row["subscription_arn"],
+                message_id=row["message_id"],
+                subject=payload.get("Subject"),
+                message=str(payload.get("Message", "")),
+            )
+        )
+        return Outcome(delivered=True, retry=False, detail="")
 
     def _outcome(self, row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         now = self.clock.now()
