@@ -259,3 +259,17 @@ def test_frames_cut_long_strings_and_keep_sse_data_on_one_line():
     assert len(f.data["message"]) == MAX_FIELD + 1
     assert f.sse.count(b"\n\n") == 1 and f.sse.endswith(b"\n\n")
     assert parse(f.sse)[0]["id"] == "7"
+
+
+def test_idle_streams_get_keepalive_comments(sqlite_store):
+    async def main() -> None:
+        hub = LiveHub(store=sqlite_store, bus=None, keepalive=0.05)
+        client, replay = await hub.attach("alice", None)
+        gen = _frames(hub, client, replay, {})
+        first = await asyncio.wait_for(gen.__anext__(), 5)
+        assert b"event: hello" in first and b"event: sync" in first
+        assert await asyncio.wait_for(gen.__anext__(), 5) == b": keepalive\n\n"
+        await gen.aclose()
+        hub.close()
+
+    asyncio.run(main())

@@ -34,13 +34,16 @@ log = logging.getLogger("tailrace.console.live")
 class Client:
     """One open page: its owner and a bounded queue of frames the loop has not sent yet."""
 
-    __slots__ = ("dropped", "limit", "owner", "pending", "wake")
+    __slots__ = ("dropped", "limit", "owner", "pending", "ping", "waiter")
 
     def __init__(self, owner: str | None, limit: int) -> None:
         self.owner = owner
         self.pending: deque[Frame] = deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
+        """What the page's stream awaits when it has nothing to send (a bare future: no timer or
+        task per wait, which matters at a thousand pages per event)."""
         self.dropped = False
+        self.ping = False
         self.limit = limit
 
     def offer(self, item: Frame) -> None:
@@ -50,7 +53,20 @@ class Client:
             self.dropped = True  # what is queued still goes out; then the page reconnects
         else:
             self.pending.append(item)
-        self.wake.set()
+        self.wake()
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until something is offered, the page is dropped, or a keepalive is due."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +90,10 @@ class LiveHub:
         replay_limit: int = 2000,
         seed_window: int = 5000,
         follower: Follower | None = None,
+        keepalive: float = 15.0,
     ) -> None:
+        """`keepalive`: seconds between comments on idle streams (load balancers close silent
+        connections; a write is also how a dead connection is noticed)."""
         self.store = store
         self.follower: Follower = follower or (BusFollower(bus) if bus is not None else StoreFollower(store))
         self.recent: deque[Frame] = deque(maxlen=recent)
@@ -82,6 +101,7 @@ class LiveHub:
         self.client_queue = client_queue
         self.replay_limit = replay_limit
         self.seed_window = seed_window
+        self.keepalive = keepalive
         self.head = 0
         self.floor = 0
         """The ring holds every shown event with an id above this one."""
@@ -90,6 +110,7 @@ class LiveHub:
         self._by_owner: dict[str | None, set[Client]] = {}
         self._everyone: set[Client] = set()
         self._started: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- life ----------------------------------------------------------------------------------
@@ -108,13 +129,24 @@ class LiveHub:
         self._take(seeded)
         self.head = head
         self.follower.start(head, self._from_thread)
+        self._pinger = self._loop.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive)
+            for clients in self._by_owner.values():
+                for c in clients:
+                    c.ping = True
+                    c.wake()
 
     def close(self) -> None:
         self.follower.close()
+        if self._pinger is not None:
+            self._pinger.cancel()
         for clients in self._by_owner.values():
             for c in clients:
                 c.dropped = True
-                c.wake.set()
+                c.wake()
 
     def _read(self, after: int, upto: int, limit: int) -> list[tuple[int, Frame | None]]:
         """Frames of the outbox's events in (after, upto], at most `limit` events read."""

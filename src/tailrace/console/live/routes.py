@@ -27,8 +27,6 @@ from tailrace.state.abc import StateStore
 log = logging.getLogger("tailrace.console.live")
 
 STATIC = Path(__file__).parent / "static"
-KEEPALIVE = 15.0
-"""Seconds between comments on an idle stream (load balancers close silent connections)."""
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -143,11 +141,11 @@ async def _frames(
             if client.dropped:
                 yield sse({"reason": "this page fell behind; reconnect to catch up"}, name="reconnect")
                 return
-            client.wake.clear()
-            try:
-                await asyncio.wait_for(client.wake.wait(), KEEPALIVE)
-            except TimeoutError:
+            if client.ping:
+                client.ping = False
                 yield b": keepalive\n\n"
+                continue
+            await client.wait()
     finally:
         live.detach(client)
 
