@@ -203,3 +203,18 @@ class LivePage:
 
     def close(self) -> None:
         self.context.close()
+
+
+def wait_history(server: Server, user: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The console's history for `user` once it holds `count` events (the hub follows the outbox
+    asynchronously: a commit shows there within a poll)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        req = urllib.request.Request(
+            server.url + "/console/live/history", headers={"Cookie": f"tr_user={user}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as res:
+            events: list[dict[str, Any]] = json.loads(res.read())["events"]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)

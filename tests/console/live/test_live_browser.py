@@ -4,7 +4,7 @@ XSS. Alarms are committed from the server side (the state store's outbox), never
 from __future__ import annotations
 
 import pytest
-from livekit import alarm, broadcast, commit
+from livekit import alarm, broadcast, commit, wait_history
 
 pytestmark = [pytest.mark.postgres]
 
@@ -73,7 +73,7 @@ def test_broadcast_from_the_form_reaches_the_owners_open_pages_and_operators(ser
     bob.page.fill(".tr-broadcast-form input", "bob here")
     bob.page.click(".tr-broadcast-form button")
     ops.wait(lambda: len(ops.events("operator.broadcast")) == 2)
-    assert bob.events("operator.broadcast")[0]["text"] == "bob here"
+    bob.wait(lambda: [e["text"] for e in bob.events("operator.broadcast")] == ["bob here"])
     assert len(bob.events()) == 1 and len(writer.events()) == 1
 
 
@@ -82,6 +82,7 @@ def test_operator_broadcast_reaches_every_owner_and_alarms_stay_with_their_owner
     alice, bob, ops = pages(server, "ann.alice.r"), pages(server, "bo.bob.r"), pages(server, "op._.w")
     ops.page.fill(".tr-broadcast-form input", "maintenance tonight")
     ops.page.click(".tr-broadcast-form button")
+    ops.wait(lambda: len(ops.events("operator.broadcast")) == 1)  # committed before the next ones
     commit(store, alarm("alice-only", owner="alice"), broadcast("after", owner=None))
     for p in (alice, bob, ops):
         p.wait(
@@ -97,6 +98,7 @@ def test_operator_broadcast_reaches_every_owner_and_alarms_stay_with_their_owner
 def test_late_page_gets_recent_alarms_and_broadcasts_without_siren(store, servers, pages):
     server = servers()
     commit(store, alarm("early"), broadcast("hello all"), alarm("bob's", owner="bob"))
+    assert len(wait_history(server, "ann.alice.w", 2)) == 2  # the console has them: now a page opens
     page = pages(server)
     page.wait(lambda: len(page.events()) == 2)
     assert [e["type"] for e in page.events()] == ["alarm.state", "operator.broadcast"]
