@@ -139,7 +139,7 @@ class LiveFeed {
     this.broadcastList = el('ul', { class: 'tr-broadcasts' });
     this.alarmList = el('ul', { class: 'tr-alarms' });
 
-    this.input = el('input', { type: 'text', name: 'text', maxlength: '1000', required: '', placeholder: 'Message to every open console', 'aria-label': 'Broadcast text' });
+    this.input = el('input', { type: 'text', name: 'text', maxlength: '1000', required: '', placeholder: 'Message to the open consoles', 'aria-label': 'Broadcast text' });
     this.formStatus = el('output', { class: 'tr-broadcast-status' });
     this.form = el('form', { class: 'tr-broadcast-form' }, [this.input, el('button', { type: 'submit', text: 'Broadcast' }), this.formStatus]);
     this.form.hidden = true;
