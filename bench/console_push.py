@@ -154,9 +154,49 @@ class Clients:
                     self.received += 1
 
 
-async def _drive(args: argparse.Namespace, ports: list[int], store: Any, pids: list[int]) -> dict[str, Any]:
+async def _phase(
+    clients: Clients, store: Any, pids: list[int], rate: float, events: int, total: int
+) -> dict[str, Any]:
+    """Commit `events` broadcasts at `rate`/s; wait for every client to have them all."""
     from tailrace.events.model import Broadcast
 
+    clients.latencies, clients.received = [], 0
+    cpu0 = sum(_cpu(p) for p in pids)
+    began = time.perf_counter()
+    for n in range(events):
+        await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
+
+        def commit(n: int = n) -> None:
+            with store.transaction() as tx:
+                tx.events.append(
+                    Broadcast(at=datetime.now(UTC), text=f"bench {n} {time.time_ns()}", sender="bench")
+                )
+
+        await asyncio.to_thread(commit)
+    deadline = time.monotonic() + 30
+    expected = events * total
+    while clients.received < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    cpu = sum(_cpu(p) for p in pids) - cpu0
+    lat = sorted(clients.latencies)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
+    return {
+        "rate": rate,
+        "events": events,
+        "received": clients.received,
+        "expected": expected,
+        "p50": q[49],
+        "p99": q[98],
+        "max": lat[-1] if lat else float("nan"),
+        "cpu": cpu,
+        "cpu_per_delivery_us": cpu / max(1, clients.received) * 1e6,
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+
+
+async def _drive(
+    args: argparse.Namespace, ports: list[int], store: Any, pids: list[int]
+) -> list[dict[str, Any]]:
     clients = Clients()
     ready = asyncio.Event()
     owners = ["alice", "bob", "carol", "dave"]
@@ -167,44 +207,24 @@ async def _drive(args: argparse.Namespace, ports: list[int], store: Any, pids: l
             await asyncio.sleep(0.05)  # do not flood the accept queues
     await asyncio.wait_for(ready.wait(), 120)
     await asyncio.sleep(1.0)
-    cpu0 = sum(_cpu(p) for p in pids)
-    began = time.perf_counter()
-    for n in range(args.events):
-        due = began + n / args.rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-
-        def commit(n: int = n) -> None:
-            with store.transaction() as tx:
-                tx.events.append(
-                    Broadcast(at=datetime.now(UTC), text=f"bench {n} {time.time_ns()}", sender="bench")
-                )
-
-        await asyncio.to_thread(commit)
-    deadline = time.monotonic() + 30
-    expected = args.events * args.clients
-    while clients.received < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    cpu = sum(_cpu(p) for p in pids) - cpu0
+    results = []
+    for rate in args.rates:
+        results.append(await _phase(clients, store, pids, rate, int(rate * args.seconds), args.clients))
     for t in tasks:
         t.cancel()
-    lat = sorted(clients.latencies)
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
-    return {
-        "received": clients.received,
-        "expected": expected,
-        "p50": q[49],
-        "p99": q[98],
-        "max": lat[-1] if lat else float("nan"),
-        "cpu": cpu,
-        "cpu_per_delivery_us": cpu / max(1, clients.received) * 1e6,
-    }
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=10.0, help="events per second")
+    parser.add_argument(
+        "--rates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[1.0, 5.0, 10.0],
+        help="events per second, one phase each (default 1,5,10)",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
 
@@ -234,9 +254,9 @@ def main() -> None:
             import uvloop
 
             own0 = resource.getrusage(resource.RUSAGE_SELF)
-            result = uvloop.run(_drive(args, ports, store, [p.pid for p in procs]))
+            results = uvloop.run(_drive(args, ports, store, [p.pid for p in procs]))
             own1 = resource.getrusage(resource.RUSAGE_SELF)
-            result["driver_cpu"] = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+            driver_cpu = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
         finally:
             for p in procs:
                 p.terminate()
@@ -245,27 +265,35 @@ def main() -> None:
             bus.close()
             redis.Redis.from_url(REDIS).delete(stream, f"{stream}:last")
             store.close()
-    r = result
-    print(
-        f"{args.clients} clients, {args.events} events at {args.rate}/s: received {r['received']}/{r['expected']}, "
-        f"latency p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms max {r['max']:.1f} ms, "
-        f"console CPU {r['cpu']:.2f} s = {r['cpu_per_delivery_us']:.1f} µs per delivery, "
-        f"driver (clients + relay) CPU {r['driver_cpu']:.2f} s"
-    )
+    rows = []
+    for r in results:
+        print(
+            f"{args.clients} clients, {r['events']} events at {r['rate']:g}/s: received {r['received']}/{r['expected']}, "
+            f"latency p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms max {r['max']:.1f} ms, "
+            f"console CPU {r['cpu']:.2f} s = {r['cpu_per_delivery_us']:.1f} µs per delivery (load {r['load']})"
+        )
+        rows.append(
+            f"| {r['rate']:g}/s | {r['received']} of {r['expected']} | {r['p50']:.1f} ms | {r['p99']:.1f} ms "
+            f"| {r['max']:.1f} ms | {r['cpu']:.2f} s | {r['cpu_per_delivery_us']:.1f} µs | {r['load']} |"
+        )
     if args.no_write:
         return
+    table = "\n".join(rows)
     body = f"""## Console live push (`bench/console_push.py`)
 
 {args.clients} SSE clients (raw asyncio connections, one process) split over 2 console processes
-(uvicorn, `tailrace.console.live`, one Redis subscription each), {args.events} Broadcast events
-committed to the outbox on PostgreSQL at {args.rate:g}/s and relayed to the Redis stream by the
-committing process. Latency: commit to the client having parsed the event, over every
-(event, client) pair. CPU: utime+stime of both console processes during the event phase.
-Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the shared 2-core machine (other work running).
+(uvicorn, `tailrace.console.live`, one Redis subscription each); per phase, Broadcast events
+committed to the outbox on PostgreSQL for {args.seconds:g} s at the rate shown and relayed to the
+Redis stream by the committing process. Every event goes to every client. Latency: commit to the
+client having parsed the event, over every (event, client) pair. CPU: utime+stime of both
+console processes during the phase, per delivery. Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
+on the shared 2-core machine with other helpers' tests and benchmarks running (the load average,
+1/5/15 min, is in the last column): the latencies include waiting for a core. The driver
+(1,000 clients, relay, commits) used {driver_cpu:.2f} s of CPU in all.
 
-| deliveries | p50 | p99 | max | console CPU | CPU per delivery |
-|---|---|---|---|---|---|
-| {r["received"]} of {r["expected"]} | {r["p50"]:.1f} ms | {r["p99"]:.1f} ms | {r["max"]:.1f} ms | {r["cpu"]:.2f} s | {r["cpu_per_delivery_us"]:.1f} µs |
+| events | deliveries | p50 | p99 | max | console CPU | CPU per delivery | load average |
+|---|---|---|---|---|---|---|---|
+{table}
 
 Goal p99 < 250 ms (python-socketio: 430–680 ms here). The latency includes the outbox relay
 (woken by the commit), Redis XREAD in each console, the fan-out and the client's parsing.
