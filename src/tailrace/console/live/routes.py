@@ -53,8 +53,13 @@ def _last_event_id(request: Request) -> int | None:
 def live_routes(
     *, store: StateStore, bus: EventBus | None, authorize: Authorize, hub: LiveHub | None = None
 ) -> list[BaseRoute]:
-    """The routes of the live feed. `bus` is the shared (Redis) bus of a multi-process deployment,
-    or None to follow the store's outbox (one process). One hub per call: call it once per app."""
+    """The routes of the live feed: GET /console/live/stream (SSE), POST /console/live/broadcast,
+    GET /console/live/history, GET /console/static/live.js and live.css.
+
+    `bus`: the Redis bus when `redis_url` is set (`services.event_bus`), else None: the hub then
+    follows the store's outbox itself (the in-process bus has no relay feeding it). `hub`: pass
+    your own LiveHub to close it on shutdown (`hub.close()`); otherwise one is made here, started
+    on the first request. Call once per app (one hub, one bus subscription per process)."""
     live = hub or LiveHub(store=store, bus=bus)
 
     async def stream(request: Request) -> Response:
@@ -91,27 +96,26 @@ def live_routes(
         events = [f.data for f in live.recent_history(viewer.owner, int(raw))]
         return JSONResponse({"events": events, "head": live.head}, headers=_NO_STORE)
 
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
+    def static(name: str) -> Route:
         path = STATIC / name
-        if name not in _STATIC_FILES:
-            return _error(404, f"no static file {name[:80]!r}")
-        return Response(
-            path.read_bytes(),
-            media_type=_TYPES[path.suffix],
-            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-        )
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+        async def serve(request: Request) -> Response:
+            return Response(path.read_bytes(), media_type=_TYPES[path.suffix], headers=headers)
+
+        return Route(f"/console/static/{name}", serve, methods=["GET"], name=f"live_static_{path.stem}")
 
     routes: list[BaseRoute] = [
         Route("/console/live/stream", stream, methods=["GET"]),
         Route("/console/live/broadcast", broadcast, methods=["POST"]),
         Route("/console/live/history", history, methods=["GET"]),
-        Route("/console/static/{name:str}", static, methods=["GET"], name="live_static"),
+        # One route per file: the rest of /console/static/ is the pages' (another router's).
+        *(static(name) for name in _STATIC_FILES),
     ]
     return routes
 
 
-_STATIC_FILES = frozenset({"live.js", "live.css"})
+_STATIC_FILES = ("live.js", "live.css")
 
 
 async def _frames(
