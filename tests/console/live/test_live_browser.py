@@ -3,8 +3,12 @@ XSS. Alarms are committed from the server side (the state store's outbox), never
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from livekit import alarm, broadcast, commit, wait_history
+
+from tailrace.events.model import InstanceStatusChanged
 
 pytestmark = [pytest.mark.postgres]
 
@@ -39,6 +43,23 @@ def test_banner_and_siren_only_after_enable_click_then_stop(store, servers, page
     page.wait(lambda: page.state.get("siren") == "on")
     assert 'ALARM: "disk-full"' in page.text
     assert page.audio("start") == 4
+
+
+def test_the_siren_sounds_in_every_open_page_and_each_page_stops_its_own(store, servers, pages):
+    server = servers()
+    first, second, silent = pages(server), pages(server, "al.alice.r"), pages(server, "a3.alice.r")
+    for p in (first, second):
+        p.page.click(".tr-enable-sound")
+        p.wait(lambda p=p: p.state.get("sound") == "enabled")
+    commit(store, alarm("everyone-hears"))
+    for p in (first, second):
+        p.wait(lambda p=p: p.state.get("siren") == "on")
+    silent.wait(lambda: silent.state.get("alarm") == "active")
+    assert silent.audio("start") == 0 and "Sound is off on this page" in silent.text
+    first.page.click(".tr-stop")
+    first.wait(lambda: first.state.get("siren") == "off")
+    second.page.wait_for_timeout(300)
+    assert second.state["siren"] == "on" and second.audio("stop") == 0
 
 
 def test_alarm_before_enable_sounds_once_enabled_until_stop(store, servers, pages):
@@ -83,7 +104,15 @@ def test_operator_broadcast_reaches_every_owner_and_alarms_stay_with_their_owner
     ops.page.fill(".tr-broadcast-form input", "maintenance tonight")
     ops.page.click(".tr-broadcast-form button")
     ops.wait(lambda: len(ops.events("operator.broadcast")) == 1)  # committed before the next ones
-    commit(store, alarm("alice-only", owner="alice"), broadcast("after", owner=None))
+    status = InstanceStatusChanged(
+        at=datetime.now(UTC),
+        owner="alice",
+        pipeline_id="df-1",
+        object_id="@Hello_2026",
+        old="WAITING",
+        new="RUNNING",
+    )
+    commit(store, alarm("alice-only", owner="alice"), status, broadcast("after", owner=None))
     for p in (alice, bob, ops):
         p.wait(
             lambda p=p: (
@@ -93,6 +122,10 @@ def test_operator_broadcast_reaches_every_owner_and_alarms_stay_with_their_owner
     assert [e["alarm_name"] for e in alice.events("alarm.state")] == ["alice-only"]
     assert [e["alarm_name"] for e in ops.events("alarm.state")] == ["alice-only"]
     assert bob.events("alarm.state") == []
+    # Status changes reach the owner's page scripts as `tr:event` (the pages update without reload).
+    (changed,) = alice.events("instance.status")
+    assert (changed["pipelineId"], changed["object_id"], changed["new"]) == ("df-1", "@Hello_2026", "RUNNING")
+    assert bob.events("instance.status") == []
 
 
 def test_late_page_gets_recent_alarms_and_broadcasts_without_siren(store, servers, pages):

@@ -202,8 +202,11 @@ class LiveFeed {
       this.root.dataset.lastEventId = String(this.lastId);
     });
     this.source.addEventListener('reset', () => {
+      // Missed too much to replay: what follows is the recent history, shown afresh (not sounded).
       this.alarmList.replaceChildren();
       this.broadcastList.replaceChildren();
+      this.lastId = 0;
+      this.synced = false;
     });
     this.source.addEventListener('reconnect', () => this.connection('connecting', 'catching up…'));
     this.source.addEventListener('message', (m) => this.receive(JSON.parse(m.data)));
