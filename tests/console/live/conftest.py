@@ -83,7 +83,7 @@ def browser() -> Iterator[Any]:
 def pages(browser: Any) -> Iterator[Callable[..., LivePage]]:
     opened: list[LivePage] = []
 
-    def open_page(server: Server, user: str = "ann.alice.w") -> LivePage:
+    def open_page(server: Server, user: str | None = "ann.alice.w") -> LivePage:
         page = LivePage(browser, server, user)
         opened.append(page)
         return page

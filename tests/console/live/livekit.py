@@ -156,15 +156,18 @@ INSTRUMENT = """
 class LivePage:
     """A page of the test app in its own browser context, and what it reported."""
 
-    def __init__(self, browser: Any, server: Server, user: str) -> None:
+    def __init__(self, browser: Any, server: Server, user: str | None) -> None:
+        """`user` None: no login cookie (the stream is refused until one is added)."""
         self.reports: list[dict[str, Any]] = []
         self.context = browser.new_context()
-        self.context.add_cookies([{"name": "tr_user", "value": user, "url": server.url}])
+        if user is not None:
+            self.context.add_cookies([{"name": "tr_user", "value": user, "url": server.url}])
         self.context.add_init_script(INSTRUMENT)
         self.page = self.context.new_page()
         self.page.on("console", self._console)
         self.page.goto(server.url + "/")
-        self.wait(lambda: self.state.get("connection") == "open" and "lastEventId" in self.state)
+        if user is not None:
+            self.wait(lambda: self.state.get("connection") == "open" and "lastEventId" in self.state)
 
     def _console(self, message: Any) -> None:
         if message.text.startswith("__tr "):

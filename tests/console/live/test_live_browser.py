@@ -200,3 +200,14 @@ def test_two_console_processes_on_one_redis_bus_each_deliver_to_their_pages(stor
     assert on_second[1].events() == []  # bob sees neither alice's alarm nor her broadcast
     ids = {p.events()[0]["id"] for p in (*on_first, on_second[0])}
     assert len(ids) == 1  # the same event, relayed once through the stream
+
+
+def test_a_refused_stream_is_retried_until_it_is_accepted(store, servers, pages):
+    server = servers()
+    page = pages(server, None)  # not logged in: the stream answers 401, EventSource gives up
+    page.wait(lambda: page.state.get("connection") == "closed")
+    assert "retrying in" in page.text
+    page.context.add_cookies([{"name": "tr_user", "value": "ann.alice.r", "url": server.url}])  # logged in
+    page.wait(lambda: page.state.get("connection") == "open", timeout=30)
+    commit(store, alarm("after-login"))
+    page.wait(lambda: [e["alarm_name"] for e in page.events("alarm.state")] == ["after-login"])

@@ -273,3 +273,36 @@ def test_idle_streams_get_keepalive_comments(sqlite_store):
         hub.close()
 
     asyncio.run(main())
+
+
+def test_a_hub_whose_store_was_away_at_start_retries_on_the_next_page(sqlite_store):
+    class Flaky:
+        """A follower whose first `head()` fails, as a database that is not up yet (unit-test stub)."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.started: list[int] = []
+
+        def head(self) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("database is starting up")
+            return 0
+
+        def start(self, after: int, sink: Any) -> None:
+            self.started.append(after)
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> None:
+        follower = Flaky()
+        hub = LiveHub(store=sqlite_store, bus=None, follower=follower)
+        with pytest.raises(ConnectionError):
+            await hub.attach("alice", None)
+        assert hub.connections == 0
+        _, replay = await hub.attach("alice", None)
+        assert follower.started == [0] and replay.head == 0 and hub.connections == 1
+        hub.close()
+
+    asyncio.run(main())

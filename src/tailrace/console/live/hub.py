@@ -119,7 +119,13 @@ class LiveHub:
         """Seed the history and start following (once; later calls wait for the first)."""
         if self._started is None:
             self._started = asyncio.get_running_loop().create_task(self._start())
-        await asyncio.shield(self._started)
+        started = self._started
+        try:
+            await asyncio.shield(started)
+        except Exception:
+            if started.done() and self._started is started:
+                self._started = None  # the store or the bus was away: the next page retries
+            raise
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -66,7 +66,11 @@ def live_routes(
         viewer = await authorize(request)
         if viewer is None:
             return _error(401, "not logged in")
-        client, replay = await live.attach(viewer.owner, _last_event_id(request))
+        try:
+            client, replay = await live.attach(viewer.owner, _last_event_id(request))
+        except Exception:  # the store or the bus is away; the browser retries by itself
+            log.exception("console live feed: could not open a stream")
+            return _error(503, "the live feed is not available right now; retrying")
         hello = {"viewer": viewer.name, "canWrite": viewer.can_write, "head": replay.head}
         return StreamingResponse(
             _frames(live, client, replay, hello),
@@ -82,7 +86,11 @@ def live_routes(
             text = broadcast_text(await _body_text(request))
         except ValueError as exc:
             return _error(400, str(exc))
-        await asyncio.to_thread(record_broadcast, store, text, sender=viewer.name, owner=viewer.owner)
+        try:
+            await asyncio.to_thread(record_broadcast, store, text, sender=viewer.name, owner=viewer.owner)
+        except Exception:
+            log.exception("console live feed: could not record a broadcast")
+            return _error(503, "the broadcast could not be recorded right now; try again")
         return JSONResponse({"ok": True, "text": text}, headers=_NO_STORE)
 
     async def history(request: Request) -> Response:
@@ -92,7 +100,11 @@ def live_routes(
         raw = request.query_params.get("limit", "50")
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             return _error(400, f"limit: expected a number from 1 to 1000; got {raw[:40]!r}")
-        await live.start()
+        try:
+            await live.start()
+        except Exception:
+            log.exception("console live feed: could not start")
+            return _error(503, "the live feed is not available right now")
         events = [f.data for f in live.recent_history(viewer.owner, int(raw))]
         return JSONResponse({"events": events, "head": live.head}, headers=_NO_STORE)
 

@@ -183,12 +183,21 @@ class LiveFeed {
   }
 
   connect() {
-    const url = this.root.dataset.stream || '/console/live/stream';
+    let url = this.root.dataset.stream || '/console/live/stream';
+    // A new EventSource sends no Last-Event-ID: the query carries it (the server reads either).
+    if (this.lastId > 0) url += `${url.includes('?') ? '&' : '?'}lastEventId=${this.lastId}`;
     this.source = new EventSource(url, { withCredentials: true });
-    this.source.addEventListener('open', () => this.connection('open', 'live'));
+    this.source.addEventListener('open', () => { this.retryDelay = 2000; this.connection('open', 'live'); });
     this.source.addEventListener('error', () => {
-      if (this.source.readyState === EventSource.CLOSED) this.connection('closed', 'disconnected: reload the page');
-      else this.connection('connecting', 'reconnecting…');
+      if (this.source.readyState !== EventSource.CLOSED) {
+        this.connection('connecting', 'reconnecting…');
+        return;
+      }
+      // The server answered with an error (not logged in, or the feed is away): EventSource gives
+      // up on those, so retry with a growing pause.
+      this.retryDelay = Math.min((this.retryDelay || 2000) * 2, 60000);
+      this.connection('closed', `disconnected; retrying in ${Math.round(this.retryDelay / 1000)} s`);
+      setTimeout(() => this.connect(), this.retryDelay);
     });
     this.source.addEventListener('hello', (m) => {
       const hello = JSON.parse(m.data);
