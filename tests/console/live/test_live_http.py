@@ -57,9 +57,14 @@ def test_stream_needs_a_login_and_speaks_sse(server):
 
 
 def test_junk_last_event_id_counts_as_a_new_page(server):
-    for junk in ("abc", "-5", "9" * 40, "1e9"):
+    for junk in ("abc", "-5", "9" * 40, "1e9", "\u00b2"):
         status, _, body = call(
             server, "/console/live/stream", user="a.alice.r", headers={"Last-Event-ID": junk}, stream=True
+        )
+        assert status == 200 and b"event: hello" in body
+    for junk in ("%C2%B2", "%EF%BC%91", "x"):  # superscript two, fullwidth one: digits, not ASCII
+        status, _, body = call(
+            server, f"/console/live/stream?lastEventId={junk}", user="a.alice.r", stream=True
         )
         assert status == 200 and b"event: hello" in body
 
@@ -128,7 +133,7 @@ def test_history_is_the_viewers_own_recent_alarms_and_broadcasts(server, store):
     assert history("b.bob.r") == ["bobs", "all"]
     assert history("op._.r") == ["mine", "bobs", "all", "sent by ann"]
     assert call(server, "/console/live/history")[0] == 401
-    for bad in ("0", "1001", "ten", "-1"):
+    for bad in ("0", "1001", "ten", "-1", "%C2%B2", "0" * 50 + "1"):
         status, _, body = call(server, f"/console/live/history?limit={bad}", user="a.alice.r")
         assert status == 400 and json.loads(body)["error"].startswith(
             "limit: expected a number from 1 to 1000"

@@ -306,3 +306,25 @@ def test_a_hub_whose_store_was_away_at_start_retries_on_the_next_page(sqlite_sto
         hub.close()
 
     asyncio.run(main())
+
+
+def test_a_browser_gone_before_the_first_byte_leaves_the_hub(sqlite_store):
+    from tailrace.console.live.routes import _Stream
+
+    async def main() -> None:
+        hub = LiveHub(store=sqlite_store, bus=None)
+        client, replay = await hub.attach("alice", None)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            raise OSError("connection reset by peer")
+
+        scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+        with pytest.raises(Exception):  # noqa: B017  (Starlette's ClientDisconnect)
+            await _Stream(hub, client, _frames(hub, client, replay, {}))(scope, receive, send)
+        assert hub.connections == 0
+        hub.close()
+
+    asyncio.run(main())

@@ -45,7 +45,7 @@ def _error(status: int, message: str) -> JSONResponse:
 def _last_event_id(request: Request) -> int | None:
     """The page's last event id (EventSource's header, or `?lastEventId=`); junk counts as none."""
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    if raw is None or not raw.strip().isdigit() or len(raw) > 18:
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return None
     return int(raw)
 
@@ -72,11 +72,7 @@ def live_routes(
             log.exception("console live feed: could not open a stream")
             return _error(503, "the live feed is not available right now; retrying")
         hello = {"viewer": viewer.name, "canWrite": viewer.can_write, "head": replay.head}
-        return StreamingResponse(
-            _frames(live, client, replay, hello),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        return _Stream(live, client, _frames(live, client, replay, hello))
 
     async def broadcast(request: Request) -> Response:
         viewer = await authorize(request, write=True)
@@ -98,7 +94,7 @@ def live_routes(
         if viewer is None:
             return _error(401, "not logged in")
         raw = request.query_params.get("limit", "50")
-        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:
             return _error(400, f"limit: expected a number from 1 to 1000; got {raw[:40]!r}")
         try:
             await live.start()
@@ -128,6 +124,26 @@ def live_routes(
 
 
 _STATIC_FILES = ("live.js", "live.css")
+
+
+class _Stream(StreamingResponse):
+    """The SSE response; it leaves the hub however it ends, even when the browser went away
+    before the first byte (then the frames generator never starts, so its `finally` never runs)."""
+
+    def __init__(self, live: LiveHub, client: Client, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(
+            frames,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self.live = live
+        self.client = client
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.live.detach(self.client)
 
 
 async def _frames(
