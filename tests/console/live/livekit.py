@@ -221,3 +221,65 @@ def wait_history(server: Server, user: str, count: int, timeout: float = 15.0) -
         if len(events) >= count or time.monotonic() > deadline:
             return events
         time.sleep(0.05)
+
+
+class RoundRobin:
+    """A plain TCP load balancer for tests: each new connection goes to the next backend that
+    accepts it (no stickiness), bytes piped both ways by two threads."""
+
+    def __init__(self, ports: list[int]) -> None:
+        import threading
+
+        self.ports = ports
+        self.turn = 0
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _backend(self) -> socket.socket | None:
+        for _ in range(len(self.ports)):
+            port = self.ports[self.turn % len(self.ports)]
+            self.turn += 1
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout=2)
+            except OSError:
+                continue
+        return None
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            backend = self._backend()
+            if backend is None:
+                conn.close()
+                continue
+            backend.settimeout(None)
+            for a, b in ((conn, backend), (backend, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from livekit import alarm, broadcast, commit, wait_history
+from livekit import RoundRobin, alarm, broadcast, commit, wait_history
 
 from tailrace.events.model import InstanceStatusChanged
 
@@ -211,3 +211,27 @@ def test_a_refused_stream_is_retried_until_it_is_accepted(store, servers, pages)
     page.wait(lambda: page.state.get("connection") == "open", timeout=30)
     commit(store, alarm("after-login"))
     page.wait(lambda: [e["alarm_name"] for e in page.events("alarm.state")] == ["after-login"])
+
+
+@pytest.mark.redis
+def test_behind_a_load_balancer_without_sticky_sessions_a_page_follows_across_processes(
+    store, servers, pages, stream
+):
+    first, second = servers(stream), servers(stream)
+    balancer = RoundRobin([first.port, second.port])
+    try:
+        page = pages(balancer, "ann.alice.r")  # the page and its stream may land on either process
+        commit(store, alarm("a"))
+        page.wait(lambda: len(page.events()) == 1)
+        first.stop()  # a page on it reconnects through the balancer to the other one
+        commit(store, alarm("b"))
+        page.wait(lambda: len(page.events()) == 2, timeout=30)
+        first = servers(stream, port=first.port)
+        second.stop()  # now every page had to move at least once
+        commit(store, alarm("c"))
+        page.wait(lambda: len(page.events()) == 3, timeout=30)
+        ids = [e["id"] for e in page.events()]
+        assert ids == sorted(set(ids))
+        assert [e["alarm_name"] for e in page.events()] == ["a", "b", "c"]
+    finally:
+        balancer.close()
