@@ -214,7 +214,7 @@ class Services:
         topics = TopicService(
             self.sql_engine,
             SystemClock(),
-            protocols=self.endpoint_rules.protocols,
+            protocols=(*self.endpoint_rules.protocols, "console"),
             public_url=self.settings.effective_endpoint,
         )
         topics.check_owned_endpoint = self.endpoint_rules.check
@@ -259,6 +259,7 @@ class Services:
         from tailrace.clock import SystemClock
         from tailrace.notify.channels import senders
         from tailrace.notify.delivery import DeliveryWorker
+        from tailrace.notify.events import store_sink
 
         worker = DeliveryWorker(
             self.sql_engine,
@@ -266,6 +267,7 @@ class Services:
             self.notify_signer,
             self.destinations,
             senders=senders(self.endpoint_rules, self.notify_signer, self.settings.smtp),
+            console=store_sink(self.state),  # `console` subscriptions: the console's live feed
         )
         self.topics.on_commit.append(worker.wake)
         return worker

@@ -165,6 +165,25 @@ def _preview_post() -> dict[str, Any]:
     }
 
 
+def _broadcast_post() -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1, "maxLength": 1000, "description": "shown as text"}
+    body = {"type": "object", "required": ["text"], "properties": {"text": text}}
+    answer = {"type": "object", "properties": {"text": text, "owner": _OPT_STR}}
+    return {
+        "post": {
+            "operationId": "broadcast",
+            "summary": "a message to every open console page of the caller's owner (and operators')",
+            "tags": ["console"],
+            "security": [{"sigv4": []}, {"basic": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": answer}}},
+                **_error_responses(400, 403, 500),
+            },
+        }
+    }
+
+
 def _json(ref: str) -> dict[str, Any]:
     return {
         "description": "OK",
@@ -404,6 +423,7 @@ def openapi_document() -> dict[str, Any]:
             ],
         ),
         f"{PREFIX}/pipelines/{{pipeline_id}}/activation-preview": _preview_post(),
+        f"{PREFIX}/broadcasts": _broadcast_post(),
         f"{PREFIX}/events": _get(
             "listEvents",
             "events after a cursor, oldest first",

@@ -1,8 +1,8 @@
 """The REST API under /api/v1: what the console needs and the AWS API lacks (pipeline
 summaries with counts, the component graph, the per-period instance grid, attempts and their
 logs, the event feed since a cursor, and the backfill an activation would create). Read-only
-(the activation preview is a POST only because it takes ActivatePipeline's body), owner-scoped,
-described in openapi.py.
+(the activation preview is a POST only because it takes ActivatePipeline's body) but for
+operator broadcasts to the console (`POST /broadcasts`), owner-scoped, described in openapi.py.
 
 Authentication is the same as for the AWS API (SigV4 with a tailrace key); for browsers and curl
 it also accepts HTTP Basic with ACCESS_KEY_ID:SECRET (use it over TLS or on localhost only).
@@ -138,6 +138,7 @@ class RestApi:
             r("/pipelines/{pipeline_id}/attempts/{attempt_id}/log", self.attempt_log),
             r("/events", self.events),
             r("/pipelines/{pipeline_id}/activation-preview", self.activation_preview, methods=["POST"]),
+            r("/broadcasts", self.broadcasts, methods=["POST"]),
         ]
 
     def _route(
@@ -180,6 +181,22 @@ class RestApi:
         return p
 
     # --- endpoints -------------------------------------------------------------------------
+
+    def broadcasts(self, call: Call) -> dict[str, Any]:
+        """An operator broadcast to the console pages of the caller's owner (all pages when
+        authentication is off): body {"text": "..."}, the text checked as the console's form does."""
+        from tailrace.console.live.broadcasts import broadcast_text, record_broadcast
+
+        body = parse_json_body(call.body)
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise InvalidRequest('text: expected a JSON object {"text": "..."} with a string')
+        try:
+            text = broadcast_text(body["text"])
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        sender = call.caller.owner or "operator"
+        record_broadcast(self.store, text, sender=sender, owner=call.caller.owner)
+        return {"text": text, "owner": call.caller.owner}
 
     def pipelines(self, call: Call) -> dict[str, Any]:
         limit = call.params.int("limit", 100, low=1)

@@ -201,6 +201,18 @@ class Broadcast(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConsoleNotification(Event):
+    """A topic's message delivered to a `console` subscription: shown live on the owner's consoles."""
+
+    TYPE: ClassVar[str] = "notify.console"
+    topic_arn: str = ""
+    subscription_arn: str = ""
+    message_id: str = ""
+    subject: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class LifecycleRunFinished(Event):
     TYPE: ClassVar[str] = "lifecycle.run"
     transitioned: int = 0
@@ -235,6 +247,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlarmStateChanged,
         MessagePublished,
         Broadcast,
+        ConsoleNotification,
         LifecycleRunFinished,
     )
 }

@@ -10,6 +10,9 @@ channels.py (email, redis, store), with the same retry machinery. A process kill
 sending leaves its rows leased; when the lease runs out another round (in this process after a
 restart, or another process) sends them again from the stored payload: same MessageId, same
 Timestamp, same Signature. Subscribers see at-least-once delivery, as with SNS.
+
+`console` subscriptions are delivered by recording a ConsoleNotification event in the outbox (the
+console's live feed shows it on the owner's pages), when the worker has a `console` sink.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailrace.clock import Clock
+from tailrace.events.model import ConsoleNotification
 from tailrace.notify.channels import ChannelSender
+from tailrace.notify.events import Sink
 from tailrace.notify.httpsend import DestinationPolicy, KeepAlive, Outcome
 from tailrace.notify.policy import retry_delay
 from tailrace.notify.signing import Signer, http_request
@@ -52,7 +57,10 @@ class DeliveryWorker:
         batch: int = 100,
         send: Send | None = None,
         senders: dict[str, ChannelSender] | None = None,
+        console: Sink | None = None,
     ) -> None:
+        """`console`: where `console` deliveries go (tailrace.notify.events.store_sink); without
+        it they stay pending for a worker that has one."""
         self.engine = engine
         self.clock = clock
         self.signer = signer
@@ -63,6 +71,9 @@ class DeliveryWorker:
         self._keepalive = KeepAlive() if send is None else None
         self.send: Send = send if send is not None else self._keepalive  # type: ignore[assignment]
         self.senders = dict(senders or {})
+        self.console = console
+        if console is not None:
+            self.senders["console"] = self._to_console
         self.protocols = ("http", "https", *sorted(self.senders))
         self.in_flight_limit = max(batch, threads * 4)
         """Claimed rows waiting for or in a send; the loop claims no more than this."""
@@ -208,6 +219,23 @@ class DeliveryWorker:
         except Exception as exc:  # a bad row must not stop the others
             log.exception("delivery %s could not be prepared", row["id"])
             return Outcome(delivered=False, retry=False, detail=f"internal error: {type(exc).__name__}")
+
+    def _to_console(self, row: dict[str, Any], payload: dict[str, Any]) -> Outcome:
+        if payload.get("Type") != "Notification":
+            return Outcome(delivered=True, retry=False, detail="")  # nothing to confirm or show
+        assert self.console is not None
+        self.console(
+            ConsoleNotification(
+                at=self.clock.now(),
+                owner=row["owner"],
+                topic_arn=row["topic_arn"],
+                subscription_arn=row["subscription_arn"],
+                message_id=row["message_id"],
+                subject=payload.get("Subject"),
+                message=str(payload.get("Message", "")),
+            )
+        )
+        return Outcome(delivered=True, retry=False, detail="")
 
     def _outcome(self, row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         now = self.clock.now()
