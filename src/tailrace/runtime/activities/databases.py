@@ -20,6 +20,7 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from tailrace.errors import Location, StorageError
+from tailrace.runtime.activities.common import node_field
 from tailrace.runtime.context import AttemptContext
 from tailrace.runtime.dbaccess import DEFAULT_PORTS, Endpoint, ReachRefused, addresses
 from tailrace.runtime.staging import ActivityError
@@ -265,10 +266,10 @@ def node_database(ctx: AttemptContext, node_id: str) -> Database:
     db_id = node.ref("database")
     if db_id is not None:
         return database_of(ctx, db_id)
-    url = ctx.field("connectionString", object_id=node_id) if node.type == "MySqlDataNode" else None
+    url = node_field(ctx, node_id, "connectionString") if node.type == "MySqlDataNode" else None
     if url:
-        user = ctx.field("username", object_id=node_id)
-        password = ctx.field("*password", object_id=node_id)
+        user = node_field(ctx, node_id, "username")
+        password = node_field(ctx, node_id, "*password")
         return _from_url(ctx, node_id, "connectionString", url, user, password)
     raise _error(
         node_id,

@@ -20,7 +20,7 @@ from typing import Any
 
 from tailrace.errors import Location
 from tailrace.runtime.activities import sql
-from tailrace.runtime.activities.common import location, node_for
+from tailrace.runtime.activities.common import location, node_field, node_for
 from tailrace.runtime.activities.registry import ActivityRegistry, Role
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.dbaccess import ReachRefused
@@ -36,8 +36,15 @@ def register(registry: ActivityRegistry) -> None:
     registry.register("DynamoDBDataExists", data_exists, role=Role.PRECONDITION)
 
 
+def _own_field(ctx: AttemptContext, obj_id: str, name: str) -> str | None:
+    """A field of the running precondition, or of a data node (in the node's own scope)."""
+    if obj_id == ctx.instance.component_id:
+        return ctx.field(name)
+    return node_field(ctx, obj_id, name)
+
+
 def _table(ctx: AttemptContext, obj_id: str) -> str:
-    name = ctx.field("tableName", object_id=obj_id)
+    name = _own_field(ctx, obj_id, "tableName")
     if not name:
         raise ActivityError("needs 'tableName'", Location(object_id=obj_id, field="tableName"))
     if isinstance(ctx.storage, OwnerStorage):
@@ -53,9 +60,7 @@ def client(ctx: AttemptContext, obj_id: str) -> Any:
     from botocore.config import Config
 
     access = ctx.databases
-    region = (
-        ctx.field("region", object_id=obj_id) if "region" in ctx.resolved.objects[obj_id].fields else None
-    )
+    region = _own_field(ctx, obj_id, "region") if "region" in ctx.resolved.objects[obj_id].fields else None
     keys: dict[str, str] = {}
     if access.aws_access_key_id and access.aws_secret_access_key:
         keys = {

@@ -26,7 +26,7 @@ from typing import Any
 
 from tailrace.errors import Location
 from tailrace.runtime.activities import sql
-from tailrace.runtime.activities.common import location, node_for
+from tailrace.runtime.activities.common import location, node_field, node_for
 from tailrace.runtime.activities.databases import (
     IDENTIFIER,
     Database,
@@ -58,11 +58,11 @@ def register(registry: ActivityRegistry) -> None:
 
 def _target(ctx: AttemptContext, node_id: str) -> tuple[Database, str, str]:
     """The node's database, its table (schema-qualified when schemaName is set) and bare name."""
-    name = ctx.field("tableName", object_id=node_id)
+    name = node_field(ctx, node_id, "tableName")
     if not name:
         raise ActivityError("needs 'tableName'", Location(object_id=node_id, field="tableName"))
     table_name(name, node_id, "tableName")
-    schema = ctx.field("schemaName", object_id=node_id)
+    schema = node_field(ctx, node_id, "schemaName")
     if schema and not IDENTIFIER.match(schema):
         raise ActivityError(
             f"{schema!r} is not a schema name", Location(object_id=node_id, field="schemaName")
@@ -174,7 +174,7 @@ def load_rows(
     """Load into the output table: rows_for(staging's column names) gives the records."""
     db, table, _ = _target(ctx, dst_id)
     transform = ctx.field("transformSql")
-    create = ctx.field("createTableSql", object_id=dst_id)
+    create = node_field(ctx, dst_id, "createTableSql")
     ctx.log.write(f"loading into {table} on {db.shown} ({mode})\n")
     with connect(ctx, db) as conn:
         cur = conn.cursor()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tailrace.runtime.activities.common import location, script_text
+from tailrace.runtime.activities.common import location, node_field, script_text
 from tailrace.runtime.activities.databases import (
     Database,
     connect,
@@ -101,10 +101,10 @@ def run_sql(ctx: AttemptContext) -> AttemptOutcome:
 
 def sql_node(ctx: AttemptContext, node_id: str) -> tuple[Database, str]:
     """The node's database and its (checked) table name."""
-    table = ctx.field("table", object_id=node_id) or ctx.field("tableName", object_id=node_id)
+    table = node_field(ctx, node_id, "table") or node_field(ctx, node_id, "tableName")
     if not table:
         raise ActivityError("needs 'table'", location_of(node_id, "table"))
-    schema = ctx.field("schemaName", object_id=node_id)
+    schema = node_field(ctx, node_id, "schemaName")
     if schema and "." not in table:
         table = f"{schema}.{table}"
     return node_database(ctx, node_id), table_name(table, node_id)
@@ -128,7 +128,7 @@ def format_value(value: Any, separator: str) -> str:
 
 def copy_sql_to_store(ctx: AttemptContext, src_id: str, dst: NodeData, staging: Path) -> int:
     db, table = sql_node(ctx, src_id)
-    query = ctx.field("selectQuery", object_id=src_id) or f"SELECT * FROM {table}"
+    query = node_field(ctx, src_id, "selectQuery") or f"SELECT * FROM {table}"
     out = staging / "000000_0"
     count = 0
     ctx.log.write(f"reading {src_id} from {db.shown}\n")
@@ -137,7 +137,7 @@ def copy_sql_to_store(ctx: AttemptContext, src_id: str, dst: NodeData, staging: 
         try:
             cur.execute(query)
         except Exception as exc:
-            fld = "selectQuery" if ctx.field("selectQuery", object_id=src_id) else "table"
+            fld = "selectQuery" if node_field(ctx, src_id, "selectQuery") else "table"
             raise ActivityError(
                 f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(src_id, fld)
             )
@@ -203,8 +203,8 @@ def table_exists(db: Database, conn: Any, table: str) -> bool:
 
 def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
     db, table = sql_node(ctx, dst_id)
-    insert = ctx.field("insertQuery", object_id=dst_id)
-    create = ctx.field("createTableSql", object_id=dst_id)
+    insert = node_field(ctx, dst_id, "insertQuery")
+    create = node_field(ctx, dst_id, "createTableSql")
     rows = read_records(ctx, src)
     ctx.log.write(f"writing {len(rows)} record(s) into {dst_id} on {db.shown}\n")
     with connect(ctx, db) as conn:
