@@ -3,32 +3,18 @@ and a one-shot runner (the `tailrace run` path) with a tailrace.toml of the test
 
 from __future__ import annotations
 
-import json
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dbhelpers import HEAD, MYSQL_PASSWORD, MYSQL_USER
 
 from tailrace.config import load_settings
 from tailrace.definition import from_file_dict
 from tailrace.runtime.local import LocalRunner, RunReport
 from tailrace.services import build_services
-
-PG_JDBC = "jdbc:postgresql://127.0.0.1:5432/test"
-MYSQL_JDBC = "jdbc:mysql://127.0.0.1:3306/test"
-MYSQL_USER = "tr_datanodes"
-MYSQL_PASSWORD = "s3cr3t-Pa55word-for-tests"
-HEAD = [
-    {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "S"}, "workerGroup": "local"},
-    {"id": "S", "type": "Schedule", "startDateTime": "2012-12-24T00:00:00", "period": "1 day"},
-]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -105,21 +91,3 @@ def run_objects(home: Path, tmp_path: Path) -> Runner:
         return runner.run(defn, until=parse_dp(until))
 
     return run
-
-
-def result(report: RunReport, component: str) -> Any:
-    found = [r for r in report.results if r.instance.component_id == component]
-    assert found, f"no instance of {component}: {[r.instance.component_id for r in report.results]}"
-    return found[0]
-
-
-def attempt_log(report: RunReport, component: str) -> str:
-    uri = result(report, component).log_uri
-    assert uri, component
-    path = Path(uri.removeprefix("file://"))
-    return path.read_text() if path.exists() else ""
-
-
-def dump(objects: list[dict[str, Any]], path: Path) -> Path:
-    path.write_text(json.dumps({"objects": HEAD + objects}))
-    return path

@@ -4,7 +4,7 @@ the error naming object and field, no password in the log, nothing half-written)
 
 from __future__ import annotations
 
-from conftest import MYSQL_JDBC, MYSQL_PASSWORD, MYSQL_USER, PG_JDBC, attempt_log, dump, result, unique
+from dbhelpers import MYSQL_JDBC, MYSQL_PASSWORD, MYSQL_USER, PG_JDBC, attempt_log, dump, result, unique
 
 SECRET = MYSQL_PASSWORD
 
