@@ -100,7 +100,7 @@ def _network(
         raise _error(
             obj_id,
             fld,
-            f"expected jdbc:postgresql://host[:port]/database or jdbc:mysql://host[:port]/database; found {url!r}",
+            f"expected jdbc:postgresql://host[:port]/database or jdbc:mysql://host[:port]/database; found {url.split('?')[0]!r}",
         )
     kind = KIND_OF_SCHEME[m["scheme"]]
     host = m["host"].strip("[]")
