@@ -239,3 +239,29 @@ def test_the_metadata_database_is_refused_even_to_single_user_runs(home, pg, run
     assert q.status == "FAILED" and "object 'Meta', field 'connectionString'" in q.error
     assert "tailrace's own metadata database" in q.error
     assert result(report, "R").status == "FINISHED"
+
+
+def test_connection_properties_that_tune_a_connection_are_used(home, pg, mysql, run_objects):
+    schema, table = unique("tr_schema"), unique("tr_t")
+    pg.execute(f"CREATE SCHEMA {schema}")
+    objects = [
+        {
+            **jdbc("Pg", PG_JDBC + "?connectTimeout=5", user="postgres"),
+            "jdbcProperties": [f"currentSchema={schema}"],
+        },
+        {
+            "id": "InSchema",
+            "type": "SqlActivity",
+            "database": {"ref": "Pg"},
+            "script": f"CREATE TABLE {table} (id int); INSERT INTO {table} VALUES (7)",
+        },
+        {**jdbc("My", MYSQL_JDBC), "jdbcProperties": ["connectTimeout=5000", "useSSL=false"]},
+        {"id": "OnMysql", "type": "SqlActivity", "database": {"ref": "My"}, "script": "SELECT 1"},
+    ]
+    try:
+        report = run_objects(objects)
+        assert result(report, "InSchema").status == "FINISHED", result(report, "InSchema").error
+        assert result(report, "OnMysql").status == "FINISHED", result(report, "OnMysql").error
+        assert pg.execute(f"SELECT id FROM {schema}.{table}").fetchall() == [(7,)]
+    finally:
+        pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
