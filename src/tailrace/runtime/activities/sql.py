@@ -214,6 +214,12 @@ def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
             if create and not table_exists(db, conn, table):
                 cur.execute(create)
             fld = "insertQuery" if insert else "table"
+            if db.kind == "postgresql" and not insert:
+                # Whole records into the table: COPY is several times faster than INSERTs.
+                with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return len(rows)
             for start in range(0, len(rows), BATCH):
                 batch = rows[start : start + BATCH]
                 by_width: dict[int, list[list[str | None]]] = {}
