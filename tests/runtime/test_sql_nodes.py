@@ -265,3 +265,28 @@ def test_connection_properties_that_tune_a_connection_are_used(home, pg, mysql, 
         assert pg.execute(f"SELECT id FROM {schema}.{table}").fetchall() == [(7,)]
     finally:
         pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_mysql_copy_is_all_or_nothing(home, mysql, run_objects):
+    table = unique("tr_half")
+    mysql.cursor().execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(9)) ENGINE=InnoDB")
+    (home / "s3" / "dn" / "dup").mkdir(parents=True)
+    (home / "s3" / "dn" / "dup" / "part-0").write_text(
+        "".join(f"{i}\tn{i}\n" for i in range(1500)) + "7\tagain\n"
+    )
+    objects = [
+        jdbc("Db", MYSQL_JDBC),
+        {"id": "Tsv", "type": "TSV"},
+        {"id": "In", "type": "S3DataNode", "directoryPath": "s3://dn/dup/", "dataFormat": {"ref": "Tsv"}},
+        {"id": "T", "type": "SqlDataNode", "database": {"ref": "Db"}, "table": table},
+        {"id": "Load", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "T"}},
+    ]
+    try:
+        load = result(run_objects(objects), "Load")
+        assert load.status == "FAILED" and "object 'T', field 'table'" in load.error
+        assert "Duplicate entry" in load.error
+        cur = mysql.cursor()
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        assert cur.fetchone()[0] == 0  # the first batch of 1,000 was rolled back too
+    finally:
+        mysql.cursor().execute(f"DROP TABLE IF EXISTS {table}")

@@ -9,7 +9,8 @@ atomically, so a failed copy leaves nothing half-written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +171,13 @@ def split_record(line: str, separator: str) -> list[str | None]:
     return fields
 
 
-def read_records(ctx: AttemptContext, src: NodeData) -> list[list[str | None]]:
+def iter_records(ctx: AttemptContext, src: NodeData) -> Iterator[list[str | None]]:
+    """The input's records one by one (the input is never held in memory whole)."""
     require_exists(ctx.storage, src, role="input")
-    rows: list[list[str | None]] = []
     for raw in ctx.storage.iter_lines(src.uri):
         line = raw.decode("utf-8").rstrip("\r\n")
         if line:
-            rows.append(split_record(line, src.separator))
-    return rows
+            yield split_record(line, src.separator)
 
 
 def table_exists(db: Database, conn: Any, table: str) -> bool:
@@ -205,8 +205,10 @@ def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
     db, table = sql_node(ctx, dst_id)
     insert = node_field(ctx, dst_id, "insertQuery")
     create = node_field(ctx, dst_id, "createTableSql")
-    rows = read_records(ctx, src)
-    ctx.log.write(f"writing {len(rows)} record(s) into {dst_id} on {db.shown}\n")
+    require_exists(ctx.storage, src, role="input")  # before anything touches the table
+    records = iter_records(ctx, src)
+    ctx.log.write(f"writing {src.uri} into {dst_id} on {db.shown}\n")
+    count = 0
     with connect(ctx, db) as conn:
         cur = conn.cursor()
         fld = "createTableSql"
@@ -217,22 +219,26 @@ def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
             if db.kind == "postgresql" and not insert:
                 # Whole records into the table: COPY is several times faster than INSERTs.
                 with cur.copy(f"COPY {table} FROM STDIN") as copy:
-                    for row in rows:
+                    for row in records:
                         copy.write_row(row)
-                return len(rows)
-            for start in range(0, len(rows), BATCH):
-                batch = rows[start : start + BATCH]
-                by_width: dict[int, list[list[str | None]]] = {}
-                for row in batch:
-                    by_width.setdefault(len(row), []).append(row)
-                for width, group in by_width.items():
-                    sql = insert or f"INSERT INTO {table} VALUES ({', '.join('?' for _ in range(width))})"
-                    cur.executemany(placeholders(db, sql), group)
-                ctx.heartbeat()
+                        count += 1
+                        if count % BATCH == 0:
+                            ctx.heartbeat()
+            else:
+                for batch in iter(lambda: list(itertools.islice(records, BATCH)), []):
+                    by_width: dict[int, list[list[str | None]]] = {}
+                    for row in batch:
+                        by_width.setdefault(len(row), []).append(row)
+                    for width, group in by_width.items():
+                        sql = insert or f"INSERT INTO {table} VALUES ({', '.join('?' for _ in range(width))})"
+                        cur.executemany(placeholders(db, sql), group)
+                    count += len(batch)
+                    ctx.heartbeat()
         except ActivityError:
             raise
         except Exception as exc:
             raise ActivityError(
                 f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(dst_id, fld)
             )
-    return len(rows)
+    ctx.log.write(f"wrote {count} record(s); committed\n")
+    return count
