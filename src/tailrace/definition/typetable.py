@@ -409,7 +409,7 @@ _TYPES = [
         P,
         PRECONDITION,
         page="dp-object-exists",
-        note="true when the data node it guards exists (S3 path or SQL table)",
+        note="true when the data node it guards exists (S3 path, SQL table or DynamoDB table)",
     ),
     _t(
         "ShellCommandPrecondition",

@@ -98,7 +98,11 @@ def _call(ctx: AttemptContext, obj_id: str, table: str, op: str, **kwargs: Any) 
 
 
 def table_exists(ctx: AttemptContext) -> AttemptOutcome:
-    oid = ctx.instance.component_id
+    return node_table_exists(ctx, ctx.instance.component_id)
+
+
+def node_table_exists(ctx: AttemptContext, oid: str) -> AttemptOutcome:
+    """DynamoDBTableExists, and Exists on a DynamoDBDataNode: does DescribeTable find it."""
     table = _table(ctx, oid)
     try:
         client(ctx, oid).describe_table(TableName=table)
@@ -236,6 +240,7 @@ def _items_from_store(ctx: AttemptContext, src: NodeData) -> list[Item]:
                 item = doc["Item"] if isinstance(doc, dict) and "Item" in doc else doc
                 if not isinstance(item, dict) or not all(isinstance(v, dict) for v in item.values()):
                     raise ValueError("not an item of typed attributes")
+                item = {k: _binary(v) for k, v in item.items()}
             except (ValueError, KeyError) as exc:
                 raise ActivityError(
                     f"line {n} of {src.uri} is not a DynamoDB JSON item: {exc}",
@@ -243,6 +248,19 @@ def _items_from_store(ctx: AttemptContext, src: NodeData) -> list[Item]:
                 )
         items.append(item)
     return items
+
+
+def _binary(value: Item) -> Item:
+    """B and BS values are base64 in JSON; boto3 wants the bytes."""
+    if "B" in value:
+        return {"B": base64.b64decode(value["B"])}
+    if "BS" in value:
+        return {"BS": [base64.b64decode(v) for v in value["BS"]]}
+    if "M" in value:
+        return {"M": {k: _binary(v) for k, v in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_binary(v) for v in value["L"]]}
+    return value
 
 
 def _write_items(ctx: AttemptContext, node_id: str, items: list[Item]) -> None:

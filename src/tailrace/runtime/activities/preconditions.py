@@ -62,6 +62,10 @@ def exists(ctx: AttemptContext) -> AttemptOutcome:
             holds = sql.table_exists(db, conn, table)
         ctx.log.write(f"Exists table {table}: {holds}\n")
         return _verdict(holds, f"table {table} does not exist")
+    if ctx.resolved.objects[component].type == "DynamoDBDataNode":
+        from tailrace.runtime.activities import dynamodb
+
+        return dynamodb.node_table_exists(ctx, component)
     data = node_for(ctx, component)
     holds = ctx.storage.exists(data.uri)
     ctx.log.write(f"Exists {data.uri}: {holds}\n")
