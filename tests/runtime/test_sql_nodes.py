@@ -290,3 +290,31 @@ def test_mysql_copy_is_all_or_nothing(home, mysql, run_objects):
         assert cur.fetchone()[0] == 0  # the first batch of 1,000 was rolled back too
     finally:
         mysql.cursor().execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_sql_activity_script_from_the_store_with_arguments(home, mysql, run_objects):
+    """A script in S3 is not expression-evaluated; scriptArgument values fill its ?s."""
+    table = unique("tr_script")
+    (home / "s3" / "dn").mkdir(parents=True)
+    (home / "s3" / "dn" / "load.sql").write_text(
+        f"CREATE TABLE {table} (day VARCHAR(10), note VARCHAR(40));\n"
+        f"# a MySQL comment; it has a semicolon\nINSERT INTO {table} VALUES (?, '#{{kept}}');\n"
+    )
+    objects = [
+        jdbc("Db", MYSQL_JDBC),
+        {
+            "id": "Run",
+            "type": "SqlActivity",
+            "database": {"ref": "Db"},
+            "scriptUri": "s3://dn/load.sql",
+            "scriptArgument": "#{format(@scheduledStartTime,'YYYY-MM-dd')}",
+        },
+    ]
+    try:
+        run = result(run_objects(objects), "Run")
+        assert run.status == "FINISHED", run.error
+        cur = mysql.cursor()
+        cur.execute(f"SELECT day, note FROM {table}")
+        assert cur.fetchall() == (("2012-12-24", "#{kept}"),)
+    finally:
+        mysql.cursor().execute(f"DROP TABLE IF EXISTS {table}")
