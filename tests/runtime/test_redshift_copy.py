@@ -173,3 +173,17 @@ def test_unload_a_table_to_the_store(home, pg, run_objects):
         ]
     finally:
         pg.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_a_broken_transform_sql_is_named(staged, pg, run_objects):
+    table = unique("tr_rs")
+    pg.execute(f"CREATE TABLE {table} (id int primary key, name text)")
+    try:
+        load = result(
+            run_objects(objects(table, "APPEND", transformSql="SELECT nope FROM staging"), config=CLUSTER),
+            "Load",
+        )
+        assert load.status == "FAILED"
+        assert "object 'Load', field 'transformSql'" in load.error and "nope" in load.error
+    finally:
+        pg.execute(f"DROP TABLE IF EXISTS {table}")

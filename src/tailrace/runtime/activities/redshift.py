@@ -56,8 +56,8 @@ def register(registry: ActivityRegistry) -> None:
     registry.register("RedshiftCopyActivity", run_redshift_copy)
 
 
-def _target(ctx: AttemptContext, node_id: str) -> tuple[Database, str, str]:
-    """The node's database, its table (schema-qualified when schemaName is set) and bare name."""
+def _target(ctx: AttemptContext, node_id: str) -> tuple[Database, str]:
+    """The node's database and its table (schema-qualified when schemaName is set)."""
     name = node_field(ctx, node_id, "tableName")
     if not name:
         raise ActivityError("needs 'tableName'", Location(object_id=node_id, field="tableName"))
@@ -73,7 +73,7 @@ def _target(ctx: AttemptContext, node_id: str) -> tuple[Database, str, str]:
             f"a RedshiftDataNode is a PostgreSQL table here; {db.shown} is {db.kind}",
             Location(object_id=node_id, field="database"),
         )
-    return db, f"{schema}.{name}" if schema and "." not in name else name, name
+    return db, f"{schema}.{name}" if schema and "." not in name else name
 
 
 def _options(ctx: AttemptContext) -> dict[str, str]:
@@ -172,7 +172,12 @@ def load_rows(
     columns: tuple[tuple[str, str], ...] = (),
 ) -> int:
     """Load into the output table: rows_for(staging's column names) gives the records."""
-    db, table, _ = _target(ctx, dst_id)
+    db, table = _target(ctx, dst_id)
+    if table.lower() == "staging":
+        raise ActivityError(
+            "a target table named staging is hidden by the staging table of the copy; give schemaName",
+            Location(object_id=dst_id, field="tableName"),
+        )
     transform = ctx.field("transformSql")
     create = node_field(ctx, dst_id, "createTableSql")
     ctx.log.write(f"loading into {table} on {db.shown} ({mode})\n")
@@ -211,6 +216,8 @@ def load_rows(
                     copy.write_row(row)
             step, where = "transformSql", location(ctx, "transformSql")
             source = f"({transform}) AS s" if transform else "staging AS s"
+            if transform:
+                cur.execute(f"SELECT * FROM {source} LIMIT 0")  # its errors name transformSql
             step, where = "insertMode", location(ctx, "insertMode")
             match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
             if mode == "TRUNCATE":
@@ -234,7 +241,7 @@ def load_rows(
 
 
 def _unload(ctx: AttemptContext, src_id: str, dst: NodeData) -> int:
-    db, table, _ = _target(ctx, src_id)
+    db, table = _target(ctx, src_id)
     staging = Path(tempfile.mkdtemp(dir=ctx.work_dir, prefix="unload-"))
     count = 0
     try:
