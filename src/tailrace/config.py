@@ -93,6 +93,30 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """[databases]: the SQL databases and DynamoDB tables definitions reach (docs/databases.md)."""
+
+    allowed: Mapping[str, str] = field(default_factory=dict)
+    """[databases.allowed] owner (or "*") = "host[:port][/database], ...": what an owner's
+    definitions may connect to on the service; nothing by default. Single-user commands (run,
+    demo) are not restricted. The metadata database is refused to every definition."""
+    rds_instances: Mapping[str, str] = field(default_factory=dict)
+    """[databases.rds_instances] rdsInstanceId = "jdbc:mysql://host:port/db" (or jdbc:postgresql:)."""
+    redshift_clusters: Mapping[str, str] = field(default_factory=dict)
+    """[databases.redshift_clusters] clusterId (or the host of a jdbc:redshift: connection string)
+    = "jdbc:postgresql://host:port/db": the PostgreSQL database that plays the cluster."""
+    dynamodb_tables: Mapping[str, str] = field(default_factory=dict)
+    """[databases.dynamodb_tables] owner (or "*") = "pattern, ...": DynamoDB table names (shell
+    patterns) an owner's definitions may use on the service; none by default."""
+    connect_timeout: float = 10.0
+    """Seconds to wait for a database connection before the attempt fails."""
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0:
+            raise ConfigError(f"[databases] connect_timeout must be positive; found {self.connect_timeout}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     home: Path = Path(".tailrace")
     """Data directory: metadata database, embedded object store (`s3/`), logs, buffers."""
@@ -144,6 +168,10 @@ class Settings:
     """Comma-separated networks (CIDR) subscribers may always be in, e.g. 10.1.0.0/16."""
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     """[smtp]: where email subscriptions are sent from."""
+    dynamodb_endpoint_url: str | None = None
+    """DynamoDB endpoint of DynamoDBDataNode and the DynamoDB preconditions (default: AWS's own,
+    from the node's `region` or s3_region); credentials from aws_access_key_id/secret."""
+    databases: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     @property
     def effective_database_url(self) -> str:

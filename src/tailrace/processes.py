@@ -366,6 +366,7 @@ class Processes:
             config=RunnerConfig(poll_interval=options.poll, grace=options.grace, **config),
             engines=self.services.engines,
             hive_engine=self.services.settings.hive_engine,
+            databases=self.services.database_access,
             # Owners kept apart: each attempt gets its owner's store view, metastore and OS user.
             isolation=Isolation(execution=self.services.settings.execution),
         )

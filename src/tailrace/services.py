@@ -95,6 +95,21 @@ class Services:
         registry.get(self.settings.hive_engine)
         return registry
 
+    @functools.cached_property
+    def database_access(self) -> Any:
+        """What definitions' SQL databases and DynamoDB tables may reach ([databases] settings)."""
+        from tailrace.runtime.dbaccess import DatabaseAccess
+
+        s = self.settings
+        return DatabaseAccess(
+            settings=s.databases,
+            metadata_url=s.effective_database_url,
+            dynamodb_endpoint_url=s.dynamodb_endpoint_url,
+            region=s.s3_region,
+            aws_access_key_id=s.aws_access_key_id,
+            aws_secret_access_key=s.aws_secret_access_key,
+        )
+
     def hive_engine(
         self, *, work_dir: Path | None = None, threads: int | None = None, owner: str | None = None
     ) -> Any:

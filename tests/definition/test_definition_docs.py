@@ -82,6 +82,12 @@ def sample_rows() -> list[str]:
     return rows
 
 
+def _runs(t: object) -> str:
+    if not getattr(t, "runs_here", True):
+        return "no (warning)"
+    return "with limits" if getattr(t, "limited", False) else "yes"
+
+
 def type_rows() -> list[str]:
     rows = [
         "| Type | Category | Runs here | How (or why not) | Required | DG page |",
@@ -91,7 +97,7 @@ def type_rows() -> list[str]:
     for t in sorted(OBJECT_TYPES.values(), key=lambda t: (order.index(t.category), t.name)):
         required = list(t.required) + [" or ".join(g) for g in t.one_of]
         rows.append(
-            f"| {t.name} | {t.category.value} | {'yes' if t.runs_here else 'no (warning)'} | {t.note}"
+            f"| {t.name} | {t.category.value} | {_runs(t)} | {t.note}"
             f"{' (deprecated: ' + t.deprecated + ')' if t.deprecated else ''} | {', '.join(required) or '-'} | "
             f"{t.doc_page} |"
         )

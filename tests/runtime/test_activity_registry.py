@@ -66,10 +66,13 @@ def test_the_built_in_kinds_by_role():
         "CopyActivity",
         "HiveActivity",
         "HiveCopyActivity",
+        "RedshiftCopyActivity",
         "ShellCommandActivity",
         "SqlActivity",
     ]
     assert registry.kinds(Role.PRECONDITION) == [
+        "DynamoDBDataExists",
+        "DynamoDBTableExists",
         "Exists",
         "S3KeyExists",
         "S3PrefixNotEmpty",
@@ -85,9 +88,15 @@ def test_an_unknown_kind_is_refused_with_the_closest_and_every_kind():
     msg = str(caught.value)
     assert "activity type 'HiveActivty' cannot run on this installation." in msg
     assert "Did you mean 'HiveActivity'?" in msg
-    assert "CopyActivity, HiveActivity, HiveCopyActivity, ShellCommandActivity, SqlActivity" in msg
+    assert (
+        "CopyActivity, HiveActivity, HiveCopyActivity, RedshiftCopyActivity, ShellCommandActivity, SqlActivity"
+        in msg
+    )
     # A precondition is not an activity (and the other way round): each role has its own list.
-    with pytest.raises(UnknownKind, match="Precondition types that run here: Exists, S3KeyExists"):
+    with pytest.raises(
+        UnknownKind,
+        match="Precondition types that run here: DynamoDBDataExists, DynamoDBTableExists, Exists, S3KeyExists",
+    ):
         registry.lookup("ShellCommandActivity", Role.PRECONDITION)
     with pytest.raises(UnknownKind):
         registry.lookup("S3KeyExists", Role.ACTIVITY)

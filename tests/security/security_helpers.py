@@ -151,7 +151,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (shared / "in").mkdir(parents=True)
     (shared / "in" / "ok.tsv").write_text("1\n")
     (shared / "in" / "planted.tsv").symlink_to(home / "credentials.json")
-    config.write_text(f'allowed_local_dirs = ["{shared}"]\n[execution.users]\n{mapping}\n')
+    # alice may reach one PostgreSQL database and her own DynamoDB tables; mallory nothing.
+    reach = (
+        '[databases.allowed]\nalice = "127.0.0.1:5432/test"\n[databases.dynamodb_tables]\nalice = "alice_*"\n'
+    )
+    config.write_text(f'allowed_local_dirs = ["{shared}"]\n[execution.users]\n{mapping}\n{reach}')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAILRACE_", "AWS_"))}
     env.update(
         TAILRACE_HOME=str(home),

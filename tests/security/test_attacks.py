@@ -179,7 +179,7 @@ REFUSED = {
     "copy-nul": "NUL",
     "copy-long-key": "longer than 1024 bytes",
     "copy-alice-bucket": "belongs to another owner",
-    "jdbc-sqlite-metadata": "local paths are not allowed",
+    "jdbc-sqlite-metadata": "tailrace's own metadata database",
     "jdbc-duckdb-read-text": "disabled by configuration",
     "hive-read-text": "read_text() is not available",
     "hive-read-csv": "read_csv() is not available",

@@ -98,6 +98,8 @@ class ObjectType:
     exclusive: tuple[tuple[str, str, str], ...] = ()
     """(a, b, severity): fields that must not both be set; severity `error` or `warning`."""
     runs_here: bool = True
+    limited: bool = False
+    """Runs, with limits the note names (a mapping to configure, fields ignored)."""
     note: str = ""
     """How it runs here, or why it cannot."""
     deprecated: str = ""

@@ -113,6 +113,7 @@ def _t(
     one_of: tuple[tuple[str, ...], ...] = (),
     exclusive: tuple[tuple[str, str, str], ...] = (),
     runs_here: bool = True,
+    limited: bool = False,
     note: str = "",
     deprecated: str = "",
 ) -> ObjectType:
@@ -127,6 +128,7 @@ def _t(
         one_of=one_of,
         exclusive=exclusive,
         runs_here=runs_here,
+        limited=limited,
         note=note,
         deprecated=deprecated,
         doc_page=page,
@@ -176,7 +178,8 @@ _TYPES = [
         [*DATA_NODE, *SQL_NODE],
         page="dp-object-sqldatanode",
         required=("table",),
-        note="tables on SQLite, PostgreSQL or DuckDB through a JdbcDatabase connection string",
+        note="tables on PostgreSQL, MySQL/MariaDB, SQLite or DuckDB through its database (JdbcDatabase, "
+        "RdsDatabase or RedshiftDatabase); on the service only the hosts [databases.allowed] lists",
     ),
     _t(
         "MySqlDataNode",
@@ -184,8 +187,8 @@ _TYPES = [
         [*DATA_NODE, *SQL_NODE, *fs(samples="connectionString username *password")],
         page="dp-object-mysqldatanode",
         required=("table",),
-        runs_here=False,
-        note=NO_AWS.format(service="MySQL") + "; use SqlDataNode with a JdbcDatabase",
+        note="as SqlDataNode, through its database or its own connectionString/username/*password "
+        "(jdbc:mysql:, jdbc:mariadb:)",
         deprecated="use SqlDataNode",
     ),
     _t(
@@ -200,8 +203,9 @@ _TYPES = [
         ],
         page="dp-object-dynamodbdatanode",
         required=("tableName",),
-        runs_here=False,
-        note=NO_AWS.format(service="Amazon DynamoDB"),
+        limited=True,
+        note="a table at the configured DynamoDB endpoint (dynamodb_endpoint_url), with HiveCopyActivity "
+        "and RedshiftCopyActivity; read/writeThroughputPercent are ignored",
     ),
     _t(
         "RedshiftDataNode",
@@ -213,8 +217,9 @@ _TYPES = [
         ],
         page="dp-object-redshiftdatanode",
         required=("database", "tableName"),
-        runs_here=False,
-        note=NO_AWS.format(service="Amazon Redshift"),
+        limited=True,
+        note="a PostgreSQL table (schemaName.tableName) of the RedshiftDatabase's mapped PostgreSQL; "
+        "primaryKeys are the merge key",
     ),
     # -- activities -----------------------------------------------------------------------------
     _t(
@@ -223,7 +228,8 @@ _TYPES = [
         ACTIVITY,
         page="dp-object-copyactivity",
         one_of=ROUTED,
-        note="S3/file to S3/file, and SqlDataNode tables to or from files, record by record",
+        note="S3/file to S3/file, and SqlDataNode/MySqlDataNode tables to or from CSV/TSV files, record "
+        "by record, in one transaction or one atomic output",
     ),
     _t(
         "ShellCommandActivity",
@@ -254,7 +260,9 @@ _TYPES = [
         [*ACTIVITY, *TASK_CONFIG, *RESIZE, s("filterSql")],
         page="dp-object-hivecopyactivity",
         one_of=ROUTED,
-        note="S3 to S3 only (with filterSql); DynamoDB nodes cannot run here",
+        limited=True,
+        note="S3 to S3 on the Hive engine; DynamoDB to S3, S3 to DynamoDB and DynamoDB to DynamoDB "
+        "through boto3 (items as DynamoDB JSON lines), filterSql on the input format's columns",
     ),
     _t(
         "PigActivity",
@@ -302,8 +310,8 @@ _TYPES = [
         required=("database",),
         one_of=(("script", "scriptUri"), *ROUTED),
         exclusive=(("script", "scriptUri", "error"),),
-        note="scripts (with ? filled from scriptArgument) on JdbcDatabase connections to SQLite, "
-        "PostgreSQL or DuckDB; Redshift and RDS databases cannot be reached",
+        note="scripts (with ? filled in order from scriptArgument) in one transaction on PostgreSQL, "
+        "MySQL/MariaDB, SQLite or DuckDB, Redshift as its mapped PostgreSQL; queue is ignored",
     ),
     _t(
         "RedshiftCopyActivity",
@@ -316,8 +324,9 @@ _TYPES = [
         page="dp-object-redshiftcopyactivity",
         required=("insertMode",),
         one_of=ROUTED,
-        runs_here=False,
-        note=NO_AWS.format(service="Amazon Redshift"),
+        limited=True,
+        note="S3 or DynamoDB into a RedshiftDataNode's PostgreSQL table with each insertMode (via a "
+        "staging table, transformSql, one transaction), or the table out to S3; a few commandOptions",
     ),
     # -- resources ------------------------------------------------------------------------------
     _t(
@@ -391,8 +400,7 @@ _TYPES = [
             [*PRECONDITION, *fs("role tableName")],
             page=f"dp-{name.lower()}",
             required=("role", "tableName"),
-            runs_here=False,
-            note=NO_AWS.format(service="Amazon DynamoDB"),
+            note="asks the configured DynamoDB endpoint through boto3; role is ignored",
         )
         for name in ("DynamoDBTableExists", "DynamoDBDataExists")
     ),
@@ -401,7 +409,7 @@ _TYPES = [
         P,
         PRECONDITION,
         page="dp-object-exists",
-        note="true when the data node it guards exists (S3 path or SQL table)",
+        note="true when the data node it guards exists (S3 path, SQL table or DynamoDB table)",
     ),
     _t(
         "ShellCommandPrecondition",
@@ -425,7 +433,9 @@ _TYPES = [
         ],
         page="dp-object-jdbcdatabase",
         required=("connectionString", "jdbcDriverClass", "username", "*password"),
-        note="jdbc:postgresql:, jdbc:sqlite: and jdbc:duckdb: connection strings; other drivers cannot run",
+        limited=True,
+        note="jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, jdbc:sqlite: and jdbc:duckdb: (Python drivers; "
+        "jdbcDriverClass and jdbcDriverJarUri ignored); other drivers refused",
     ),
     _t(
         "RdsDatabase",
@@ -439,9 +449,9 @@ _TYPES = [
         ],
         page="dp-object-rdsdatabase",
         required=("*password", "rdsInstanceId", "username"),
-        runs_here=False,
-        note=NO_AWS.format(service="Amazon RDS (an instance id, not a connection string)")
-        + "; use a JdbcDatabase",
+        limited=True,
+        note="rdsInstanceId mapped to a MySQL or PostgreSQL server by [databases.rds_instances]; unmapped "
+        "ids are refused",
     ),
     _t(
         "RedshiftDatabase",
@@ -454,8 +464,9 @@ _TYPES = [
         required=("*password", "username"),
         one_of=(("clusterId", "connectionString"),),
         exclusive=(("clusterId", "connectionString", "error"),),
-        runs_here=False,
-        note=NO_AWS.format(service="Amazon Redshift"),
+        limited=True,
+        note="a PostgreSQL database: clusterId (or a jdbc:redshift: host) mapped by "
+        "[databases.redshift_clusters], or a jdbc:postgresql: connectionString",
     ),
     # -- data formats ---------------------------------------------------------------------------
     _t(
@@ -488,16 +499,21 @@ _TYPES = [
         runs_here=False,
         note="accepted; staging RegEx-formatted nodes for Hive does not run here yet",
     ),
-    *(
-        _t(
-            name,
-            Category.DATA_FORMAT,
-            [PARENT, *fs(multi="column")],
-            page=f"dp-object-{name.lower()}",
-            runs_here=False,
-            note="describes DynamoDB data: " + NO_AWS.format(service="Amazon DynamoDB"),
-        )
-        for name in ("DynamoDBDataFormat", "DynamoDBExportDataFormat")
+    _t(
+        "DynamoDBDataFormat",
+        Category.DATA_FORMAT,
+        [PARENT, *fs(multi="column")],
+        page="dp-object-dynamodbdataformat",
+        runs_here=False,
+        note="for HiveActivity scripts over DynamoDB tables (Hive's DynamoDB storage handler), which do not "
+        "run here; use HiveCopyActivity with DynamoDBExportDataFormat",
+    ),
+    _t(
+        "DynamoDBExportDataFormat",
+        Category.DATA_FORMAT,
+        [PARENT, *fs(multi="column")],
+        page="dp-object-dynamodbexportdataformat",
+        note="HiveCopyActivity's items: its columns are what filterSql reads; S3 files hold DynamoDB JSON lines",
     ),
     # -- actions --------------------------------------------------------------------------------
     _t(

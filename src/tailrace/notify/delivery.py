@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -220,7 +220,7 @@ class DeliveryWorker:
             log.exception("delivery %s could not be prepared", row["id"])
             return Outcome(delivered=False, retry=False, detail=f"internal error: {type(exc).__name__}")
 
-    def _to_console(self, row: dict[str, Any], payload: dict[str, Any]) -> Outcome:
+    def _to_console(self, row: Mapping[str, Any], payload: dict[str, Any]) -> Outcome:
         if payload.get("Type") != "Notification":
             return Outcome(delivered=True, retry=False, detail="")  # nothing to confirm or show
         assert self.console is not None

@@ -17,6 +17,7 @@ from tailrace.engines.abc import LogSink
 from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.expressions import ExpressionError, Scope, render
 from tailrace.plan import PlannedInstance, ScopeBuilder
+from tailrace.runtime.dbaccess import DatabaseAccess
 from tailrace.storage import Storage
 
 log = logging.getLogger("tailrace.worker")
@@ -114,6 +115,8 @@ class AttemptContext:
     """The engine that runs Hive scripts: the `hive_engine` setting (later, the resource's)."""
     owner: str = ""
     """The pipeline's owner: whose metastore namespace Hive scripts use ("" in local runs)."""
+    databases: DatabaseAccess = field(default_factory=DatabaseAccess)
+    """Which SQL databases and DynamoDB tables may be reached, and how (the [databases] settings)."""
     clock: Clock = field(default_factory=SystemClock)
     cancelled: threading.Event = field(default_factory=CancelSignal)
     """Set when the attempt must stop (cancel, deactivation, shutdown); see on_cancel."""

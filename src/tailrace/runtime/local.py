@@ -34,6 +34,7 @@ from tailrace.limits import Limits
 from tailrace.plan import schedule_type_of
 from tailrace.runtime.activation import RESOURCE_QUEUE, main_anchor, resource_queue
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
+from tailrace.runtime.dbaccess import DatabaseAccess
 from tailrace.runtime.runners import queues_for
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
@@ -141,7 +142,9 @@ class LocalRunner:
         tally: Callable[[int, int], None] = lambda ended, planned: None,
         store_factory: Callable[[Path, Clock], StateStore] | None = None,
         executor: Executor = default_executor,
+        databases: DatabaseAccess | None = None,
     ) -> None:
+        self.databases = databases
         self.storage = storage
         self.home = home.resolve()
         self.engines = engines
@@ -255,6 +258,7 @@ class _Run:
             engines=r.engines,
             hive_engine=r.hive_engine,
             executor=self._executor,
+            databases=r.databases,
         )
         for _ in range(MAX_STEPS):  # a long backfill is created over several bounded ticks
             if not scheduler.tick().backlog:

@@ -30,6 +30,7 @@ from tailrace.events.model import (
     PipelineStateChanged,
 )
 from tailrace.runtime.activation import RESOURCE_QUEUE, SERVICE_QUEUE, resource_queue, worker_group_queue
+from tailrace.runtime.dbaccess import DatabaseAccess
 from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.runtime.tasks import Task
@@ -89,8 +90,10 @@ class ServiceProcess:
         executor: Executor = default_executor,
         echo: Callable[[str], None] | None = None,
         isolation: Isolation | None = None,
+        databases: DatabaseAccess | None = None,
     ) -> None:
         self.isolation = isolation
+        self.databases = databases
         self.service = service
         self.storage = storage
         self.home = home
@@ -129,6 +132,7 @@ class ServiceProcess:
             doorbell=self.doorbell,
             echo=self.echo,
             isolation=self.isolation,
+            databases=self.databases,
         )
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:

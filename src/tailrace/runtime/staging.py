@@ -76,9 +76,10 @@ def node_data(node: ResolvedObject, *, uri: str | None, field: str, resolved: An
     fmt_type = None
     if fmt is not None:
         fmt_type = fmt.type
-        if fmt.type not in ("TSV", "CSV", "Custom"):
+        if fmt.type not in ("TSV", "CSV", "Custom", "DynamoDBExportDataFormat"):
             raise ActivityError(
-                f"{fmt.type} data formats cannot be staged here (TSV, CSV and Custom can)",
+                f"{fmt.type} data formats cannot be staged here (TSV, CSV, Custom and, for "
+                "HiveCopyActivity, DynamoDBExportDataFormat can)",
                 Location(object_id=node.id, field="dataFormat"),
             )
         columns = _columns(fmt)

@@ -27,6 +27,7 @@ from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
+from tailrace.runtime.dbaccess import DatabaseAccess
 from tailrace.runtime.logs import closing_suffix, log_storage
 from tailrace.runtime.logtext import plain
 from tailrace.runtime.service import PipelineService
@@ -148,8 +149,10 @@ class Worker:
         doorbell: Doorbell | None = None,
         echo: Callable[[str], None] | None = None,
         isolation: Isolation | None = None,
+        databases: DatabaseAccess | None = None,
     ) -> None:
         self.isolation = isolation
+        self.databases = databases or DatabaseAccess()
         self.service = service
         self.queues = list(queues)
         self.storage = storage
@@ -224,6 +227,7 @@ class Worker:
                 engines=self.engines,
                 hive_engine=self.hive_engine,
                 owner=engine_owner or "",  # "": one namespace, as in local runs
+                databases=self.databases,
                 execution=execution,
                 clock=SystemClock(),
                 cancelled=cancelled,

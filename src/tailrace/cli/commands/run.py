@@ -96,6 +96,7 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
         home=ctx.settings.home,
         engines=services.engines,
         hive_engine=services.settings.hive_engine,
+        databases=services.database_access,
         echo=lambda line: print(line, flush=True),
         progress=progress,
         tally=tally,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tailrace.errors import Location, TailraceError
+from tailrace.expressions import Scope
 from tailrace.plan import Window
 from tailrace.runtime.context import AttemptContext
 from tailrace.runtime.staging import ActivityError, NodeData, node_data
 
 
-def node_for(ctx: AttemptContext, node_id: str) -> NodeData:
-    """The node's location evaluated in its own instance scope for this window."""
+def node_scope(ctx: AttemptContext, node_id: str) -> Scope:
+    """The node's own instance scope for this window (its `#{table}` is its own field)."""
     node = ctx.resolved.objects[node_id]
     window = ctx.scopes.planner.window_at(node, ctx.instance.scheduled_start)
     window = window or Window(
@@ -18,7 +19,18 @@ def node_for(ctx: AttemptContext, node_id: str) -> NodeData:
         end=ctx.instance.scheduled_end,
         run_at=ctx.instance.run_at,
     )
-    scope = ctx.scopes.window_scope(node_id, window)
+    return ctx.scopes.window_scope(node_id, window)
+
+
+def node_field(ctx: AttemptContext, node_id: str, name: str) -> str | None:
+    """A field of a data node, evaluated in the node's scope."""
+    return ctx.field(name, node_scope(ctx, node_id), object_id=node_id)
+
+
+def node_for(ctx: AttemptContext, node_id: str) -> NodeData:
+    """The node's location evaluated in its own instance scope for this window."""
+    node = ctx.resolved.objects[node_id]
+    scope = node_scope(ctx, node_id)
     field = "directoryPath" if node.string("directoryPath") is not None else "filePath"
     uri = ctx.field(field, scope, object_id=node_id) if node.string(field) is not None else None
     return node_data(node, uri=uri, field=field, resolved=ctx.resolved)

@@ -1,5 +1,5 @@
 """CopyActivity: files between data nodes of the object store, and records to or from a
-SqlDataNode (tailrace.runtime.activities.sql)."""
+SqlDataNode or MySqlDataNode (tailrace.runtime.activities.sql)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ def run_copy(ctx: AttemptContext) -> AttemptOutcome:
         raise ActivityError("CopyActivity takes exactly one input and one output", location(ctx, "input"))
     in_type = ctx.resolved.objects[inputs[0]].type
     out_type = ctx.resolved.objects[outputs[0]].type
-    if out_type == "SqlDataNode":
+    if out_type in sql.SQL_NODES:
         count = sql.copy_store_to_sql(ctx, node_for(ctx, inputs[0]), outputs[0])
         ctx.log.write(f"copied {count} record(s) into {outputs[0]}\n")
         return AttemptOutcome(status="FINISHED", summary={"rows_written": count})
     dst = node_for(ctx, outputs[0])
     staging = Path(tempfile.mkdtemp(dir=ctx.work_dir, prefix="copy-"))
     try:
-        if in_type == "SqlDataNode":
+        if in_type in sql.SQL_NODES:
             count = sql.copy_sql_to_store(ctx, inputs[0], dst, staging)
             what = f"{count} record(s) from {inputs[0]}"
         else:

@@ -165,13 +165,18 @@ def run_hive(ctx: AttemptContext) -> AttemptOutcome:
 
 def run_hive_copy(ctx: AttemptContext) -> AttemptOutcome:
     comp = ctx.component
+    nodes = ("S3DataNode", "DynamoDBDataNode")
     for role in ("input", "output"):
         refs = comp.refs(role)
-        if len(refs) != 1 or ctx.resolved.objects[refs[0]].type != "S3DataNode":
+        if len(refs) != 1 or ctx.resolved.objects[refs[0]].type not in nodes:
             raise ActivityError(
-                f"HiveCopyActivity runs here with one S3DataNode {role} (DynamoDB nodes cannot be reached)",
-                location(ctx, role),
+                f"HiveCopyActivity takes one S3DataNode or DynamoDBDataNode {role}", location(ctx, role)
             )
+    in_id, out_id = comp.refs("input")[0], comp.refs("output")[0]
+    if "DynamoDBDataNode" in (ctx.resolved.objects[in_id].type, ctx.resolved.objects[out_id].type):
+        from tailrace.runtime.activities import dynamodb
+
+        return dynamodb.hive_copy(ctx, in_id, out_id)
     condition = ctx.field("filterSql")
     script = "INSERT OVERWRITE TABLE ${output1} SELECT * FROM ${input1}" + (
         f" WHERE {condition}" if condition else ""

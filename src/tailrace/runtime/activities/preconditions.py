@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tailrace.runtime.activities import sql
 from tailrace.runtime.activities.common import location, node_for
+from tailrace.runtime.activities.databases import connect
 from tailrace.runtime.activities.registry import ActivityRegistry, Role
 from tailrace.runtime.activities.shell_command import run_shell_like
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
@@ -55,16 +56,16 @@ def exists(ctx: AttemptContext) -> AttemptOutcome:
     if node is None:
         raise ActivityError("Exists must be used as the precondition of a data node")
     component = node[1:].rsplit("_", 1)[0]
-    if ctx.resolved.objects[component].type == "SqlDataNode":
+    if ctx.resolved.objects[component].type in (*sql.SQL_NODES, "RedshiftDataNode"):
         db, table = sql.sql_node(ctx, component)
-        try:
-            with sql.connect(db) as conn:
-                conn.cursor().execute(f"SELECT 1 FROM {table} WHERE 1 = 0")
-            holds = True
-        except Exception:
-            holds = False
+        with connect(ctx, db) as conn:  # a database that cannot be reached fails the attempt
+            holds = sql.table_exists(db, conn, table)
         ctx.log.write(f"Exists table {table}: {holds}\n")
         return _verdict(holds, f"table {table} does not exist")
+    if ctx.resolved.objects[component].type == "DynamoDBDataNode":
+        from tailrace.runtime.activities import dynamodb
+
+        return dynamodb.node_table_exists(ctx, component)
     data = node_for(ctx, component)
     holds = ctx.storage.exists(data.uri)
     ctx.log.write(f"Exists {data.uri}: {holds}\n")

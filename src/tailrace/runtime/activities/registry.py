@@ -23,6 +23,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "tailrace.runtime.activities.hive",
     "tailrace.runtime.activities.sql",
     "tailrace.runtime.activities.preconditions",
+    "tailrace.runtime.activities.redshift",
+    "tailrace.runtime.activities.dynamodb",
 )
 
 

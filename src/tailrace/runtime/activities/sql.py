@@ -1,207 +1,152 @@
-"""SQL work on JdbcDatabase connections: SqlActivity, and CopyActivity to or from SqlDataNode.
+"""SQL work on database objects (databases.py): SqlActivity, and CopyActivity to or from a
+SqlDataNode or MySqlDataNode.
 
-JDBC URLs are mapped to Python drivers: `jdbc:postgresql://host:port/db` (psycopg),
-`jdbc:sqlite:/path` (sqlite3) and `jdbc:duckdb:/path` (duckdb). Scripts keep JDBC's `?`
-placeholders; values come from `scriptArgument` (SqlActivity) or the copied records.
+Scripts keep JDBC's `?` placeholders, filled in order from `scriptArgument`. A script runs in
+one transaction (MySQL commits DDL statements on its own; docs/databases.md). Copies into a
+table are one transaction; copies out of one are written to a staging file and published
+atomically, so a failed copy leaves nothing half-written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import sqlite3
+import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailrace.errors import Location, StorageError
-from tailrace.runtime.activities.common import location, script_text
+from tailrace.runtime.activities.common import location, node_field, script_text
+from tailrace.runtime.activities.databases import (
+    Database,
+    connect,
+    database_of,
+    node_database,
+    placeholders,
+    scrub,
+    statements,
+    table_name,
+)
 from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.staging import ActivityError, NodeData, require_exists
-from tailrace.storage import OwnerStorage
 
-_PG = re.compile(
-    r"^jdbc:postgresql://(?P<host>[^/:?]+)(?::(?P<port>\d+))?/(?P<db>[^?]+)(?:\?(?P<query>.*))?$"
-)
-
-
-@dataclass(frozen=True)
-class Database:
-    kind: str  # postgresql, sqlite, duckdb
-    target: str
-    user: str | None
-    password: str | None
-    object_id: str
-    sandboxed: bool = False
-    """An owner's attempt on the service: a DuckDB file is opened with external access off."""
-
-
-def _check_local_database(ctx: AttemptContext, db_id: str, target: str) -> None:
-    """A SQLite or DuckDB file is a local path like any other: on the service it must lie under
-    allowed_local_dirs (else `jdbc:sqlite:$TAILRACE_HOME/tailrace.db` would read every key)."""
-    if target in ("", ":memory:") or not isinstance(ctx.storage, OwnerStorage):
-        return
-    try:
-        ctx.storage.resolve(target)
-    except StorageError as exc:
-        raise ActivityError(f"connectionString: {exc}", Location(object_id=db_id, field="connectionString"))
-
-
-def database_of(ctx: AttemptContext, db_id: str) -> Database:
-    db = ctx.resolved.objects[db_id]
-    if db.type != "JdbcDatabase":
-        raise ActivityError(
-            f"{db.type} '{db_id}' cannot be reached from here; use a JdbcDatabase with a jdbc:postgresql:, "
-            "jdbc:sqlite: or jdbc:duckdb: connectionString",
-            Location(object_id=db_id, field="type"),
-        )
-    url = ctx.field("connectionString", object_id=db_id) or ""
-    user = ctx.field("username", object_id=db_id)
-    password = ctx.field("*password", object_id=db_id)
-    if url.startswith("jdbc:postgresql:"):
-        if not _PG.match(url):
-            raise ActivityError(
-                f"expected jdbc:postgresql://host[:port]/database; found {url!r}",
-                Location(object_id=db_id, field="connectionString"),
-            )
-        return Database("postgresql", url, user, password, db_id)
-    for kind in ("sqlite", "duckdb"):
-        if url.startswith(f"jdbc:{kind}:"):
-            target = url[len(f"jdbc:{kind}:") :]
-            _check_local_database(ctx, db_id, target)
-            return Database(
-                kind, target, user, password, db_id, sandboxed=isinstance(ctx.storage, OwnerStorage)
-            )
-    raise ActivityError(
-        f"unsupported connectionString {url!r}: jdbc:postgresql:, jdbc:sqlite: and jdbc:duckdb: run here",
-        Location(object_id=db_id, field="connectionString"),
-    )
-
-
-@contextlib.contextmanager
-def connect(db: Database) -> Iterator[Any]:
-    """A DB-API connection that commits on success and rolls back on error."""
-    if db.kind == "postgresql":
-        import psycopg
-
-        m = _PG.match(db.target)
-        assert m is not None
-        conn: Any = psycopg.connect(
-            host=m["host"],
-            port=int(m["port"] or 5432),
-            dbname=m["db"],
-            user=db.user,
-            password=db.password or None,
-        )
-    elif db.kind == "sqlite":
-        conn = sqlite3.connect(db.target)
-    else:
-        import duckdb
-
-        config: dict[str, Any] = (
-            {"enable_external_access": False, "lock_configuration": True} if db.sandboxed else {}
-        )
-        conn = duckdb.connect(db.target, config=config)
-    try:
-        yield conn
-        conn.commit()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        raise
-    finally:
-        conn.close()
-
-
-def _params(db: Database, sql: str) -> str:
-    """JDBC `?` placeholders in the driver's style (psycopg wants %s; % itself must double)."""
-    if db.kind != "postgresql":
-        return sql
-    out, quote = [], ""
-    for ch in sql:
-        if quote:
-            out.append("%%" if ch == "%" else ch)
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-            out.append(ch)
-        else:
-            out.append("%s" if ch == "?" else "%%" if ch == "%" else ch)
-    return "".join(out)
-
-
-def run_statements(db: Database, conn: Any, script: str, args: Sequence[str]) -> int:
-    """Run a script; with arguments it is one statement whose `?`s they fill."""
-    cur = conn.cursor()
-    if args:
-        cur.execute(_params(db, script), list(args))
-        return 1
-    if db.kind == "sqlite":
-        conn.executescript(script)
-    else:
-        cur.execute(script)
-    return 1
+SQL_NODES = ("SqlDataNode", "MySqlDataNode")
+BATCH = 1000
 
 
 def register(registry: ActivityRegistry) -> None:
     registry.register("SqlActivity", run_sql)
 
 
+def run_statements(db: Database, conn: Any, script: str, args: Sequence[str]) -> int:
+    """Run every statement of the script; the arguments fill the `?`s in order across them."""
+    if not args and db.kind != "mysql":
+        # One call, as the drivers take whole scripts (PostgreSQL's $$ bodies stay intact).
+        if db.kind == "sqlite":
+            conn.executescript(script)
+        else:
+            conn.cursor().execute(script)
+        return len(statements(script))
+    parts = statements(script, hash_comments=db.kind == "mysql")
+    remaining = list(args)
+    cur = conn.cursor()
+    for part in parts:
+        wanted = placeholder_count(part)
+        if wanted > len(remaining):
+            raise ValueError(f"the script has more ? placeholders than scriptArgument values ({len(args)})")
+        values, remaining = remaining[:wanted], remaining[wanted:]
+        if wanted:
+            cur.execute(placeholders(db, part), values)
+        else:
+            cur.execute(part)
+    if remaining:
+        raise ValueError(
+            f"{len(args)} scriptArgument value(s) for {len(args) - len(remaining)} ? placeholder(s)"
+        )
+    return len(parts)
+
+
+def placeholder_count(sql: str) -> int:
+    count, quote = 0, ""
+    for ch in sql:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "?":
+            count += 1
+    return count
+
+
 def run_sql(ctx: AttemptContext) -> AttemptOutcome:
-    comp = ctx.component
-    db_id = comp.ref("database")
+    db_id = ctx.component.ref("database")
     if db_id is None:
         raise ActivityError("needs 'database'", location(ctx, "database"))
     db = database_of(ctx, db_id)
     # A script in the object store is not expression-evaluated (as in the service).
     script, source = script_text(ctx, "script")
     args = ctx.fields("scriptArgument")
-    ctx.log.write(f"running {source} on {db.kind} ({db.object_id})\n")
-    try:
-        with connect(db) as conn:
-            run_statements(db, conn, script, args)
-    except ActivityError:
-        raise
-    except Exception as exc:
-        raise ActivityError(f"{type(exc).__name__}: {exc}".strip(), location(ctx, "script"))
-    return AttemptOutcome(status="FINISHED")
+    ctx.log.write(f"running {source} on {db.shown} ({db.object_id})\n")
+    with connect(ctx, db) as conn:
+        try:
+            count = run_statements(db, conn, script, args)
+        except Exception as exc:
+            raise ActivityError(
+                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location(ctx, "script")
+            )
+    ctx.log.write(f"ran {count} statement(s); committed\n")
+    return AttemptOutcome(status="FINISHED", summary={"statements": count})
 
 
 # --- CopyActivity with SqlDataNode ------------------------------------------------------------
 
 
 def sql_node(ctx: AttemptContext, node_id: str) -> tuple[Database, str]:
-    table = ctx.field("table", object_id=node_id)
-    db_id = ctx.resolved.objects[node_id].ref("database")
-    if not table or not db_id:
-        raise ActivityError(
-            "a SqlDataNode needs 'table' and 'database'", Location(object_id=node_id, field="table")
-        )
-    return database_of(ctx, db_id), table
+    """The node's database and its (checked) table name."""
+    table = node_field(ctx, node_id, "table") or node_field(ctx, node_id, "tableName")
+    if not table:
+        raise ActivityError("needs 'table'", location_of(node_id, "table"))
+    schema = node_field(ctx, node_id, "schemaName")
+    if schema and "." not in table:
+        table = f"{schema}.{table}"
+    return node_database(ctx, node_id), table_name(table, node_id)
 
 
-def _format_value(value: Any, separator: str) -> str:
+def location_of(node_id: str, fld: str) -> Any:
+    from tailrace.errors import Location
+
+    return Location(object_id=node_id, field=fld)
+
+
+def format_value(value: Any, separator: str) -> str:
+    """CopyActivity's records: unquoted, NULL as \\N, separators and backslashes escaped."""
     if value is None:
         return "\\N"
-    return str(value).replace("\\", "\\\\").replace(separator, "\\" + separator)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value).hex()
+    text = str(value).replace("\\", "\\\\").replace(separator, "\\" + separator)
+    return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def copy_sql_to_store(ctx: AttemptContext, src_id: str, dst: NodeData, staging: Path) -> int:
     db, table = sql_node(ctx, src_id)
-    query = ctx.field("selectQuery", object_id=src_id) or f"SELECT * FROM {table}"
+    query = node_field(ctx, src_id, "selectQuery") or f"SELECT * FROM {table}"
     out = staging / "000000_0"
     count = 0
-    with connect(db) as conn, out.open("w", encoding="utf-8", newline="") as fh:
+    ctx.log.write(f"reading {src_id} from {db.shown}\n")
+    with connect(ctx, db) as conn, out.open("w", encoding="utf-8", newline="") as fh:
         cur = conn.cursor()
-        cur.execute(query)
-        # CopyActivity writes records unquoted, separators and backslashes escaped with '\'.
-        for row in cur.fetchall():
-            fields = [_format_value(v, dst.separator) for v in row]
-            fh.write(dst.separator.join(fields) + "\n")
-            count += 1
+        try:
+            cur.execute(query)
+        except Exception as exc:
+            fld = "selectQuery" if node_field(ctx, src_id, "selectQuery") else "table"
+            raise ActivityError(
+                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(src_id, fld)
+            )
+        while rows := cur.fetchmany(BATCH):
+            for row in rows:
+                fh.write(dst.separator.join(format_value(v, dst.separator) for v in row) + "\n")
+                count += 1
+            ctx.heartbeat()
     return count
 
 
@@ -214,7 +159,7 @@ def split_record(line: str, separator: str) -> list[str | None]:
     for ch in chars:
         if ch == "\\":
             nxt = next(chars, "")
-            current.append(nxt)
+            current.append({"n": "\n", "r": "\r"}.get(nxt, nxt))
             raw_field.append(ch + nxt)
         elif ch == separator:
             fields.append(None if "".join(raw_field) == "\\N" else "".join(current))
@@ -226,27 +171,74 @@ def split_record(line: str, separator: str) -> list[str | None]:
     return fields
 
 
-def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
+def iter_records(ctx: AttemptContext, src: NodeData) -> Iterator[list[str | None]]:
+    """The input's records one by one (the input is never held in memory whole)."""
     require_exists(ctx.storage, src, role="input")
-    db, table = sql_node(ctx, dst_id)
-    insert = ctx.field("insertQuery", object_id=dst_id)
-    create = ctx.field("createTableSql", object_id=dst_id)
-    rows: list[list[str | None]] = []
     for raw in ctx.storage.iter_lines(src.uri):
         line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            continue
-        rows.append(split_record(line, src.separator))
-    with connect(db) as conn:
+        if line:
+            yield split_record(line, src.separator)
+
+
+def table_exists(db: Database, conn: Any, table: str) -> bool:
+    """Asked of the catalog, so that a miss does not abort PostgreSQL's transaction."""
+    cur = conn.cursor()
+    if db.kind == "postgresql":
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        return bool(cur.fetchone()[0])
+    if db.kind == "mysql":
+        schema, _, name = table.rpartition(".")
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(%s, DATABASE()) "
+            "AND table_name = %s",
+            [schema or None, name],
+        )
+        return bool(cur.fetchone()[0])
+    try:
+        cur.execute(f"SELECT 1 FROM {table} WHERE 1 = 0")
+        return True
+    except Exception:
+        return False
+
+
+def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
+    db, table = sql_node(ctx, dst_id)
+    insert = node_field(ctx, dst_id, "insertQuery")
+    create = node_field(ctx, dst_id, "createTableSql")
+    require_exists(ctx.storage, src, role="input")  # before anything touches the table
+    records = iter_records(ctx, src)
+    ctx.log.write(f"writing {src.uri} into {dst_id} on {db.shown}\n")
+    count = 0
+    with connect(ctx, db) as conn:
         cur = conn.cursor()
-        if create:
-            try:
-                cur.execute(f"SELECT 1 FROM {table} WHERE 1 = 0")
-            except Exception:
-                conn.rollback()
-                cur = conn.cursor()
+        fld = "createTableSql"
+        try:
+            if create and not table_exists(db, conn, table):
                 cur.execute(create)
-        for row in rows:
-            sql = insert or f"INSERT INTO {table} VALUES ({', '.join('?' for _ in row)})"
-            cur.execute(_params(db, sql), row)
-    return len(rows)
+            fld = "insertQuery" if insert else "table"
+            if db.kind == "postgresql" and not insert:
+                # Whole records into the table: COPY is several times faster than INSERTs.
+                with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                    for row in records:
+                        copy.write_row(row)
+                        count += 1
+                        if count % BATCH == 0:
+                            ctx.heartbeat()
+            else:
+                for batch in iter(lambda: list(itertools.islice(records, BATCH)), []):
+                    by_width: dict[int, list[list[str | None]]] = {}
+                    for row in batch:
+                        by_width.setdefault(len(row), []).append(row)
+                    for width, group in by_width.items():
+                        sql = insert or f"INSERT INTO {table} VALUES ({', '.join('?' for _ in range(width))})"
+                        cur.executemany(placeholders(db, sql), group)
+                    count += len(batch)
+                    ctx.heartbeat()
+        except ActivityError:
+            raise
+        except Exception as exc:
+            raise ActivityError(
+                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(dst_id, fld)
+            )
+    ctx.log.write(f"wrote {count} record(s); committed\n")
+    return count
