@@ -6,6 +6,7 @@ ownership and paging are the API's; the graph is drawn here (graph.py).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,8 @@ from tailrace.console.html import Markup, csrf_field, fmt, join, q, status_class
 from tailrace.console.web import Refused, html, page, run
 from tailrace.definition import Ref, from_wire, resolve
 from tailrace.errors import TailraceError
+
+log = logging.getLogger("tailrace.console")
 
 GRID_PERIODS = 60
 LOG_WINDOW = 64 * 1024
@@ -96,6 +99,9 @@ def _object(ctx: ConsoleContext, session: Session, pid: str, oid: str, iid: str 
                     evaluated = (evaluated + ", " if evaluated else "") + result["evaluatedExpression"]
                 except TailraceError as exc:
                     evaluated = f"(cannot evaluate for {target}: {exc})"
+                except Exception as exc:  # shown on the page, never a server error for a view
+                    log.warning("console: evaluating %s of %s failed", key, target, exc_info=True)
+                    evaluated = f"(cannot evaluate for {target}: {type(exc).__name__})"
         rows.append({"key": key, "value": value, "inherited": key not in own, "evaluated": evaluated})
     return {"id": oid, "name": obj.name, "type": obj.type, "rows": rows, "for": target}
 
