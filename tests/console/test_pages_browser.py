@@ -12,6 +12,7 @@ from console_helpers import PASSWORD, Server, Tab, csrf_of, start, stop, until
 
 XSS_ID = "<img src=x onerror=window.__pwned=1>"
 XSS_NAME = "<script>window.__pwned=3</script>"
+FAILED_CELL = f'a.cell.st-fail[data-iid^="@{XSS_ID}"]'
 XSS_LOG = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 
@@ -112,6 +113,16 @@ def test_security_headers(server: Server) -> None:
     )
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "<script>" not in r.text and "style=" not in r.text
+    s, _ = server.session("alice")
+    page = s.get(server.url + "/console").text
+    assert '<div id="tr-live" data-stream="/console/live/stream"></div>' in page
+    assert '<script src="/console/static/live.js" type="module"></script>' in page
+    assert (
+        requests.get(server.url + "/console/static/live.js")
+        .headers["content-type"]
+        .startswith("text/javascript")
+    )
+    assert requests.get(server.url + "/console/static/..%2Fapp.py").status_code == 404
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -180,18 +191,32 @@ def test_failed_attempt_log_rerun_and_mark_finished(tab: Tab) -> None:
     assert tab.page.locator(f'svg.graph a.node[data-id="{XSS_ID}"]').count() == 1
     activate(tab)
     wait_cell(tab, pid, "st-fail")
-    tab.page.locator("a.cell.st-fail").first.click()
+    tab.page.locator(FAILED_CELL).click()
     tab.page.wait_for_selector("#log")
     assert XSS_LOG in tab.page.inner_text("#log")  # the log line as text
     assert tab.page.locator(".attempts tbody tr").first.locator("td").nth(1).inner_text() == "FAILED"
+    tab.page.click(f'svg.graph a.node[data-id="{XSS_ID}"]')  # field values as text
+    assert XSS_LOG in tab.page.inner_text("#object-fields")
     tab.assert_nothing_ran()
+    tab.go("/console")
+    failures = tab.page.locator("#pipelines tbody tr", has_text="shell").locator(".failures")
+    assert failures.inner_text() == "2"  # the failed instance and its CASCADE_FAILED dependent
+    # The rerun's preview changes nothing until confirmed.
+    tab.go(f"/console/pipelines/{pid}")
+    titles = tab.page.locator("a.cell").evaluate_all("els => els.map(e => e.title)")
+    tab.page.locator(FAILED_CELL).click()
+    tab.page.click("#instance form:has(button:text('Rerun')) button")
+    tab.page.wait_for_selector("#cascade")
+    tab.go(f"/console/pipelines/{pid}")
+    assert tab.page.locator("a.cell").evaluate_all("els => els.map(e => e.title)") == titles
     # Rerun: the preview shows the cascade (the failed instance and its CASCADE_FAILED dependent).
+    tab.page.locator(FAILED_CELL).click()
     preview = confirm(tab, "#instance form:has(button:text('Rerun')) button")
     assert "2 instance(s) change status" in preview
     assert "CASCADE_FAILED" in preview and "FAILED" in preview
     until("the rerun to run", lambda: tab.page.reload() and "2" in _attempt_numbers(tab), timeout=60)
     wait_cell(tab, pid, "st-fail")
-    tab.page.locator("a.cell.st-fail").first.click()
+    tab.page.locator(FAILED_CELL).click()
     preview = confirm(tab, "#instance form:has(button:text('Mark finished')) button")
     assert "FINISHED" in preview
     assert tab.page.inner_text("#instance .badge") == "FINISHED"

@@ -4,6 +4,7 @@ escaping, the graph layout, the form reader and the cascade dry run."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,12 @@ def ctx(tmp_path: Path) -> Any:
     console_routes(service=service, store=store, keys=None, clock=service.clock)
     yield context_of(_request({}, None))
     store.close()
+
+
+def _arun(coro: Any) -> Any:
+    """Run a coroutine on a thread of its own (Playwright's sync API may hold this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _request(headers: dict[str, str], ctx: Any, method: str = "GET", body: bytes = b"") -> Request:
@@ -84,7 +91,7 @@ def test_authorize_reads_the_session_and_checks_csrf_and_role(ctx: Any) -> None:
     def run(
         headers: dict[str, str], *, write: bool = False, method: str = "GET", body: bytes = b""
     ) -> Viewer | None:
-        return asyncio.run(authorize(_request(headers, ctx, method, body), write=write))
+        return _arun(authorize(_request(headers, ctx, method, body), write=write))
 
     cookie = {"cookie": f"{COOKIE}={token}"}
     assert run(cookie) == Viewer(name="op", owner="o1", can_write=True)
@@ -152,10 +159,91 @@ def test_form_reader_parses_multipart_and_caps_size() -> None:
         b'Content-Type: application/json\r\n\r\n{"objects": []}\r\n--XX--\r\n'
     )
     headers = {"content-type": "multipart/form-data; boundary=XX", "content-length": str(len(body))}
-    form = asyncio.run(read_form(_request(headers, None, "POST", body)))
+    form = _arun(read_form(_request(headers, None, "POST", body)))
     assert form.get("csrf") == "tok"
     assert (
         form.files["definition"].filename == "d.json" and form.files["definition"].data == b'{"objects": []}'
     )
     with pytest.raises(FormTooLarge):
-        asyncio.run(read_form(_request(headers, None, "POST", body), limit=10))
+        _arun(read_form(_request(headers, None, "POST", body), limit=10))
+
+
+def test_live_routes_are_mounted_with_authorize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from starlette.routing import Mount, Route
+
+    from tailrace.console import auth
+    from tailrace.console.app import console_routes
+    from tailrace.runtime.service import PipelineService
+
+    seen: dict[str, Any] = {}
+
+    def live_routes(*, store: Any, bus: Any, authorize: Any) -> list[Any]:
+        seen.update(store=store, bus=bus, authorize=authorize)
+
+        async def ok(request: Any) -> Any:
+            raise AssertionError
+
+        return [Route("/console/live/stream", ok), Route("/live/other", ok)]
+
+    fake = types.ModuleType("tailrace.console.live")
+    fake.live_routes = live_routes  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tailrace.console.live", fake)
+    store = SqlStateStore(create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    service = PipelineService(store=store, home=tmp_path)
+    routes = console_routes(service=service, store=store, keys=None, clock=service.clock, bus="the bus")
+    assert seen == {"store": store, "bus": "the bus", "authorize": auth.authorize}
+    assert getattr(routes[0], "path", None) == "/console/live/stream"  # before the console's own
+    assert isinstance(routes[1], Mount) and routes[1].path == "/console"  # a relative one, under /console
+    store.close()
+
+
+def test_periods_pages_a_backfill_latest_first(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tailrace.state import Instance, Pipeline, PipelineState, Status
+
+    store = SqlStateStore(create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    with store.transaction() as tx:
+        tx.pipelines.add(
+            Pipeline(
+                id="df-P",
+                name="p",
+                unique_id="p",
+                owner="o",
+                state=PipelineState.SCHEDULED,
+                created_at=t0,
+                updated_at=t0,
+            )
+        )
+        tx.instances.add_many(
+            [
+                Instance(
+                    pipeline_id="df-P",
+                    id=f"@{c}_{w}",
+                    component_id=c,
+                    category="ACTIVITY",
+                    type="ShellCommandActivity",
+                    window=w,
+                    scheduled_start=t0 + timedelta(hours=w),
+                    scheduled_end=t0 + timedelta(hours=w + 1),
+                    run_at=t0 + timedelta(hours=w + 1),
+                    status=Status.FINISHED,
+                    definition_version=1,
+                    created_at=t0,
+                    updated_at=t0,
+                )
+                for w in range(10)
+                for c in ("a", "b")
+            ]
+        )
+    with store.transaction(readonly=True) as tx:
+        latest = tx.instances.periods("df-P", limit=3)
+        older = tx.instances.periods("df-P", before=latest[-1][0], limit=3)
+        since = tx.instances.periods("df-P", since=t0 + timedelta(hours=8))
+    assert [s.hour for s, _ in latest] == [9, 8, 7] and [s.hour for s, _ in older] == [6, 5, 4]
+    assert [s.hour for s, _ in since] == [9, 8]
+    store.close()
