@@ -54,7 +54,9 @@ def main() -> None:
         up = subprocess.Popen([*run, "up", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True)
         try:
             assert up.stdout is not None
-            url = next(m.group(1) for line in up.stdout if (m := re.search(r"listening on (http://\S+)", line)))
+            url = next(
+                m.group(1) for line in up.stdout if (m := re.search(r"listening on (http://\S+)", line))
+            )
             subprocess.run(
                 [*run, "users", "create", "admin", "--role", "admin", "--password-stdin"],
                 env=env,
