@@ -372,3 +372,21 @@ def test_users_cli(server: Server) -> None:
     assert s.get(server.url + "/console", allow_redirects=False).status_code == 200
     tailrace(server.env, "users", "delete", "temp")
     assert s.get(server.url + "/console", allow_redirects=False).status_code == 303  # session ended
+
+
+def test_console_without_sign_in_when_auth_is_off(server: Server, tmp_path) -> None:
+    proc, url = start(
+        ["console", "--port", "0", "--insecure-no-auth"],
+        server.env,
+        tmp_path / "console.log",
+        r"listening on (http://\S+)/console",
+    )
+    try:
+        s = requests.Session()
+        page = s.get(f"{url}/console")  # a session of its own, then the list of every owner's pipelines
+        assert page.status_code == 200 and page.url.endswith("/console")
+        assert "anonymous" in page.text and "<h1>Pipelines</h1>" in page.text
+        forged = s.post(f"{url}/console/new", data={"csrf": "forged", "source": "template", "name": "x"})
+        assert forged.status_code == 403  # CSRF still applies
+    finally:
+        stop(proc)

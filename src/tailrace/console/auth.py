@@ -147,7 +147,8 @@ async def session_of(request: Request) -> Session | None:
 
 async def csrf_ok(request: Request, session: Session) -> bool:
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.method == "POST":
+    # A WebSocket handshake (the live stream may pass one) has no method and no form.
+    if sent is None and getattr(request, "method", None) == "POST":
         kind = request.headers.get("content-type", "")
         if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             from tailrace.console.forms import read_form

@@ -4,7 +4,6 @@ API), the users and sessions."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,3 @@ class ConsoleContext:
     ) -> Any:
         """A REST API read as this session's owner (the API's own ownership checks apply)."""
         return fn(Call(caller=self.caller(session), params=Params(query or {}), path=path, body=body))
-
-    def bound(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return functools.partial(fn, *args, **kwargs)
