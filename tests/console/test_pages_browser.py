@@ -216,6 +216,7 @@ def test_failed_attempt_log_rerun_and_mark_finished(tab: Tab) -> None:
     assert "CASCADE_FAILED" in preview and "FAILED" in preview
     until("the rerun to run", lambda: tab.page.reload() and "2" in _attempt_numbers(tab), timeout=60)
     wait_cell(tab, pid, "st-fail")
+    assert tab.page.locator(FAILED_CELL).inner_text() == "2"  # the attempt count
     tab.page.locator(FAILED_CELL).click()
     preview = confirm(tab, "#instance form:has(button:text('Mark finished')) button")
     assert "FINISHED" in preview
@@ -243,6 +244,21 @@ def test_cancel_and_deactivate(tab: Tab) -> None:
     until(
         "INACTIVE",
         lambda: tab.go(f"/console/pipelines/{pid}") and tab.page.inner_text("#pipeline-state") == "INACTIVE",
+    )
+    tab.assert_nothing_ran()
+
+
+def test_a_running_attempts_log_appears_without_reload(tab: Tab) -> None:
+    tab.login("alice")
+    tab.upload("follow", shell_definition("echo started; sleep 6; echo later-line", with_dependent=False))
+    pid = pipeline_id(tab)
+    activate(tab)
+    wait_cell(tab, pid, "st-run")
+    tab.page.locator("a.cell.st-run").first.click()
+    assert tab.page.locator("#log").get_attribute("data-follow") == "1"
+    # Read by offset as it is written (here at the attempt's end), with no reload.
+    tab.page.wait_for_function(
+        "() => document.getElementById('log').textContent.includes('later-line')", timeout=60000
     )
     tab.assert_nothing_ran()
 

@@ -252,7 +252,17 @@ def _instance_pane(pid: str, data: dict[str, Any], params: dict[str, str], sessi
     if "log" in data:
         entry = data["log"]
         attempt = data["attempt"]
-        if "error" in entry:
+        if "error" in entry and attempt["status"] == "RUNNING":
+            # Not written yet: the page follows it from offset 0 and shows it when it appears.
+            log = fmt(
+                '<h3>Log of attempt {n}</h3><p class="sub" id="log-note">The log appears here as the runner writes it.</p>'
+                '<pre id="log" class="log" data-url="/console/pipelines/{qp}/attempts/{qa}/log" data-next="0" '
+                'data-follow="1"></pre>',
+                n=attempt["number"],
+                qp=q(pid),
+                qa=q(attempt["id"]),
+            )
+        elif "error" in entry:
             log = fmt('<p class="error" id="log">{e}</p>', e=entry["error"])
         else:
             log = fmt(

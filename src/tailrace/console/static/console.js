@@ -65,16 +65,26 @@ document.addEventListener("tr:event", (e) => {
 // Follow a running attempt's log by offset (the REST API's window reader).
 async function follow(log) {
   let next = Number(log.dataset.next || 0);
-  for (;;) {
+  let idle = 0; // polls in a row that found nothing new: stop after a quiet minute
+  for (; idle < 30; idle++) {
     await new Promise((r) => setTimeout(r, 2000));
     let resp;
     try {
       resp = await fetch(`${log.dataset.url}?offset=${next}`, { credentials: "same-origin" });
     } catch { continue; }
+    if (resp.status === 404) {
+      // Not written yet (or not any more): keep waiting while the attempt runs.
+      if (log.dataset.ending === "1") return;
+      continue;
+    }
     if (!resp.ok) return;
     const text = await resp.text();
     next = Number(resp.headers.get("x-tailrace-next-offset") || next);
-    if (text) log.append(document.createTextNode(text));
+    if (text) {
+      idle = 0;
+      log.append(document.createTextNode(text));
+      document.getElementById("log-note")?.remove();
+    }
     if (!text && log.dataset.ending === "1") return;
   }
 }
