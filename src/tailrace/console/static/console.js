@@ -62,6 +62,59 @@ document.addEventListener("tr:event", (e) => {
   onEvent(d);
 });
 
+// Follow a running attempt's log by offset (the REST API's window reader). A log not written
+// yet is waited for as long as the page is open; once text came, a quiet minute ends the
+// follow (or the live stream saying the attempt ended).
+async function follow(log) {
+  let next = Number(log.dataset.next || 0);
+  let quiet = 0;
+  while (quiet < 30) {
+    await new Promise((r) => setTimeout(r, 2000));
+    let resp;
+    try {
+      resp = await fetch(`${log.dataset.url}?offset=${next}`, { credentials: "same-origin" });
+    } catch { continue; }
+    if (resp.status === 404) {
+      if (log.dataset.ending === "1") return;
+      continue;
+    }
+    if (!resp.ok) return;
+    const text = await resp.text();
+    next = Number(resp.headers.get("x-tailrace-next-offset") || next);
+    if (text) {
+      quiet = 0;
+      log.append(document.createTextNode(text));
+      document.getElementById("log-note")?.remove();
+    } else {
+      if (log.dataset.ending === "1") return;
+      quiet += 1;
+    }
+  }
+}
+
+const log = document.getElementById("log");
+    if (log && TERMINAL.has(status)) log.dataset.ending = "1";
+  } else if (type === "pipeline.state" && status) {
+    const pid = field(d, "pipeline_id", "pipelineId");
+    if (!pid) return;
+    for (const row of byData("data-pipeline", pid)) {
+      const cell = row.querySelector(".state");
+      if (cell) cell.textContent = status;
+    }
+    const grid = document.getElementById("instance-grid");
+    const state = document.getElementById("pipeline-state");
+    if (state && grid && grid.dataset.pipeline === pid) state.textContent = status;
+  }
+}
+
+document.addEventListener("tr:event", (e) => {
+  let d = e.detail;
+  if (typeof d === "string") {
+    try { d = JSON.parse(d); } catch { return; }
+  }
+  onEvent(d);
+});
+
 // Follow a running attempt's log by offset (the REST API's window reader).
 async function follow(log) {
   let next = Number(log.dataset.next || 0);
