@@ -92,56 +92,6 @@ async function follow(log) {
   }
 }
 
-const log = document.getElementById("log");
-    if (log && TERMINAL.has(status)) log.dataset.ending = "1";
-  } else if (type === "pipeline.state" && status) {
-    const pid = field(d, "pipeline_id", "pipelineId");
-    if (!pid) return;
-    for (const row of byData("data-pipeline", pid)) {
-      const cell = row.querySelector(".state");
-      if (cell) cell.textContent = status;
-    }
-    const grid = document.getElementById("instance-grid");
-    const state = document.getElementById("pipeline-state");
-    if (state && grid && grid.dataset.pipeline === pid) state.textContent = status;
-  }
-}
-
-document.addEventListener("tr:event", (e) => {
-  let d = e.detail;
-  if (typeof d === "string") {
-    try { d = JSON.parse(d); } catch { return; }
-  }
-  onEvent(d);
-});
-
-// Follow a running attempt's log by offset (the REST API's window reader).
-async function follow(log) {
-  let next = Number(log.dataset.next || 0);
-  let idle = 0; // polls in a row that found nothing new: stop after a quiet minute
-  for (; idle < 30; idle++) {
-    await new Promise((r) => setTimeout(r, 2000));
-    let resp;
-    try {
-      resp = await fetch(`${log.dataset.url}?offset=${next}`, { credentials: "same-origin" });
-    } catch { continue; }
-    if (resp.status === 404) {
-      // Not written yet (or not any more): keep waiting while the attempt runs.
-      if (log.dataset.ending === "1") return;
-      continue;
-    }
-    if (!resp.ok) return;
-    const text = await resp.text();
-    next = Number(resp.headers.get("x-tailrace-next-offset") || next);
-    if (text) {
-      idle = 0;
-      log.append(document.createTextNode(text));
-      document.getElementById("log-note")?.remove();
-    }
-    if (!text && log.dataset.ending === "1") return;
-  }
-}
-
-const log = document.getElementById("log");
-if (log && log.dataset.follow === "1") follow(log);
+const followed = document.getElementById("log");
+if (followed && followed.dataset.follow === "1") follow(followed);
 window.trConsoleReady = true;
