@@ -106,6 +106,22 @@ def test_sign_in_with_an_access_key(tab: Tab, server: Server) -> None:
     assert tab.page.locator("h1").inner_text() == "Pipelines"
 
 
+def test_a_disabled_keys_session_ends(tab: Tab, server: Server) -> None:
+    from console_helpers import tailrace
+
+    key = json.loads(tailrace(server.env, "keys", "create", "--owner", "other", "--output", "json"))
+    s = requests.Session()
+    r = s.post(
+        server.url + "/console/login",
+        data={"kind": "key", "access_key_id": key["AccessKeyId"], "secret": key["SecretAccessKey"]},
+    )
+    assert r.status_code == 200 and "<h1>Pipelines</h1>" in r.text
+    tailrace(server.env, "keys", "disable", key["AccessKeyId"])
+    until(
+        "the session to end", lambda: s.get(server.url + "/console", allow_redirects=False).status_code == 303
+    )
+
+
 def test_security_headers(server: Server) -> None:
     r = requests.get(server.url + "/console/login")
     assert r.headers["content-security-policy"] == (

@@ -140,9 +140,20 @@ async def session_of(request: Request) -> Session | None:
     if cached is not None:
         return cached
     session = await run_in_threadpool(ctx.sessions.find, token)
+    if session is not None and session.name.startswith("key:") and not await _key_active(ctx, session):
+        return None
     if session is not None:
         request.scope["tailrace.console.session"] = session
     return session
+
+
+async def _key_active(ctx: ConsoleContext, session: Session) -> bool:
+    """A session signed in with an access key ends when the key is disabled."""
+    from starlette.concurrency import run_in_threadpool
+
+    if ctx.keys is None:
+        return True
+    return await run_in_threadpool(ctx.keys.lookup, session.name.removeprefix("key:")) is not None
 
 
 async def csrf_ok(request: Request, session: Session) -> bool:
