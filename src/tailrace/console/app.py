@@ -191,17 +191,16 @@ async def logout(request: Request) -> Response:
 # --- static files ------------------------------------------------------------------------------
 
 
+_LIVE_FILES = {"live.js": b"// live updates are not installed in this build\n", "live.css": b""}
+
+
 def _static_file(name: str) -> bytes | None:
-    """A file of console/static (or live.js of the live package, when installed)."""
-    candidates = [resources.files("tailrace.console").joinpath("static", name)]
-    if name == "live.js":
-        candidates.insert(0, resources.files("tailrace.console").joinpath("live", "static", name))
-    for path in candidates:
-        if path.is_file():
-            return path.read_bytes()
-    if name == "live.js":  # the live stream is not installed: an empty module
-        return b"// live updates are not installed in this build\n"
-    return None
+    """A file of console/static; live.js and live.css are the live package's (which serves them
+    itself when installed: its routes come first), or empty stand-ins."""
+    path = resources.files("tailrace.console").joinpath("static", name)
+    if path.is_file():
+        return path.read_bytes()
+    return _LIVE_FILES.get(name)
 
 
 async def static(request: Request) -> Response:

@@ -58,7 +58,8 @@ def shell(title: str, body: Markup, session: Session | None, *, scripts: Iterabl
         '<meta name="csrf-token" content="{csrf}">'
         "<title>{title} · tailrace</title>"
         '<link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">'
-        '<link rel="stylesheet" href="/console/static/console.css"></head>'
+        '<link rel="stylesheet" href="/console/static/console.css">'
+        '<link rel="stylesheet" href="/console/static/live.css"></head>'
         '<body><header><a class="brand" href="/console">tailrace</a>'
         '<nav><a href="/console">Pipelines</a> <a href="/console/new">New pipeline</a></nav>{user}</header>'
         '<div id="tr-live" data-stream="/console/live/stream"></div>'
