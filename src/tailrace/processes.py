@@ -503,6 +503,7 @@ class Processes:
                 topics=self.services.topics,
                 signer=self.services.notify_signer,
                 alarms=self.services.alarms,
+                routes=self.services.console_routes(service, insecure_no_auth=insecure_no_auth),
             )
             if not self.services.settings.endpoint:
                 # Links in SNS messages (SubscribeURL, SigningCertURL) point at where we listen.
@@ -510,7 +511,10 @@ class Processes:
             return server
 
         def banner(server: Any) -> str:
-            return f"listening on http://{host}:{server.port} (ready in {time.monotonic() - began:.2f} s)"
+            return (
+                f"listening on http://{host}:{server.port} (console at /console; "
+                f"ready in {time.monotonic() - began:.2f} s)"
+            )
 
         return ApiLoop(start, banner)
 

@@ -180,6 +180,26 @@ class Services:
         result: str | None = topic_check(self.topics)(owner, arn)
         return result
 
+    def console_routes(self, service: Any, *, insecure_no_auth: bool = False) -> list[Any]:
+        """The web console's routes (tailrace.console) over `service`, for create_app(routes=...);
+        its live stream gets the Redis bus when one is configured."""
+        from tailrace.api.keys import KeyStore
+        from tailrace.console.app import console_routes
+        from tailrace.state.secretbox import SecretBox
+
+        s = self.settings
+        keys = KeyStore(
+            service.store, service.clock, box=SecretBox.for_home(s.home.resolve(), s.secret_key_file)
+        )
+        return console_routes(
+            service=service,
+            store=service.store,
+            keys=None if insecure_no_auth else keys,
+            clock=service.clock,
+            bus=self.event_bus if s.redis_url else None,
+            insecure_no_auth=insecure_no_auth,
+        )
+
     @functools.cached_property
     def processes(self) -> Any:
         """The process builder (tailrace.processes.Processes): the loops of up, scheduler, worker."""

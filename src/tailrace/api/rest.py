@@ -34,7 +34,7 @@ from tailrace.errors import NotFoundError, StorageError
 from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.logs import log_storage
 from tailrace.runtime.reads import pipeline_health
-from tailrace.state import Pipeline, PipelineNotFound, StateStore, Status
+from tailrace.state import Pipeline, PipelineNotFound, StateStore, Status, Where
 from tailrace.storage import AccessDeniedError, Storage, UnsafeKeyError
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ BODY_LIMIT = 64 * 1024
 """The only body the REST API takes is an activation preview's (ActivatePipeline's input)."""
 
 ALL_STATUSES = tuple(Status)
+GRID_READ = 2000
+"""Instances read per query while filling a page of the grid."""
 RUNNABLE = frozenset({"activity", "data node", "resource", "precondition"})
 """Categories that get instances: the grid's columns even before their first period."""
 PREVIEW_MAX_PERIODS = 100_000
@@ -234,27 +236,35 @@ class RestApi:
         return {"nodes": nodes, "edges": edges}
 
     def grid(self, call: Call) -> dict[str, Any]:
-        """Instances by schedule period (rows, newest first) and component (columns)."""
+        """Instances by schedule period (rows, newest first) and component (columns). Only the
+        page's periods are read (a long backfill costs what one page of it costs)."""
         start, end = call.params.time("from"), call.params.time("to")
         limit = call.params.int("limit", 50, low=1, high=500)
+        rows: dict[tuple[datetime, datetime], dict[str, Any]] = {}
         with self.store.transaction(readonly=True) as tx:
             self._owned(tx, call)
             pid = call.path["pipeline_id"]
             components = tx.components.list(pid)
-            instances = tx.instances.in_status(pid, ALL_STATUSES)
-        rows: dict[tuple[datetime, datetime], dict[str, Any]] = {}
-        for inst in instances:
-            if (start and inst.scheduled_start < start) or (end and inst.scheduled_start >= end):
-                continue
-            row = rows.setdefault((inst.scheduled_start, inst.scheduled_end), {})
-            row[inst.component_id] = present.instance_cell(inst)
-        keys = sorted(rows, reverse=True)
-        shown = keys[:limit]
+            keys = tx.instances.periods(pid, since=start, before=end, limit=limit + 1)
+            shown = keys[:limit]
+            wanted = set(shown)
+            where = [Where(column="scheduled_start", op="ge", value=shown[-1][0])] if shown else []
+            where += [Where(column="scheduled_start", op="lt", value=end)] if end else []
+            after: str | None = None
+            while shown:
+                page = tx.instances.page(pid, after=after, limit=GRID_READ, where=where)
+                for inst in page:
+                    if (inst.scheduled_start, inst.scheduled_end) in wanted:
+                        row = rows.setdefault((inst.scheduled_start, inst.scheduled_end), {})
+                        row[inst.component_id] = present.instance_cell(inst)
+                if len(page) < GRID_READ:
+                    break
+                after = page[-1].id
         periods = [
             {
                 "scheduledStartTime": format_dp(s),
                 "scheduledEndTime": format_dp(e),
-                "cells": rows[(s, e)],
+                "cells": rows.get((s, e), {}),
             }
             for s, e in shown
         ]

@@ -180,12 +180,14 @@ def start_api(
     topics: Any = None,
     signer: Any = None,
     alarms: Any = None,
+    routes: Any = (),
 ) -> ApiServer:
     """What `tailrace up` runs: the app over `service`, listening before this returns.
 
     On first start (no key in the store) a key for owner 'default' is created, printed once on
     `out` and written with the endpoint to <home>/credentials.json for the client commands; later
     starts only refresh the endpoint in that file. `insecure_no_auth` says so loudly on stderr.
+    `routes` are mounted before the API's own (the console's).
     """
     from tailrace.api.app import create_app
     from tailrace.api.credentials import read_credentials_file, update_credentials_endpoint
@@ -207,6 +209,7 @@ def start_api(
         topics=topics,
         signer=signer,
         alarms=alarms,
+        routes=routes,
     )
     server = ApiServer(app, host=host, port=port).start()
     if insecure_no_auth:

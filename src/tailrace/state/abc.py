@@ -252,6 +252,18 @@ class Instances(ABC):
         node. Listing thousands of instances this way is several times cheaper than building their records."""
 
     @abstractmethod
+    def periods(
+        self,
+        pipeline_id: str,
+        *,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[tuple[datetime, datetime]]:
+        """The pipeline's distinct (scheduled_start, scheduled_end) pairs, latest start first,
+        with since <= start < before: a page of a long backfill without reading its instances."""
+
+    @abstractmethod
     def latest_ended(
         self, pipeline_id: str, *, category: str | None = None
     ) -> tuple[str, Status, datetime] | None:

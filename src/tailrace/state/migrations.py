@@ -56,6 +56,12 @@ def _v3(conn: sa.Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v4(conn: sa.Connection) -> None:
+    # checkfirst: _v1 builds from the current schema.py, so a new database has them already.
+    schema.console_users.create(conn, checkfirst=True)
+    schema.console_sessions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -64,6 +70,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(version=2, description="event outbox owner and version; consumer cursors", apply=_v2),
     Migration(version=3, description="index of instances by creation time (per-owner limits)", apply=_v3),
+    Migration(version=4, description="console users and sessions", apply=_v4),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -629,6 +629,23 @@ class SqlInstances(_Repo, Instances):
             )
         return out
 
+    def periods(
+        self,
+        pipeline_id: str,
+        *,
+        since: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[tuple[datetime, datetime]]:
+        t = self.t
+        q = sa.select(t.c.scheduled_start, t.c.scheduled_end).where(t.c.pipeline_id == pipeline_id)
+        if since is not None:
+            q = q.where(t.c.scheduled_start >= since)
+        if before is not None:
+            q = q.where(t.c.scheduled_start < before)
+        q = q.distinct().order_by(t.c.scheduled_start.desc(), t.c.scheduled_end.desc()).limit(limit)
+        return [(s, e) for s, e in self.conn.execute(q)]
+
     def latest_ended(
         self, pipeline_id: str, *, category: str | None = None
     ) -> tuple[str, Status, datetime] | None:

@@ -322,3 +322,26 @@ task_runners = sa.Table(
     sa.Column("heartbeat_at", UtcDateTime, nullable=False),
     sa.Column("terminate", sa.Boolean, nullable=False),
 )
+
+# v4: the console's local users and sessions (tailrace.console). Sessions live here, not in a
+# process, so any console process behind a load balancer serves any request.
+console_users = sa.Table(
+    "tr_console_users",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(256)),  # None: an admin who sees every owner
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+console_sessions = sa.Table(
+    "tr_console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the cookie value
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+)

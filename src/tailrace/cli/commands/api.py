@@ -61,6 +61,8 @@ def _serve_api(args: argparse.Namespace, ctx: Any) -> int:
         clock=SystemClock(),
         storage=services.storage,
         insecure_no_auth=args.insecure_no_auth,
+        # The console too: `tailrace up` hands connections to these processes as well.
+        routes=services.console_routes(service, insecure_no_auth=args.insecure_no_auth),
     )
     sock = socket.socket(fileno=args.fd) if args.fd is not None else None
     serve(
