@@ -171,6 +171,16 @@ class TieredLocalStore(LocalStore):
             raise self._archived(bucket, key, rec)
         return super().local_path(bucket, key)
 
+    def unreadable_class(self, info: ObjectInfo) -> str | None:
+        if info.storage_class not in ARCHIVE_CLASSES:
+            return None  # listings read the class records: a hot object is readable
+        rec = self._live(info.bucket, info.key, self.record(info.bucket, info.key))
+        if rec is None or rec.storage_class not in ARCHIVE_CLASSES:
+            return None
+        if self._restored_ok(rec) and self.restored_path(info.bucket, info.key).exists():
+            return None
+        return rec.storage_class
+
     def hot_path(self, bucket: str, key: str) -> Path:
         """Where the hot copy is (or would be), whatever the object's class."""
         return self._path(bucket, key)
