@@ -218,5 +218,5 @@ def test_polars_reads_csv_through_the_endpoint(world: World) -> None:
     # Another owner's key is refused: polars reports the endpoint's AccessDenied.
     theirs = {**options, "aws_access_key_id": world.bob.access_key_id,
               "aws_secret_access_key": world.bob.secret_access_key}  # fmt: skip
-    with pytest.raises(Exception, match="(?i)denied|403"):
+    with pytest.raises(Exception, match=r"(?i)denied|403"):
         pl.read_csv("s3://frames/stats/2026-03-01.csv", storage_options=theirs)
