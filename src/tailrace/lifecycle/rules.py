@@ -374,6 +374,13 @@ def _rule(raw: Any, index: int) -> Rule:
         raise LifecycleError("MalformedXML", f"{where}.Status: must be Enabled or Disabled, got {status!r}")
     for name in _NONCURRENT:
         if name in r:
+            # A shape S3's schema refuses is MalformedXML first (as S3 and moto answer), then
+            # the action itself is refused.
+            items = r[name] if isinstance(r[name], list) else [r[name]]
+            need = ("NoncurrentDays",) if name.endswith("Expiration") else ("NoncurrentDays", "StorageClass")
+            for item in items:
+                if not isinstance(item, Mapping) or any(item.get(k) in (None, "") for k in need):
+                    raise LifecycleError("MalformedXML", f"{where}.{name}: needs {' and '.join(need)}")
             raise LifecycleError(
                 "InvalidRequest",
                 f"{where}.{name}: not supported: the store keeps no object versions, so there are "
