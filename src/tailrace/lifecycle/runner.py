@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tailrace.errors import ConflictError, TailraceError
-from tailrace.lifecycle.rules import LifecycleConfiguration, ObjectMeta, due_actions
+from tailrace.lifecycle.rules import LifecycleConfiguration, ObjectMeta, due_actions, young_cutoff
 from tailrace.storage.tiered import ARCHIVE_CLASSES, TieredLocalStore
 
 
@@ -133,8 +133,11 @@ def _run_bucket(
                 report.add(bucket, rule_id, "expire" if what == "expire" else f"transition:{what}", size)
         pending.clear()
 
+    young = young_cutoff(cfg, now)
     for info in store.list(bucket, ""):
         report.scanned += 1
+        if young is not None and info.modified >= young:
+            continue  # too young for any rule: the usual case of a daily run
         meta = ObjectMeta(info.key, info.size, info.modified, info.storage_class)
         for act in due_actions(cfg, meta, now):
             what = "expire" if act.kind == "expire" else act.storage_class or "STANDARD"
