@@ -110,3 +110,30 @@ def test_preconditions_count_archived_objects_as_existing(
     run(tmp_path, objects)
     out = capsys.readouterr().out
     assert f"@Go_2012-12-24T00:00:00  {'FINISHED' if holds else 'CASCADE_FAILED'}" in out, out
+
+
+def test_on_a_real_s3_endpoint_a_glacier_object_is_unreadable_until_restored() -> None:
+    """The same check against moto's S3 server: HeadObject's Restore header decides."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from tailrace.storage.s3 import S3Store
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        store = S3Store(endpoint_url=f"http://127.0.0.1:{port}", access_key_id="t", secret_access_key="t")
+        store.client.create_bucket(Bucket="remote-arch")
+        store.client.put_object(Bucket="remote-arch", Key="in/cold.log", Body=b"x", StorageClass="GLACIER")
+        store.put("remote-arch", "in/hot.log", b"y")
+        infos = {i.key: i for i in store.list("remote-arch", "in/")}
+        assert store.unreadable_class(infos["in/cold.log"]) == "GLACIER"
+        assert store.unreadable_class(infos["in/hot.log"]) is None
+        store.client.restore_object(Bucket="remote-arch", Key="in/cold.log", RestoreRequest={"Days": 1})
+        assert store.unreadable_class(infos["in/cold.log"]) is None
+    finally:
+        server.stop()
