@@ -86,7 +86,21 @@ def _up(env: dict[str, str], home: Path, *args: str) -> Iterator[tuple[str, Path
     log = home / "up.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tailrace", "up", "--port", "0", "--workers", "4", "--grace", "5", *args],
+            [
+                sys.executable,
+                "-m",
+                "tailrace",
+                "up",
+                "--s3-port",
+                "off",
+                "--port",
+                "0",
+                "--workers",
+                "4",
+                "--grace",
+                "5",
+                *args,
+            ],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -26,7 +26,7 @@ def once() -> tuple[float, float]:
         env.pop("TAILRACE_DATABASE_URL", None)
         began = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tailrace", "up", "--port", "0"],
+            [sys.executable, "-m", "tailrace", "up", "--s3-port", "off", "--port", "0"],
             env=env,
             stdout=subprocess.PIPE,
             text=True,

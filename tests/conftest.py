@@ -24,3 +24,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TZ", "UTC")
+    # `tailrace up` serves S3 on 8041 by default: tests that start it (in parallel) must not all
+    # take that port; those that want S3 pass --s3-port with a free port.
+    os.environ.setdefault("TAILRACE_S3_PORT", "0")

@@ -129,9 +129,9 @@ class Settings:
     aws_secret_access_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8040
-    s3_port: int | None = None
-    """When set, `tailrace up` also serves the S3 REST API of the embedded store on this port
-    (8041 is the usual choice; off by default). `tailrace s3 serve` runs it alone."""
+    s3_port: int = 8041
+    """Port of the S3 REST API of the embedded store in `tailrace up`; 0 turns it off (it is
+    off anyway when s3_endpoint_url sends s3:// elsewhere). `tailrace s3 serve` runs it alone."""
     workers: int = 4
     """Embedded worker threads started by `tailrace up`."""
     hive_engine: str = "duckdb"

@@ -216,8 +216,12 @@ class S3Loop(Loop):
 
     def start(self) -> None:
         from tailrace.api.s3.serve import start_s3_api
+        from tailrace.errors import ConfigError
 
-        self.server = start_s3_api(self.services, host=self.host, port=self.port)
+        try:
+            self.server = start_s3_api(self.services, host=self.host, port=self.port)
+        except ConfigError as exc:
+            raise ConfigError(f"S3 API: {exc}; choose another port with --s3-port P, or --s3-port off")
 
     def stop(self, timeout: float | None = None) -> None:
         if self.server is not None:
@@ -394,8 +398,8 @@ class Processes:
         if http:
             api = self._api(service, host, port, insecure_no_auth, began)
             loops += [api, ApiProcessesLoop(api, self.services, insecure_no_auth)]
-        if s3_port is not None:
-            loops.append(S3Loop(self.services, host, s3_port))
+        if s3_port is not None and not self.services.settings.s3_endpoint_url:
+            loops.append(S3Loop(self.services, host, s3_port))  # with a real S3, clients go there
         loops.append(self._runtime(service, options, "scheduler", None, **_SCHEDULER_ONLY, name="up"))
         loops.append(
             self._runtime(

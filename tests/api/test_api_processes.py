@@ -52,6 +52,8 @@ def test_api_served_by_several_processes(tmp_path):
                 "-m",
                 "tailrace",
                 "up",
+                "--s3-port",
+                "off",
                 "--port",
                 "0",
                 "--worker-group",

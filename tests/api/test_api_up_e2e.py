@@ -47,6 +47,8 @@ def up(tmp_path):
             "-m",
             "tailrace",
             "up",
+            "--s3-port",
+            "off",
             "--port",
             "0",
             "--worker-group",

@@ -96,7 +96,7 @@ def test_a_second_process_follows_every_instance_status_change_of_a_backfill(
     tailrace = [sys.executable, "-m", "tailrace"]
     up_log = (tmp_path / "up.log").open("w+")
     up = subprocess.Popen(
-        [*tailrace, "up", "--port", "0", "--poll", "0.2", "--workers", "2"],
+        [*tailrace, "up", "--s3-port", "off", "--port", "0", "--poll", "0.2", "--workers", "2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from tailrace.lifecycle.rules import (
     parse_xml,
     to_json,
     to_xml,
+    young_cutoff,
 )
 
 BIG = 1 << 20
@@ -327,3 +328,43 @@ def test_xml_as_s3_receives_it() -> None:
 def test_bad_xml_is_malformed(body: bytes) -> None:
     with pytest.raises(LifecycleError, match="MalformedXML"):
         parse_xml(body)
+
+
+# --- the scan's shortcut ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [rule(Transitions=[{"Days": 7, "StorageClass": "GLACIER"}], Expiration={"Days": 365})],
+        [
+            rule(Expiration={"Days": 1}),
+            rule("b", Filter={"Prefix": "x"}, Transitions=[{"Days": 30, "StorageClass": "STANDARD_IA"}]),
+        ],
+        [
+            rule(Transitions=[{"Date": "2026-06-01T00:00:00Z", "StorageClass": "GLACIER"}]),
+            rule("b", Expiration={"Days": 3}),
+        ],
+        [rule(Status="Disabled", Expiration={"Days": 1}), rule("b", Expiration={"Days": 2})],
+    ],
+)
+def test_objects_the_cutoff_skips_have_nothing_due(rules: list[dict[str, Any]]) -> None:
+    """young_cutoff never skips an object due_actions would act on, at any hour of the day."""
+    c = cfg(*rules, minimum_object_size=MIN_SIZE_VARIES)
+    for now in (t("2026-05-31T23:59:59"), t("2026-06-01T00:00:00"), t("2026-06-02T13:30:00")):
+        cutoff = young_cutoff(c, now)
+        for hours in range(0, 24 * 40, 7):
+            created = now - timedelta(hours=hours)
+            due = due_actions(c, ObjectMeta("k", BIG, created), now)
+            if cutoff is not None and created >= cutoff:
+                assert due == (), (now, created, cutoff)
+
+
+def test_the_cutoff_skips_young_objects_and_gives_way_to_a_reached_date() -> None:
+    now = t("2026-06-10T12:00:00")
+    c = cfg(rule(Transitions=[{"Days": 7, "StorageClass": "GLACIER"}]))
+    assert young_cutoff(c, now) == now - timedelta(days=7)
+    reached = cfg(rule(Expiration={"Date": "2026-06-01T00:00:00Z"}))
+    assert young_cutoff(reached, now) is None
+    ahead = cfg(rule(Expiration={"Date": "2026-07-01T00:00:00Z"}))
+    assert young_cutoff(ahead, now) == datetime.min.replace(tzinfo=UTC)

@@ -165,10 +165,10 @@ def test_a_crash_mid_move_leaves_one_tier_and_the_next_run_finishes(
     class Crash(BaseException):
         pass
 
-    def crashing_write(bucket: str, key: str, rec: object) -> None:
+    def crashing_write(bucket: str, key: str, rec: object, **kw: bool) -> None:
         if crash_at == "after_archive_copy":
             raise Crash
-        real_write(bucket, key, rec)  # type: ignore[arg-type]
+        real_write(bucket, key, rec, **kw)  # type: ignore[arg-type]
         raise Crash
 
     monkeypatch.setattr(store, "_write_record", crashing_write)

@@ -7,78 +7,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tailrace.api.keys import KeyStore
-from tailrace.api.s3.app import S3Api
-from tailrace.api.s3.buckets import Buckets
-from tailrace.api.server import ApiServer
 from tailrace.clock import SystemClock
 from tailrace.lifecycle import runner
-from tailrace.lifecycle.configs import LifecycleConfigs
-from tailrace.state import AccessKey, open_store
+from tailrace.state import AccessKey
 from tailrace.storage import AccessDeniedError, Storage
-from tailrace.storage.tiered import TieredLocalStore
 
-
-@dataclass
-class World:
-    url: str
-    store: TieredLocalStore
-    keys: KeyStore
-    lifecycle: LifecycleConfigs
-    alice: AccessKey
-    bob: AccessKey
-    home: Path
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    state = open_store(f"sqlite:///{tmp_path}/state.db")
-    keys = KeyStore(state, SystemClock(), cache_seconds=0)
-    home = tmp_path / "home"
-    store = TieredLocalStore(home / "s3")
-    lifecycle = LifecycleConfigs(state.engine)
-
-    def owner_for(kid: str) -> str | None:
-        k = keys.lookup(kid)
-        return k.owner if k else None
-
-    app = S3Api(
-        store=store,
-        buckets=Buckets(state.engine),
-        lifecycle=lifecycle,
-        secret_for=keys.secret_for,
-        owner_for=owner_for,
-    )
-    with ApiServer(app) as srv:
-        yield World(srv.url, store, keys, lifecycle, keys.create("alice"), keys.create("bob"), home)
-    state.close()
-    state.engine.dispose()
-
-
-def s3(world: World, key: AccessKey, **cfg: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=world.url,
-        region_name="us-east-1",
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **cfg),
-    )
-
-
-def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
+from .s3_helpers import World, code, s3
 
 
 def test_buckets_objects_listing_ranges_and_errors(world: World) -> None:

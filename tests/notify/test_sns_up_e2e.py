@@ -46,7 +46,20 @@ class Up:
     def start(self, port: int = 0) -> str:
         log = (self.tmp / "up.log").open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tailrace", "up", "--port", str(port), "--workers", "1", "--poll", "0.5"],
+            [
+                sys.executable,
+                "-m",
+                "tailrace",
+                "up",
+                "--s3-port",
+                "off",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--poll",
+                "0.5",
+            ],
             cwd=self.tmp,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -170,6 +170,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "-m",
             "tailrace",
             "up",
+            "--s3-port",
+            "off",
             "--port",
             "0",
             "--worker-group",

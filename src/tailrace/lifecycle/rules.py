@@ -196,6 +196,27 @@ def due_actions(
     return (best,) if best is not None else ()
 
 
+def young_cutoff(cfg: LifecycleConfiguration, now: datetime) -> datetime | None:
+    """Objects created at or after this moment have nothing due at `now`, whatever their key, so
+    a scan need not evaluate them: a Days action is due strictly after creation + Days. None when
+    no such moment exists (a Date action already reached applies to objects of any age)."""
+    now = now.astimezone(UTC)
+    days: list[int] = []
+    for rule in cfg.rules:
+        if not rule.enabled:
+            continue
+        exp = rule.expiration
+        actions = [*((t.days, t.date) for t in rule.transitions), *([(exp.days, exp.date)] if exp else [])]
+        for n, date in actions:
+            if date is not None and date <= now:
+                return None
+            if n is not None:
+                days.append(n)
+    if not days:
+        return datetime.min.replace(tzinfo=UTC)  # nothing can be due at now
+    return now - timedelta(days=min(days))
+
+
 def abort_due(cfg: LifecycleConfiguration, key: str, initiated: datetime, now: datetime) -> DueAction | None:
     """The rule that aborts an incomplete multipart upload of key started at initiated, if due."""
     for rule in cfg.rules:
@@ -374,6 +395,13 @@ def _rule(raw: Any, index: int) -> Rule:
         raise LifecycleError("MalformedXML", f"{where}.Status: must be Enabled or Disabled, got {status!r}")
     for name in _NONCURRENT:
         if name in r:
+            # A shape S3's schema refuses is MalformedXML first (as S3 and moto answer), then
+            # the action itself is refused.
+            items = r[name] if isinstance(r[name], list) else [r[name]]
+            need = ("NoncurrentDays",) if name.endswith("Expiration") else ("NoncurrentDays", "StorageClass")
+            for item in items:
+                if not isinstance(item, Mapping) or any(item.get(k) in (None, "") for k in need):
+                    raise LifecycleError("MalformedXML", f"{where}.{name}: needs {' and '.join(need)}")
             raise LifecycleError(
                 "InvalidRequest",
                 f"{where}.{name}: not supported: the store keeps no object versions, so there are "

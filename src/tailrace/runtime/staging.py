@@ -98,10 +98,27 @@ def node_data(node: ResolvedObject, *, uri: str | None, field: str, resolved: An
 
 
 def require_exists(storage: Storage, data: NodeData, *, role: str) -> None:
-    """A missing input folder is an error that names the node, its field and the URI."""
+    """A missing input folder is an error that names the node, its field and the URI; so is an
+    input holding archived objects (GLACIER, DEEP_ARCHIVE) that are not restored: the activity
+    fails before it runs, naming the first such object, its class and the restore command."""
     if not storage.exists(data.uri):
         raise ActivityError(
             f"{role} {data.uri} does not exist (no files there); nothing to read",
+            Location(object_id=data.component_id, field=data.field),
+        )
+    store = storage.resolve(data.uri).store
+    archived = [(info, cls) for info in storage.list_files(data.uri) if (cls := store.unreadable_class(info))]
+    if archived:
+        info, cls = archived[0]
+        uri = f"s3://{info.bucket}/{info.key}"
+        more = (
+            f" (and {len(archived) - 1} more archived object(s) under {data.uri})"
+            if len(archived) > 1
+            else ""
+        )
+        raise ActivityError(
+            f"{role} object {uri} is in storage class {cls} and cannot be read until restored: "
+            f"tailrace s3 restore {uri} --days N{more}",
             Location(object_id=data.component_id, field=data.field),
         )
 

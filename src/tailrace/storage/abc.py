@@ -71,6 +71,12 @@ class ObjectStore(ABC):
         """The file behind the object when the store is a local directory, else None."""
         return None
 
+    def unreadable_class(self, info: ObjectInfo) -> str | None:
+        """The archive storage class that keeps this listed object from being read (GLACIER or
+        DEEP_ARCHIVE, not restored), or None when a GET would succeed. Stores without archive
+        classes never refuse a read."""
+        return None
+
     def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
         """At most `length` bytes from `offset` (fewer at the end), in memory bounded by
         `length` whatever the object's size. :raises NotFoundError: if it does not exist."""

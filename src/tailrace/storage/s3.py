@@ -151,6 +151,17 @@ class S3Store(ObjectStore):
             storage_class=meta.get("StorageClass", "STANDARD"),
         )
 
+    def unreadable_class(self, info: ObjectInfo) -> str | None:
+        """S3 refuses GETs of GLACIER and DEEP_ARCHIVE objects until a restore has completed:
+        HeadObject's Restore header then says ongoing-request="false"."""
+        if info.storage_class not in ("GLACIER", "DEEP_ARCHIVE"):
+            return None
+        try:
+            meta = self.client.head_object(Bucket=info.bucket, Key=info.key)
+        except Exception as exc:
+            raise self._fail("HEAD", info.bucket, info.key, exc)
+        return None if 'ongoing-request="false"' in str(meta.get("Restore", "")) else info.storage_class
+
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

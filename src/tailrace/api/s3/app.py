@@ -11,16 +11,16 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tailrace.api.s3 import auth
 from tailrace.api.s3.buckets import Buckets, check_bucket_name
@@ -464,13 +464,22 @@ class S3Api:
         if head:
             headers["Content-Length"] = str(info.size)
             return Response(status_code=200, headers=headers)
-        data = self.store.get(req.bucket, req.key)  # raises InvalidObjectState when archived
-        rng = req.headers.get("range")
-        if rng:
-            start, end = byte_range(rng, len(data))
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            return Response(data[start : end + 1], 206, headers=headers)
-        return Response(data, 200, headers=headers)
+        # Streamed from the open file: memory stays small whatever the size, and a PUT that
+        # replaces the object meanwhile (a rename) does not change what this reader gets.
+        fh = self.store.open_read(req.bucket, req.key)  # raises InvalidObjectState when archived
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            start, end, status = 0, size - 1, 200
+            rng = req.headers.get("range")
+            if rng:
+                start, end = byte_range(rng, size)
+                headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+                status = 206
+        except BaseException:
+            fh.close()
+            raise
+        headers["Content-Length"] = str(end - start + 1)
+        return StreamingResponse(_chunks(fh, start, end - start + 1), status, headers=headers)
 
     def restore(self, req: Req) -> Response:
         root = parse(req.body, "RestoreRequest") if req.body.strip() else None
@@ -576,6 +585,17 @@ class S3Api:
 
     def _drop_meta(self, bucket: str, key: str) -> None:
         self._meta_path(bucket, key).unlink(missing_ok=True)
+
+
+def _chunks(fh: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    """length bytes of fh from start, in 1 MiB pieces; closes fh."""
+    try:
+        fh.seek(start)
+        while length > 0 and (piece := fh.read(min(length, 1 << 20))):
+            length -= len(piece)
+            yield piece
+    finally:
+        fh.close()
 
 
 def _xml(body: bytes, headers: dict[str, str] | None = None) -> Response:

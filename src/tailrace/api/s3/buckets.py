@@ -44,14 +44,21 @@ class Buckets:
         self.engine = engine
         self.registry = registry
         _meta.create_all(engine, checkfirst=True)
+        self._owners: dict[str, str] = {}
+        """Owners seen, so that a request costs no database round trip: a bucket never changes
+        owner; forget() drops the entry."""
 
     def owner_of(self, bucket: str) -> str | None:
         if self.registry is not None:
-            found = self.registry.owner_of(bucket)
+            found = self.registry.owner_of(bucket)  # cached there once seen
             if found is not None:
                 return found
+        if bucket in self._owners:
+            return self._owners[bucket]
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(s3_buckets.c.owner).where(s3_buckets.c.bucket == bucket)).first()
+        if row is not None:
+            self._owners[bucket] = row[0]
         return row[0] if row else None
 
     def create(self, bucket: str, owner: str) -> bool:
@@ -68,6 +75,7 @@ class Buckets:
         return True
 
     def forget(self, bucket: str) -> None:
+        self._owners.pop(bucket, None)
         with self.engine.begin() as conn:
             conn.execute(s3_buckets.delete().where(s3_buckets.c.bucket == bucket))
 
@@ -80,7 +88,9 @@ class Buckets:
 
     def bucket_owner_check(self, owner: str, bucket: str) -> None:
         """Raise AccessDenied unless `owner` owns `bucket` (an unregistered one is the default owner's)."""
-        actual = self.owner_of(bucket) or DEFAULT_OWNER
+        if (self.owner_of(bucket) or DEFAULT_OWNER) == owner:
+            return
+        # Grants are read each time (a revoke takes effect at once), and only for non-owners.
         granted = self.registry is not None and owner in self.registry.grantees(bucket)
-        if actual != owner and not granted:
+        if not granted:
             raise S3Error("AccessDenied", "Access Denied", 403, bucket)

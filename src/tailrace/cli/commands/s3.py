@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
         "addressing; requests are signed (SigV4, service s3) with keys from `tailrace keys create`.",
     )
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    v.add_argument("--port", type=int, default=8041, help="port (default 8041)")
+    v.add_argument("--port", type=int, help="port (default the setting s3_port: 8041)")
     v.add_argument("--domain", default="localhost", help="virtual-host base domain (default localhost)")
     v.set_defaults(func=_serve)
 
@@ -155,9 +155,10 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
         domain=args.domain,
         secret_key_file=ctx.settings.secret_key_file,
     )
-    bind(args.host, args.port).close()  # fail early and clearly when the port is taken
-    print(f"tailrace s3: serving S3 on http://{args.host}:{args.port}", flush=True)
-    serve(app, host=args.host, port=args.port, log_level="warning")
+    port = args.port if args.port is not None else (ctx.settings.s3_port or 8041)
+    bind(args.host, port).close()  # fail early and clearly when the port is taken
+    print(f"tailrace s3: serving S3 on http://{args.host}:{port}", flush=True)
+    serve(app, host=args.host, port=port, log_level="warning")
     return 0
 
 

@@ -51,6 +51,19 @@ def _common_runtime(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _s3_port(text: str) -> int:
+    """--s3-port: a port number, or 'off' (0) for no S3 endpoint."""
+    if text.strip().lower() == "off":
+        return 0
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number or 'off', got {text!r}")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535; 0 or 'off' turns it off)")
+    return port
+
+
 def _register_processes(sub: Any) -> None:
     p = sub.add_parser(
         "up",
@@ -75,9 +88,10 @@ def _register_processes(sub: Any) -> None:
     p.add_argument("--no-http", action="store_true", help="do not start the HTTP endpoint")
     p.add_argument(
         "--s3-port",
-        type=int,
+        type=_s3_port,
         metavar="P",
-        help="also serve the embedded store's S3 API on port P (e.g. 8041; setting s3_port; off by default)",
+        help="port of the embedded store's S3 API (default 8041, setting s3_port, env TAILRACE_S3_PORT); "
+        "'off' or 0 turns it off",
     )
     p.add_argument(
         "--insecure-no-auth",
@@ -243,7 +257,7 @@ def _up(args: argparse.Namespace, ctx: Any) -> int:
         worker_groups=tuple(args.worker_group),
         resources=not args.no_resources,
         http=not args.no_http,
-        s3_port=args.s3_port if args.s3_port is not None else settings.s3_port,
+        s3_port=(args.s3_port if args.s3_port is not None else settings.s3_port) or None,
         insecure_no_auth=args.insecure_no_auth,
         began=began,
     )
