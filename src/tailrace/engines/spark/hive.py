@@ -272,11 +272,12 @@ def _stable_order(q: exp.Select) -> None:
     elif order is not None:
         frm = q.args.get("from_") or q.args.get("from")
         source = frm.this if frm is not None else None
-        if isinstance(source, exp.Table) and source.name.startswith("__t_") and not q.args.get("joins") and not any(
-            isinstance(e, exp.Star) or e.is_star for e in q.expressions
+        if (
+            isinstance(source, exp.Table)
+            and source.name.startswith("__t_")
+            and not q.args.get("joins")
+            and not any(isinstance(e, exp.Star) or e.is_star for e in q.expressions)
         ):
             alias = source.alias_or_name
             source.set("this", exp.to_identifier(source.name + POSITIONED, quoted=True))
-            order.append(
-                "expressions", exp.Ordered(this=exp.column(reader.POS, table=alias, quoted=True))
-            )
+            order.append("expressions", exp.Ordered(this=exp.column(reader.POS, table=alias, quoted=True)))

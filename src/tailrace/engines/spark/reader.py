@@ -107,8 +107,6 @@ def frame(
     (partition values, files) pairs; `file_index` numbers every file in input order."""
     from pyspark.sql import functions as F
 
-    if spec.row_format == "csv_serde":
-        raise ReadError(f"table {spec.name}: OpenCSVSerde tables are not supported by the spark engine")
     coll = spec.properties.get(complex_types.COLLECTION_KEY, "\x02")
     mapkey = spec.properties.get(complex_types.MAPKEY_KEY, "\x03")
     frames = []
@@ -118,12 +116,16 @@ def frame(
             lines = session.read.option("lineSep", "\n").text(list(files))
         else:
             lines = session.createDataFrame([], "value string")
-        fields = F.split(F.col("value"), re.escape(spec.field_delimiter), -1)
         cols = []
-        for i, (name, typ) in enumerate(spec.columns):
-            raw = fields[i]
-            raw = F.when(raw != F.lit(spec.null_format), raw)
-            cols.append(parse(raw, typ, coll, mapkey, spec.null_format).alias(name))
+        if spec.row_format == "csv_serde":
+            fields = _csv_fields(spec.field_delimiter, spec.quote_char)
+            for i, (name, _typ) in enumerate(spec.columns):
+                cols.append(_unquote(fields[i], spec.quote_char).alias(name))
+        else:
+            fields = F.split(F.col("value"), re.escape(spec.field_delimiter), -1)
+            for i, (name, typ) in enumerate(spec.columns):
+                raw = F.when(fields[i] != F.lit(spec.null_format), fields[i])
+                cols.append(parse(raw, typ, coll, mapkey, spec.null_format).alias(name))
         for name, typ in spec.partitioned_by:
             v = given.get(name)
             lit = F.lit(None).cast("string") if v in (None, "__HIVE_DEFAULT_PARTITION__") else F.lit(v)
@@ -144,6 +146,26 @@ def frame(
     for other in frames[1:]:
         out = out.unionAll(other)
     return out
+
+
+def _csv_fields(delim: str, quote: str) -> Any:
+    """OpenCSVSerde's fields of a line (serde.py): a field is either quoted (the quote doubled
+    inside) or anything up to the delimiter; an empty field is '', a missing one NULL. Spark's
+    CSV reader would read an empty field as NULL, so the line is split here instead."""
+    from pyspark.sql import functions as F
+
+    d, q = re.escape(delim), re.escape(quote)
+    pattern = f"(?:^|{d})({q}(?:[^{q}]|{q}{q})*{q}|[^{d}]*)"
+    return F.regexp_extract_all(F.col("value"), F.lit(pattern), F.lit(1))
+
+
+def _unquote(field: Any, quote: str) -> Any:
+    from pyspark.sql import functions as F
+
+    quoted = (F.length(field) >= 2) & field.startswith(quote) & field.endswith(quote)
+    inner = F.replace(F.substring(field, 2, F.length(field) - 2), F.lit(quote * 2), F.lit(quote))
+    # substring's length must be a column here, as the field's length varies.
+    return F.when(quoted, inner).otherwise(field)
 
 
 def _uri(path: str) -> str:

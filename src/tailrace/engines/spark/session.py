@@ -194,7 +194,11 @@ def _start(options: SparkOptions) -> Any:
         raise SparkUnavailable(
             f"cannot start a Spark session on {options.master}: {first_line(exc)}"
         ) from None
-    session.sparkContext.setLogLevel("ERROR") if not options.master.startswith("sc://") else None
+    if not options.master.startswith("sc://"):
+        session.sparkContext.setLogLevel("OFF")  # failures reach the attempt log as HiveError
+    import logging
+
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     if options.master.startswith("spark://"):
         _wait_for_executor(session, options)
     return session
