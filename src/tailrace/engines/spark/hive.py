@@ -30,7 +30,7 @@ from tailrace.engines.hive.sandbox import refuse_file_functions
 from tailrace.engines.hive.translate import Translated, TranslateError
 from tailrace.engines.hive.udtf import group_keys
 from tailrace.engines.metastore import Metastore, TableSpec
-from tailrace.engines.spark import reader
+from tailrace.engines.spark import dialect, reader
 from tailrace.engines.spark.session import first_line
 from tailrace.storage import Storage
 
@@ -91,18 +91,19 @@ class SparkHiveEngine(HiveEngine):
             if found is not None:
                 raise TranslateError(why, found)
         self._filters = prune.partition_filters(query)
+        dialect.prepare(q)
         inputs: list[str] = []
         self._replace(where, q, inputs, 0)
         if stable and isinstance(q, exp.Select):
             _stable_order(q)
-        sql = q.sql(dialect="spark")
+        sql = dialect.to_spark(q)
         out = self.work_dir / "results" / f"r{self._next()}"
         try:
             self._spark_job(sql, out)
         except Exception as exc:
             if self._interrupt.fired:
                 raise self._stopped(where, _empty(where))
-            raise where.error(f"Spark: {_spark_message(exc)}", None)
+            raise where.error(dialect.hive_message(first_line(exc)), None)
         files = sorted(str(p) for p in out.glob("part-*.parquet"))
         names = _names_of(out)
         listed = "[" + ", ".join(serde.sql_str(f) for f in files) + "]"
@@ -242,13 +243,6 @@ def _empty(where: Where) -> Any:
     from tailrace.engines.result import ScriptResult
 
     return ScriptResult(source=where.source)
-
-
-def _spark_message(exc: BaseException) -> str:
-    text = first_line(exc)
-    # "[CODE] message SQLSTATE: xxx; line 1 pos 7" -> message, as one line.
-    text = re.sub(r"\s*SQLSTATE: \w+", "", text)
-    return text
 
 
 def _stable_order(q: exp.Select) -> None:

@@ -176,7 +176,6 @@ def _start(options: SparkOptions) -> Any:
             "the spark engine needs pyspark (pip install 'tailrace[spark]') and a Java runtime"
         ) from None
     options.staging_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
     builder = SparkSession.builder.appName("tailrace")
     if options.master.startswith("sc://"):
         builder = builder.remote(options.master)
@@ -191,8 +190,14 @@ def _start(options: SparkOptions) -> Any:
     try:
         session = builder.getOrCreate()
     except Exception as exc:
+        hint = (
+            " (the master did not accept the application: not a Spark master, another Spark "
+            "version, or it refused us)"
+            if options.master.startswith("spark://")
+            else ""
+        )
         raise SparkUnavailable(
-            f"cannot start a Spark session on {options.master}: {first_line(exc)}"
+            f"cannot start a Spark session on {options.master}{hint}: {first_line(exc)}"
         ) from None
     if not options.master.startswith("sc://"):
         session.sparkContext.setLogLevel("OFF")  # failures reach the attempt log as HiveError
@@ -227,6 +232,11 @@ def _wait_for_executor(session: Any, options: SparkOptions) -> None:
 def first_line(exc: BaseException) -> str:
     """A Spark/py4j error as one readable line (no JVM stack trace)."""
     text = str(exc).strip()
+    if text.startswith("An error occurred while calling"):
+        # py4j: the Java exception is on the next line, as ": java.lang.X: message".
+        cause = next((x[2:] for x in text.splitlines() if x.startswith(": ")), "")
+        if cause:
+            return cause.strip()[:500]
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("at ", "Traceback", "JVM stacktrace", "---")):
