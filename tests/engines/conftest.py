@@ -60,7 +60,9 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     pytest.importorskip("pyspark")
     from tailrace.engines.spark.standalone import StandaloneCluster
 
-    cluster = StandaloneCluster(workers=2, cores=1, memory="1g", work_dir=tmp_path_factory.mktemp("spark"))
+    # Two cores a worker: the session's executors take one each (spark.cores.max below), so an
+    # application started by spark-submit (EmrActivity) still finds cores.
+    cluster = StandaloneCluster(workers=2, cores=2, memory="2g", work_dir=tmp_path_factory.mktemp("spark"))
     cluster.start()
     try:
         yield cluster
@@ -78,7 +80,12 @@ def spark_options(spark_cluster, tmp_path_factory: pytest.TempPathFactory) -> ob
     return SparkOptions(
         master=spark_cluster.master_url,  # type: ignore[attr-defined]
         staging_dir=tmp_path_factory.mktemp("spark-staging"),
-        conf=(("spark.executor.memory", "512m"), ("spark.sql.shuffle.partitions", "4")),
+        conf=(
+            ("spark.cores.max", "2"),
+            ("spark.executor.cores", "1"),
+            ("spark.executor.memory", "512m"),
+            ("spark.sql.shuffle.partitions", "4"),
+        ),
     )
 
 

@@ -10,7 +10,6 @@ never load it.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
