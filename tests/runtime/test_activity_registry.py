@@ -64,6 +64,7 @@ def test_the_built_in_kinds_by_role():
     registry = builtin_registry()
     assert registry.kinds(Role.ACTIVITY) == [
         "CopyActivity",
+        "EmrActivity",
         "HiveActivity",
         "HiveCopyActivity",
         "ShellCommandActivity",
@@ -85,7 +86,9 @@ def test_an_unknown_kind_is_refused_with_the_closest_and_every_kind():
     msg = str(caught.value)
     assert "activity type 'HiveActivty' cannot run on this installation." in msg
     assert "Did you mean 'HiveActivity'?" in msg
-    assert "CopyActivity, HiveActivity, HiveCopyActivity, ShellCommandActivity, SqlActivity" in msg
+    assert (
+        "CopyActivity, EmrActivity, HiveActivity, HiveCopyActivity, ShellCommandActivity, SqlActivity" in msg
+    )
     # A precondition is not an activity (and the other way round): each role has its own list.
     with pytest.raises(UnknownKind, match="Precondition types that run here: Exists, S3KeyExists"):
         registry.lookup("ShellCommandActivity", Role.PRECONDITION)
@@ -173,7 +176,7 @@ def test_the_hive_engine_is_chosen_by_name_from_the_context(tmp_path):
     wrong = execute_attempt(context(tmp_path, HIVE, engines=engines, hive_engine="recordnig"))
     assert wrong.status == "FAILED" and wrong.error_id == "UnknownEngine"
     assert wrong.error_message == (
-        "unknown engine 'recordnig'. Did you mean 'recording'? Engines: duckdb, recording"
+        "unknown engine 'recordnig'. Did you mean 'recording'? Engines: duckdb, recording, spark"
     )
 
 

@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "hive",
         help="run a Hive-dialect script on DuckDB or Spark (like hive -f)",
-        description="Run a Hive script the way `hive -f` did on EMR, with DuckDB as the engine. "
+        description="Run a Hive script the way `hive -f` did on EMR, with DuckDB (or Spark: --engine spark) as the engine. "
         "s3:// locations map to $TAILRACE_HOME/s3/BUCKET/KEY unless an S3 endpoint is configured. "
         "Table definitions are kept in the metadata store between runs.",
     )
