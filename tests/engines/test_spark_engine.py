@@ -228,3 +228,44 @@ def test_master_that_refuses_fails_the_cli_run_with_a_clear_error(tmp_path):
         or f"Spark master spark://127.0.0.1:{port} gave no executor within 8 s" in proc.stderr
     ), proc.stderr
     assert "Traceback" not in proc.stderr and "\tat org.apache" not in proc.stderr
+
+
+def test_cli_runs_the_seed_on_spark_and_writes_what_hive_writes(tmp_path):
+    """`tailrace hive --engine spark --master local[1]` in its own process (the CLI stops its
+    session when it ends)."""
+    home = tmp_path / "home"
+    ordered = place_input(home, fluentd_input(seed=5))
+    env = {
+        "TAILRACE_HOME": str(home),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "PATH": "/usr/bin:/bin",
+        "TZ": "UTC",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tailrace",
+            "hive",
+            "--engine",
+            "spark",
+            "--master",
+            "local[1]",
+            "-f",
+            str(SEED),
+            "-d",
+            f"DATE={DATE}",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want_archive, want_stats, _, _ = seed_outputs(ordered, DATE)
+    archive, stats = outputs(home)
+    assert (archive.read_bytes(), stats.read_bytes()) == (want_archive, want_stats)
+    rows = want_archive.count(b"\n")
+    assert "spark: session started on local[1]" in proc.stderr
+    assert f"OK  INSERT OVERWRITE archiveLog: {rows:,} rows" in proc.stderr
