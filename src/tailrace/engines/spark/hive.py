@@ -60,6 +60,7 @@ class SparkHiveEngine(HiveEngine):
         self.group = f"tailrace-{uuid.uuid4().hex[:12]}"
         self._n = 0
         self._spark_views: dict[str, str] = {}
+        self._all_views: set[str] = set()
         self._cancel_lock = threading.Lock()
 
     def interrupt(self) -> None:
@@ -91,6 +92,8 @@ class SparkHiveEngine(HiveEngine):
             if found is not None:
                 raise TranslateError(why, found)
         self._filters = prune.partition_filters(query)
+        # Views are made afresh for every statement: an earlier one may have written the table.
+        self._spark_views = {}
         dialect.prepare(q)
         inputs: list[str] = []
         self._replace(where, q, inputs, 0)
@@ -187,6 +190,7 @@ class SparkHiveEngine(HiveEngine):
         df.drop(reader.POS).createOrReplaceTempView(name)
         df.createOrReplaceTempView(name + POSITIONED)
         self._spark_views[spec.qualified_name] = name
+        self._all_views.add(name)
         return name
 
     def _staged(self, files: list[str]) -> list[str]:
@@ -219,7 +223,7 @@ class SparkHiveEngine(HiveEngine):
         shutil.rmtree(self.work_dir / "results", ignore_errors=True)
 
     def close(self) -> None:
-        for name in self._spark_views.values():
+        for name in self._all_views:
             for view in (name, name + POSITIONED):
                 try:
                     self.spark.catalog.dropTempView(view)
