@@ -30,6 +30,7 @@ from tailrace.engines.hive.sandbox import refuse_file_functions
 from tailrace.engines.hive.translate import Translated, TranslateError
 from tailrace.engines.hive.udtf import group_keys
 from tailrace.engines.metastore import Metastore, TableSpec
+from tailrace.engines.result import Malformed
 from tailrace.engines.spark import dialect, reader
 from tailrace.engines.spark.session import first_line
 from tailrace.storage import Storage
@@ -61,6 +62,10 @@ class SparkHiveEngine(HiveEngine):
         self._n = 0
         self._spark_views: dict[str, str] = {}
         self._all_views: set[str] = set()
+        self._short: dict[str, int] = {}
+        self._short_seen: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._source_of: dict[str, str] = {}
+        """Staged file -> the file it was staged from (the same input read by two statements)."""
         self._cancel_lock = threading.Lock()
 
     def interrupt(self) -> None:
@@ -181,6 +186,7 @@ class SparkHiveEngine(HiveEngine):
                 )
             pieces.append(((), self._staged(listing.files)))
         index = {f: i for i, f in enumerate(f for _, files in pieces for f in files)}
+        self._count_short(spec, list(index))
         try:
             df = reader.frame(self.spark, spec, pieces, index)
         except reader.ReadError as exc:
@@ -192,6 +198,19 @@ class SparkHiveEngine(HiveEngine):
         self._spark_views[spec.qualified_name] = name
         self._all_views.add(name)
         return name
+
+    def _count_short(self, spec: TableSpec, files: list[str]) -> None:
+        """Short lines of the table's files, counted once per run for the same files (a Spark
+        job of its own: the query's result has no room for the DuckDB engine's flag column)."""
+        originals = tuple(sorted(self._source_of.get(f, f) for f in files))
+        key = (spec.qualified_name, originals)
+        if key not in self._short_seen:
+            self._short_seen[key] = reader.short_lines(self.spark, spec, files)
+        self._short[spec.qualified_name] = self._short_seen[key]
+
+    def _flags(self, tr: Translated) -> Malformed:
+        # Short lines of the tables the statement read; bad JSON is not counted on Spark.
+        return Malformed(short_lines=sum(self._short.get(t, 0) for t in tr.input_tables))
 
     def _staged(self, files: list[str]) -> list[str]:
         """The files linked into this run's staging directory (the DP `stage` step): every
@@ -209,6 +228,7 @@ class SparkHiveEngine(HiveEngine):
                 os.link(src, dst)
             except OSError:
                 shutil.copyfile(src, dst)
+            self._source_of[str(dst)] = str(src)
             out.append(str(dst))
         return out
 

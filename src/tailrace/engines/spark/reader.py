@@ -148,6 +148,17 @@ def frame(
     return out
 
 
+def short_lines(session: Any, spec: TableSpec, files: Sequence[str]) -> int:
+    """Lines with fewer fields than the table has columns (the DuckDB engine's `short lines`)."""
+    from pyspark.sql import functions as F
+
+    if not files or spec.row_format == "csv_serde":
+        return 0
+    fields = F.size(F.split(F.col("value"), re.escape(spec.field_delimiter), -1))
+    lines = session.read.option("lineSep", "\n").text(list(files))
+    return int(lines.where(fields < F.lit(len(spec.columns))).count())
+
+
 def _csv_fields(delim: str, quote: str) -> Any:
     """OpenCSVSerde's fields of a line (serde.py): a field is either quoted (the quote doubled
     inside) or anything up to the delimiter; an empty field is '', a missing one NULL. Spark's
