@@ -10,6 +10,7 @@ never load it.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -38,6 +39,17 @@ HIVE_CONF: Mapping[str, str] = {
     "spark.sql.files.maxPartitionBytes": str(1 << 40),
     "spark.sql.files.openCostInBytes": str(1 << 40),
 }
+
+
+_QUIET_LOG4J = """\
+rootLogger.level = off
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %m%n
+"""
 
 
 class SparkUnavailable(TailraceError):
@@ -175,6 +187,14 @@ def _start(options: SparkOptions) -> Any:
             "the spark engine needs pyspark (pip install 'tailrace[spark]') and a Java runtime"
         ) from None
     options.staging_dir.mkdir(parents=True, exist_ok=True)
+    if "SPARK_CONF_DIR" not in os.environ:
+        # The driver JVM's console log stays quiet (failures reach the attempt log as HiveError);
+        # an appender must be configured, or Spark loads its own chatty defaults. An operator's
+        # SPARK_CONF_DIR (with its log4j2.properties) wins.
+        conf_dir = options.staging_dir / "conf"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "log4j2.properties").write_text(_QUIET_LOG4J, encoding="utf-8")
+        os.environ["SPARK_CONF_DIR"] = str(conf_dir)
     builder = SparkSession.builder.appName("tailrace")
     if options.master.startswith("sc://"):
         builder = builder.remote(options.master)
