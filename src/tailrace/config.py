@@ -117,6 +117,33 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SparkSettings:
+    """[spark]: the Spark engine (`hive_engine = "spark"`, `tailrace hive --engine spark`, and
+    HiveActivity / HiveCopyActivity on an EmrCluster when `emr_cluster` is true). docs/engines.md."""
+
+    master: str = "local[*]"
+    """local[N], spark://HOST:PORT (standalone cluster) or sc://HOST:PORT (Spark Connect)."""
+    conf: Mapping[str, str] = field(default_factory=dict)
+    """[spark.conf] passed to the session as is, e.g. "spark.executor.memory" = "2g"."""
+    staging_dir: Path | None = None
+    """Inputs and results of a run (default <home>/spark/staging): on a cluster of several
+    hosts, a directory every host mounts at the same path."""
+    executor_timeout: float = 60.0
+    """Seconds a cluster master may take to give the first executor before the attempt fails."""
+    emr_cluster: bool = False
+    """True: activities that run on an EmrCluster resource use the spark engine; EmrActivity
+    steps run with spark-submit on `master`."""
+
+    def __post_init__(self) -> None:
+        if self.executor_timeout <= 0:
+            raise ConfigError(f"[spark] executor_timeout must be positive; found {self.executor_timeout}")
+        if not (self.master.startswith(("local", "spark://", "sc://"))):
+            raise ConfigError(
+                f"[spark] master {self.master!r} is not local[N], spark://HOST:PORT or sc://HOST:PORT"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     home: Path = Path(".tailrace")
     """Data directory: metadata database, embedded object store (`s3/`), logs, buffers."""
@@ -161,6 +188,7 @@ class Settings:
     environment TAILRACE_ALLOWED_LOCAL_DIRS separated by ':'. Single-user commands (run,
     hive, demo) are not restricted."""
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
     notify_private_destinations: str = "single-owner"
     """HTTP/S subscribers on loopback, private or reserved addresses: allow, deny, or single-owner
     (allowed while the access keys belong to one owner only)."""

@@ -91,7 +91,13 @@ class Services:
         def metastore_for(owner: str | None) -> Any:
             return OwnerMetastore(metastore, owner) if owner else metastore
 
-        registry = EngineRegistry(EngineSetup(storage=self.storage, metastore_for=metastore_for))
+        registry = EngineRegistry(
+            EngineSetup(
+                storage=self.storage,
+                metastore_for=metastore_for,
+                settings={"spark": self.settings.spark},
+            )
+        )
         registry.get(self.settings.hive_engine)
         return registry
 

@@ -69,10 +69,10 @@ def test_an_unknown_engine_is_refused_with_the_closest_name_and_every_name():
     registry = EngineRegistry()
     with pytest.raises(UnknownEngine) as caught:
         registry.get("duckbd")
-    assert str(caught.value) == "unknown engine 'duckbd'. Did you mean 'duckdb'? Engines: duckdb"
+    assert str(caught.value) == "unknown engine 'duckbd'. Did you mean 'duckdb'? Engines: duckdb, spark"
     assert isinstance(caught.value, ConfigError) and isinstance(caught.value, LookupError)
-    with pytest.raises(UnknownEngine, match=r"^unknown engine 'spark'\. Engines: duckdb$"):
-        registry.create("spark")
+    with pytest.raises(UnknownEngine, match=r"^unknown engine 'hadoop'\. Engines: duckdb, spark$"):
+        registry.create("hadoop")
 
 
 def test_built_ins_are_listed_without_importing_them_and_loaded_when_asked_for():
@@ -86,7 +86,7 @@ def test_built_ins_are_listed_without_importing_them_and_loaded_when_asked_for()
 
 def test_third_party_engines_come_from_the_entry_point_group(toy_distribution, tmp_path):
     registry = EngineRegistry(setup(tmp_path))
-    assert registry.names() == ["broken", "duckdb", "missing", "toy"]
+    assert registry.names() == ["broken", "duckdb", "missing", "spark", "toy"]
     toy = registry.get("toy")
     assert toy.__module__ == "tailrace_toy_engine" and issubclass(toy, ScriptEngine)
     assert registry.capabilities("toy").max_threads == 64
@@ -114,7 +114,7 @@ def test_entry_points_can_be_given_to_the_registry(tmp_path):
         name="builtin-again", value="tailrace.engines.duckdb:DuckDBEngine", group=ENTRY_POINT_GROUP
     )
     registry = EngineRegistry(setup(tmp_path), entry_points=lambda: [point])
-    assert registry.names() == ["builtin-again", "duckdb"]
+    assert registry.names() == ["builtin-again", "duckdb", "spark"]
     assert registry.get("builtin-again") is registry.get("duckdb")
 
 

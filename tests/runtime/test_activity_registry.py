@@ -64,6 +64,7 @@ def test_the_built_in_kinds_by_role():
     registry = builtin_registry()
     assert registry.kinds(Role.ACTIVITY) == [
         "CopyActivity",
+        "EmrActivity",
         "HiveActivity",
         "HiveCopyActivity",
         "RedshiftCopyActivity",
@@ -89,8 +90,8 @@ def test_an_unknown_kind_is_refused_with_the_closest_and_every_kind():
     assert "activity type 'HiveActivty' cannot run on this installation." in msg
     assert "Did you mean 'HiveActivity'?" in msg
     assert (
-        "CopyActivity, HiveActivity, HiveCopyActivity, RedshiftCopyActivity, ShellCommandActivity, SqlActivity"
-        in msg
+        "CopyActivity, EmrActivity, HiveActivity, HiveCopyActivity, RedshiftCopyActivity, ShellCommandActivity, "
+        "SqlActivity" in msg
     )
     # A precondition is not an activity (and the other way round): each role has its own list.
     with pytest.raises(
@@ -182,7 +183,7 @@ def test_the_hive_engine_is_chosen_by_name_from_the_context(tmp_path):
     wrong = execute_attempt(context(tmp_path, HIVE, engines=engines, hive_engine="recordnig"))
     assert wrong.status == "FAILED" and wrong.error_id == "UnknownEngine"
     assert wrong.error_message == (
-        "unknown engine 'recordnig'. Did you mean 'recording'? Engines: duckdb, recording"
+        "unknown engine 'recordnig'. Did you mean 'recording'? Engines: duckdb, recording, spark"
     )
 
 

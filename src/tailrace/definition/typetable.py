@@ -98,6 +98,18 @@ EMR_CONFIGS = (
     "masterGroupConfiguration",
     "taskGroupConfiguration",
 )
+# EmrCluster fields that shape an EMR cluster: accepted, and reported as ignored by validation
+# (the cluster here is the [spark] master, or the local worker pool).
+_EMR_SHAPE = (
+    "amiVersion coreInstanceBidPrice coreInstanceType emrManagedMasterSecurityGroupId "
+    "emrManagedSlaveSecurityGroupId serviceAccessSecurityGroupId enableDebugging hadoopVersion "
+    "masterInstanceBidPrice masterInstanceType releaseLabel taskInstanceBidPrice taskInstanceType "
+    "visibleToAllUsers additionalMasterSecurityGroupIds additionalSlaveSecurityGroupIds applications "
+    "bootstrapAction supportedProducts coreInstanceCount taskInstanceCount emrLogUri installHive "
+    "hadoopSchedulerType coreEbsConfiguration masterEbsConfiguration taskEbsConfiguration "
+    "configuration coreGroupConfiguration masterGroupConfiguration taskGroupConfiguration"
+)
+EMR_CLUSTER_IGNORED = frozenset(_EMR_SHAPE.split())
 ON_EMR = "needs Amazon EMR (a Hadoop cluster); the local worker pool cannot run it"
 NO_AWS = "needs {service}, which this installation does not reach"
 ROUTED = (("runsOn", "workerGroup"),)
@@ -285,8 +297,8 @@ _TYPES = [
         [*ACTIVITY, *RESIZE, *fs(multi="step preStepCommand postStepCommand")],
         page="dp-object-emractivity",
         one_of=ROUTED,
-        runs_here=False,
-        note="EMR steps are Hadoop jars: " + ON_EMR,
+        note="steps `command-runner.jar,spark-submit,...` run with spark-submit on the [spark] master and "
+        "hive-script --run-hive-script steps on the script engine; any other jar is refused at run time",
     ),
     _t(
         "HadoopActivity",
@@ -374,7 +386,8 @@ _TYPES = [
             ),
         ],
         page="dp-object-emrcluster",
-        note="a local worker pool for each resource instance; its Hive runs on DuckDB",
+        note="a local worker pool for each resource instance; its Hive runs on hive_engine (DuckDB), or "
+        "on Spark with [spark] emr_cluster = true; cluster-shape fields are accepted and ignored",
     ),
     # -- preconditions --------------------------------------------------------------------------
     _t(

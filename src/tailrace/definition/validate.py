@@ -28,7 +28,7 @@ from tailrace.definition.types import (
     is_runtime_field,
     is_user_field,
 )
-from tailrace.definition.typetable import ALL_FIELDS, OBJECT_TYPES
+from tailrace.definition.typetable import ALL_FIELDS, EMR_CLUSTER_IGNORED, OBJECT_TYPES
 from tailrace.limits import Limits
 
 MAX_ID_LENGTH = 1024
@@ -367,6 +367,14 @@ class _Validator:
             )
         if spec.deprecated:
             self.warn(obj, "type", f"{spec.name} is deprecated: {spec.deprecated}")
+        if spec.name == "EmrCluster":
+            for key in sorted(set(obj.fields) & EMR_CLUSTER_IGNORED):
+                self.warn(
+                    obj,
+                    key,
+                    f"'{key}' has no meaning here and is ignored: the cluster is the [spark] master "
+                    "(or the local worker pool), not EMR instances (docs/engines.md)",
+                )
 
     # -- schedules ------------------------------------------------------------------------------
 

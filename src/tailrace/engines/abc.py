@@ -64,6 +64,8 @@ class EngineSetup:
     metastore_for: MetastoreFor
     threads: int | None = None
     """Threads per script; None lets the engine decide."""
+    settings: Mapping[str, object] = field(default_factory=dict)
+    """Engine sections of tailrace.toml by engine name (`[spark]` is settings["spark"])."""
 
 
 @dataclass(frozen=True, kw_only=True)

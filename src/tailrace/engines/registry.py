@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "tailrace.engines"
 DEFAULT_ENGINE = "duckdb"
 BUILTINS: Mapping[str, str] = {
     "duckdb": "tailrace.engines.duckdb:DuckDBEngine",
+    "spark": "tailrace.engines.spark.engine:SparkEngine",
 }
 
 

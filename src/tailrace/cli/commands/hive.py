@@ -1,4 +1,4 @@
-"""`tailrace hive`: run a Hive script on DuckDB, like `hive -f script.q -d NAME=VALUE`."""
+"""`tailrace hive`: run a Hive script on DuckDB or Spark, like `hive -f script.q -d NAME=VALUE`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from tailrace.errors import TailraceError, UsageError
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "hive",
-        help="run a Hive-dialect script on DuckDB (like hive -f)",
-        description="Run a Hive script the way `hive -f` did on EMR, with DuckDB as the engine. "
+        help="run a Hive-dialect script on DuckDB or Spark (like hive -f)",
+        description="Run a Hive script the way `hive -f` did on EMR, with DuckDB (or Spark: --engine spark) as the engine. "
         "s3:// locations map to $TAILRACE_HOME/s3/BUCKET/KEY unless an S3 endpoint is configured. "
         "Table definitions are kept in the metadata store between runs.",
     )
@@ -43,6 +43,19 @@ def register(sub: Any) -> None:
     p.add_argument("-S", "--silent", action="store_true", help="no progress lines, only results and errors")
     p.add_argument("-v", "--verbose", action="store_true", help="echo each statement before running it")
     p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="duckdb (in this process, the default) or spark (queries run by Spark SQL)",
+    )
+    p.add_argument(
+        "--master",
+        metavar="URL",
+        default=None,
+        help="with --engine spark: local[N], spark://HOST:PORT or sc://HOST:PORT "
+        "(default: [spark] master in tailrace.toml)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -108,7 +121,13 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
             detail += f", {bad.dropped_lines:,} unreadable lines dropped)" if bad.dropped_lines else ")"
         print(f"OK  {what}{detail} ({res.seconds:.1f} s)", file=err, flush=True)
 
-    engine = ctx.services.hive_engine(threads=args.threads)
+    if args.master and args.engine != "spark":
+        raise UsageError("--master needs --engine spark")
+    engine: Any = (
+        _spark_engine(ctx, args.master)
+        if args.engine == "spark"
+        else ctx.services.hive_engine(threads=args.threads)
+    )
     try:
         try:
             result = engine.run_script(
@@ -125,6 +144,10 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
             return 1
     finally:
         engine.close()
+        if args.engine == "spark":
+            from tailrace.engines.spark import session as sessions
+
+            sessions.shutdown()
     if not args.silent:
         print(
             f"Done: {len(result.statements)} statements, {result.rows_written:,} rows written, "
@@ -134,3 +157,20 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
             file=err,
         )
     return 0
+
+
+def _spark_engine(ctx: Any, master: str | None) -> Any:
+    """A Spark-run Hive engine on this installation's store and metastore (pyspark loads here)."""
+    from tailrace.engines.spark import session as sessions
+    from tailrace.engines.spark.engine import open_hive
+
+    settings = ctx.services.settings
+    options = sessions.SparkOptions.from_settings(settings.spark, settings.home).with_master(master)
+    try:
+        shared, started = sessions.acquire(options)
+    except TailraceError as exc:
+        raise UsageError(f"--engine spark: {exc}")
+    if started:
+        print(f"spark: session started on {options.master} in {started:.1f} s", file=sys.stderr)
+    sessions.release(shared)
+    return open_hive(ctx.services.storage, ctx.services.metastore, shared, options, None)

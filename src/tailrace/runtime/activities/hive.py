@@ -97,13 +97,36 @@ def _run_task_config(ctx: AttemptContext, place: ShellPlace, config_id: str, fie
         raise ActivityError(f"{uri} exited with status {result.returncode}", location(ctx, field))
 
 
+def engine_name(ctx: AttemptContext) -> str:
+    """The engine of this attempt: `hive_engine`, or spark for an activity on an EmrCluster
+    when `[spark] emr_cluster` is true (docs/engines.md)."""
+    spark = ctx.engines.setup.settings.get("spark") if ctx.engines and ctx.engines.setup else None
+    runs_on = ctx.component.ref("runsOn")
+    if (
+        getattr(spark, "emr_cluster", False)
+        and runs_on is not None
+        and runs_on in ctx.resolved.objects
+        and ctx.resolved.objects[runs_on].type == "EmrCluster"
+    ):
+        return "spark"
+    return ctx.hive_engine
+
+
 def _run(
-    ctx: AttemptContext, script: str, source: str, variables: dict[str, str], stage: bool
+    ctx: AttemptContext,
+    script: str,
+    source: str,
+    variables: dict[str, str],
+    stage: bool,
+    hiveconf: dict[str, str] | None = None,
 ) -> AttemptOutcome:
     if ctx.engines is None:
         raise ActivityError("no Hive engine is configured", location(ctx, "type"))
     _task_config(ctx, "preActivityTaskConfig")
-    engine = ctx.engines.create(ctx.hive_engine)
+    name = engine_name(ctx)
+    if name != ctx.hive_engine:
+        ctx.log.write(f"engine: {name} (runsOn an EmrCluster, [spark] emr_cluster = true)\n")
+    engine = ctx.engines.create(name)
     try:
         tables = _stage(ctx, variables) if stage else []
 
@@ -131,6 +154,7 @@ def _run(
                     text=script,
                     source=source,
                     variables=variables,
+                    hiveconf=hiveconf or {},
                     owner=ctx.owner,
                     work_dir=ctx.work_dir / "hive",
                     log=ctx.log,

@@ -21,6 +21,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "tailrace.runtime.activities.shell_command",
     "tailrace.runtime.activities.copy",
     "tailrace.runtime.activities.hive",
+    "tailrace.runtime.activities.emr",
     "tailrace.runtime.activities.sql",
     "tailrace.runtime.activities.preconditions",
     "tailrace.runtime.activities.redshift",

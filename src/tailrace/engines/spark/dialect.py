@@ -1,0 +1,103 @@
+"""A Hive query (sqlglot AST, TailraceHive) as Spark SQL that keeps Hive's meaning.
+
+Spark SQL reads HiveQL queries, but a few things mean something else there; each rewrite here
+is one of those (docs/engines.md lists them, and what is left as a known difference):
+
+- `1.5`, `1e7`: a DOUBLE in Hive, a DECIMAL in Spark -> `1.5D`.
+- `variance(x)`: the population variance in Hive, the sample one in Spark -> `var_pop`.
+- `sqrt(-1)`: NULL in Hive, NaN in Spark -> `nanvl(sqrt(x), NULL)`.
+- `trunc(d, 'MM')`: Hive's date truncation; sqlglot reads it as DATE_TRUNC, which gives a
+  timestamp in Spark -> Spark's own `trunc` (a DATE, printed yyyy-MM-dd).
+- `FROM a JOIN b ... SELECT` and LATERAL VIEW without column names: as the DuckDB translator
+  reads them (engines/hive/udtf.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from tailrace.engines.hive import udtf
+from tailrace.engines.hive.translate_errors import TranslateError
+
+_TRUNC_UNITS = {"Q": "QUARTER", "MON": "MONTH"}
+
+
+def prepare(q: exp.Expr) -> None:
+    """Rewrites that need the tree before tables are replaced (joins, lateral names, sampling)."""
+    for select in list(q.find_all(exp.Select)):
+        udtf.hoist_joins(select)
+        for lateral in select.args.get("laterals") or []:
+            udtf.default_names(lateral)
+    for table in list(q.find_all(exp.Table)):
+        sample = table.args.get("sample")
+        if sample is not None:
+            # The DuckDB engine's checks (ROWS a whole number, PERCENT only 100...).
+            udtf.sample(exp.Table(this=exp.to_identifier("__check")), sample)
+            if sample.args.get("bucket_numerator") is not None:
+                raise TranslateError(
+                    "TABLESAMPLE(BUCKET x OUT OF y) is not supported on the spark engine: Spark's "
+                    "hash is not Hive's, so the buckets would hold other rows",
+                    sample,
+                )
+
+
+def to_spark(q: exp.Expr) -> str:
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Literal)
+            and not node.is_string
+            and re.search(r"[.eE]", node.this)
+            and node.find_ancestor(exp.TableSample, exp.DataType) is None
+        ):
+            return exp.Literal.number(node.this + "D")
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "variance":
+            return exp.Anonymous(this="var_pop", expressions=node.expressions)
+        if isinstance(node, exp.Sqrt):
+            return exp.Anonymous(this="nanvl", expressions=[node.copy(), exp.Null()])
+        if isinstance(node, exp.DateTrunc | exp.TimestampTrunc):
+            unit = node.args.get("unit")
+            name = unit.name if isinstance(unit, exp.Var | exp.Literal) else "MM"
+            name = _TRUNC_UNITS.get(name.upper(), name.upper())
+            return exp.Anonymous(this="trunc", expressions=[node.this.copy(), exp.Literal.string(name)])
+        return node
+
+    return q.transform(rewrite).sql(dialect="spark")
+
+
+# Spark's error classes as the Hive CLI words them (the corpus checks these texts).
+_MESSAGES = [
+    (
+        re.compile(
+            r"\[UNRESOLVED_COLUMN\.\w+\] A column, variable, or function parameter with name (`[^ ]+`)"
+        ),
+        lambda m: "Invalid table alias or column reference '{}'".format(
+            m.group(1).split("`.`")[-1].strip("`")
+        ),
+    ),
+    (
+        re.compile(r'\[DATATYPE_MISMATCH\.\w+\] Cannot resolve "(\w+)\('),
+        lambda m: f"Wrong arguments to {m.group(1).lower()}",
+    ),
+    (
+        re.compile(r"\[WRONG_NUM_ARGS\.\w+\] The `(\w+)` requires (\d+) parameters"),
+        lambda m: f"{m.group(1).lower()} takes {m.group(2)} arguments",
+    ),
+    (
+        re.compile(r"\[UNRESOLVED_ROUTINE\] Cannot resolve routine `(\w+)`"),
+        lambda m: (
+            f"Invalid function '{m.group(1).lower()}' on the spark engine (Hive has it, Spark does not)"
+        ),
+    ),
+]
+
+
+def hive_message(text: str) -> str:
+    """Spark's one-line error, with Hive's wording in front where there is one."""
+    text = re.sub(r"\s*SQLSTATE: \w+", "", text)
+    for pattern, word in _MESSAGES:
+        m = pattern.search(text)
+        if m:
+            return f"{word(m)} (Spark: {text})"
+    return f"Spark: {text}"
