@@ -202,6 +202,16 @@ class HiveEngine:
                 raise
             except TranslateError as exc:
                 raise self._attach(where.error(str(exc), exc.node), result)
+            except duckdb.OutOfMemoryException as exc:
+                limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
+                raise self._attach(
+                    where.error(
+                        f"out of memory within this run's DuckDB memory_limit ({limit[0] if limit else '?'}): "
+                        f"{str(exc).splitlines()[0]}; raise memory_limit or host_memory in the [duckdb] "
+                        "section of tailrace.toml"
+                    ),
+                    result,
+                )
             except duckdb.Error as exc:
                 if self._interrupt.fired:
                     raise self._stopped(where, result)

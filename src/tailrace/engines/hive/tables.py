@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isal import igzip
+from isal import igzip, igzip_lib
 
 from tailrace.engines.metastore import PartitionSpec, TableSpec, escape_path_value, unescape_path_value
 from tailrace.errors import NotFoundError, TailraceError
@@ -129,7 +129,7 @@ class TableFiles:
             try:
                 with opener(path) as src, tmp.open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-            except (OSError, EOFError, zlib.error) as exc:
+            except (OSError, EOFError, zlib.error, igzip_lib.IsalError) as exc:
                 tmp.unlink(missing_ok=True)
                 raise TailraceError(f"input file {path.name} cannot be decompressed: {exc}") from None
             tmp.replace(out)
