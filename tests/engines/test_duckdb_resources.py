@@ -343,19 +343,19 @@ def test_a_corrupt_gz_input_is_a_clear_error_naming_the_file(tmp_path):
 
 def test_a_run_out_of_memory_says_which_setting_to_raise(tmp_path):
     home = tmp_path / "home"
-    write_text(home / "s3" / "b" / "in" / "part-0", [f"{i}\t{i}" for i in range(1000)])
-    resources = DuckDBResources(DuckDBSettings(memory_limit="8MiB", threads=1), home=home, workers=1)
+    write_text(home / "s3" / "b" / "in" / "part-0", [f"{i}\t{'y' * 100}" for i in range(40_000)])
+    resources = DuckDBResources(DuckDBSettings(memory_limit="2MiB", threads=1), home=home, workers=1)
     engine = HiveEngine(
         Storage(home=home), MemoryMetastore(), work_dir=tmp_path / "w", grant=resources.acquire("")
     )
     try:
         with pytest.raises(HiveError) as err:
             engine.run_script(
-                "CREATE EXTERNAL TABLE t (k string, v int) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
-                "LOCATION 's3://b/in';\nSELECT count(*) FROM t"
+                "CREATE EXTERNAL TABLE t (k string, v string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
+                "LOCATION 's3://b/in';\nSELECT k FROM t ORDER BY v, k"
             )
     finally:
         engine.close()
     message = str(err.value)
-    assert "statement 2: out of memory within this run's DuckDB memory_limit (8.0 MiB)" in message
+    assert "statement 2: out of memory within this run's DuckDB memory_limit (2.0 MiB)" in message
     assert "[duckdb] section of tailrace.toml" in message

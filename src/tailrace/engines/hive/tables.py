@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from isal import igzip, igzip_lib
 
@@ -29,6 +29,8 @@ from tailrace.engines.metastore import PartitionSpec, TableSpec, escape_path_val
 from tailrace.errors import NotFoundError, TailraceError
 from tailrace.storage import ObjectInfo, Storage
 from tailrace.storage.local import is_hidden
+
+X
 
 
 @dataclass
@@ -129,7 +131,7 @@ class TableFiles:
             try:
                 with opener(path) as src, tmp.open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-            except (OSError, EOFError, zlib.error, igzip_lib.IsalError) as exc:
+            except (OSError, EOFError, zlib.error, _IsalError) as exc:
                 tmp.unlink(missing_ok=True)
                 raise TailraceError(f"input file {path.name} cannot be decompressed: {exc}") from None
             tmp.replace(out)
