@@ -30,7 +30,8 @@ from tailrace.errors import NotFoundError, TailraceError
 from tailrace.storage import ObjectInfo, Storage
 from tailrace.storage.local import is_hidden
 
-X
+# isal's error for a corrupt .gz (its stubs declare it as an instance, so mypy needs the cast)
+_IsalError = cast(type[Exception], igzip_lib.IsalError)
 
 
 @dataclass
