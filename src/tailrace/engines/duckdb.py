@@ -14,7 +14,7 @@ class DuckDBEngine(ScriptEngine):
     name = "duckdb"
     capabilities = Capabilities(
         distributed=False,
-        spills_to_disk=True,  # DuckDB's temp_directory is in the run's work directory
+        spills_to_disk=True,  # to the run's own directory under [duckdb] temp_directory
         supports_udtf=True,  # json_tuple, explode, posexplode (tailrace.engines.hive.translate)
         max_threads=None,
         interruptible=True,  # duckdb's connection.interrupt()

@@ -96,7 +96,15 @@ class HiveEngine:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if limits.memory_limit:
-            self.con.execute(f"SET memory_limit = '{int(limits.memory_limit)}B'")
+            limit = int(limits.memory_limit)
+            self.con.execute(f"SET memory_limit = '{limit}B'")
+            # Freed memory that DuckDB's allocator keeps cached counts in the process's RSS but
+            # not against memory_limit (128 MiB per thread, 512 MiB in bulk by default): scale
+            # those caches to the limit and let background threads return it to the system.
+            flush, bulk = min(128 * 2**20, limit // 16), min(512 * 2**20, limit // 8)
+            self.con.execute(f"SET allocator_flush_threshold = '{flush}B'")
+            self.con.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{bulk}B'")
+            self.con.execute("SET allocator_background_threads = true")
         if limits.max_temp_size:
             self.con.execute(f"SET max_temp_directory_size = '{int(limits.max_temp_size)}B'")
         # Insertion order stays preserved: result files keep the order of input lines and sorts.
