@@ -68,6 +68,74 @@ class ExecutionSettings:
             seen[user] = owner
 
 
+_SIZE_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+
+
+def parse_size(text: str, key: str, *, percent: bool = False) -> tuple[int | None, float | None]:
+    """'1GiB', '512MB', '1073741824' (bytes) -> (bytes, None); with percent, '25%' -> (None, 0.25).
+
+    :raises ConfigError: naming the key and the accepted forms."""
+    t = text.strip().lower().replace(" ", "")
+    if percent and t.endswith("%"):
+        try:
+            share = float(t[:-1]) / 100
+        except ValueError:
+            share = -1.0
+        if 0 < share <= 1:
+            return None, share
+    else:
+        digits = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = t[len(digits) :] or "b"
+        try:
+            number = float(digits)
+        except ValueError:
+            number = -1.0
+        if unit in _SIZE_UNITS and number > 0:
+            return int(number * _SIZE_UNITS[unit]), None
+    forms = "a size such as 1GiB, 512MiB or 2GB" + (
+        ", or a share of the machine's memory such as 25%" if percent else ""
+    )
+    raise ConfigError(f"[duckdb] {key} = {text!r} is not {forms}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuckDBSettings:
+    """[duckdb]: memory, threads and spill files of the DuckDB engine (tailrace.engines.hive.resources)."""
+
+    memory_limit: str | None = None
+    """DuckDB's memory_limit for one script run (1GiB, 25%); default host_memory / concurrent."""
+    host_memory: str = "50%"
+    """What all DuckDB runs on this host may use together (a size, or a share of the machine's
+    memory: the smaller of RAM and the cgroup limit)."""
+    concurrent: int | None = None
+    """How many runs share host_memory at once on this host (more wait for a free slot);
+    default: the `workers` setting."""
+    threads: int | None = None
+    """DuckDB threads per run; default: every core."""
+    temp_directory: Path | None = None
+    """Where runs spill (one private directory per owner and run, removed after it);
+    default <home>/spill."""
+    max_temp_size: str | None = None
+    """Disk one run may spill (DuckDB's max_temp_directory_size); default 90% of the free disk."""
+    decompress_gzip: bool = True
+    """Decompress .gz inputs to the run's work directory in parallel first (faster; needs disk
+    for the uncompressed input), instead of DuckDB reading them one file at a time."""
+
+    def __post_init__(self) -> None:
+        if self.memory_limit is not None:
+            parse_size(self.memory_limit, "memory_limit", percent=True)
+        parse_size(self.host_memory, "host_memory", percent=True)
+        if self.max_temp_size is not None:
+            parse_size(self.max_temp_size, "max_temp_size")
+        for name in ("concurrent", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"[duckdb] {name} must be 1 or more; found {value}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SmtpSettings:
     """[smtp]: the mail server that email and email-json subscriptions are sent through
@@ -189,6 +257,7 @@ class Settings:
     hive, demo) are not restricted."""
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
+    duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     notify_private_destinations: str = "single-owner"
     """HTTP/S subscribers on loopback, private or reserved addresses: allow, deny, or single-owner
     (allowed while the access keys belong to one owner only)."""

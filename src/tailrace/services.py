@@ -96,6 +96,7 @@ class Services:
                 storage=self.storage,
                 metastore_for=metastore_for,
                 settings={"spark": self.settings.spark},
+                duckdb=self.duckdb_resources,
             )
         )
         registry.get(self.settings.hive_engine)
@@ -116,27 +117,43 @@ class Services:
             aws_secret_access_key=s.aws_secret_access_key,
         )
 
+    @functools.cached_property
+    def duckdb_resources(self) -> Any:
+        """This host's DuckDB budget ([duckdb]): every run takes a slot of it."""
+        from tailrace.engines.hive.resources import DuckDBResources
+
+        return DuckDBResources(self.settings.duckdb, home=self.settings.home, workers=self.settings.workers)
+
     def hive_engine(
         self, *, work_dir: Path | None = None, threads: int | None = None, owner: str | None = None
     ) -> Any:
         """A new HiveEngine on this storage and metastore (the caller closes it); with `owner`,
-        on that owner's view of the store and its own metastore namespace."""
+        on that owner's view of the store and its own metastore namespace. It holds a slot of
+        the host's DuckDB budget until closed (waiting for one when all are taken)."""
         import uuid
 
         from tailrace.engines.hive import HiveEngine
 
         if work_dir is None:
             work_dir = self.settings.home / "tmp" / f"hive-{uuid.uuid4().hex[:12]}"
-        if owner is None:
-            return HiveEngine(self.storage, self.metastore, work_dir=work_dir, threads=threads)
-        from tailrace.engines.metastore import OwnerMetastore
+        grant = self.duckdb_resources.acquire(owner or "", threads=threads)
+        try:
+            if owner is None:
+                return HiveEngine(
+                    self.storage, self.metastore, work_dir=work_dir, threads=threads, grant=grant
+                )
+            from tailrace.engines.metastore import OwnerMetastore
 
-        return HiveEngine(
-            self.storage.for_owner(owner),
-            OwnerMetastore(self.metastore, owner),
-            work_dir=work_dir,
-            threads=threads,
-        )
+            return HiveEngine(
+                self.storage.for_owner(owner),
+                OwnerMetastore(self.metastore, owner),
+                work_dir=work_dir,
+                threads=threads,
+                grant=grant,
+            )
+        except BaseException:
+            grant.release()
+            raise
 
     @functools.cached_property
     def state(self) -> Any:

@@ -17,6 +17,7 @@ from tailrace.engines.metastore import Metastore, TableSpec
 from tailrace.engines.result import HiveError, ScriptInterrupted, ScriptResult, StatementResult
 
 if TYPE_CHECKING:
+    from tailrace.engines.hive.resources import DuckDBResources
     from tailrace.storage import Storage
 
 __all__ = [
@@ -66,6 +67,8 @@ class EngineSetup:
     """Threads per script; None lets the engine decide."""
     settings: Mapping[str, object] = field(default_factory=dict)
     """Engine sections of tailrace.toml by engine name (`[spark]` is settings["spark"])."""
+    duckdb: DuckDBResources | None = None
+    """The host's DuckDB budget ([duckdb] in tailrace.toml); None: DuckDB's own defaults."""
 
 
 @dataclass(frozen=True, kw_only=True)

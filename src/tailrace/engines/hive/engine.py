@@ -18,6 +18,7 @@ from tailrace.engines.hive import ddl, prune, serde, udfs, views
 from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
+from tailrace.engines.hive.resources import Grant, RunLimits
 from tailrace.engines.hive.sandbox import (
     lock_down,
     readable_dirs,
@@ -77,24 +78,47 @@ class HiveEngine:
         work_dir: Path,
         threads: int | None = None,
         timezone: str = "UTC",
+        grant: Grant | None = None,
     ) -> None:
+        """grant: this run's slot of the host's DuckDB budget (memory, threads, spill
+        directory; tailrace.engines.hive.resources), released by close()."""
         self.storage = storage
         self.metastore = metastore
         self.work_dir = Path(work_dir)
         self._owns_work_dir = not self.work_dir.exists()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.timezone = timezone
+        self._grant = grant
+        limits = grant.limits if grant is not None else RunLimits()
+        threads = threads or limits.threads
         self.con = duckdb.connect()
+        # Every limit is set before lock_down locks the configuration (a script cannot undo it).
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        if limits.memory_limit:
+            limit = int(limits.memory_limit)
+            self.con.execute(f"SET memory_limit = '{limit}B'")
+            # Freed memory that DuckDB's allocator keeps cached counts in the process's RSS but
+            # not against memory_limit (128 MiB per thread, 512 MiB in bulk by default): scale
+            # those caches to the limit and let background threads return it to the system.
+            flush, bulk = min(128 * 2**20, limit // 16), min(512 * 2**20, limit // 8)
+            self.con.execute(f"SET allocator_flush_threshold = '{flush}B'")
+            self.con.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{bulk}B'")
+            self.con.execute("SET allocator_background_threads = true")
+        if limits.max_temp_size:
+            self.con.execute(f"SET max_temp_directory_size = '{int(limits.max_temp_size)}B'")
+        # Insertion order stays preserved: result files keep the order of input lines and sorts.
         self.con.execute("SET preserve_insertion_order = true")
-        self.con.execute(f"SET temp_directory = {serde.sql_str(str(self.work_dir / 'spill'))}")
+        spill = limits.temp_directory or self.work_dir / "spill"
+        self.con.execute(f"SET temp_directory = {serde.sql_str(str(spill))}")
         serde.install(self.con)
         self.sandboxed = isinstance(storage, OwnerStorage)
         readable = readable_dirs(storage, self.work_dir) if self.sandboxed else None
         if readable is not None:
             lock_down(self.con, readable)
-        self.files = TableFiles(storage, self.work_dir, readable)
+        self.files = TableFiles(
+            storage, self.work_dir, readable, decompress_gzip=limits.decompress_gzip, threads=threads
+        )
         self.session: dict[tuple[str, str], TableSpec] = {}
         self.hiveconf: dict[str, str] = {}
         self.database = DEFAULT_DB
@@ -129,6 +153,15 @@ class HiveEngine:
             shutil.rmtree(self.work_dir / sub, ignore_errors=True)
         if self._owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self._grant is not None:
+            self._grant.release()
+            self._grant = None
+
+    def settings(self) -> dict[str, str]:
+        """DuckDB's own view of the limits this run got (current_setting on its connection)."""
+        names = ("memory_limit", "threads", "temp_directory", "max_temp_directory_size")
+        row = self.con.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names)).fetchone()
+        return {n: str(v) for n, v in zip(names, row or (), strict=True)}
 
     def run_script(
         self,
@@ -177,6 +210,16 @@ class HiveEngine:
                 raise
             except TranslateError as exc:
                 raise self._attach(where.error(str(exc), exc.node), result)
+            except duckdb.OutOfMemoryException as exc:
+                limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
+                raise self._attach(
+                    where.error(
+                        f"out of memory within this run's DuckDB memory_limit ({limit[0] if limit else '?'}): "
+                        f"{str(exc).splitlines()[0]}; raise memory_limit or host_memory in the [duckdb] "
+                        "section of tailrace.toml"
+                    ),
+                    result,
+                )
             except duckdb.Error as exc:
                 if self._interrupt.fired:
                     raise self._stopped(where, result)
@@ -200,7 +243,10 @@ class HiveEngine:
             if self._lenient or not _UNREADABLE.search(str(exc)):
                 raise
             self._lenient = True
-            lines = str(exc).splitlines()
+            text = str(exc)
+            for copy, original in self.files.originals.items():
+                text = text.replace(copy, original)  # name the input, not its decompressed copy
+            lines = text.splitlines()
             why = next((x.strip() for x in lines if _UNREADABLE.search(x)), lines[0])
             file = next(
                 (x.split("=", 1)[1].strip() for x in lines if x.strip().startswith("file =")), "input"

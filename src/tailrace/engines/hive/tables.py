@@ -13,18 +13,25 @@ import builtins
 import bz2
 import hashlib
 import io
+import os
 import shutil
 import uuid
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from isal import igzip, igzip_lib
 
 from tailrace.engines.metastore import PartitionSpec, TableSpec, escape_path_value, unescape_path_value
-from tailrace.errors import NotFoundError
+from tailrace.errors import NotFoundError, TailraceError
 from tailrace.storage import ObjectInfo, Storage
 from tailrace.storage.local import is_hidden
+
+# isal's error for a corrupt .gz (its stubs declare it as an instance, so mypy needs the cast)
+_IsalError = cast(type[Exception], igzip_lib.IsalError)
 
 
 @dataclass
@@ -34,12 +41,26 @@ class Listing:
 
 
 class TableFiles:
-    def __init__(self, storage: Storage, work_dir: Path, readable: tuple[Path, ...] | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        work_dir: Path,
+        readable: tuple[Path, ...] | None = None,
+        *,
+        decompress_gzip: bool = False,
+        threads: int | None = None,
+    ) -> None:
         self.storage = storage
         self.work_dir = work_dir
         self.readable = readable
         """When set (a sandboxed engine), DuckDB may read only under these directories: files
         elsewhere in the store are copied to the work directory first."""
+        self.decompress_gzip = decompress_gzip
+        """DuckDB reads .gz inputs one file at a time on one thread; decompressing them first
+        (isal, one thread per file) lets it split and parse the text on every thread."""
+        self.threads = threads or os.cpu_count() or 1
+        self.originals: dict[str, str] = {}
+        """Decompressed copy -> the input file it came from (for messages)."""
         self._downloaded: dict[tuple[str, str, int, str], Path] = {}
 
     def list(self, location: str) -> Listing:
@@ -51,17 +72,17 @@ class TableFiles:
                 return Listing([str(local)], True)
             if not local.is_dir():
                 return Listing([], False)
-            files: list[str] = []
+            paths: list[Path] = []
             for info in self.storage.list_files(location.rstrip("/") + "/"):
                 path = loc.store.local_path(info.bucket, info.key)
                 if path is not None and info.size > 0:
-                    files.append(str(self._readable(path)))
-            return Listing(files, True)
+                    paths.append(path)
+            return Listing(self._all_readable(paths), True)
         infos = list(self.storage.list_files(location))
         if not infos:
             return Listing([], False)
         target = self.work_dir / "inputs" / hashlib.sha1(location.encode()).hexdigest()[:16]
-        files = []
+        downloaded: list[Path] = []
         for info in infos:
             if info.key.endswith("/") or info.size == 0:
                 continue  # folder markers and empty objects hold no rows
@@ -73,8 +94,8 @@ class TableFiles:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 loc.store.download(info.bucket, info.key, path)
                 self._downloaded[cache_key] = path
-            files.append(str(self._readable(path)))
-        return Listing(files, True)
+            downloaded.append(path)
+        return Listing(self._all_readable(downloaded), True)
 
     def _direct(self, local: Path) -> bool:
         if self.readable is None:
@@ -82,11 +103,24 @@ class TableFiles:
         resolved = local.resolve()
         return any(resolved.is_relative_to(root) for root in self.readable)
 
-    def _readable(self, path: Path) -> Path:
-        """DuckDB reads plain, .gz and .zst files; Hadoop's .bz2 and .deflate codecs are
-        decompressed to the staging directory first (once per file version)."""
+    def _all_readable(self, paths: builtins.list[Path]) -> builtins.list[str]:
+        """_readable of each path, in order; several files are decompressed in parallel."""
+        if len(paths) > 1 and self.threads > 1 and any(self._opener(p) for p in paths):
+            with ThreadPoolExecutor(min(self.threads, len(paths)), thread_name_prefix="decompress") as pool:
+                return [str(p) for p in pool.map(self._readable, paths)]
+        return [str(self._readable(p)) for p in paths]
+
+    def _opener(self, path: Path) -> Callable[[Path], Any] | None:
+        if path.suffix == ".gz" and self.decompress_gzip:
+            return igzip.open  # isal's inflate releases the GIL: files decompress side by side
         openers: dict[str, Callable[[Path], Any]] = {".bz2": bz2.open, ".deflate": _inflate}
-        opener = openers.get(path.suffix)
+        return openers.get(path.suffix)
+
+    def _readable(self, path: Path) -> Path:
+        """DuckDB reads plain, .gz and .zst files; Hadoop's .bz2 and .deflate codecs (and .gz
+        with decompress_gzip) are decompressed to the staging directory first (once per file
+        version)."""
+        opener = self._opener(path)
         if opener is None:
             return path
         st = path.stat()
@@ -95,9 +129,14 @@ class TableFiles:
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(out.name + ".part")
-            with opener(path) as src, tmp.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            try:
+                with opener(path) as src, tmp.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (OSError, EOFError, zlib.error, _IsalError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise TailraceError(f"input file {path.name} cannot be decompressed: {exc}") from None
             tmp.replace(out)
+        self.originals[str(out)] = str(path)
         return out
 
     def forget(self, location: str) -> None:
