@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from tailrace.engines.hive import udfs_stats
 from tailrace.engines.hive.translate_errors import TranslateError
 
 _DUCK = Dialect.get_or_raise("duckdb")
@@ -36,6 +37,7 @@ STRING_FUNCS = {
     "substring",
     "__hive_substr",
     "__hive_to_string",
+    "__hive_cast_string",
     "__hive_json_path",
     "json_extract_string",
     "__hive_date_format",
@@ -76,7 +78,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "find_in_set": ((2,), "__hive_find_in_set(_0, _1)"),
     "format_number": ((2,), "__hive_format_number(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"),
     "sentences": ((1, 2, 3), "__hive_sentences(_0)"),
-    "bround": ((1,), "round_even(CAST(_0 AS DOUBLE), 0)"),
+    "bround": ((1, 2), "__hive_bround(CAST(_0 AS DOUBLE), 0)"),
     "pmod": ((2,), "((_0 % nullif(_1, 0)) + _1) % nullif(_1, 0)"),
     "conv": ((3,), "__hive_conv(CAST(_0 AS VARCHAR), _1, _2)"),
     "bin": ((1,), "ltrim(bin(CAST(_0 AS BIGINT)), '0') || CASE WHEN _0 = 0 THEN '0' ELSE '' END"),
@@ -118,7 +120,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     ),
     "hash": ((1,), "__hive_hash(_0)"),
     "mask": (
-        (1,),
+        (1, 4),
         "regexp_replace(regexp_replace(regexp_replace(_0, '[A-Z]', 'X', 'g'), '[a-z]', 'x', 'g'), '[0-9]', 'n', 'g')",
     ),
     "current_database": ((0,), "'default'"),
@@ -331,9 +333,6 @@ REFUSED = {
     "reflect": "it calls Java methods",
     "reflect2": "it calls Java methods",
     "in_file": "it reads files from the Hive node",
-    "histogram_numeric": "its bins depend on Hive's streaming histogram",
-    "ngrams": "not implemented yet",
-    "context_ngrams": "not implemented yet",
     "xpath": "not implemented yet",
     "xpath_string": "not implemented yet",
     "compute_stats": "it is Hive-internal",
@@ -391,6 +390,12 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
             raise TranslateError(
                 f"{name} takes {' or '.join(map(str, counts))} arguments, not {len(args)}", node
             )
+        if name == "mask" and len(args) == 4:
+            sql = "__hive_mask(CAST(_0 AS VARCHAR), _1, _2, _3)"
+        if name == "bround" and len(args) == 2:
+            sql = "__hive_bround(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"
+        if name in udfs_stats.AGGREGATES:
+            return udfs_stats.call(name, args, node, template)
         if name.startswith("mask_") and name != "mask_hash" and len(args) == 2:
             sql = sql.replace(", 4)", ", _1)")
         return template(sql, *args)
@@ -427,6 +432,65 @@ def _width_bucket(n: exp.Expr) -> exp.Expr:
     if any(a is None for a in args):
         raise TranslateError("width_bucket takes 4 arguments", n)
     return template(_BY_NAME["width_bucket"][1], *args)
+
+
+@_on(exp.Factorial)
+def _factorial(n: exp.Expr) -> exp.Expr:
+    # Hive: NULL outside 0..20 (a bigint would overflow).
+    return template(
+        "CASE WHEN _0 BETWEEN 0 AND 20 THEN CAST(factorial(CAST(_0 AS INTEGER)) AS BIGINT) END", n.this
+    )
+
+
+@_on(exp.Greatest, exp.Least)
+def _greatest(n: exp.Expr) -> exp.Expr:
+    # Hive 2.0+: NULL when any argument is NULL (DuckDB skips NULLs).
+    args = [n.this, *n.expressions]
+    name = "greatest" if isinstance(n, exp.Greatest) else "least"
+    nulls = " OR ".join(f"_{i} IS NULL" for i in range(len(args)))
+    call = ", ".join(f"_{i}" for i in range(len(args)))
+    if len(args) > 10:
+        raise TranslateError(f"{name} takes at most 10 arguments in tailrace hive", n)
+    return template(f"CASE WHEN {nulls} THEN NULL ELSE {name}({call}) END", *args)
+
+
+@_on(exp.CurrentDatabase, exp.CurrentSchema)
+def _current_database(n: exp.Expr) -> exp.Expr:
+    return exp.Literal.string("default")
+
+
+@_on(exp.Chr)
+def _chr(n: exp.Expr) -> exp.Expr:
+    # Hive: chr(n % 256); a negative number gives ''.
+    if len(n.expressions) != 1:
+        raise TranslateError("chr takes 1 argument", n)
+    return template(
+        "CASE WHEN _0 < 0 THEN '' ELSE chr(CAST(CAST(_0 AS BIGINT) % 256 AS INTEGER)) END", n.expressions[0]
+    )
+
+
+_EXTRACT_UNITS = {"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND", "DAYOFWEEK"}
+
+
+@_on(exp.Extract)
+def _extract(n: exp.Expr) -> exp.Expr | None:
+    # Hive reads a string argument as a date or timestamp text.
+    unit = n.this.name.upper() if isinstance(n.this, exp.Var) else ""
+    if unit not in _EXTRACT_UNITS or isinstance(n.expression, exp.Interval):
+        return None
+    if unit == "DAYOFWEEK":
+        return template("dayofweek(__hive_ts(_0)) + 1", n.expression)
+    if unit == "SECOND":
+        return template("second(__hive_ts(_0))", n.expression)
+    return template(f"date_part('{unit.lower()}', __hive_ts(_0))", n.expression)
+
+
+@_on(exp.ArrayAgg)
+def _collect_list(n: exp.Expr) -> exp.Expr | None:
+    # Hive's collect_list of no rows is [] (DuckDB's list gives NULL); NULLs are skipped.
+    if n.find_ancestor(exp.Window) is not None or isinstance(n.parent, exp.Window):
+        return None
+    return template("coalesce(list(_0) FILTER (WHERE _0 IS NOT NULL), [])", n.this)
 
 
 @_on(exp.Negative)

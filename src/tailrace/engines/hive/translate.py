@@ -568,8 +568,8 @@ class Translator:
             exp.DataType.Type.INT: "__hive_to_int",
             exp.DataType.Type.SMALLINT: "__hive_to_smallint",
             exp.DataType.Type.TINYINT: "__hive_to_tinyint",
-            exp.DataType.Type.TEXT: "__hive_to_string",
-            exp.DataType.Type.VARCHAR: "__hive_to_string",
+            exp.DataType.Type.TEXT: "__hive_cast_string",
+            exp.DataType.Type.VARCHAR: "__hive_cast_string",
             exp.DataType.Type.BOOLEAN: "__hive_to_boolean",
         }.get(t)
         if macro is not None:
