@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import udfs_stats
+from tailrace.engines.hive import udfs_stats, xpath
 from tailrace.engines.hive.translate_errors import TranslateError
 
 _DUCK = Dialect.get_or_raise("duckdb")
@@ -333,8 +333,6 @@ REFUSED = {
     "reflect": "it calls Java methods",
     "reflect2": "it calls Java methods",
     "in_file": "it reads files from the Hive node",
-    "xpath": "not implemented yet",
-    "xpath_string": "not implemented yet",
     "compute_stats": "it is Hive-internal",
     "current_user": "there is no Hive user",
     "version": "there is no Hive version to report",
@@ -358,7 +356,8 @@ def check_names(query: exp.Expr) -> None:
             )
     for node in query.find_all(exp.Anonymous):
         name = node.name.lower()
-        if name not in _BY_NAME and name not in REFUSED and name not in _OTHER_HIVE:
+        known = _BY_NAME.keys() | REFUSED.keys() | _OTHER_HIVE | XPATH.keys() | udfs_stats.AGGREGATES.keys()
+        if name not in known:
             raise TranslateError(f"Invalid function '{node.name}'", node)
 
 
@@ -368,6 +367,10 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         name = node.name.lower()
         if name in REFUSED:
             raise TranslateError(f"function {name} is not supported by tailrace hive: {REFUSED[name]}", node)
+        if name in XPATH:
+            return _xpath(name, list(node.expressions), node)
+        if name in udfs_stats.AGGREGATES:
+            return udfs_stats.call(name, list(node.expressions), node, template)
         spec = _BY_NAME.get(name)
         if spec is None:
             return None
@@ -394,13 +397,37 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
             sql = "__hive_mask(CAST(_0 AS VARCHAR), _1, _2, _3)"
         if name == "bround" and len(args) == 2:
             sql = "__hive_bround(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"
-        if name in udfs_stats.AGGREGATES:
-            return udfs_stats.call(name, args, node, template)
         if name.startswith("mask_") and name != "mask_hash" and len(args) == 2:
             sql = sql.replace(", 4)", ", _1)")
         return template(sql, *args)
     fn = _BY_TYPE.get(type(node))
     return fn(node) if fn is not None else None
+
+
+# Hive's xpath UDFs -> the Python function that answers them (tailrace.engines.hive.xpath).
+XPATH = {
+    "xpath": "__hive_xpath",
+    "xpath_string": "__hive_xpath_string",
+    "xpath_boolean": "__hive_xpath_boolean",
+    "xpath_int": "__hive_xpath_int",
+    "xpath_long": "__hive_xpath_long",
+    "xpath_short": "__hive_xpath_short",
+    "xpath_double": "__hive_xpath_double",
+    "xpath_number": "__hive_xpath_double",
+    "xpath_float": "__hive_xpath_float",
+}
+
+
+def _xpath(name: str, args: list[exp.Expr], node: exp.Expr) -> exp.Expr:
+    if len(args) != 2:
+        raise TranslateError(f"{name} takes 2 arguments, not {len(args)}", node)
+    path = args[1]
+    if isinstance(path, exp.Literal) and path.is_string:
+        try:
+            xpath.compile_path(path.this)
+        except xpath.XPathError as e:
+            raise TranslateError(f"{name}: {e} (tailrace hive runs an XPath 1.0 subset)", path) from None
+    return template(f"{XPATH[name]}(CAST(_0 AS VARCHAR), CAST(_1 AS VARCHAR))", *args)
 
 
 def _field(args: list[exp.Expr]) -> exp.Expr:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-from duckdb.sqltypes import BIGINT, DOUBLE, VARCHAR
+from duckdb.sqltypes import BIGINT, BOOLEAN, DOUBLE, FLOAT, INTEGER, SMALLINT, VARCHAR
 from sqlglot import exp
 
+from tailrace.engines.hive import xpath
 from tailrace.engines.hive.translate_errors import TranslateError
 
 AGGREGATES = {"ngrams": (3, 4), "context_ngrams": (3, 4), "histogram_numeric": (2, 2)}
@@ -203,7 +204,17 @@ _BINS = duckdb.list_type(duckdb.struct_type({"x": DOUBLE, "y": DOUBLE}))
 
 
 def table() -> list[tuple[str, Any, list[Any], Any]]:
+    """The Python functions of this module and of `xpath`, for udfs.ensure."""
+    xml = [VARCHAR, VARCHAR]
     return [
+        ("__hive_xpath", xpath.xpath, xml, duckdb.list_type(VARCHAR)),
+        ("__hive_xpath_string", xpath.xpath_string, xml, VARCHAR),
+        ("__hive_xpath_boolean", xpath.xpath_boolean, xml, BOOLEAN),
+        ("__hive_xpath_int", xpath.xpath_int, xml, INTEGER),
+        ("__hive_xpath_long", xpath.xpath_long, xml, BIGINT),
+        ("__hive_xpath_short", xpath.xpath_short, xml, SMALLINT),
+        ("__hive_xpath_double", xpath.xpath_double, xml, DOUBLE),
+        ("__hive_xpath_float", xpath.xpath_double, xml, FLOAT),
         ("__hive_ngrams", ngrams, [VARCHAR, BIGINT, BIGINT, BIGINT], _GRAMS),
         (
             "__hive_context_ngrams",
