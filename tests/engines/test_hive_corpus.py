@@ -104,7 +104,6 @@ KNOWN: dict[str, str] = {
     "manual:manual collect_list keeps input order and collect_set removes duplicates": (
         "collect_set's element order is DuckDB's hash order (Hive: first occurrence)"
     ),
-    "manual:manual inline with a column alias list": "LATERAL VIEW inline(...) is refused",
     "manual:manual page ads lateral view": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
     "manual:manual page ads count per ad": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
     "manual:manual multiple lateral views": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
