@@ -520,6 +520,18 @@ def _collect_list(n: exp.Expr) -> exp.Expr | None:
     return template("coalesce(list(_0) FILTER (WHERE _0 IS NOT NULL), [])", n.this)
 
 
+@_on(exp.ArrayUniqueAgg)
+def _collect_set(n: exp.Expr) -> exp.Expr | None:
+    # Hive's collect_set is a LinkedHashSet: first occurrences in input order; [] over no rows.
+    if n.find_ancestor(exp.Window) is not None or isinstance(n.parent, exp.Window):
+        return None
+    return template(
+        "coalesce(list_select(list(_0) FILTER (WHERE _0 IS NOT NULL), "
+        "__hive_first_seen(to_json(list(_0) FILTER (WHERE _0 IS NOT NULL)))), [])",
+        n.this,
+    )
+
+
 @_on(exp.Negative)
 def _negative(n: exp.Expr) -> exp.Expr:
     return template("(-(_0))", n.this)

@@ -203,6 +203,18 @@ _GRAMS = duckdb.list_type(duckdb.struct_type({"ngram": duckdb.list_type(VARCHAR)
 _BINS = duckdb.list_type(duckdb.struct_type({"x": DOUBLE, "y": DOUBLE}))
 
 
+def first_seen(values_json: str) -> list[int]:
+    """1-based positions of each value's first occurrence (collect_set keeps input order)."""
+    seen: set[str] = set()
+    out = []
+    for i, v in enumerate(json.loads(values_json), 1):
+        key = json.dumps(v, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(i)
+    return out
+
+
 def table() -> list[tuple[str, Any, list[Any], Any]]:
     """The Python functions of this module and of `xpath`, for udfs.ensure."""
     xml = [VARCHAR, VARCHAR]
@@ -215,6 +227,7 @@ def table() -> list[tuple[str, Any, list[Any], Any]]:
         ("__hive_xpath_short", xpath.xpath_short, xml, SMALLINT),
         ("__hive_xpath_double", xpath.xpath_double, xml, DOUBLE),
         ("__hive_xpath_float", xpath.xpath_double, xml, FLOAT),
+        ("__hive_first_seen", first_seen, [VARCHAR], duckdb.list_type(BIGINT)),
         ("__hive_ngrams", ngrams, [VARCHAR, BIGINT, BIGINT, BIGINT], _GRAMS),
         (
             "__hive_context_ngrams",
