@@ -101,10 +101,6 @@ def tables(hive, data_home):
 # Known differences (docs/hive.md lists them); strict, so a case that starts passing is noticed.
 KNOWN: dict[str, str] = {
     "manual:manual encode decode": "length() of a binary value is refused (Hive counts its bytes)",
-    "manual:manual page ads lateral view": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
-    "manual:manual page ads count per ad": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
-    "manual:manual multiple lateral views": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
-    "manual:manual lateral view keeps the other columns": "LATERAL VIEW over an array column made by CTAS fails (DuckDB: UNNEST requires a list)",
 }
 
 
