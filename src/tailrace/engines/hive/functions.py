@@ -78,6 +78,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "find_in_set": ((2,), "__hive_find_in_set(_0, _1)"),
     "format_number": ((2,), "__hive_format_number(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"),
     "sentences": ((1, 2, 3), "__hive_sentences(_0)"),
+    "std": ((1,), "stddev_pop(CAST(_0 AS DOUBLE))"),
     "bround": ((1, 2), "__hive_bround(CAST(_0 AS DOUBLE), 0)"),
     "pmod": ((2,), "((_0 % nullif(_1, 0)) + _1) % nullif(_1, 0)"),
     "conv": ((3,), "__hive_conv(CAST(_0 AS VARCHAR), _1, _2)"),
@@ -220,7 +221,13 @@ def _percentile(n: exp.Expr) -> exp.Expr:
 
 @_on(exp.ApproxQuantile)
 def _percentile_approx(n: exp.Expr) -> exp.Expr:
-    return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
+    # Hive's histogram (10000 bins unless given) and its interpolation between bin centres.
+    q = n.args["quantile"]
+    bins = n.args.get("accuracy") or n.args.get("weight") or exp.Literal.number(10000)
+    call = "__hive_percentile_approx(list(CAST(_0 AS DOUBLE)), CAST({} AS DOUBLE[]), CAST(_2 AS BIGINT))"
+    if isinstance(q, exp.Array):
+        return template(call.format("_1"), n.this, q, bins)
+    return template(call.format("[_1]") + "[1]", n.this, q, bins)
 
 
 @_on(exp.Variance)
@@ -530,6 +537,12 @@ def _collect_set(n: exp.Expr) -> exp.Expr | None:
         "__hive_first_seen(to_json(list(_0) FILTER (WHERE _0 IS NOT NULL)))), [])",
         n.this,
     )
+
+
+@_on(exp.ArrayContains)
+def _array_contains(n: exp.Expr) -> exp.Expr:
+    # GenericUDFArrayContains: false (never NULL) for a NULL value or a NULL or empty array.
+    return template("coalesce(list_contains(_0, _1), false)", n.this, n.expression)
 
 
 @_on(exp.Negative)

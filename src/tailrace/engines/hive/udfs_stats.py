@@ -181,6 +181,32 @@ def histogram_numeric(values: list[float | None], nbins: int) -> list[dict[str, 
     return [{"x": x, "y": y} for x, y in zip(xs, ys, strict=True)]
 
 
+def _quantile(xs: list[float], ys: list[float], q: float) -> float:
+    """NumericHistogram.quantile: linear between the centres of the bins around q."""
+    total = sum(ys)
+    csum = 0.0
+    for b, y in enumerate(ys):
+        csum += y
+        if csum / total >= q:
+            if b == 0:
+                return xs[0]
+            csum -= y
+            return xs[b - 1] + (q * total - csum) * (xs[b] - xs[b - 1]) / y
+    return -1.0
+
+
+def percentile_approx(values: list[float | None], quantiles: list[float], nbins: int) -> list[float] | None:
+    """Hive's percentile_approx: the streaming histogram of nbins (default 10000), then
+    NumericHistogram.quantile for each requested percentile."""
+    if any(q is None or not 0.0 <= q <= 1.0 for q in quantiles):
+        raise ValueError("percentile_approx needs percentiles between 0 and 1")
+    bins = histogram_numeric(values, nbins)
+    if bins is None:
+        return None
+    xs, ys = [b["x"] for b in bins], [b["y"] for b in bins]
+    return [_quantile(xs, ys, q) for q in quantiles]
+
+
 def _merge_closest(xs: list[float], ys: list[float], rng: _JavaRandom) -> None:
     best = xs[1] - xs[0]
     loc, ties = 0, 1
@@ -227,6 +253,12 @@ def table() -> list[tuple[str, Any, list[Any], Any]]:
         ("__hive_xpath_short", xpath.xpath_short, xml, SMALLINT),
         ("__hive_xpath_double", xpath.xpath_double, xml, DOUBLE),
         ("__hive_xpath_float", xpath.xpath_double, xml, FLOAT),
+        (
+            "__hive_percentile_approx",
+            percentile_approx,
+            [duckdb.list_type(DOUBLE), duckdb.list_type(DOUBLE), BIGINT],
+            duckdb.list_type(DOUBLE),
+        ),
         ("__hive_first_seen", first_seen, [VARCHAR], duckdb.list_type(BIGINT)),
         ("__hive_ngrams", ngrams, [VARCHAR, BIGINT, BIGINT, BIGINT], _GRAMS),
         (
