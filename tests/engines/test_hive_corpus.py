@@ -99,9 +99,7 @@ def tables(hive, data_home):
 
 
 # Known differences (docs/hive.md lists them); strict, so a case that starts passing is noticed.
-KNOWN: dict[str, str] = {
-    "manual:manual encode decode": "length() of a binary value is refused (Hive counts its bytes)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _param(c: Case) -> object:

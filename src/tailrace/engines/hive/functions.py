@@ -278,6 +278,15 @@ def _log(n: exp.Expr) -> exp.Expr:
 def _round(n: exp.Expr) -> exp.Expr:
     # Java's HALF_UP (away from zero); a double stays a double.
     places = n.args.get("decimals") or exp.Literal.number(0)
+    if isinstance(places, exp.Literal) and not places.is_string:
+        # BigDecimal.valueOf(d).setScale(n, HALF_UP): the double's shortest decimal text is
+        # rounded, so round(1.005, 2) is 1.01 (binary rounding gives 1.0).
+        return template(
+            "coalesce(CAST(round(TRY_CAST(CAST(CAST(_0 AS DOUBLE) AS VARCHAR) AS DECIMAL(38, 18)), _1) "
+            "AS DOUBLE), round(CAST(_0 AS DOUBLE), _1))",
+            n.this,
+            places,
+        )
     return template("round(CAST(_0 AS DOUBLE), _1)", n.this, places)
 
 
@@ -543,6 +552,22 @@ def _collect_set(n: exp.Expr) -> exp.Expr | None:
 def _array_contains(n: exp.Expr) -> exp.Expr:
     # GenericUDFArrayContains: false (never NULL) for a NULL value or a NULL or empty array.
     return template("coalesce(list_contains(_0, _1), false)", n.this, n.expression)
+
+
+_BINARY_MAKERS = (exp.Encode, exp.Unhex, exp.FromBase64)
+
+
+@_on(exp.Length)
+def _length(n: exp.Expr) -> exp.Expr | None:
+    # length of a binary value counts its bytes (DuckDB's length takes text only).
+    arg = n.this
+    if isinstance(arg, exp.Cast) and arg.to.this in (exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY):
+        return template("octet_length(encode(CAST(_0 AS VARCHAR)))", arg.this)
+    binary = isinstance(arg, _BINARY_MAKERS)
+    binary = binary or (
+        isinstance(arg, exp.Anonymous) and arg.name.lower() in ("aes_encrypt", "unhex", "encode")
+    )
+    return template("octet_length(_0)", arg) if binary else None
 
 
 @_on(exp.Negative)
