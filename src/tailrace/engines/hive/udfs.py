@@ -65,6 +65,8 @@ def get_json_object(text: str, path: str) -> str | None:
         elif step == -1:
             if not isinstance(value, list):
                 return None
+            if spread:  # [*][*] flattens the arrays one level, as Hive does
+                value = [x for item in value for x in (item if isinstance(item, list) else [item])]
             spread = True
         else:
             if not isinstance(value, list) or step >= len(value):
