@@ -215,8 +215,55 @@ def like_table(create: exp.Create) -> exp.Table | None:
 
 
 def duck_to_hive(duck: str) -> str:
-    """A Hive column type for a DuckDB result type (CREATE TABLE ... AS SELECT)."""
+    """A Hive column type for a DuckDB result type (CREATE TABLE ... AS SELECT): primitives, and
+    arrays, maps and structs of primitives (nested collections are stored as text)."""
+    d = duck.strip().upper()
+    complex_type = _complex_to_hive(duck.strip())
+    if complex_type is not None:
+        return complex_type
+    return _primitive_to_hive(d)
+
+
+def _split_parens(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur.strip()] if cur.strip() else out
+
+
+def _complex_to_hive(duck: str) -> str | None:
     d = duck.upper()
+    if d.endswith("[]"):
+        inner = _primitive_to_hive(d[:-2]) if not _is_complex(d[:-2]) else None
+        return None if inner is None else f"array<{inner}>"
+    if d.startswith("MAP(") and d.endswith(")"):
+        parts = _split_parens(duck[4:-1])
+        if len(parts) != 2 or any(_is_complex(p) for p in parts):
+            return None
+        return f"map<{_primitive_to_hive(parts[0].upper())},{_primitive_to_hive(parts[1].upper())}>"
+    if d.startswith("STRUCT(") and d.endswith(")"):
+        fields = []
+        for f in _split_parens(duck[7:-1]):
+            name, _, typ = f.strip().partition(" ")
+            if _is_complex(typ):
+                return None
+            fields.append(f"{name.strip(chr(34)).lower()}:{_primitive_to_hive(typ.strip().upper())}")
+        return f"struct<{','.join(fields)}>"
+    return None
+
+
+def _is_complex(duck: str) -> bool:
+    d = duck.strip().upper()
+    return d.endswith("[]") or d.startswith(("MAP(", "STRUCT("))
+
+
+def _primitive_to_hive(d: str) -> str:
     return {
         "VARCHAR": "string",
         "BIGINT": "bigint",

@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from tailrace.engines.hive import udfs_stats, xpath
 from tailrace.engines.hive.translate_errors import TranslateError
 
 _DUCK = Dialect.get_or_raise("duckdb")
@@ -36,6 +37,7 @@ STRING_FUNCS = {
     "substring",
     "__hive_substr",
     "__hive_to_string",
+    "__hive_cast_string",
     "__hive_json_path",
     "json_extract_string",
     "__hive_date_format",
@@ -76,7 +78,8 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "find_in_set": ((2,), "__hive_find_in_set(_0, _1)"),
     "format_number": ((2,), "__hive_format_number(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"),
     "sentences": ((1, 2, 3), "__hive_sentences(_0)"),
-    "bround": ((1,), "round_even(CAST(_0 AS DOUBLE), 0)"),
+    "std": ((1,), "stddev_pop(CAST(_0 AS DOUBLE))"),
+    "bround": ((1, 2), "__hive_bround(CAST(_0 AS DOUBLE), 0)"),
     "pmod": ((2,), "((_0 % nullif(_1, 0)) + _1) % nullif(_1, 0)"),
     "conv": ((3,), "__hive_conv(CAST(_0 AS VARCHAR), _1, _2)"),
     "bin": ((1,), "ltrim(bin(CAST(_0 AS BIGINT)), '0') || CASE WHEN _0 = 0 THEN '0' ELSE '' END"),
@@ -118,7 +121,7 @@ _BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     ),
     "hash": ((1,), "__hive_hash(_0)"),
     "mask": (
-        (1,),
+        (1, 4),
         "regexp_replace(regexp_replace(regexp_replace(_0, '[A-Z]', 'X', 'g'), '[a-z]', 'x', 'g'), '[0-9]', 'n', 'g')",
     ),
     "current_database": ((0,), "'default'"),
@@ -218,7 +221,13 @@ def _percentile(n: exp.Expr) -> exp.Expr:
 
 @_on(exp.ApproxQuantile)
 def _percentile_approx(n: exp.Expr) -> exp.Expr:
-    return template("quantile_cont(CAST(_0 AS DOUBLE), _1)", n.this, n.args["quantile"])
+    # Hive's histogram (10000 bins unless given) and its interpolation between bin centres.
+    q = n.args["quantile"]
+    bins = n.args.get("accuracy") or n.args.get("weight") or exp.Literal.number(10000)
+    call = "__hive_percentile_approx(list(CAST(_0 AS DOUBLE)), CAST({} AS DOUBLE[]), CAST(_2 AS BIGINT))"
+    if isinstance(q, exp.Array):
+        return template(call.format("_1"), n.this, q, bins)
+    return template(call.format("[_1]") + "[1]", n.this, q, bins)
 
 
 @_on(exp.Variance)
@@ -269,6 +278,15 @@ def _log(n: exp.Expr) -> exp.Expr:
 def _round(n: exp.Expr) -> exp.Expr:
     # Java's HALF_UP (away from zero); a double stays a double.
     places = n.args.get("decimals") or exp.Literal.number(0)
+    if isinstance(places, exp.Literal) and not places.is_string:
+        # BigDecimal.valueOf(d).setScale(n, HALF_UP): the double's shortest decimal text is
+        # rounded, so round(1.005, 2) is 1.01 (binary rounding gives 1.0).
+        return template(
+            "coalesce(CAST(round(TRY_CAST(CAST(CAST(_0 AS DOUBLE) AS VARCHAR) AS DECIMAL(38, 18)), _1) "
+            "AS DOUBLE), round(CAST(_0 AS DOUBLE), _1))",
+            n.this,
+            places,
+        )
     return template("round(CAST(_0 AS DOUBLE), _1)", n.this, places)
 
 
@@ -331,11 +349,6 @@ REFUSED = {
     "reflect": "it calls Java methods",
     "reflect2": "it calls Java methods",
     "in_file": "it reads files from the Hive node",
-    "histogram_numeric": "its bins depend on Hive's streaming histogram",
-    "ngrams": "not implemented yet",
-    "context_ngrams": "not implemented yet",
-    "xpath": "not implemented yet",
-    "xpath_string": "not implemented yet",
     "compute_stats": "it is Hive-internal",
     "current_user": "there is no Hive user",
     "version": "there is no Hive version to report",
@@ -359,7 +372,8 @@ def check_names(query: exp.Expr) -> None:
             )
     for node in query.find_all(exp.Anonymous):
         name = node.name.lower()
-        if name not in _BY_NAME and name not in REFUSED and name not in _OTHER_HIVE:
+        known = _BY_NAME.keys() | REFUSED.keys() | _OTHER_HIVE | XPATH.keys() | udfs_stats.AGGREGATES.keys()
+        if name not in known:
             raise TranslateError(f"Invalid function '{node.name}'", node)
 
 
@@ -369,6 +383,10 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         name = node.name.lower()
         if name in REFUSED:
             raise TranslateError(f"function {name} is not supported by tailrace hive: {REFUSED[name]}", node)
+        if name in XPATH:
+            return _xpath(name, list(node.expressions), node)
+        if name in udfs_stats.AGGREGATES:
+            return udfs_stats.call(name, list(node.expressions), node, template)
         spec = _BY_NAME.get(name)
         if spec is None:
             return None
@@ -391,11 +409,41 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
             raise TranslateError(
                 f"{name} takes {' or '.join(map(str, counts))} arguments, not {len(args)}", node
             )
+        if name == "mask" and len(args) == 4:
+            sql = "__hive_mask(CAST(_0 AS VARCHAR), _1, _2, _3)"
+        if name == "bround" and len(args) == 2:
+            sql = "__hive_bround(CAST(_0 AS DOUBLE), CAST(_1 AS BIGINT))"
         if name.startswith("mask_") and name != "mask_hash" and len(args) == 2:
             sql = sql.replace(", 4)", ", _1)")
         return template(sql, *args)
     fn = _BY_TYPE.get(type(node))
     return fn(node) if fn is not None else None
+
+
+# Hive's xpath UDFs -> the Python function that answers them (tailrace.engines.hive.xpath).
+XPATH = {
+    "xpath": "__hive_xpath",
+    "xpath_string": "__hive_xpath_string",
+    "xpath_boolean": "__hive_xpath_boolean",
+    "xpath_int": "__hive_xpath_int",
+    "xpath_long": "__hive_xpath_long",
+    "xpath_short": "__hive_xpath_short",
+    "xpath_double": "__hive_xpath_double",
+    "xpath_number": "__hive_xpath_double",
+    "xpath_float": "__hive_xpath_float",
+}
+
+
+def _xpath(name: str, args: list[exp.Expr], node: exp.Expr) -> exp.Expr:
+    if len(args) != 2:
+        raise TranslateError(f"{name} takes 2 arguments, not {len(args)}", node)
+    path = args[1]
+    if isinstance(path, exp.Literal) and path.is_string:
+        try:
+            xpath.compile_path(path.this)
+        except xpath.XPathError as e:
+            raise TranslateError(f"{name}: {e} (tailrace hive runs an XPath 1.0 subset)", path) from None
+    return template(f"{XPATH[name]}(CAST(_0 AS VARCHAR), CAST(_1 AS VARCHAR))", *args)
 
 
 def _field(args: list[exp.Expr]) -> exp.Expr:
@@ -427,6 +475,99 @@ def _width_bucket(n: exp.Expr) -> exp.Expr:
     if any(a is None for a in args):
         raise TranslateError("width_bucket takes 4 arguments", n)
     return template(_BY_NAME["width_bucket"][1], *args)
+
+
+@_on(exp.Factorial)
+def _factorial(n: exp.Expr) -> exp.Expr:
+    # Hive: NULL outside 0..20 (a bigint would overflow).
+    return template(
+        "CASE WHEN _0 BETWEEN 0 AND 20 THEN CAST(factorial(CAST(_0 AS INTEGER)) AS BIGINT) END", n.this
+    )
+
+
+@_on(exp.Greatest, exp.Least)
+def _greatest(n: exp.Expr) -> exp.Expr:
+    # Hive 2.0+: NULL when any argument is NULL (DuckDB skips NULLs).
+    args = [n.this, *n.expressions]
+    name = "greatest" if isinstance(n, exp.Greatest) else "least"
+    nulls = " OR ".join(f"_{i} IS NULL" for i in range(len(args)))
+    call = ", ".join(f"_{i}" for i in range(len(args)))
+    if len(args) > 10:
+        raise TranslateError(f"{name} takes at most 10 arguments in tailrace hive", n)
+    return template(f"CASE WHEN {nulls} THEN NULL ELSE {name}({call}) END", *args)
+
+
+@_on(exp.CurrentDatabase, exp.CurrentSchema)
+def _current_database(n: exp.Expr) -> exp.Expr:
+    return exp.Literal.string("default")
+
+
+@_on(exp.Chr)
+def _chr(n: exp.Expr) -> exp.Expr:
+    # Hive: chr(n % 256); a negative number gives ''.
+    if len(n.expressions) != 1:
+        raise TranslateError("chr takes 1 argument", n)
+    return template(
+        "CASE WHEN _0 < 0 THEN '' ELSE chr(CAST(CAST(_0 AS BIGINT) % 256 AS INTEGER)) END", n.expressions[0]
+    )
+
+
+_EXTRACT_UNITS = {"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND", "DAYOFWEEK"}
+
+
+@_on(exp.Extract)
+def _extract(n: exp.Expr) -> exp.Expr | None:
+    # Hive reads a string argument as a date or timestamp text.
+    unit = n.this.name.upper() if isinstance(n.this, exp.Var) else ""
+    if unit not in _EXTRACT_UNITS or isinstance(n.expression, exp.Interval):
+        return None
+    if unit == "DAYOFWEEK":
+        return template("dayofweek(__hive_ts(_0)) + 1", n.expression)
+    if unit == "SECOND":
+        return template("second(__hive_ts(_0))", n.expression)
+    return template(f"date_part('{unit.lower()}', __hive_ts(_0))", n.expression)
+
+
+@_on(exp.ArrayAgg)
+def _collect_list(n: exp.Expr) -> exp.Expr | None:
+    # Hive's collect_list of no rows is [] (DuckDB's list gives NULL); NULLs are skipped.
+    if n.find_ancestor(exp.Window) is not None or isinstance(n.parent, exp.Window):
+        return None
+    return template("coalesce(list(_0) FILTER (WHERE _0 IS NOT NULL), [])", n.this)
+
+
+@_on(exp.ArrayUniqueAgg)
+def _collect_set(n: exp.Expr) -> exp.Expr | None:
+    # Hive's collect_set is a LinkedHashSet: first occurrences in input order; [] over no rows.
+    if n.find_ancestor(exp.Window) is not None or isinstance(n.parent, exp.Window):
+        return None
+    return template(
+        "coalesce(list_select(list(_0) FILTER (WHERE _0 IS NOT NULL), "
+        "__hive_first_seen(to_json(list(_0) FILTER (WHERE _0 IS NOT NULL)))), [])",
+        n.this,
+    )
+
+
+@_on(exp.ArrayContains)
+def _array_contains(n: exp.Expr) -> exp.Expr:
+    # GenericUDFArrayContains: false (never NULL) for a NULL value or a NULL or empty array.
+    return template("coalesce(list_contains(_0, _1), false)", n.this, n.expression)
+
+
+_BINARY_MAKERS = (exp.Encode, exp.Unhex, exp.FromBase64)
+
+
+@_on(exp.Length)
+def _length(n: exp.Expr) -> exp.Expr | None:
+    # length of a binary value counts its bytes (DuckDB's length takes text only).
+    arg = n.this
+    if isinstance(arg, exp.Cast) and arg.to.this in (exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY):
+        return template("octet_length(encode(CAST(_0 AS VARCHAR)))", arg.this)
+    binary = isinstance(arg, _BINARY_MAKERS)
+    binary = binary or (
+        isinstance(arg, exp.Anonymous) and arg.name.lower() in ("aes_encrypt", "unhex", "encode")
+    )
+    return template("octet_length(_0)", arg) if binary else None
 
 
 @_on(exp.Negative)

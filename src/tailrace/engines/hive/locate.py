@@ -230,5 +230,25 @@ def hive_terms(first: str) -> tuple[str, str]:
     m = re.search(r"Cannot mix values of type (\S+) and (\S+)", text)
     if m:
         return f"Cannot mix {_hive_type(m.group(1))} and {_hive_type(m.group(2))} values", ""
+    m = re.search(r"Overflow in (addition|subtraction|multiplication) of (\w+) \((.*)\)", text)
+    if m:
+        kind = {"INT8": "tinyint", "INT16": "smallint", "INT32": "int", "INT64": "bigint"}.get(
+            m.group(2), "integer"
+        )
+        return (
+            f"{kind} overflow in {m.group(3)}: Hive wraps around, tailrace hive refuses "
+            "(cast to bigint or double first)",
+            "",
+        )
+    m = re.search(r"Insufficient padding in (LPAD|RPAD)", text)
+    if m:
+        return f"{m.group(1).lower()} with an empty pad string (Hive fails: / by zero)", m.group(1).lower()
+    if "UNNEST requires a single list or array" in text:
+        return "explode() takes an array or a map as a parameter", "unnest"
+    m = re.search(r'Could not choose a best candidate function for the function call "(\w+)\((.*)\)"', text)
+    if m:
+        name = m.group(1).lstrip("_").removeprefix("hive_")
+        types = ", ".join(_hive_type(x) for x in re.split(r",\s*(?![^()]*\))", m.group(2)) if x)
+        return f"Wrong arguments to {name}: no form of {name} takes ({types})", m.group(1)
     text = re.sub(r"\s*(You might need to add explicit type casts|Use TRY\(.*).*$", "", text)
     return text, ""

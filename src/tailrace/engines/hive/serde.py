@@ -171,7 +171,9 @@ def text_of(col: str, duck: str) -> str:
         s = f"CAST({col} AS VARCHAR)"
         return f"CASE WHEN contains({s}, '.') THEN rtrim(rtrim({s}, '0'), '.') ELSE {s} END"
     if d.endswith("[]"):
-        return f"array_to_string(list_transform({col}, x -> coalesce(CAST(x AS VARCHAR), '\\N')), chr(2))"
+        return (
+            f"array_to_string(list_transform({col}, lambda x: coalesce(CAST(x AS VARCHAR), '\\N')), chr(2))"
+        )
     return f"CAST({col} AS VARCHAR)"
 
 
@@ -361,6 +363,12 @@ _MACROS = [
     "WHEN typeof(x) = 'BOOLEAN' THEN CASE WHEN TRY_CAST(x AS BOOLEAN) THEN 'true' "
     "WHEN NOT TRY_CAST(x AS BOOLEAN) THEN 'false' END "
     "ELSE CAST(x AS VARCHAR) END",
+    # CAST(boolean AS STRING) is 'TRUE'/'FALSE' in Hive (its string converter); printf's %s
+    # and printing keep Java's 'true'.
+    "CREATE OR REPLACE MACRO __hive_cast_string(x) AS CASE "
+    "WHEN typeof(x) = 'BOOLEAN' THEN CASE WHEN TRY_CAST(x AS BOOLEAN) THEN 'TRUE' "
+    "WHEN NOT TRY_CAST(x AS BOOLEAN) THEN 'FALSE' END "
+    "ELSE __hive_to_string(x) END",
     # Hive's date functions read the 'yyyy-MM-dd' prefix of a string (SimpleDateFormat.parse);
     # times read 'yyyy-MM-dd HH:mm:ss' (an ISO 'T' is accepted, an offset is ignored).
     "CREATE OR REPLACE MACRO __hive_date(s) AS TRY_CAST(left(CAST(s AS VARCHAR), 10) AS DATE)",

@@ -179,7 +179,7 @@ class Translator:
             udtf.default_names(lateral)
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
-            elif udtf.lateral_map(select, lateral) or udtf.lateral_url(select, lateral):
+            elif any(f(select, lateral) for f in (udtf.lateral_map, udtf.lateral_url, udtf.lateral_inline)):
                 continue
             elif isinstance(func, exp.Explode | exp.Posexplode):
                 self._explode(lateral)
@@ -187,7 +187,7 @@ class Translator:
             else:
                 raise TranslateError(
                     f"LATERAL VIEW {func.sql(dialect='hive')[:40]} is not supported "
-                    "(json_tuple, explode and posexplode are)",
+                    "(json_tuple, parse_url_tuple, explode, posexplode and inline are)",
                     func,
                 )
         select.set("laterals", kept or None)
@@ -568,8 +568,8 @@ class Translator:
             exp.DataType.Type.INT: "__hive_to_int",
             exp.DataType.Type.SMALLINT: "__hive_to_smallint",
             exp.DataType.Type.TINYINT: "__hive_to_tinyint",
-            exp.DataType.Type.TEXT: "__hive_to_string",
-            exp.DataType.Type.VARCHAR: "__hive_to_string",
+            exp.DataType.Type.TEXT: "__hive_cast_string",
+            exp.DataType.Type.VARCHAR: "__hive_cast_string",
             exp.DataType.Type.BOOLEAN: "__hive_to_boolean",
         }.get(t)
         if macro is not None:

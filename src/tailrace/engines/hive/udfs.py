@@ -13,6 +13,7 @@ import json
 import re
 import zlib
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ import duckdb
 from duckdb.func import FunctionNullHandling
 from duckdb.sqltypes import BIGINT, BLOB, DOUBLE, VARCHAR
 
-from tailrace.engines.hive import udfs_bytes
+from tailrace.engines.hive import udfs_bytes, udfs_stats
 
 MAX_WIDTH = 10_000
 _JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
@@ -64,6 +65,8 @@ def get_json_object(text: str, path: str) -> str | None:
         elif step == -1:
             if not isinstance(value, list):
                 return None
+            if spread:  # [*][*] flattens the arrays one level, as Hive does
+                value = [x for item in value for x in (item if isinstance(item, list) else [item])]
             spread = True
         else:
             if not isinstance(value, list) or step >= len(value):
@@ -271,6 +274,19 @@ def mask_show_last_n(text: str, n: int) -> str:
     return "".join(map(_mask_char, text[: len(text) - n])) + text[len(text) - n :]
 
 
+def mask(text: str, upper: str, lower: str, digit: str) -> str:
+    """mask(s, U, l, d): each letter and digit replaced by the first character given for it."""
+    subs = {"X": upper[:1] or "X", "x": lower[:1] or "x", "n": digit[:1] or "n"}
+    return "".join(subs[_mask_char(c)] if c.isascii() and c.isalnum() else c for c in text)
+
+
+def bround(value: float, places: int) -> float:
+    """HALF_EVEN on the double's shortest decimal text (BigDecimal.valueOf), as Hive's bround."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return value
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
+
+
 def crc32(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
@@ -446,6 +462,9 @@ _FUNCTION_NAMES = (
     "__hive_sha2",
     "__hive_aes_encrypt",
     "__hive_aes_decrypt",
+    "__hive_bround",
+    "__hive_mask",
+    *udfs_stats.NAMES,
 )
 
 
@@ -483,6 +502,9 @@ def _table() -> list[tuple[str, Any, list[Any], Any]]:
         ("__hive_sha2", udfs_bytes.sha2, [VARCHAR, BIGINT], VARCHAR),
         ("__hive_aes_encrypt", udfs_bytes.aes_encrypt, [VARCHAR, VARCHAR], BLOB),
         ("__hive_aes_decrypt", udfs_bytes.aes_decrypt, [BLOB, VARCHAR], BLOB),
+        ("__hive_bround", bround, [DOUBLE, BIGINT], DOUBLE),
+        ("__hive_mask", mask, [VARCHAR, VARCHAR, VARCHAR, VARCHAR], VARCHAR),
+        *udfs_stats.table(),
         (
             "__hive_str_to_map",
             str_to_map,

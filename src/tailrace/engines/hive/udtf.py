@@ -196,6 +196,29 @@ def lateral_map(select: exp.Select, lateral: exp.Lateral) -> bool:
     return True
 
 
+def lateral_inline(select: exp.Select, lateral: exp.Lateral) -> bool:
+    """LATERAL VIEW inline(array of structs) t [AS c1, c2...]: one row per struct, one column
+    per field (named by the column list, else by the struct's field names)."""
+    func = lateral.this
+    if isinstance(func, exp.Inline):
+        arg = func.this
+    elif isinstance(func, exp.Anonymous) and func.name.lower() == "inline" and len(func.expressions) == 1:
+        arg = func.expressions[0]
+    else:
+        return False
+    alias = lateral.args.get("alias")
+    structs = exp.select(_unnest(arg, "__s")).subquery("__u")
+    inner = exp.select(_fn("unnest", exp.column("__s"))).from_(structs)
+    name = alias.name if alias is not None and alias.name else "__lv"
+    columns = [c.copy() for c in alias.columns] if alias is not None else []
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(name), columns=columns))
+    if lateral.args.get("outer"):
+        select.append("joins", exp.Join(this=sub, side="LEFT", on=exp.true()))
+    else:
+        select.append("joins", exp.Join(this=sub, kind="CROSS"))
+    return True
+
+
 def sample(new: exp.Table, sample_node: exp.TableSample | None) -> exp.Expr | None:
     """TABLESAMPLE as Hive means it, as a WHERE/LIMIT on a subquery over the table; None when
     there is none. ROWS: the first n rows of the input; PERCENT: rows up to that share of the
