@@ -10,7 +10,8 @@ ends with (the README's tour follows the demo).
 What the harness changes, and nothing else:
 - a command ending in `&` starts in the background; `tailrace up &` is waited for until it
   listens, and everything started is stopped at the end;
-- the documented ports 8040 (API) and 8041 (S3) become free ports, so that parallel test runs
+- the documented ports 8040 (API) and 8041 (S3) become free ports (also for a plain `tailrace up`,
+  through TAILRACE_PORT and TAILRACE_S3_PORT), so that parallel test runs
   do not collide;
 - the docs' placeholders are filled: `df-...` with the pipeline the README's tour created,
   `TRK...` / `AWS_ACCESS_KEY_ID=...` and `AWS_SECRET_ACCESS_KEY=...` with the key `tailrace up`
@@ -159,6 +160,7 @@ class Session:
             PATH=os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
             PYTHONPATH=str(REPO / "src"),
             TAILRACE_PORT=self.ports["8040"],
+            TAILRACE_S3_PORT=self.ports["8041"],  # `tailrace up` serves S3 on 8041 by default
             TZ="UTC",
         )
         self.env = env
