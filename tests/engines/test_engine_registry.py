@@ -77,7 +77,8 @@ def test_an_unknown_engine_is_refused_with_the_closest_name_and_every_name():
 
 def test_built_ins_are_listed_without_importing_them_and_loaded_when_asked_for():
     registry = EngineRegistry(builtins={"lazy": "tailrace_no_such_module:Engine", "duckdb": "x:y"})
-    assert registry.names() == ["duckdb", "lazy"]  # listing imported nothing (it would fail)
+    # Listing imported nothing (it would fail); installed entry points (spark) may list beside them.
+    assert [n for n in registry.names() if n in ("duckdb", "lazy")] == ["duckdb", "lazy"]
     with pytest.raises(
         EngineLoadError, match=r"built-in engine 'lazy' .* cannot be loaded: ModuleNotFoundError"
     ):

@@ -5,6 +5,7 @@ the next worker that runs), and the live hub turns them into alarm banners."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -74,7 +75,10 @@ def test_console_subscription_delivers_to_the_live_feed_of_the_topic_owner(world
         assert other.frames == []
         hub.close()
 
-    asyncio.run(shown())
+    # In a thread of its own: a browser test earlier in the session may leave Playwright's
+    # event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, shown()).result()
 
 
 def test_console_deliveries_wait_for_a_worker_that_delivers_them(world):

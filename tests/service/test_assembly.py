@@ -104,6 +104,7 @@ def test_up_is_api_then_scheduler_then_task_runners(tmp_path):
             "api processes",
             "scheduler",
             "task runners",
+            "failure log",
             "notifications",
             "lifecycle",
         ]
@@ -113,6 +114,7 @@ def test_up_is_api_then_scheduler_then_task_runners(tmp_path):
         ] == [
             "scheduler",
             "task runners",
+            "failure log",
             "notifications",
             "lifecycle",
         ]

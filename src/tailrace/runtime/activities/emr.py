@@ -21,7 +21,7 @@ from typing import Any
 
 from tailrace.errors import TailraceError
 from tailrace.runtime.activities.common import location
-from tailrace.runtime.activities.hive import _run as run_script
+from tailrace.runtime.activities.hive import run_script
 from tailrace.runtime.activities.registry import ActivityRegistry
 from tailrace.runtime.context import AttemptContext, AttemptOutcome
 from tailrace.runtime.sandbox import ShellPlace, shell_place

@@ -112,7 +112,7 @@ def engine_name(ctx: AttemptContext) -> str:
     return ctx.hive_engine
 
 
-def _run(
+def run_script(
     ctx: AttemptContext,
     script: str,
     source: str,
@@ -184,7 +184,7 @@ def run_hive(ctx: AttemptContext) -> AttemptOutcome:
                 f"scriptVariable must be NAME=value; found {item!r}", location(ctx, "scriptVariable")
             )
         variables[name.strip()] = value
-    return _run(ctx, script, source, variables, flag(ctx.field("stage"), True))
+    return run_script(ctx, script, source, variables, flag(ctx.field("stage"), True))
 
 
 def run_hive_copy(ctx: AttemptContext) -> AttemptOutcome:
@@ -205,4 +205,4 @@ def run_hive_copy(ctx: AttemptContext) -> AttemptOutcome:
     script = "INSERT OVERWRITE TABLE ${output1} SELECT * FROM ${input1}" + (
         f" WHERE {condition}" if condition else ""
     )
-    return _run(ctx, script, f"{comp.id}.filterSql", {}, True)
+    return run_script(ctx, script, f"{comp.id}.filterSql", {}, True)
