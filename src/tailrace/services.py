@@ -203,6 +203,29 @@ class Services:
         result: str | None = topic_check(self.topics)(owner, arn)
         return result
 
+    def console_app(self, *, insecure_no_auth: bool) -> Any:
+        """The API with the console mounted, as `tailrace console` and `tailrace serve-api` serve it."""
+        from tailrace.api.app import create_app
+        from tailrace.api.keys import KeyStore
+        from tailrace.clock import SystemClock
+        from tailrace.state.secretbox import SecretBox
+
+        service = self.pipeline_service()
+        keys = KeyStore(
+            self.state,
+            SystemClock(),
+            box=SecretBox.for_home(self.settings.home.resolve(), self.settings.secret_key_file),
+        )
+        return create_app(
+            service=service,
+            store=self.state,
+            keys=None if insecure_no_auth else keys,
+            clock=SystemClock(),
+            storage=self.storage,
+            insecure_no_auth=insecure_no_auth,
+            routes=self.console_routes(service, insecure_no_auth=insecure_no_auth),
+        )
+
     def console_routes(self, service: Any, *, insecure_no_auth: bool = False) -> list[Any]:
         """The web console's routes (tailrace.console) over `service`, for create_app(routes=...);
         its live stream gets the Redis bus when one is configured."""

@@ -40,30 +40,11 @@ def register(sub: Any) -> None:
 
 
 def _serve_api(args: argparse.Namespace, ctx: Any) -> int:
-    from tailrace.api.app import create_app
-    from tailrace.api.keys import KeyStore
     from tailrace.api.server import serve
-    from tailrace.clock import SystemClock
-    from tailrace.state.secretbox import SecretBox
 
     settings = ctx.settings
-    services = ctx.services
-    service = services.pipeline_service()
-    keys = KeyStore(
-        services.state,
-        SystemClock(),
-        box=SecretBox.for_home(settings.home.resolve(), settings.secret_key_file),
-    )
-    app = create_app(
-        service=service,
-        store=services.state,
-        keys=None if args.insecure_no_auth else keys,
-        clock=SystemClock(),
-        storage=services.storage,
-        insecure_no_auth=args.insecure_no_auth,
-        # The console too: `tailrace up` hands connections to these processes as well.
-        routes=services.console_routes(service, insecure_no_auth=args.insecure_no_auth),
-    )
+    # The console too: `tailrace up` hands connections to these processes as well.
+    app = ctx.services.console_app(insecure_no_auth=args.insecure_no_auth)
     sock = socket.socket(fileno=args.fd) if args.fd is not None else None
     serve(
         app,

@@ -36,29 +36,10 @@ def register(sub: Any) -> None:
 def _console(args: argparse.Namespace, ctx: Any) -> int:
     import sys
 
-    from tailrace.api.app import create_app
-    from tailrace.api.keys import KeyStore
     from tailrace.api.server import bind, serve
-    from tailrace.clock import SystemClock
-    from tailrace.state.secretbox import SecretBox
 
     settings = ctx.settings
-    services = ctx.services
-    service = services.pipeline_service()
-    keys = KeyStore(
-        services.state,
-        SystemClock(),
-        box=SecretBox.for_home(settings.home.resolve(), settings.secret_key_file),
-    )
-    app = create_app(
-        service=service,
-        store=services.state,
-        keys=None if args.insecure_no_auth else keys,
-        clock=SystemClock(),
-        storage=services.storage,
-        insecure_no_auth=args.insecure_no_auth,
-        routes=services.console_routes(service, insecure_no_auth=args.insecure_no_auth),
-    )
+    app = ctx.services.console_app(insecure_no_auth=args.insecure_no_auth)
     host = args.host or settings.host
     sock = bind(host, args.port if args.port is not None else settings.port, reuse_port=args.reuse_port)
     shown = f"[{host}]" if ":" in host else host
