@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import string
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tailrace.api.keys import KeyStore
+from tailrace.api.keys import KeyStore, new_secret
 from tailrace.clock import SystemClock
 from tailrace.config import load_settings, mask_url
 from tailrace.errors import ConfigError
@@ -157,3 +158,13 @@ def test_a_users_home_directory_given_as_home_keeps_its_mode(tmp_path, monkeypat
     assert stat.S_IMODE(user_home.stat().st_mode) == 0o755
     assert stat.S_IMODE((user_home / "public.html").stat().st_mode) == 0o644
     assert stat.S_IMODE((user_home / "tailrace.db").stat().st_mode) == 0o600
+
+
+def test_new_secrets_are_safe_on_a_command_line() -> None:
+    # A secret that began with '-' was taken by argparse for an option (one key in 64 did).
+    drawn = [new_secret() for _ in range(2000)]
+    assert all(
+        len(s) == 40 and s[0] != "-" and set(s) <= set(string.ascii_letters + string.digits + "+/")
+        for s in drawn
+    )
+    assert len(set(drawn)) == len(drawn)
