@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailrace.clock import Clock
-from tailrace.console import actions, pages, pipeline
+from tailrace.console import actions, logstream, pages, pipeline
 from tailrace.console.auth import (
     COOKIE,
     SCOPE_KEY,
@@ -270,6 +270,11 @@ def console_routes(
         Route(
             "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log",
             pipeline.attempt_log,
+            methods=["GET"],
+        ),
+        Route(
+            "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log/stream",
+            logstream.log_stream,
             methods=["GET"],
         ),
         Route("/console/pipelines/{pipeline_id}/actions/{action}", actions.action, methods=["POST"]),
