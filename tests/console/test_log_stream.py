@@ -96,7 +96,9 @@ def test_a_running_attempts_log_streams_line_by_line_then_ends(tab: Tab, server:
     assert events[-1][0] == "end" and json.loads(events[-1][2])["status"] == "CANCELED"
     whole = "".join(json.loads(d) for e, _, d in events if e == "message")
     assert whole.startswith(first) and "\nsecond-line\n" in whole and "\nnever" not in whole
-    until("the page to hold the whole log", lambda: tab.page.inner_text("#log").startswith(first.rstrip("\n")))
+    until(
+        "the page to hold the whole log", lambda: tab.page.inner_text("#log").startswith(first.rstrip("\n"))
+    )
     tab.assert_nothing_ran()
 
 
