@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailrace.clock import Clock
-from tailrace.console import actions, pages, pipeline
+from tailrace.console import actions, logstream, pages, pipeline
 from tailrace.console.auth import (
     COOKIE,
     SCOPE_KEY,
@@ -33,6 +33,7 @@ from tailrace.console.auth import (
 from tailrace.console.context import ConsoleContext
 from tailrace.console.forms import BadForm, FormTooLarge, read_form
 from tailrace.console.html import fmt
+from tailrace.console.throttle import LoginThrottle, subjects
 from tailrace.console.users import UserStore
 from tailrace.console.web import error_page, html, run
 
@@ -158,6 +159,12 @@ def _check_login(ctx: ConsoleContext, form: dict[str, str]) -> tuple[str, str, s
     return (user.name, user.role, user.owner) if user is not None else None
 
 
+def _login_subject(form: dict[str, str]) -> str:
+    if form.get("kind") == "key":
+        return "key:" + form.get("access_key_id", "").strip()[:128]
+    return "name:" + form.get("name", "").strip()[:256]
+
+
 async def login(request: Request) -> Response:
     ctx: ConsoleContext = request.scope[SCOPE_KEY]
     try:
@@ -165,9 +172,22 @@ async def login(request: Request) -> Response:
     except (FormTooLarge, BadForm) as exc:
         return _login_form(str(exc), status=400)
     next_url = _safe_next(form.get("next", "/console"))
+    # Counted whether or not the name exists: the answers never tell which names are users.
+    tried = subjects(_login_subject(form), request.client.host if request.client else None)
+    wait = await run(ctx.throttle.retry_after, tried)
+    if wait:
+        response = _login_form(
+            f"Too many failed sign-ins for this name or from this address; try again in {wait} seconds.",
+            next_url,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     who = await run(_check_login, ctx, form)
     if who is None:
+        await run(ctx.throttle.failed, tried)
         return _login_form("Wrong name, password or key.", next_url, status=401)
+    await run(ctx.throttle.succeeded, tried[0])
     name, role, owner = who
     token, _ = await run(ctx.sessions.open, name=name, role=role, owner=owner)
     response = RedirectResponse(next_url, status_code=303)
@@ -253,6 +273,7 @@ def console_routes(
         keys=keys,
         users=UserStore(engine, clock),
         sessions=Sessions(engine, clock),
+        throttle=LoginThrottle(engine, clock),
         clock=clock,
         insecure_no_auth=insecure_no_auth,
     )
@@ -270,6 +291,11 @@ def console_routes(
         Route(
             "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log",
             pipeline.attempt_log,
+            methods=["GET"],
+        ),
+        Route(
+            "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log/stream",
+            logstream.log_stream,
             methods=["GET"],
         ),
         Route("/console/pipelines/{pipeline_id}/actions/{action}", actions.action, methods=["POST"]),

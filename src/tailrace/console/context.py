@@ -11,6 +11,7 @@ from tailrace.api.auth import Caller
 from tailrace.api.rest import Call, Params, RestApi
 from tailrace.clock import Clock
 from tailrace.console.auth import Session, Sessions
+from tailrace.console.throttle import LoginThrottle
 from tailrace.console.users import UserStore
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class ConsoleContext:
     keys: KeyStore | None
     users: UserStore
     sessions: Sessions
+    throttle: LoginThrottle
     clock: Clock
     insecure_no_auth: bool = False
     upload_limit: int = UPLOAD_LIMIT

@@ -27,7 +27,6 @@ from tailrace.definition import (
     to_wire,
     validate,
 )
-from tailrace.definition.problems import warning
 from tailrace.errors import TailraceError
 from tailrace.events import model as ev
 from tailrace.ids import pipeline_id as new_pipeline_id
@@ -35,6 +34,7 @@ from tailrace.limits import Limits
 from tailrace.runtime import quotas, reads
 from tailrace.runtime.activation import DefinitionCache, build_active, worker_group_queue
 from tailrace.runtime.changes import active_change_problems, add_problems, components_of
+from tailrace.runtime.checks import MAX_TAGS, checked_tags, topic_warnings
 from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.tasks import Task, TaskBroker
 from tailrace.runtime.transitions import RuntimeConfig, Step, Transitions
@@ -48,7 +48,6 @@ from tailrace.state import (
 )
 from tailrace.storage import Storage
 
-MAX_TAGS = 10
 INSTANCE_STATUSES = ("RERUN", "TRY_CANCEL", "MARK_FINISHED")
 COMPONENT_STATUSES = ("PAUSE", "RESUME")
 
@@ -126,7 +125,7 @@ class PipelineService:
         for what, value in (("name", name), ("uniqueId", unique_id)):
             if not value or len(value) > 1024:
                 raise InvalidRequest(f"{what} must be 1 to 1024 characters; found {len(value or '')}")
-        tag_map = _tags(tags)
+        tag_map = checked_tags(tags)
         now = self.clock.now()
         with self.store.transaction() as tx:
             existing = tx.pipelines.find_by_unique_id(owner, unique_id)
@@ -168,7 +167,7 @@ class PipelineService:
     def add_tags(self, pipeline_id: str, tags: Mapping[str, str]) -> None:
         with self.store.transaction() as tx:
             pipeline = self._locked(tx, pipeline_id)
-            merged = {**pipeline.tags, **_tags(tags)}
+            merged = {**pipeline.tags, **checked_tags(tags)}
             if len(merged) > MAX_TAGS:
                 raise InvalidRequest(f"a pipeline has at most {MAX_TAGS} tags; this would make {len(merged)}")
             tx.pipelines.update(pipeline_id, tags=merged)
@@ -236,30 +235,7 @@ class PipelineService:
         return report
 
     def _topic_warnings(self, owner: str, definition: PipelineDefinition) -> list[Problem]:
-        """A warning for each SnsAlarm whose literal topicArn names no topic of the owner (an
-        expression is only known when the action fires, and is checked then)."""
-        check = self.transitions.topic_check
-        if check is None:
-            return []
-        out = []
-        for obj in definition.objects:
-            arn = obj.get("topicArn")
-            if obj.type != "SnsAlarm" or not isinstance(arn, str) or "#{" in arn:
-                continue
-            try:
-                problem = check(owner, arn)
-            except Exception:  # the topics' database may be away: no warning rather than no save
-                problem = None
-            if problem is not None:
-                out.append(
-                    warning(
-                        obj.id,
-                        "topicArn",
-                        f"{problem}; the alarm will not be delivered until the topic exists",
-                        line=obj.field_lines.get("topicArn", obj.line),
-                    )
-                )
-        return out
+        return topic_warnings(self.transitions.topic_check, owner, definition)
 
     def get_definition(self, pipeline_id: str, version: str = "latest") -> dict[str, Any]:
         """GetPipelineDefinition: the wire form of the latest or the active version."""
@@ -590,15 +566,3 @@ class PipelineService:
             error_message=error_message,
             error_stack_trace=error_stack_trace,
         )
-
-
-def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    if tags is None:
-        return {}
-    pairs = dict(tags)
-    if len(pairs) > MAX_TAGS:
-        raise InvalidRequest(f"a pipeline has at most {MAX_TAGS} tags; found {len(pairs)}")
-    for key, value in pairs.items():
-        if not 1 <= len(key) <= 128 or len(value) > 256:
-            raise InvalidRequest(f"tag {key!r}: keys are 1 to 128 characters and values at most 256")
-    return pairs

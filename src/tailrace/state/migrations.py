@@ -62,6 +62,11 @@ def _v4(conn: sa.Connection) -> None:
     schema.console_sessions.create(conn, checkfirst=True)
 
 
+def _v5(conn: sa.Connection) -> None:
+    # checkfirst: _v1 builds from the current schema.py, so a new database has it already.
+    schema.console_login_failures.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -71,6 +76,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=2, description="event outbox owner and version; consumer cursors", apply=_v2),
     Migration(version=3, description="index of instances by creation time (per-owner limits)", apply=_v3),
     Migration(version=4, description="console users and sessions", apply=_v4),
+    Migration(version=5, description="console sign-in failures (rate limiting)", apply=_v5),
 )
 LATEST = MIGRATIONS[-1].version
 

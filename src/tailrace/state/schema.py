@@ -345,3 +345,14 @@ console_sessions = sa.Table(
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
+
+console_login_failures = sa.Table(
+    "tr_console_login_failures",
+    metadata,
+    # sha256 of "name:NAME", "key:ID" or "client:ADDRESS": a password typed into the name field
+    # is never stored.
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("blocked_until", UtcDateTime),
+)

@@ -7,7 +7,6 @@ const STATUS_CLASS = {
   SCHEDULED: "wait", CREATING: "wait", PENDING: "wait", FAILED: "fail", CASCADE_FAILED: "fail",
   TIMEDOUT: "fail", CANCELED: "cancel", SKIPPED: "skip", PAUSED: "pause",
 };
-const TERMINAL = new Set(["FINISHED", "FAILED", "CASCADE_FAILED", "TIMEDOUT", "CANCELED", "SKIPPED"]);
 
 function field(d, ...names) {
   for (const n of names) if (d && d[n] !== undefined && d[n] !== null) return String(d[n]);
@@ -39,8 +38,6 @@ function onEvent(d) {
     if (iid && status === "RUNNING") {
       for (const el of byData("data-iid", iid)) if (el.classList.contains("cell")) setStatus(el, status);
     }
-    const log = document.getElementById("log");
-    if (log && TERMINAL.has(status)) log.dataset.ending = "1";
   } else if (type === "pipeline.state" && status) {
     const pid = field(d, "pipeline_id", "pipelineId");
     if (!pid) return;
@@ -62,34 +59,24 @@ document.addEventListener("tr:event", (e) => {
   onEvent(d);
 });
 
-// Follow a running attempt's log by offset (the REST API's window reader). A log not written
-// yet is waited for as long as the page is open; once text came, a quiet minute ends the
-// follow (or the live stream saying the attempt ended).
-async function follow(log) {
-  let next = Number(log.dataset.next || 0);
-  let quiet = 0;
-  while (quiet < 30) {
-    await new Promise((r) => setTimeout(r, 2000));
-    let resp;
-    try {
-      resp = await fetch(`${log.dataset.url}?offset=${next}`, { credentials: "same-origin" });
-    } catch { continue; }
-    if (resp.status === 404) {
-      if (log.dataset.ending === "1") return;
-      continue;
-    }
-    if (!resp.ok) return;
-    const text = await resp.text();
-    next = Number(resp.headers.get("x-tailrace-next-offset") || next);
-    if (text) {
-      quiet = 0;
-      log.append(document.createTextNode(text));
-      document.getElementById("log-note")?.remove();
-    } else {
-      if (log.dataset.ending === "1") return;
-      quiet += 1;
-    }
-  }
+// Follow a running attempt's log as it is written: an EventSource on the log's stream, whose
+// messages are JSON strings of whole lines, appended as text nodes (never HTML). Each message's
+// id is the byte offset after it, which EventSource sends back when it reconnects, so a
+// dropped connection resumes where it stopped; `end` says the attempt ended and all was sent.
+function follow(log) {
+  const source = new EventSource(`${log.dataset.url}/stream?offset=${Number(log.dataset.next || 0)}`);
+  source.onmessage = (e) => {
+    let text;
+    try { text = JSON.parse(e.data); } catch { return; }
+    if (typeof text !== "string" || !text) return;
+    log.append(document.createTextNode(text));
+    log.dataset.next = e.lastEventId;
+    document.getElementById("log-note")?.remove();
+  };
+  source.addEventListener("end", () => {
+    source.close();
+    log.dataset.follow = "ended";
+  });
 }
 
 const followed = document.getElementById("log");
