@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -37,6 +38,9 @@ from tailrace.notify.signing import Signer, http_request
 from tailrace.notify.tables import create_tables, deliveries
 
 log = logging.getLogger("tailrace.notify")
+
+RECORD_DELAY = 0.2
+"""Seconds a finished send may wait to be recorded with others (its row stays leased meanwhile)."""
 
 Send = Callable[[str, bytes, dict[str, str], DestinationPolicy], Outcome]
 
@@ -108,25 +112,47 @@ class DeliveryWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             more = False
+            with self._lock:
+                room = self.in_flight_limit - self._in_flight
+                done, self._done = self._done, []
+            limit = min(room, self.batch)
             try:
-                self._record_done()
-                with self._lock:
-                    room = self.in_flight_limit - self._in_flight
-                if room > 0:
-                    rows = self._claim(self.clock.now(), min(room, self.batch))
-                    more = len(rows) == min(room, self.batch)
-                    for row in rows:
-                        self._submit(row)
+                rows = self._round(self.clock.now(), done, limit)
+                more = limit > 0 and len(rows) == limit
+                for row in rows:
+                    self._submit(row)
             except Exception:  # a database hiccup must not end the loop; the next round retries
+                with self._lock:  # kept for the next round (else they would wait for their lease)
+                    self._done[:0] = done
                 log.exception("delivery round failed")
                 more = False
             if not more:
-                self._wake.wait(self.poll_interval)
+                self._idle()
             self._wake.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._record_done()
         if self._keepalive is not None:
             self._keepalive.close()
+
+    def _idle(self) -> None:
+        """Wait for a wake-up, the poll, or finished sends to record (at most RECORD_DELAY old)."""
+        poll = time.monotonic() + self.poll_interval
+        while not self._wake.wait(max(0.0, min(RECORD_DELAY, poll - time.monotonic()))):
+            with self._lock:
+                recordable = bool(self._done)
+            if recordable or time.monotonic() >= poll:
+                return
+
+    def _round(
+        self, now: datetime, done: list[tuple[dict[str, Any], Outcome]], limit: int
+    ) -> list[dict[str, Any]]:
+        """Record finished sends and claim due rows, in one transaction (one commit per round)."""
+        if not done and limit <= 0:
+            return []
+        with self.engine.begin() as conn:
+            if done:
+                self._record_in(conn, done)
+            return self._claim_in(conn, now, limit) if limit > 0 else []
 
     def _submit(self, row: dict[str, Any]) -> None:
         with self._lock:
@@ -140,10 +166,15 @@ class DeliveryWorker:
                 outcome = None
                 log.debug("delivery %s not sent: %s", row["id"], exc)
             with self._lock:
+                was_full = self._in_flight >= self.in_flight_limit
                 self._in_flight -= 1
                 if outcome is not None:
                     self._done.append((row, outcome))
-            self._wake.set()
+                # Outcomes wait for the next round (a Publish's wake-up, or RECORD_DELAY), to be
+                # recorded together; a send wakes the loop only when the loop waits for room.
+                wake = was_full or len(self._done) >= self.batch
+            if wake:
+                self._wake.set()
 
         future.add_done_callback(done)
 
@@ -172,38 +203,44 @@ class DeliveryWorker:
         return len(rows)
 
     def _record(self, done: list[tuple[dict[str, Any], Outcome]]) -> None:
+        with self.engine.begin() as conn:
+            self._record_in(conn, done)
+
+    def _record_in(self, conn: sa.Connection, done: list[tuple[dict[str, Any], Outcome]]) -> None:
         updates = [{"b_id": row["id"], **self._outcome(row, outcome)} for row, outcome in done]
-        with self.engine.begin() as conn:  # one statement and one commit for the batch
-            conn.execute(
-                deliveries.update().where(
-                    deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
-                ),
-                updates,
-            )
+        conn.execute(  # one statement for the batch
+            deliveries.update().where(
+                deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
+            ),
+            updates,
+        )
 
     def _claim(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        until = now + self.lease
         with self.engine.begin() as conn:
-            query = (
-                sa.select(deliveries)
-                .where(
-                    deliveries.c.status == "pending",
-                    deliveries.c.next_at <= now,
-                    deliveries.c.protocol.in_(self.protocols),
-                    sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-                )
-                .order_by(deliveries.c.next_at, deliveries.c.id)
-                .limit(limit)
+            return self._claim_in(conn, now, limit)
+
+    def _claim_in(self, conn: sa.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+        until = now + self.lease
+        query = (
+            sa.select(deliveries)
+            .where(
+                deliveries.c.status == "pending",
+                deliveries.c.next_at <= now,
+                deliveries.c.protocol.in_(self.protocols),
+                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
             )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-            if rows:
-                conn.execute(
-                    deliveries.update()
-                    .where(deliveries.c.id.in_([r["id"] for r in rows]))
-                    .values(lease_until=until)
-                )
+            .order_by(deliveries.c.next_at, deliveries.c.id)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        if rows:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_([r["id"] for r in rows]))
+                .values(lease_until=until)
+            )
         for r in rows:
             r["lease_until"] = until
         return rows
