@@ -21,6 +21,9 @@ from tailrace.notify.messages import PreparedMessage, compact_json
 from tailrace.notify.tables import create_tables, subscriptions, topics
 
 DEFAULT_OWNER = "default"
+_TOPIC = sa.select(topics).where(topics.c.arn == sa.bindparam("arn"))
+_OWNED_TOPIC = _TOPIC.where(topics.c.owner == sa.bindparam("owner"))
+"""Built once (every Publish looks its topic up)."""
 PAGE = 100
 PENDING_ARN = "pending confirmation"
 HTTP_PROTOCOLS = frozenset({"http", "https"})
@@ -121,10 +124,10 @@ class TopicBase:
         arn = self._arn(scope, topic_arn)
         if arn.sub is not None:
             raise InvalidParameter(f"TopicArn: {topic_arn} names a subscription, not a topic")
-        query = sa.select(topics).where(topics.c.arn == topic_arn)
-        if scope.owner is not None:
-            query = query.where(topics.c.owner == scope.owner)
-        row = conn.execute(query).mappings().first()
+        if scope.owner is None:
+            row = conn.execute(_TOPIC, {"arn": topic_arn}).mappings().first()
+        else:
+            row = conn.execute(_OWNED_TOPIC, {"arn": topic_arn, "owner": scope.owner}).mappings().first()
         if row is None:
             raise NotFound("Topic does not exist")
         return row

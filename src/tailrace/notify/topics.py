@@ -24,8 +24,7 @@ from tailrace.notify.messages import (
     check_tags,
     compact_json,
     default_access_policy,
-    enqueue,
-    passes_filter,
+    notification_rows,
     prepare_message,
 )
 from tailrace.notify.subscriptions import SubscriptionOps
@@ -43,6 +42,11 @@ from tailrace.notify.topicbase import (
 from tailrace.notify.wakeup import announce
 
 __all__ = ["DEFAULT_OWNER", "EndpointCheck", "OwnedEndpointCheck", "Scope", "TopicService"]
+
+_CONFIRMED_SUBSCRIPTIONS = sa.select(subscriptions).where(
+    subscriptions.c.topic_arn == sa.bindparam("topic_arn"), subscriptions.c.confirmed.is_(True)
+)
+"""Built once: Publish runs it for every message."""
 
 TOPIC_SETTABLE = frozenset(
     {"DisplayName", "Policy", "DeliveryPolicy", "SignatureVersion", "TracingConfig", "KmsMasterKeyId"}
@@ -281,37 +285,17 @@ class TopicService(SubscriptionOps):
     def _publish(
         self, conn: sa.Connection, topic: Any, prepared: PreparedMessage, *, base_url: str | None
     ) -> str:
-        now = self.clock.now()
         message_id = str(uuid.uuid4())
-        subs = conn.execute(
-            sa.select(subscriptions).where(
-                subscriptions.c.topic_arn == topic["arn"], subscriptions.c.confirmed.is_(True)
-            )
-        ).mappings()
-        batch: list[dict[str, Any]] = []
-        for sub in subs:
-            attrs = json.loads(sub["attributes"])
-            if not passes_filter(attrs, prepared):
-                continue
-            payload: dict[str, Any] = {
-                "Message": prepared.for_protocol(sub["protocol"]),
-                "BaseURL": (base_url or self.public_url).rstrip("/"),
-            }
-            if prepared.subject is not None:
-                payload["Subject"] = prepared.subject
-            if prepared.attributes:
-                payload["MessageAttributes"] = prepared.attributes
-            enqueue(
-                conn,
-                kind="Notification",
-                sub=dict(sub),
-                topic=topic,
-                payload=payload,
-                message_id=message_id,
-                now=now,
-                batch=batch,
-            )
-        if batch:
-            conn.execute(deliveries.insert(), batch)
+        subs = conn.execute(_CONFIRMED_SUBSCRIPTIONS, {"topic_arn": topic["arn"]}).mappings()
+        rows = notification_rows(
+            topic,
+            subs,
+            prepared,
+            message_id=message_id,
+            now=self.clock.now(),
+            base_url=(base_url or self.public_url).rstrip("/"),
+        )
+        if rows:  # one statement for the message's deliveries, committed with the caller's
+            conn.execute(deliveries.insert(), rows)
             announce(conn)
         return message_id
