@@ -50,6 +50,14 @@ __all__ = [
 ]
 
 
+class _Writes:
+    """An evaluation round's transitions, written at its end: state updates and history items."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+
+
 class AlarmService:
     def __init__(
         self,
@@ -241,13 +249,22 @@ class AlarmService:
     # --- transitions and actions -------------------------------------------------------------------
 
     def _history(
-        self, conn: sa.Connection, owner: str, name: str, at: datetime, kind: str, summary: str, data: Any
+        self,
+        conn: sa.Connection,
+        owner: str,
+        name: str,
+        at: datetime,
+        kind: str,
+        summary: str,
+        data: Any,
+        writes: _Writes | None = None,
     ) -> None:
-        conn.execute(
-            alarm_history.insert().values(
-                owner=owner, alarm_name=name, at=at, kind=kind, summary=summary, data=json.dumps(data)
-            )
-        )
+        item = {"owner": owner, "alarm_name": name, "at": at, "kind": kind, "summary": summary}
+        item["data"] = json.dumps(data)
+        if writes is not None:
+            writes.history.append(item)
+        else:
+            conn.execute(alarm_history.insert().values(**item))
 
     def _transition(
         self,
@@ -257,16 +274,28 @@ class AlarmService:
         reason: str,
         reason_data: str | None,
         now: datetime,
+        writes: _Writes | None = None,
+        next_eval_at: datetime | None = None,
     ) -> bool:
-        """Record the state; on a change, its history item and (ActionsEnabled) its actions."""
+        """Record the state; on a change, its history item and (ActionsEnabled) its actions.
+        With `writes` (an evaluation round) the state and history are added to it, for one
+        statement each at the round's end; actions are published at once."""
         old = row["state"]
         where = (alarms.c.owner == row["owner"], alarms.c.name == row["name"])
         values: dict[str, Any] = {"reason": reason, "reason_data": reason_data, "state_updated": now}
         if old == state:
+            if writes is not None:  # set meanwhile to the state this round found: released here
+                values.update(lease_until=None, next_eval_at=next_eval_at)
             conn.execute(alarms.update().where(*where).values(**values))
             return False
         values.update(state=state, state_transitioned=now)
-        conn.execute(alarms.update().where(*where).values(**values))
+        if writes is not None:
+            writes.updates.append(
+                {"b_owner": row["owner"], "b_name": row["name"], "lease_until": None,
+                 "next_eval_at": next_eval_at, **values}
+            )  # fmt: skip
+        else:
+            conn.execute(alarms.update().where(*where).values(**values))
         config = json.loads(row["config"])
         name = row["name"]
         self._history(
@@ -281,6 +310,7 @@ class AlarmService:
                 "oldState": {"stateValue": old, "stateReason": row["reason"]},
                 "newState": {"stateValue": state, "stateReason": reason},
             },
+            writes,
         )
         if row["actions_enabled"]:
             key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
@@ -306,6 +336,7 @@ class AlarmService:
                     "Action",
                     summary,
                     {"actionState": "Succeeded" if ok else "Failed"},
+                    writes,
                 )
         if self.emit is not None:
             self._pending().append(
@@ -346,7 +377,9 @@ class AlarmService:
         """One round: claim due alarms, evaluate them, commit. Returns how many were evaluated.
 
         Metric buckets are read once per metric and range for the whole round; alarms whose state
-        stays are recorded in one batched update, transitions one by one (history and actions)."""
+        stays are recorded in one batched update; transitions are checked against the alarms as
+        they are now in one query and written in one update and one insert of history items
+        (their actions are published one by one, each in a savepoint)."""
         now = self.clock.now()
         rows = self._claim(now, limit)
         cache: dict[tuple[Any, ...], dict[datetime, Any]] = {}
@@ -369,27 +402,35 @@ class AlarmService:
                 results.append((row, rule, rules.evaluate(rule, values, row["state"], now)))
             except Exception:  # one bad alarm must not stop the round
                 log.exception("evaluating alarm %s of %s failed", row["name"], row["owner"])
-        same = []
+        same, changed = [], []
+        for row, rule, result in results:
+            data = json.dumps(result.data)
+            next_at = rules.next_evaluation(rule, now)
+            if result.state == row["state"]:
+                same.append(
+                    {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
+                     "reason": result.reason, "reason_data": data, "state_updated": now,
+                     "next_eval_at": next_at, "lease_until": None}
+                )  # fmt: skip
+            else:
+                changed.append((row, result, data, next_at))
+        writes = _Writes()
         with self.engine.begin() as conn:
-            for row, rule, result in results:
-                data = json.dumps(result.data)
-                next_at = rules.next_evaluation(rule, now)
-                if result.state == row["state"]:
-                    same.append(
-                        {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
-                         "reason": result.reason, "reason_data": data, "state_updated": now,
-                         "next_eval_at": next_at, "lease_until": None}
-                    )  # fmt: skip
-                    continue
-                fresh = conn.execute(self._one(row["owner"], row["name"])).mappings().first()
-                if fresh is None or fresh["config"] != row["config"]:
+            fresh = self._current(conn, [row for row, *_ in changed])
+            for row, result, data, next_at in changed:
+                now_row = fresh.get((row["owner"], row["name"]))
+                if now_row is None or now_row["config"] != row["config"]:
                     continue  # deleted or changed meanwhile: the next round evaluates the new one
-                self._transition(conn, fresh, result.state, result.reason, data, now)
+                self._transition(conn, now_row, result.state, result.reason, data, now, writes, next_at)
+            if writes.updates:
                 conn.execute(
-                    alarms.update()
-                    .where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
-                    .values(lease_until=None, next_eval_at=next_at)
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
+                    ),
+                    writes.updates,
                 )
+            if writes.history:
+                conn.execute(alarm_history.insert(), writes.history)
             if same:
                 conn.execute(
                     alarms.update().where(
@@ -401,6 +442,21 @@ class AlarmService:
                 )
         self._flush()
         return len(rows)
+
+    @staticmethod
+    def _current(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
+        """The alarms' rows as they are now, in this transaction, by (owner, name)."""
+        names: dict[str, list[str]] = {}
+        for row in rows:
+            names.setdefault(row["owner"], []).append(row["name"])
+        out = {}
+        for owner, owned in names.items():
+            for i in range(0, len(owned), 500):  # bounded IN lists
+                query = sa.select(alarms).where(
+                    alarms.c.owner == owner, alarms.c.name.in_(owned[i : i + 500])
+                )
+                out.update({(r["owner"], r["name"]): r for r in conn.execute(query).mappings()})
+        return out
 
     def _claim(self, now: datetime, limit: int) -> list[Mapping[str, Any]]:
         with self.engine.begin() as conn:
