@@ -8,6 +8,7 @@ import base64
 import threading
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -135,3 +136,65 @@ def test_the_body_keeps_json_dumps_indented_layout():
     }
     assert json_document(message) == json.dumps(message, indent=2)
     assert json_document({}) == json.dumps({}, indent=2)
+
+
+def _reference_body(payload: dict, subscription_arn: str, signer: Signer) -> bytes:
+    """The body as the service built it before the shared parts were kept: json.dumps of the
+    whole document, SNS's field order, indented."""
+    import json
+
+    from tailrace.notify.signing import CERT_PATH_PREFIX, string_to_sign
+
+    kind = payload["Type"]
+    m = {"Type": kind, "MessageId": payload["MessageId"]}
+    if kind != "Notification":
+        m["Token"] = payload["Token"]
+    m["TopicArn"] = payload["TopicArn"]
+    if kind == "Notification" and payload.get("Subject") is not None:
+        m["Subject"] = payload["Subject"]
+    m["Message"] = payload["Message"]
+    if kind != "Notification":
+        m["SubscribeURL"] = payload["SubscribeURL"]
+    m["Timestamp"] = payload["Timestamp"]
+    m["SignatureVersion"] = payload["SignatureVersion"]
+    m["Signature"] = signer.sign(string_to_sign(m), payload["SignatureVersion"])
+    m["SigningCertURL"] = f"{payload['BaseURL']}{CERT_PATH_PREFIX}{signer.cert_name}"
+    if kind == "Notification":
+        m["UnsubscribeURL"] = f"{payload['BaseURL']}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+        if payload.get("MessageAttributes"):
+            m["MessageAttributes"] = payload["MessageAttributes"]
+    return json.dumps(m, indent=2).encode()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"Subject": 'ALARM: "web" in EU', "MessageAttributes": {"code": {"Type": "String", "Value": "5xx"}}},
+        {"Type": "SubscriptionConfirmation", "Token": "t0k", "SubscribeURL": "http://u/?Action=Confirm&T=1"},
+        {"Type": "UnsubscribeConfirmation", "Token": "t0k", "SubscribeURL": "http://u/?x=\u00e9"},
+        {"Raw": True, "Subject": "raw"},
+    ],
+)
+def test_kept_documents_give_every_subscriber_the_same_body_as_before(tmp_path, extra):
+    import json
+
+    from tailrace.notify.signing import Documents, http_request
+
+    signer = Signer(tmp_path / "keys")
+    payload = {
+        "Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+        "Message": "caf\u00e9 \"5xx\"\nup", "Timestamp": "2026-03-01T12:00:00.000Z",
+        "SignatureVersion": "2", "BaseURL": "http://127.0.0.1:8040", "Raw": False, **extra,
+    }  # fmt: skip
+    documents = Documents(signer)
+    text = json.dumps(payload, sort_keys=True)
+    for sub_arn in ("arn:aws:sns:eu-west-1:1:t:a", "arn:aws:sns:eu-west-1:1:t:b"):
+        body, headers = documents.request(text, sub_arn)
+        assert (body, headers) == http_request(payload, sub_arn, signer)
+        if payload["Raw"]:
+            assert body == payload["Message"].encode() and headers["x-amz-sns-rawdelivery"] == "true"
+        else:
+            assert body == _reference_body(payload, sub_arn, signer)
+        if payload["Type"] == "Notification":
+            assert headers["x-amz-sns-subscription-arn"] == sub_arn

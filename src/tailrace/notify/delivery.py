@@ -34,7 +34,7 @@ from tailrace.notify.channels import ChannelSender
 from tailrace.notify.events import Sink
 from tailrace.notify.httpsend import DestinationPolicy, KeepAlive, Outcome
 from tailrace.notify.policy import retry_delay
-from tailrace.notify.signing import Signer, http_request
+from tailrace.notify.signing import Documents, Signer
 from tailrace.notify.tables import create_tables, deliveries
 
 log = logging.getLogger("tailrace.notify")
@@ -68,6 +68,7 @@ class DeliveryWorker:
         self.engine = engine
         self.clock = clock
         self.signer = signer
+        self._documents = Documents(signer)
         self.destinations = destinations
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease)
@@ -247,11 +248,10 @@ class DeliveryWorker:
 
     def _deliver(self, row: dict[str, Any]) -> Outcome:
         try:
-            payload = json.loads(row["payload"])
             channel = self.senders.get(row["protocol"])
             if channel is not None:
-                return channel(row, payload)
-            body, headers = http_request(payload, row["subscription_arn"], self.signer)
+                return channel(row, json.loads(row["payload"]))
+            body, headers = self._documents.request(row["payload"], row["subscription_arn"])
             return self.send(row["endpoint"], body, headers, self.destinations)
         except Exception as exc:  # a bad row must not stop the others
             log.exception("delivery %s could not be prepared", row["id"])

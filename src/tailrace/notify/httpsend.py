@@ -4,6 +4,7 @@ one connected to, so a name cannot re-resolve to an internal address between che
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -50,22 +51,16 @@ class DestinationPolicy:
         return cls(allowed_networks=tuple(nets), allow_private=fn)
 
     def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if any(ip in net for net in self.allowed_networks):
+        ip, kind = _classify(address)
+        if self.allowed_networks and any(ip in net for net in self.allowed_networks):
             return True
-        if ip.is_global and not ip.is_multicast:
-            return True
-        if ip.is_unspecified or ip.is_multicast:
-            return False
+        if kind != "private":
+            return kind == "public"
         return self.allow_private()
 
     def resolve(self, host: str, port: int) -> str:
         """The first allowed address of host. :raises DeliveryRefused:"""
-        try:
-            literal = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        if literal is not None:  # an address already: nothing to look up
+        if _is_address(host):  # an address already: nothing to look up
             if self.allows(host):
                 return host
             infos = []
@@ -95,7 +90,29 @@ class DestinationPolicy:
         self.resolve(host, port)
 
 
+@functools.lru_cache(maxsize=4096)
+def _classify(address: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]:
+    """(address, "public" | "refused" | "private"): what the rules above need to know of it,
+    worked out once per address (ipaddress's range checks cost more than a delivery's send)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.is_global and not ip.is_multicast:
+        return ip, "public"
+    if ip.is_unspecified or ip.is_multicast:
+        return ip, "refused"
+    return ip, "private"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        _classify(host)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
 def split_url(url: str) -> tuple[str, int, str]:
+    """(host, port, path and query) of an endpoint URL (once per URL: it is split per delivery)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameter(f"Endpoint: {url[:200]!r} is not an http:// or https:// URL")

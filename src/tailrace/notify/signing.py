@@ -159,20 +159,16 @@ def http_request(
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one HTTP/S delivery, as SNS sends them. Built from the stored
     payload, so every try carries the same MessageId, Timestamp and Signature."""
+    return assemble(payload, shared_document(payload, signer), subscription_arn)
+
+
+def shared_document(payload: Mapping[str, Any], signer: Signer) -> tuple[str, str] | None:
+    """The JSON document's text around its one per-subscriber field (UnsubscribeURL): what
+    every subscriber's copy of the message shares, the signature included; None for raw delivery."""
     kind = payload["Type"]
-    base = payload.get("BaseURL", "")
-    headers = {
-        "x-amz-sns-message-type": kind,
-        "x-amz-sns-message-id": payload["MessageId"],
-        "x-amz-sns-topic-arn": payload["TopicArn"],
-        "Content-Type": "text/plain; charset=UTF-8",
-        "User-Agent": USER_AGENT,
-    }
-    if kind == "Notification":
-        headers["x-amz-sns-subscription-arn"] = subscription_arn
     if kind == "Notification" and payload.get("Raw"):
-        headers["x-amz-sns-rawdelivery"] = "true"
-        return payload["Message"].encode("utf-8"), headers
+        return None
+    base = payload.get("BaseURL", "")
     message: dict[str, Any] = {"Type": kind, "MessageId": payload["MessageId"]}
     if kind != "Notification":
         message["Token"] = payload["Token"]
@@ -187,11 +183,57 @@ def http_request(
     message["SignatureVersion"] = version
     message["Signature"] = signer.sign(string_to_sign(message), version)
     message["SigningCertURL"] = f"{base}{CERT_PATH_PREFIX}{signer.cert_name}"
+    head = json_document(message)[:-2]  # without "\n}"
+    attributes = payload.get("MessageAttributes") if kind == "Notification" else None
+    tail = "," + json_document({"MessageAttributes": attributes})[1:-2] if attributes else ""
+    return head, tail
+
+
+def assemble(
+    payload: Mapping[str, Any], shared: tuple[str, str] | None, subscription_arn: str
+) -> tuple[bytes, dict[str, str]]:
+    """One subscriber's body and headers from the shared document."""
+    kind = payload["Type"]
+    headers = {
+        "x-amz-sns-message-type": kind,
+        "x-amz-sns-message-id": payload["MessageId"],
+        "x-amz-sns-topic-arn": payload["TopicArn"],
+        "Content-Type": "text/plain; charset=UTF-8",
+        "User-Agent": USER_AGENT,
+    }
     if kind == "Notification":
-        message["UnsubscribeURL"] = f"{base}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
-        if payload.get("MessageAttributes"):
-            message["MessageAttributes"] = payload["MessageAttributes"]
-    return json_document(message).encode("utf-8"), headers
+        headers["x-amz-sns-subscription-arn"] = subscription_arn
+    if shared is None:
+        headers["x-amz-sns-rawdelivery"] = "true"
+        return payload["Message"].encode("utf-8"), headers
+    head, tail = shared
+    if kind == "Notification":
+        url = f"{payload.get('BaseURL', '')}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+        head = f'{head},\n  "UnsubscribeURL": {encode_string(url)}'
+    return f"{head}{tail}\n}}".encode(), headers
+
+
+class Documents:
+    """`http_request` for the delivery loop, by stored payload text: the parsed payload and its
+    shared document are kept (bounded) for the other subscribers of the message, which carry the
+    same payload text; only their headers and UnsubscribeURL are theirs."""
+
+    def __init__(self, signer: Signer, *, size: int = 1024) -> None:
+        self.signer = signer
+        self.size = size
+        self._kept: dict[str, tuple[dict[str, Any], tuple[str, str] | None]] = {}
+        self._lock = threading.Lock()
+
+    def request(self, payload_text: str, subscription_arn: str) -> tuple[bytes, dict[str, str]]:
+        hit = self._kept.get(payload_text)
+        if hit is None:
+            payload = json.loads(payload_text)
+            hit = (payload, shared_document(payload, self.signer))
+            with self._lock:
+                while len(self._kept) >= self.size:  # oldest first
+                    del self._kept[next(iter(self._kept))]
+                self._kept[payload_text] = hit
+        return assemble(hit[0], hit[1], subscription_arn)
 
 
 def json_document(message: Mapping[str, Any]) -> str:
