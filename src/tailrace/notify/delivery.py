@@ -3,13 +3,16 @@ them on the delivery policy's schedule.
 
 The loop claims due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises
 writers) and hands each to a bounded thread pool as soon as it is claimed; it does not wait for a
-round's slowest send before claiming the next rows. Finished sends are recorded in batches (one
-statement, one commit). A Publish in this process wakes the loop at its commit; other processes'
-commits are found by the poll. HTTP/S is sent here; the other protocols by the senders in
-channels.py (email, redis, store), with the same retry machinery. A process killed while
-sending leaves its rows leased; when the lease runs out another round (in this process after a
-restart, or another process) sends them again from the stored payload: same MessageId, same
-Timestamp, same Signature. Subscribers see at-least-once delivery, as with SNS.
+round's slowest send before claiming the next rows. Finished sends are recorded in batches, in
+the transaction of the next claim (one statement, one commit per round); a round runs when a
+Publish in this process commits (woken in-process), when other processes' commits are announced
+(wakeup.py, PostgreSQL) or found by the poll, and at most RECORD_DELAY after a send finished.
+HTTP/S is sent here (one RSA signature and one JSON document per message, shared by its
+subscribers: signing.Documents); the other protocols by the senders in channels.py (email,
+redis, store), with the same retry machinery. A process killed while sending leaves its rows
+leased; when the lease runs out another round (in this process after a restart, or another
+process) sends them again from the stored payload: same MessageId, same Timestamp, same
+Signature. Subscribers see at-least-once delivery, as with SNS.
 
 `console` subscriptions are delivered by recording a ConsoleNotification event in the outbox (the
 console's live feed shows it on the owner's pages), when the worker has a `console` sink.
@@ -38,6 +41,15 @@ from tailrace.notify.signing import Documents, Signer
 from tailrace.notify.tables import create_tables, deliveries
 
 log = logging.getLogger("tailrace.notify")
+
+_LEASE = (
+    deliveries.update()
+    .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(lease_until=sa.bindparam("until"))
+)
+_OUTCOME = deliveries.update().where(
+    deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
+)
 
 RECORD_DELAY = 0.2
 """Seconds a finished send may wait to be recorded with others (its row stays leased meanwhile)."""
@@ -80,6 +92,19 @@ class DeliveryWorker:
         if console is not None:
             self.senders["console"] = self._to_console
         self.protocols = ("http", "https", *sorted(self.senders))
+        now: sa.BindParameter[datetime] = sa.bindparam("now")
+        self._due = (  # built once: a round runs it for every message published here
+            sa.select(deliveries)
+            .where(
+                deliveries.c.status == "pending",
+                deliveries.c.next_at <= now,
+                deliveries.c.protocol.in_(self.protocols),
+                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+            )
+            .order_by(deliveries.c.next_at, deliveries.c.id)
+            .limit(sa.bindparam("limit"))
+        )
+        self._due_for_update = self._due.with_for_update(skip_locked=True)
         self.in_flight_limit = max(batch, threads * 4)
         """Claimed rows waiting for or in a send; the loop claims no more than this."""
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tailrace-deliver")
@@ -209,12 +234,7 @@ class DeliveryWorker:
 
     def _record_in(self, conn: sa.Connection, done: list[tuple[dict[str, Any], Outcome]]) -> None:
         updates = [{"b_id": row["id"], **self._outcome(row, outcome)} for row, outcome in done]
-        conn.execute(  # one statement for the batch
-            deliveries.update().where(
-                deliveries.c.id == sa.bindparam("b_id"), deliveries.c.status == "pending"
-            ),
-            updates,
-        )
+        conn.execute(_OUTCOME, updates)  # one statement for the batch
 
     def _claim(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         with self.engine.begin() as conn:
@@ -222,26 +242,11 @@ class DeliveryWorker:
 
     def _claim_in(self, conn: sa.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
         until = now + self.lease
-        query = (
-            sa.select(deliveries)
-            .where(
-                deliveries.c.status == "pending",
-                deliveries.c.next_at <= now,
-                deliveries.c.protocol.in_(self.protocols),
-                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-            )
-            .order_by(deliveries.c.next_at, deliveries.c.id)
-            .limit(limit)
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        query = self._due_for_update if conn.dialect.name == "postgresql" else self._due
+        params = {"now": now, "limit": limit}
+        rows = [dict(r) for r in conn.execute(query, params).mappings()]
         if rows:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_([r["id"] for r in rows]))
-                .values(lease_until=until)
-            )
+            conn.execute(_LEASE, {"ids": [r["id"] for r in rows], "until": until})
         for r in rows:
             r["lease_until"] = until
         return rows
@@ -277,11 +282,15 @@ class DeliveryWorker:
     def _outcome(self, row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         now = self.clock.now()
         attempts = row["attempts"] + 1
+        # The same columns for every outcome: a batch is one executemany, whose statement is
+        # compiled from the first row's keys (a retry's next_at beside a delivery's status).
         values: dict[str, Any] = {
             "attempts": attempts,
             "lease_until": None,
             "updated_at": now,
             "last_error": None,
+            "status": "pending",
+            "next_at": row["next_at"],
         }
         if outcome.delivered:
             values["status"] = "delivered"
