@@ -281,12 +281,11 @@ class AlarmService:
         With `writes` (an evaluation round) the state and history are added to it, for one
         statement each at the round's end; actions are published at once."""
         old = row["state"]
-        where = (alarms.c.owner == row["owner"], alarms.c.name == row["name"])
         values: dict[str, Any] = {"reason": reason, "reason_data": reason_data, "state_updated": now}
         if old == state:
             if writes is not None:  # set meanwhile to the state this round found: released here
                 values.update(lease_until=None, next_eval_at=next_eval_at)
-            conn.execute(alarms.update().where(*where).values(**values))
+            conn.execute(self._one_update(row).values(**values))
             return False
         values.update(state=state, state_transitioned=now)
         if writes is not None:
@@ -295,7 +294,7 @@ class AlarmService:
                  "next_eval_at": next_eval_at, **values}
             )  # fmt: skip
         else:
-            conn.execute(alarms.update().where(*where).values(**values))
+            conn.execute(self._one_update(row).values(**values))
         config = json.loads(row["config"])
         name = row["name"]
         self._history(
@@ -312,8 +311,8 @@ class AlarmService:
             },
             writes,
         )
-        if row["actions_enabled"]:
-            key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
+        key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
+        if row["actions_enabled"] and config[key]:
             message = alarm_message(
                 row, config, old, state, reason, now, self.arn(row["owner"], row["region"], name)
             )
@@ -352,6 +351,10 @@ class AlarmService:
                 )
             )
         return True
+
+    @staticmethod
+    def _one_update(row: Mapping[Any, Any]) -> sa.Update:
+        return alarms.update().where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
 
     def _pending(self) -> list[AlarmStateChanged]:
         if not hasattr(self._local, "events"):
