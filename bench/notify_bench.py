@@ -284,9 +284,10 @@ def publish_section(seconds: float, rates: list[float], baseline: str | None) ->
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s of publishing per row. The 10 subscribers "
             "(HTTP/1.1 keep-alive servers) run in a process of their own; latency is Publish's start to "
             "the subscriber's receipt, over every delivery. CPU is the publishing and delivering process's, "
-            "per delivery (publish included). Load is the 1-minute load average when the row started.",
+            "per delivery (publish included). Load is the 1-minute load average when the row started; "
+            "a baseline row runs the whole `src` tree of that revision with this bench.",
             "",
-            "| delivery loop | rate | deliveries | p50 ms | p99 ms | CPU ms/delivery | load |",
+            "| src tree | rate | deliveries | p50 ms | p99 ms | CPU ms/delivery | load |",
             "|---|---|---|---|---|---|---|",
             *rows,
             "<!-- notify-publish:end -->",
