@@ -24,8 +24,9 @@ class RawEndpoint:
     """Accepts connections and answers each request with `reply`; records connections and the
     requests' bytes."""
 
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply, wrap: Callable[[socket.socket], socket.socket] | None = None) -> None:
         self.reply = reply
+        self.wrap = wrap
         self.connections = 0
         self.requests: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -42,6 +43,12 @@ class RawEndpoint:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.wrap is not None:
+            try:
+                conn = self.wrap(conn)
+            except OSError:  # e.g. the client refused the certificate
+                conn.close()
+                return
         with conn:
             data, n = b"", 0
             while True:
@@ -195,3 +202,64 @@ def test_an_address_literal_is_checked_without_a_lookup():
         DestinationPolicy().resolve("127.0.0.1", 80)
     assert LOOPBACK.resolve("127.0.0.1", 80) == "127.0.0.1"
     assert DestinationPolicy().resolve("93.184.216.34", 80) == "93.184.216.34"
+
+
+def _tls_pair(tmp_path):
+    """A self-signed certificate for 127.0.0.1: (server context, client context trusting it)."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client = ssl.create_default_context(cadata=cert_pem.decode())
+    return server, client
+
+
+def test_https_on_kept_connections_checks_the_certificate(tmp_path):
+    server_ctx, client_ctx = _tls_pair(tmp_path)
+    plain = RawEndpoint(answer(OK_KEEP), wrap=lambda conn: server_ctx.wrap_socket(conn, server_side=True))
+    url = plain.url.replace("http://", "https://")
+    try:
+        send = KeepAlive(tls=client_ctx)
+        for body in (b"one", b"two"):
+            out = send(url, body, HEADERS, LOOPBACK)
+            assert out.delivered, out
+        assert plain.connections == 1 and [r.rsplit(b"\r\n\r\n", 1)[1] for r in plain.requests] == [
+            b"one",
+            b"two",
+        ]
+        assert b"\r\nHost: 127.0.0.1:" in plain.requests[0]
+        send.close()
+        refused = KeepAlive()(url, b"x", HEADERS, LOOPBACK)  # the system's trust store: not ours
+        assert not refused.delivered and refused.retry and "SSL" in refused.detail
+    finally:
+        plain.close()
