@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,23 @@ __all__ = [
     "alarm_message",
     "check_alarm",
 ]
+
+
+_TRANSITION_COLUMNS = [
+    alarms.c[name]
+    for name in ("owner", "name", "region", "config", "actions_enabled", "state", "reason", "config_updated")
+]
+"""What `_transition` reads of an alarm (its message and history), not the other timestamps."""
+
+
+def _by_owner(rows: Sequence[Mapping[str, Any]], chunk: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """(owner, up to `chunk` alarm names) covering `rows`: bounded IN lists."""
+    names: dict[str, list[str]] = {}
+    for row in rows:
+        names.setdefault(row["owner"], []).append(row["name"])
+    for owner, owned in names.items():
+        for i in range(0, len(owned), chunk):
+            yield owner, owned[i : i + chunk]
 
 
 class _Writes:
@@ -449,22 +466,18 @@ class AlarmService:
     @staticmethod
     def _current(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
         """The alarms' rows as they are now, in this transaction, by (owner, name)."""
-        names: dict[str, list[str]] = {}
-        for row in rows:
-            names.setdefault(row["owner"], []).append(row["name"])
         out = {}
-        for owner, owned in names.items():
-            for i in range(0, len(owned), 500):  # bounded IN lists
-                query = sa.select(alarms).where(
-                    alarms.c.owner == owner, alarms.c.name.in_(owned[i : i + 500])
-                )
-                out.update({(r["owner"], r["name"]): r for r in conn.execute(query).mappings()})
+        for owner, names in _by_owner(rows):
+            query = sa.select(*_TRANSITION_COLUMNS).where(alarms.c.owner == owner, alarms.c.name.in_(names))
+            out.update({(r["owner"], r["name"]): r for r in conn.execute(query).mappings()})
         return out
 
     def _claim(self, now: datetime, limit: int) -> list[Mapping[str, Any]]:
+        """Lease due alarms; their owner, name, config and state (what a round evaluates; a
+        transition reads the whole row again, as it is at the commit)."""
         with self.engine.begin() as conn:
             query = (
-                sa.select(alarms)
+                sa.select(alarms.c.owner, alarms.c.name, alarms.c.config, alarms.c.state)
                 .where(
                     alarms.c.next_eval_at <= now,
                     sa.or_(alarms.c.lease_until.is_(None), alarms.c.lease_until < now),
@@ -475,15 +488,12 @@ class AlarmService:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows: list[Mapping[str, Any]] = [dict(r) for r in conn.execute(query).mappings()]
-            if rows:
+            until = now + self.lease
+            for owner, names in _by_owner(rows):  # IN lists: no per-row parameters to convert
                 conn.execute(
-                    alarms.update().where(
-                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
-                    ),
-                    [
-                        {"b_owner": r["owner"], "b_name": r["name"], "lease_until": now + self.lease}
-                        for r in rows
-                    ],
+                    alarms.update()
+                    .where(alarms.c.owner == owner, alarms.c.name.in_(names))
+                    .values(lease_until=until)
                 )
         return rows
 
