@@ -317,6 +317,7 @@ def main() -> None:
     if args.publish_only:
         publish_section(args.seconds, [float(r) for r in args.rates.split(",")], args.baseline)
         return
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         pub = bench_publish(tmp, args.seconds, args.rate)
@@ -327,7 +328,9 @@ def main() -> None:
         "<!-- notify:begin -->",
         "## notify: topics, alarms, metrics (`bench/notify_bench.py`)",
         "",
-        f"CPython {platform.python_version()}, SQLite in a temporary directory, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"CPython {platform.python_version()}, SQLite in a temporary directory, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"1-minute load average {load:.1f} at the start ({os.cpu_count()} cores). Latency and "
+        "datapoints/s are wall-clock figures and suffer from load; CPU figures much less.",
         "",
         "| work | figure |",
         "|---|---|",
