@@ -263,3 +263,25 @@ def test_https_on_kept_connections_checks_the_certificate(tmp_path):
         assert not refused.delivered and refused.retry and "SSL" in refused.detail
     finally:
         plain.close()
+
+
+def test_after_a_stale_kept_connection_the_next_try_is_a_new_one(endpoint):
+    # Two kept connections, both closed by the subscriber (a restart): one delivery must not
+    # fail on the second stale one.
+    def slow_then_close(conn: socket.socket, n: int) -> bool:
+        threading.Event().wait(0.3)  # both requests in flight at once: two connections
+        conn.sendall(OK_KEEP)
+        return False
+
+    e = endpoint(slow_then_close)
+    send = KeepAlive()
+    threads = [threading.Thread(target=send, args=(e.url, b"x", HEADERS, LOOPBACK)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert e.connections == 2 and len(send._kept[next(iter(send._kept))]) == 2
+    out = send(e.url, b"y", HEADERS, LOOPBACK)
+    assert out.delivered, out
+    assert e.connections == 3
+    send.close()

@@ -192,6 +192,7 @@ class Connection:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         deadline = time.monotonic() + self.timeout  # for the whole answer, not each read
         try:
+            sock.settimeout(self.timeout)  # a kept socket has the last answer's remainder
             sock.sendall(head + body)
             data = self._recv(sock, deadline)
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
@@ -359,8 +360,9 @@ class KeepAlive:
             return Outcome(delivered=False, retry=False, detail=exc.message)
         tls = url.lower().startswith("https://")
         key = ("https" if tls else "http", host, port, address)
-        for _ in range(2):
-            conn = self._take(key)
+        for attempt in range(2):
+            # After a stale one, a new connection: the others kept for it were likely closed too.
+            conn = self._take(key) if attempt == 0 else None
             if conn is None:
                 context = (self.tls or ssl.create_default_context()) if tls else None
                 conn = Connection(host, port, address, timeout, context)
