@@ -28,7 +28,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, os.environ.get("TAILRACE_BENCH_SRC", str(REPO / "src")))  # a baseline's, in a child
 
 from tailrace.clock import FrozenClock, SystemClock  # noqa: E402
 from tailrace.notify.alarmrules import Rule, evaluate, evaluation_range  # noqa: E402
@@ -224,34 +224,23 @@ def bench_put(tmp: Path, calls: int, per_call: int) -> float:
     return calls * per_call / (time.perf_counter() - t0)
 
 
-def _publish_run(delivery_py: str | None, seconds: float, rate: float) -> dict[str, Any]:
-    """bench_publish in a fresh interpreter, optionally with another delivery.py (a baseline)."""
+def _publish_run(src: Path, seconds: float, rate: float) -> dict[str, Any]:
+    """bench_publish in a fresh interpreter, importing tailrace from `src` (this tree's, or a
+    baseline revision's)."""
     import subprocess
 
-    cmd = [
-        sys.executable,
-        str(Path(__file__)),
-        "--publish-child",
-        delivery_py or "-",
-        str(seconds),
-        str(rate),
-    ]
+    cmd = [sys.executable, str(Path(__file__)), "--publish-child", str(src), str(seconds), str(rate)]
     out = subprocess.run(
-        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")}
+        cmd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src), "TAILRACE_BENCH_SRC": str(src)},
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _publish_child(delivery_py: str, seconds: float, rate: float) -> None:
-    if delivery_py != "-":
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("tailrace.notify.delivery", delivery_py)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["tailrace.notify.delivery"] = module
-        spec.loader.exec_module(module)
-        globals()["DeliveryWorker"] = module.DeliveryWorker
+def _publish_child(seconds: float, rate: float) -> None:
     with tempfile.TemporaryDirectory() as d:
         cpu = time.process_time()
         result = bench_publish(Path(d), seconds, rate)
@@ -260,28 +249,27 @@ def _publish_child(delivery_py: str, seconds: float, rate: float) -> None:
 
 
 def publish_section(seconds: float, rates: list[float], baseline: str | None) -> None:
-    """Publish latency only, at each rate, for this tree and (with --baseline REV) for the
-    delivery loop of another git revision, run back to back; written to its own section."""
+    """Publish latency only, at each rate, for this tree and (with --baseline REV) for the whole
+    `src` tree of another git revision (unpacked with git archive), run back to back; written to
+    its own section."""
     import subprocess
 
-    old_py = None
+    old_src = None
     if baseline:
-        text = subprocess.run(
-            ["git", "show", f"{baseline}:src/tailrace/notify/delivery.py"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        old_py = str(Path(tempfile.mkdtemp()) / "delivery_baseline.py")
-        Path(old_py).write_text(text)
+        old_src = Path(tempfile.mkdtemp()) / "baseline"
+        old_src.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", baseline, "src"], cwd=REPO, check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(old_src)], input=archive.stdout, check=True)
+        old_src = old_src / "src"
     rows = []
     for rate in rates:
-        for label, py in ((f"baseline {baseline}", old_py), ("this tree", None)):
-            if label.startswith("baseline") and py is None:
+        for label, src in ((f"baseline {baseline}", old_src), ("this tree", REPO / "src")):
+            if src is None:
                 continue
             load = os.getloadavg()[0]
-            r = _publish_run(py, seconds, rate)
+            r = _publish_run(src, seconds, rate)
             print(label, rate, r, f"load {load:.1f}")
             rows.append(
                 f"| {label} | {rate:.0f}/s ({r['rate']:.0f} achieved) | {r['deliveries']} | {r['p50']:.1f} | "
@@ -296,9 +284,10 @@ def publish_section(seconds: float, rates: list[float], baseline: str | None) ->
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s of publishing per row. The 10 subscribers "
             "(HTTP/1.1 keep-alive servers) run in a process of their own; latency is Publish's start to "
             "the subscriber's receipt, over every delivery. CPU is the publishing and delivering process's, "
-            "per delivery (publish included). Load is the 1-minute load average when the row started.",
+            "per delivery (publish included). Load is the 1-minute load average when the row started; "
+            "a baseline row runs the whole `src` tree of that revision with this bench.",
             "",
-            "| delivery loop | rate | deliveries | p50 ms | p99 ms | CPU ms/delivery | load |",
+            "| src tree | rate | deliveries | p50 ms | p99 ms | CPU ms/delivery | load |",
             "|---|---|---|---|---|---|---|",
             *rows,
             "<!-- notify-publish:end -->",
@@ -313,21 +302,22 @@ def publish_section(seconds: float, rates: list[float], baseline: str | None) ->
 
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--publish-child":
-        _publish_child(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+        _publish_child(float(sys.argv[3]), float(sys.argv[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--round-alarms", type=int, default=2000)
+    parser.add_argument("--round-alarms", type=int, default=10_000)
     parser.add_argument(
         "--publish-only", action="store_true", help="only Publish latency, at --rates, in its own section"
     )
     parser.add_argument("--rates", default="100,20", help="with --publish-only: comma-separated msg/s")
-    parser.add_argument("--baseline", help="with --publish-only: also the delivery loop of this git revision")
+    parser.add_argument("--baseline", help="with --publish-only: also the src tree of this git revision")
     args = parser.parse_args()
     if args.publish_only:
         publish_section(args.seconds, [float(r) for r in args.rates.split(",")], args.baseline)
         return
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         pub = bench_publish(tmp, args.seconds, args.rate)
@@ -338,7 +328,9 @@ def main() -> None:
         "<!-- notify:begin -->",
         "## notify: topics, alarms, metrics (`bench/notify_bench.py`)",
         "",
-        f"CPython {platform.python_version()}, SQLite in a temporary directory, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"CPython {platform.python_version()}, SQLite in a temporary directory, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"1-minute load average {load:.1f} at the start ({os.cpu_count()} cores). Latency and "
+        "datapoints/s are wall-clock figures and suffer from load; CPU figures much less.",
         "",
         "| work | figure |",
         "|---|---|",

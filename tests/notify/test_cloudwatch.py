@@ -14,6 +14,7 @@ import botocore.awsrequest
 import botocore.credentials
 import cbor2
 import pytest
+import sqlalchemy as sa
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from subscriber import Subscriber
@@ -335,3 +336,53 @@ def test_cbor_and_query_protocols(cw_world):
     wrong = type("K", (), {"access_key_id": w.key.access_key_id, "secret_access_key": "wrong"})()
     status, headers, _ = _signed(w.server.url, wrong, cbor2.dumps({}), cbor_headers, path + "ListMetrics")
     assert status == 403
+
+
+def test_a_round_writes_many_transitions_together_and_skips_alarms_changed_meanwhile(cw_world):
+    w = cw_world
+    topic = w.sns.create_topic(Name="ops")["TopicArn"]
+    common = dict(MetricName="5xx", Namespace="Web", Dimensions=[{"Name": "host", "Value": "web-1"}],
+                  Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=10,
+                  ComparisonOperator="GreaterThanOrEqualToThreshold")  # fmt: skip
+    w.cw.put_metric_alarm(AlarmName="acts", AlarmActions=[topic], OKActions=[topic], **common)
+    w.cw.put_metric_alarm(AlarmName="changed", **common)
+    w.cw.put_metric_alarm(AlarmName="set", **common)
+    for i in range(5):
+        w.cw.put_metric_alarm(AlarmName=f"plain{i}", **common)
+    _put(w, 50, minutes_ago=1)
+    claim = w.alarms._claim
+
+    def claim_then_change(now, limit):
+        rows = claim(now, limit)  # evaluated from these; meanwhile one is changed, one set by hand
+        w.cw.put_metric_alarm(AlarmName="changed", **{**common, "Threshold": 99})
+        w.cw.set_alarm_state(AlarmName="set", StateValue="ALARM", StateReason="by hand")
+        return rows
+
+    w.alarms._claim = claim_then_change
+    assert w.alarms.evaluate_due() == 8
+    w.alarms._claim = claim
+    states = {a["AlarmName"]: a for a in w.cw.describe_alarms()["MetricAlarms"]}
+    assert {n: a["StateValue"] for n, a in states.items()} == {
+        "acts": "ALARM", "changed": "INSUFFICIENT_DATA", "set": "ALARM",
+        **{f"plain{i}": "ALARM" for i in range(5)},
+    }  # fmt: skip
+    assert states["set"]["StateReason"].startswith("Threshold Crossed")  # this round's reason
+    history = w.cw.describe_alarm_history(AlarmName="acts", ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    assert [h["HistoryItemType"] for h in history] == ["ConfigurationUpdate", "StateUpdate", "Action"]
+    assert history[2]["HistorySummary"] == f"Successfully executed action {topic}"
+    for name in ("plain0", "plain4"):
+        kinds = [
+            h["HistoryItemType"] for h in w.cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
+        ]
+        assert kinds.count("StateUpdate") == 1
+    # The round released what it wrote; the changed alarm waits for its lease, as before.
+    from tailrace.notify.tables import alarms
+
+    with w.store.engine.connect() as conn:
+        leased = [
+            r.name for r in conn.execute(sa.select(alarms.c.name).where(alarms.c.lease_until.is_not(None)))
+        ]
+    assert leased == ["changed"]
+    assert w.alarms.evaluate_due() == 0
+    w.clock.advance(61)
+    assert w.alarms.evaluate_due() == 8

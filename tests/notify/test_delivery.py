@@ -282,3 +282,28 @@ def _until(fn, timeout=20.0):
     while not fn():
         assert time.monotonic() < deadline, "timed out waiting for the delivery loop"
         time.sleep(0.05)
+
+
+def test_one_round_records_a_retry_a_delivery_and_a_failure_together(world):
+    # The outcomes of a round are written by one executemany: rows with different outcomes
+    # (a retry's next_at, a delivery's status) must all be recorded, in every order.
+    with Subscriber() as busy, Subscriber() as fine, Subscriber() as gone:
+        busy.status, gone.status = 503, 404
+        arn = world.sns.create_topic(Name="mixed")["TopicArn"]
+        for s in (busy, fine, gone):
+            world.sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=s.url)
+        busy.status, gone.status = None, None
+        assert world.worker.run_once() == 3  # the confirmations
+        busy.status, gone.status = 503, 404
+        world.sns.publish(TopicArn=arn, Message="m")
+        assert world.worker.run_once() == 3
+        by_endpoint = {r["endpoint"]: r for r in world.rows() if r["kind"] == "Notification"}
+        assert by_endpoint[busy.url]["status"] == "pending" and by_endpoint[busy.url]["attempts"] == 1
+        assert by_endpoint[busy.url]["last_error"] == "HTTP 503"
+        assert by_endpoint[fine.url]["status"] == "delivered"
+        assert by_endpoint[gone.url]["status"] == "failed"
+        assert world.worker.run_once() == 0  # the retry waits for its delay, not its lease
+        world.clock.advance(20)
+        busy.status = None
+        assert world.worker.run_once() == 1
+        assert {r["status"] for r in world.rows()} == {"delivered", "failed"}

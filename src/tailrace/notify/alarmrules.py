@@ -11,6 +11,7 @@ data at all the state becomes INSUFFICIENT_DATA.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,10 +59,13 @@ def _num(v: float) -> str:
     return repr(float(v)) if math.isfinite(v) else str(v)
 
 
+# A round evaluates thousands of alarms over the same few period starts: their texts once each.
+@functools.lru_cache(maxsize=4096)
 def _when(at: datetime) -> str:
     return at.strftime("%d/%m/%y %H:%M:%S")
 
 
+@functools.lru_cache(maxsize=4096)
 def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
 

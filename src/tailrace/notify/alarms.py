@@ -1,5 +1,5 @@
-"""Metric alarms: what the CloudWatch alarm API does, the evaluation loop, and the message an alarm
-sends to its topics (the JSON CloudWatch publishes to SNS).
+"""Metric alarms: what the CloudWatch alarm API does and the evaluation loop (the checks of an
+alarm's configuration and the message it sends to its topics are in alarmconfig.py).
 
 Each alarm is evaluated about once a minute by exactly one process: a round claims due alarms
 with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers), evaluates them
@@ -9,11 +9,10 @@ of its actions in one transaction. Actions run only on a transition and only wit
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,125 +21,58 @@ import sqlalchemy as sa
 from tailrace.clock import Clock
 from tailrace.events.model import AlarmStateChanged
 from tailrace.notify import alarmrules as rules
-from tailrace.notify.arns import account_for, parse_arn
+from tailrace.notify.alarmconfig import (
+    AlarmLimitExceeded,
+    InvalidFormat,
+    alarm_message,
+    check_alarm,
+    region_name,
+    rule_of,
+    same_metric,
+)
+from tailrace.notify.arns import account_for
 from tailrace.notify.errors import NotifyError, ResourceNotFound
 from tailrace.notify.events import Sink
-from tailrace.notify.metrics import (
-    InvalidParameterValue,
-    MetricStore,
-    MissingParameter,
-    check_period,
-    check_statistic,
-    dims_key,
-)
+from tailrace.notify.metrics import MetricStore, dims_key
 from tailrace.notify.tables import alarm_history, alarms, meta, reading
 from tailrace.notify.topics import TopicService
 from tailrace.periodic import PeriodicThread
 
 log = logging.getLogger("tailrace.notify")
-MAX_ACTIONS = 5
+
+__all__ = [
+    "AlarmEvaluator",
+    "AlarmLimitExceeded",
+    "AlarmService",
+    "InvalidFormat",
+    "alarm_message",
+    "check_alarm",
+]
 
 
-class AlarmLimitExceeded(NotifyError):
-    code = "LimitExceeded"
+_TRANSITION_COLUMNS = [
+    alarms.c[name]
+    for name in ("owner", "name", "region", "config", "actions_enabled", "state", "reason", "config_updated")
+]
+"""What `_transition` reads of an alarm (its message and history), not the other timestamps."""
 
 
-@functools.cache
-def region_name(region: str) -> str:
-    """The long name CloudWatch puts in alarm subjects ("US East (N. Virginia)")."""
-    import os
-
-    import botocore
-
-    with open(os.path.join(os.path.dirname(botocore.__file__), "data", "endpoints.json")) as f:
-        data = json.load(f)
-    for partition in data["partitions"]:
-        if region in partition["regions"]:
-            return str(partition["regions"][region].get("description", region))
-    return region
+def _by_owner(rows: Sequence[Mapping[str, Any]], chunk: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """(owner, up to `chunk` alarm names) covering `rows`: bounded IN lists."""
+    names: dict[str, list[str]] = {}
+    for row in rows:
+        names.setdefault(row["owner"], []).append(row["name"])
+    for owner, owned in names.items():
+        for i in range(0, len(owned), chunk):
+            yield owner, owned[i : i + chunk]
 
 
-def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+class _Writes:
+    """An evaluation round's transitions, written at its end: state updates and history items."""
 
-
-def check_alarm(owner: str, p: Mapping[str, Any]) -> dict[str, Any]:
-    """PutMetricAlarm's input, checked and normalised. :raises NotifyError:"""
-    name = p.get("AlarmName", "")
-    if not name or len(name) > 255:
-        raise InvalidParameterValue("AlarmName must be 1-255 characters")
-    for key in ("MetricName", "Namespace", "EvaluationPeriods", "Period", "ComparisonOperator"):
-        if p.get(key) is None:
-            if key in ("MetricName", "Namespace") and p.get("Metrics"):
-                raise InvalidParameterValue("metric math alarms (Metrics) are not supported; name one metric")
-            raise MissingParameter(f"The parameter {key} is required.")
-    if p.get("Threshold") is None:
-        raise MissingParameter("The parameter Threshold is required.")
-    stat, ext = p.get("Statistic"), p.get("ExtendedStatistic")
-    if (stat is None) == (ext is None):
-        raise InvalidParameterValue("Exactly one of Statistic and ExtendedStatistic must be given")
-    check_statistic(str(stat or ext))
-    check_period(int(p["Period"]))
-    n = int(p["EvaluationPeriods"])
-    m = int(p.get("DatapointsToAlarm") or n)
-    if n < 1 or not 1 <= m <= n:
-        raise InvalidParameterValue(
-            "need EvaluationPeriods >= 1 and 1 <= DatapointsToAlarm <= EvaluationPeriods"
-        )
-    if n * int(p["Period"]) > 86400 * 7:
-        raise InvalidParameterValue("EvaluationPeriods * Period must be at most one week")
-    if p["ComparisonOperator"] not in rules.OPERATORS:
-        raise InvalidParameterValue(
-            f"ComparisonOperator {p['ComparisonOperator']!r}: anomaly-detection operators are not supported; "
-            f"use one of {', '.join(rules.OPERATORS)}"
-        )
-    treat = p.get("TreatMissingData") or "missing"
-    if treat not in rules.MISSING:
-        raise InvalidParameterValue(f"TreatMissingData {treat!r} is not one of {', '.join(rules.MISSING)}")
-    account = account_for(owner)
-    for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
-        actions = list(p.get(key) or [])
-        if len(actions) > MAX_ACTIONS:
-            raise AlarmLimitExceeded(f"The maximum number of {key} is {MAX_ACTIONS}")
-        for arn in actions:
-            try:
-                parsed = parse_arn(arn, what=key)
-            except NotifyError:
-                raise InvalidParameterValue(f"Invalid {key}: {arn[:200]!r} is not an SNS topic ARN")
-            if parsed.account != account:
-                raise InvalidParameterValue(f"Invalid {key}: {arn} belongs to another account")
-    return {
-        "AlarmName": name,
-        "AlarmDescription": p.get("AlarmDescription"),
-        "ActionsEnabled": bool(p.get("ActionsEnabled", True)),
-        "OKActions": list(p.get("OKActions") or []),
-        "AlarmActions": list(p.get("AlarmActions") or []),
-        "InsufficientDataActions": list(p.get("InsufficientDataActions") or []),
-        "MetricName": p["MetricName"],
-        "Namespace": p["Namespace"],
-        "Statistic": stat,
-        "ExtendedStatistic": ext,
-        "Dimensions": [{"Name": d["Name"], "Value": d["Value"]} for d in p.get("Dimensions") or []],
-        "Period": int(p["Period"]),
-        "Unit": p.get("Unit"),
-        "EvaluationPeriods": n,
-        "DatapointsToAlarm": m,
-        "Threshold": float(p["Threshold"]),
-        "ComparisonOperator": p["ComparisonOperator"],
-        "TreatMissingData": treat,
-    }
-
-
-def rule_of(config: Mapping[str, Any]) -> rules.Rule:
-    return rules.Rule(
-        statistic=config["Statistic"] or config["ExtendedStatistic"],
-        period=config["Period"],
-        evaluation_periods=config["EvaluationPeriods"],
-        datapoints_to_alarm=config["DatapointsToAlarm"],
-        threshold=config["Threshold"],
-        comparison=config["ComparisonOperator"],
-        treat_missing=config["TreatMissingData"],
-    )
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
 
 
 class AlarmService:
@@ -240,7 +172,7 @@ class AlarmService:
                 for a in config["AlarmActions"] + config["OKActions"] + config["InsufficientDataActions"]
             ):
                 continue
-            if metric is not None and not _same_metric(config, metric):
+            if metric is not None and not same_metric(config, metric):
                 continue
             out.append(self._shape(row, config))
         return out
@@ -334,13 +266,22 @@ class AlarmService:
     # --- transitions and actions -------------------------------------------------------------------
 
     def _history(
-        self, conn: sa.Connection, owner: str, name: str, at: datetime, kind: str, summary: str, data: Any
+        self,
+        conn: sa.Connection,
+        owner: str,
+        name: str,
+        at: datetime,
+        kind: str,
+        summary: str,
+        data: Any,
+        writes: _Writes | None = None,
     ) -> None:
-        conn.execute(
-            alarm_history.insert().values(
-                owner=owner, alarm_name=name, at=at, kind=kind, summary=summary, data=json.dumps(data)
-            )
-        )
+        item = {"owner": owner, "alarm_name": name, "at": at, "kind": kind, "summary": summary}
+        item["data"] = json.dumps(data)
+        if writes is not None:
+            writes.history.append(item)
+        else:
+            conn.execute(alarm_history.insert().values(**item))
 
     def _transition(
         self,
@@ -350,16 +291,27 @@ class AlarmService:
         reason: str,
         reason_data: str | None,
         now: datetime,
+        writes: _Writes | None = None,
+        next_eval_at: datetime | None = None,
     ) -> bool:
-        """Record the state; on a change, its history item and (ActionsEnabled) its actions."""
+        """Record the state; on a change, its history item and (ActionsEnabled) its actions.
+        With `writes` (an evaluation round) the state and history are added to it, for one
+        statement each at the round's end; actions are published at once."""
         old = row["state"]
-        where = (alarms.c.owner == row["owner"], alarms.c.name == row["name"])
         values: dict[str, Any] = {"reason": reason, "reason_data": reason_data, "state_updated": now}
         if old == state:
-            conn.execute(alarms.update().where(*where).values(**values))
+            if writes is not None:  # set meanwhile to the state this round found: released here
+                values.update(lease_until=None, next_eval_at=next_eval_at)
+            conn.execute(self._one_update(row).values(**values))
             return False
         values.update(state=state, state_transitioned=now)
-        conn.execute(alarms.update().where(*where).values(**values))
+        if writes is not None:
+            writes.updates.append(
+                {"b_owner": row["owner"], "b_name": row["name"], "lease_until": None,
+                 "next_eval_at": next_eval_at, **values}
+            )  # fmt: skip
+        else:
+            conn.execute(self._one_update(row).values(**values))
         config = json.loads(row["config"])
         name = row["name"]
         self._history(
@@ -374,9 +326,10 @@ class AlarmService:
                 "oldState": {"stateValue": old, "stateReason": row["reason"]},
                 "newState": {"stateValue": state, "stateReason": reason},
             },
+            writes,
         )
-        if row["actions_enabled"]:
-            key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
+        key = {rules.ALARM: "AlarmActions", rules.OK: "OKActions"}.get(state, "InsufficientDataActions")
+        if row["actions_enabled"] and config[key]:
             message = alarm_message(
                 row, config, old, state, reason, now, self.arn(row["owner"], row["region"], name)
             )
@@ -399,6 +352,7 @@ class AlarmService:
                     "Action",
                     summary,
                     {"actionState": "Succeeded" if ok else "Failed"},
+                    writes,
                 )
         if self.emit is not None:
             self._pending().append(
@@ -414,6 +368,10 @@ class AlarmService:
                 )
             )
         return True
+
+    @staticmethod
+    def _one_update(row: Mapping[Any, Any]) -> sa.Update:
+        return alarms.update().where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
 
     def _pending(self) -> list[AlarmStateChanged]:
         if not hasattr(self._local, "events"):
@@ -439,7 +397,9 @@ class AlarmService:
         """One round: claim due alarms, evaluate them, commit. Returns how many were evaluated.
 
         Metric buckets are read once per metric and range for the whole round; alarms whose state
-        stays are recorded in one batched update, transitions one by one (history and actions)."""
+        stays are recorded in one batched update; transitions are checked against the alarms as
+        they are now in one query and written in one update and one insert of history items
+        (their actions are published one by one, each in a savepoint)."""
         now = self.clock.now()
         rows = self._claim(now, limit)
         cache: dict[tuple[Any, ...], dict[datetime, Any]] = {}
@@ -462,27 +422,35 @@ class AlarmService:
                 results.append((row, rule, rules.evaluate(rule, values, row["state"], now)))
             except Exception:  # one bad alarm must not stop the round
                 log.exception("evaluating alarm %s of %s failed", row["name"], row["owner"])
-        same = []
+        same, changed = [], []
+        for row, rule, result in results:
+            data = json.dumps(result.data)
+            next_at = rules.next_evaluation(rule, now)
+            if result.state == row["state"]:
+                same.append(
+                    {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
+                     "reason": result.reason, "reason_data": data, "state_updated": now,
+                     "next_eval_at": next_at, "lease_until": None}
+                )  # fmt: skip
+            else:
+                changed.append((row, result, data, next_at))
+        writes = _Writes()
         with self.engine.begin() as conn:
-            for row, rule, result in results:
-                data = json.dumps(result.data)
-                next_at = rules.next_evaluation(rule, now)
-                if result.state == row["state"]:
-                    same.append(
-                        {"b_owner": row["owner"], "b_name": row["name"], "b_config": row["config"],
-                         "reason": result.reason, "reason_data": data, "state_updated": now,
-                         "next_eval_at": next_at, "lease_until": None}
-                    )  # fmt: skip
-                    continue
-                fresh = conn.execute(self._one(row["owner"], row["name"])).mappings().first()
-                if fresh is None or fresh["config"] != row["config"]:
+            fresh = self._current(conn, [row for row, *_ in changed])
+            for row, result, data, next_at in changed:
+                now_row = fresh.get((row["owner"], row["name"]))
+                if now_row is None or now_row["config"] != row["config"]:
                     continue  # deleted or changed meanwhile: the next round evaluates the new one
-                self._transition(conn, fresh, result.state, result.reason, data, now)
+                self._transition(conn, now_row, result.state, result.reason, data, now, writes, next_at)
+            if writes.updates:
                 conn.execute(
-                    alarms.update()
-                    .where(alarms.c.owner == row["owner"], alarms.c.name == row["name"])
-                    .values(lease_until=None, next_eval_at=next_at)
+                    alarms.update().where(
+                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
+                    ),
+                    writes.updates,
                 )
+            if writes.history:
+                conn.execute(alarm_history.insert(), writes.history)
             if same:
                 conn.execute(
                     alarms.update().where(
@@ -495,10 +463,21 @@ class AlarmService:
         self._flush()
         return len(rows)
 
+    @staticmethod
+    def _current(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
+        """The alarms' rows as they are now, in this transaction, by (owner, name)."""
+        out = {}
+        for owner, names in _by_owner(rows):
+            query = sa.select(*_TRANSITION_COLUMNS).where(alarms.c.owner == owner, alarms.c.name.in_(names))
+            out.update({(r["owner"], r["name"]): r for r in conn.execute(query).mappings()})
+        return out
+
     def _claim(self, now: datetime, limit: int) -> list[Mapping[str, Any]]:
+        """Lease due alarms; their owner, name, config and state (what a round evaluates; a
+        transition reads the whole row again, as it is at the commit)."""
         with self.engine.begin() as conn:
             query = (
-                sa.select(alarms)
+                sa.select(alarms.c.owner, alarms.c.name, alarms.c.config, alarms.c.state)
                 .where(
                     alarms.c.next_eval_at <= now,
                     sa.or_(alarms.c.lease_until.is_(None), alarms.c.lease_until < now),
@@ -509,84 +488,14 @@ class AlarmService:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows: list[Mapping[str, Any]] = [dict(r) for r in conn.execute(query).mappings()]
-            if rows:
+            until = now + self.lease
+            for owner, names in _by_owner(rows):  # IN lists: no per-row parameters to convert
                 conn.execute(
-                    alarms.update().where(
-                        alarms.c.owner == sa.bindparam("b_owner"), alarms.c.name == sa.bindparam("b_name")
-                    ),
-                    [
-                        {"b_owner": r["owner"], "b_name": r["name"], "lease_until": now + self.lease}
-                        for r in rows
-                    ],
+                    alarms.update()
+                    .where(alarms.c.owner == owner, alarms.c.name.in_(names))
+                    .values(lease_until=until)
                 )
         return rows
-
-
-class InvalidFormat(NotifyError):
-    code = "InvalidFormat"
-
-
-def _same_metric(config: Mapping[str, Any], metric: Mapping[str, Any]) -> bool:
-    if config["Namespace"] != metric["Namespace"] or config["MetricName"] != metric["MetricName"]:
-        return False
-    dims = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions") or [])
-    if metric.get("Dimensions") is not None and dims != sorted(
-        (d["Name"], d["Value"]) for d in config["Dimensions"]
-    ):
-        return False
-    for key in ("Statistic", "ExtendedStatistic", "Period", "Unit"):
-        if metric.get(key) is not None and metric[key] != config.get(key):
-            return False
-    return True
-
-
-def alarm_message(
-    row: Mapping[str, Any],
-    config: Mapping[str, Any],
-    old: str,
-    new: str,
-    reason: str,
-    now: datetime,
-    arn: str,
-) -> str:
-    """The JSON CloudWatch publishes to an alarm's topics."""
-    ext = config.get("ExtendedStatistic")
-    trigger: dict[str, Any] = {
-        "MetricName": config["MetricName"],
-        "Namespace": config["Namespace"],
-        "StatisticType": "ExtendedStatistic" if ext else "Statistic",
-        "Statistic": ext if ext else str(config["Statistic"]).upper(),
-        "Unit": config.get("Unit"),
-        "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in config["Dimensions"]],
-        "Period": config["Period"],
-        "EvaluationPeriods": config["EvaluationPeriods"],
-        "DatapointsToAlarm": config["DatapointsToAlarm"],
-        "ComparisonOperator": config["ComparisonOperator"],
-        "Threshold": config["Threshold"],
-        "TreatMissingData": config["TreatMissingData"],
-        "EvaluateLowSampleCountPercentile": "",
-    }
-    if ext:
-        trigger["ExtendedStatistic"] = trigger.pop("Statistic")
-    return json.dumps(
-        {
-            "AlarmName": row["name"],
-            "AlarmDescription": config.get("AlarmDescription"),
-            "AWSAccountId": account_for(row["owner"]),
-            "AlarmConfigurationUpdatedTimestamp": _iso(row["config_updated"]),
-            "NewStateValue": new,
-            "NewStateReason": reason,
-            "StateChangeTime": _iso(now),
-            "Region": region_name(row["region"]),
-            "AlarmArn": arn,
-            "OldStateValue": old,
-            "OKActions": config["OKActions"],
-            "AlarmActions": config["AlarmActions"],
-            "InsufficientDataActions": config["InsufficientDataActions"],
-            "Trigger": trigger,
-        },
-        separators=(",", ":"),
-    )
 
 
 class AlarmEvaluator(PeriodicThread):

@@ -4,7 +4,7 @@ one connected to, so a name cannot re-resolve to an internal address between che
 
 from __future__ import annotations
 
-import http.client
+import functools
 import ipaddress
 import socket
 import ssl
@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from tailrace.notify.errors import InvalidParameter
@@ -50,21 +51,21 @@ class DestinationPolicy:
         return cls(allowed_networks=tuple(nets), allow_private=fn)
 
     def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if any(ip in net for net in self.allowed_networks):
+        ip, kind = _classify(address)
+        if self.allowed_networks and any(ip in net for net in self.allowed_networks):
             return True
-        if ip.is_global and not ip.is_multicast:
-            return True
-        if ip.is_unspecified or ip.is_multicast:
-            return False
+        if kind != "private":
+            return kind == "public"
         return self.allow_private()
 
     def resolve(self, host: str, port: int) -> str:
         """The first allowed address of host. :raises DeliveryRefused:"""
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise DeliveryRefused(f"Endpoint host {host!r} does not resolve ({exc.strerror})")
+        if _is_address(host):  # an address already: nothing to look up
+            if self.allows(host):
+                return host
+            infos = []
+        else:
+            infos = self._lookup(host, port)
         for info in infos:
             address = str(info[4][0])
             if self.allows(address):
@@ -74,6 +75,13 @@ class DestinationPolicy:
             "(loopback, private or reserved ranges; see notify_allowed_networks)"
         )
 
+    @staticmethod
+    def _lookup(host: str, port: int) -> list[Any]:
+        try:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise DeliveryRefused(f"Endpoint host {host!r} does not resolve ({exc.strerror})")
+
     def check_endpoint(self, protocol: str, endpoint: str) -> None:
         """For Subscribe: the URL is well formed and its host is allowed now."""
         if protocol not in ("http", "https"):
@@ -82,7 +90,29 @@ class DestinationPolicy:
         self.resolve(host, port)
 
 
+@functools.lru_cache(maxsize=4096)
+def _classify(address: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]:
+    """(address, "public" | "refused" | "private"): what the rules above need to know of it,
+    worked out once per address (ipaddress's range checks cost more than a delivery's send)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.is_global and not ip.is_multicast:
+        return ip, "public"
+    if ip.is_unspecified or ip.is_multicast:
+        return ip, "refused"
+    return ip, "private"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        _classify(host)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
 def split_url(url: str) -> tuple[str, int, str]:
+    """(host, port, path and query) of an endpoint URL (once per URL: it is split per delivery)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameter(f"Endpoint: {url[:200]!r} is not an http:// or https:// URL")
@@ -98,32 +128,149 @@ def split_url(url: str) -> tuple[str, int, str]:
     return parts.hostname, port, path
 
 
-class _Pinned(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PinnedTLS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
-        self._ctx = context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     delivered: bool
     retry: bool
     detail: str
+
+
+class ResponseError(Exception):
+    """The subscriber's answer is not HTTP/1.x (retried, as for a broken connection)."""
+
+
+class StaleConnection(Exception):
+    """A kept connection the subscriber had closed: nothing was answered on it."""
+
+
+MAX_HEAD = 64 * 1024
+_NO_BODY = frozenset({204, 304})
+
+
+class Connection:
+    """One HTTP/1.1 connection to an address the destination policy allowed (`address`, while
+    `host` names it in the Host header and for TLS). Deliveries need only the status, so this is
+    a small client of its own: the request goes in one write, and the answer is read up to its
+    status and headers, plus a bounded body when it says how long that is (otherwise the
+    connection is not reused). No redirect is followed."""
+
+    def __init__(
+        self, host: str, port: int, address: str, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.host, self.port, self.address, self.timeout, self.tls = host, port, address, timeout, tls
+        self.sock: socket.socket | None = None
+        self.reusable = False
+        default = 443 if tls is not None else 80
+        name = f"[{host}]" if ":" in host else host
+        if not name.isascii():
+            name = name.encode("idna").decode("ascii")
+        self.host_header = name if port == default else f"{name}:{port}"
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        return sock
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and return the status. :raises StaleConnection: on a kept connection closed by
+        the subscriber before any answer; OSError, ResponseError: otherwise."""
+        kept = self.sock is not None
+        if self.sock is None:
+            self.sock = self._connect()
+        sock = self.sock
+        self.reusable = False
+        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host_header}", "Accept-Encoding: identity"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        deadline = time.monotonic() + self.timeout  # for the whole answer, not each read
+        try:
+            sock.settimeout(self.timeout)  # a kept socket has the last answer's remainder
+            sock.sendall(head + body)
+            data = self._recv(sock, deadline)
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+            if kept:
+                raise StaleConnection()
+            raise
+        if not data and kept:
+            raise StaleConnection()
+        while True:
+            while (end := data.find(b"\r\n\r\n")) < 0:
+                if len(data) > MAX_HEAD:
+                    raise ResponseError("response head too large")
+                more = self._recv(sock, deadline)
+                if not more:
+                    raise ResponseError("connection closed before the response head ended")
+                data += more
+            status, close, length, chunked = _parse_head(data[:end])
+            data = data[end + 4 :]
+            if status >= 200:
+                break  # 1xx answers are interim: the final one follows
+        if status in _NO_BODY:
+            length, chunked = 0, False
+        if chunked or length is None or length > MAX_RESPONSE:
+            return status  # not read: the connection is closed, not reused
+        while len(data) < length:
+            more = self._recv(sock, deadline)
+            if not more:
+                return status
+            data += more
+        self.reusable = not close and len(data) == length
+        return status
+
+    @staticmethod
+    def _recv(sock: socket.socket, deadline: float) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the subscriber did not answer in time")
+        sock.settimeout(left)
+        return sock.recv(65536)
+
+
+def _parse_head(head: bytes) -> tuple[int, bool, int | None, bool]:
+    """(status, connection closes, Content-Length, chunked) of a response head."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
+        raise ResponseError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    status = int(parts[1])
+    close = parts[0] == b"HTTP/1.0"
+    length: int | None = None
+    chunked = False
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise ResponseError("malformed response header")
+        name = name.strip().lower()
+        value = value.strip().lower()
+        if name == b"content-length":
+            if not value.isdigit() or (length is not None and int(value) != length):
+                raise ResponseError("invalid Content-Length")
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True  # any coding: the body's end is not at a known length
+        elif name == b"connection":
+            tokens = {t.strip() for t in value.split(b",")}
+            if b"close" in tokens:
+                close = True
+            elif b"keep-alive" in tokens:
+                close = False
+    return status, close, length, chunked
+
+
+def _request_target(path: str) -> str:
+    """The path as sent in the request line. :raises InvalidParameter: for characters a request
+    line cannot carry (a URL's own must be percent-encoded)."""
+    if not path.isascii() or any(c <= " " or c == "\x7f" for c in path):
+        raise InvalidParameter("Endpoint: the URL's path has characters a request line cannot carry")
+    return path
 
 
 def post(
@@ -135,32 +282,24 @@ def post(
     timeout: float = TIMEOUT,
     tls: ssl.SSLContext | None = None,
 ) -> Outcome:
-    """POST once. 2xx is delivered; 5xx, 429, timeouts and connection failures are retried; any
-    other status (redirects included: they are never followed) fails without retry."""
+    """POST once on a connection of its own. 2xx is delivered; 5xx, 429, timeouts and connection
+    failures are retried; any other status (redirects included: they are never followed) fails
+    without retry."""
     try:
         host, port, path = split_url(url)
+        target = _request_target(path)
         address = policy.resolve(host, port)
     except InvalidParameter as exc:
         return Outcome(delivered=False, retry=False, detail=exc.message)
-    if url.lower().startswith("https://"):
-        conn: http.client.HTTPConnection = _PinnedTLS(
-            host, port, address, timeout, tls or ssl.create_default_context()
-        )
-    else:
-        conn = _Pinned(host, port, address, timeout)
+    context = (tls or ssl.create_default_context()) if url.lower().startswith("https://") else None
+    conn = Connection(host, port, address, timeout, context)
     try:
-        conn.request("POST", path, body=body, headers={**headers, "Connection": "close"})
-        resp = conn.getresponse()
-        resp.read(MAX_RESPONSE)  # drained up to a bound; the body is never used
-        status = resp.status
-    except (OSError, http.client.HTTPException) as exc:
+        status = conn.post(target, body, {**headers, "Connection": "close"})
+    except (OSError, ResponseError, StaleConnection) as exc:
         return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
     finally:
         conn.close()
     return _status_outcome(status)
-
-
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class KeepAlive:
@@ -175,10 +314,10 @@ class KeepAlive:
         self.idle = idle
         self.per_destination = per_destination
         self.tls = tls
-        self._kept: dict[tuple[str, str, int, str], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._kept: dict[tuple[str, str, int, str], list[tuple[Connection, float]]] = {}
         self._lock = threading.Lock()
 
-    def _take(self, key: tuple[str, str, int, str]) -> http.client.HTTPConnection | None:
+    def _take(self, key: tuple[str, str, int, str]) -> Connection | None:
         now = time.monotonic()
         with self._lock:
             kept = self._kept.get(key) or []
@@ -189,7 +328,7 @@ class KeepAlive:
                 conn.close()
         return None
 
-    def _give(self, key: tuple[str, str, int, str], conn: http.client.HTTPConnection) -> None:
+    def _give(self, key: tuple[str, str, int, str], conn: Connection) -> None:
         with self._lock:
             kept = self._kept.setdefault(key, [])
             if len(kept) < self.per_destination:
@@ -215,33 +354,27 @@ class KeepAlive:
     ) -> Outcome:
         try:
             host, port, path = split_url(url)
+            target = _request_target(path)
             address = policy.resolve(host, port)
         except InvalidParameter as exc:
             return Outcome(delivered=False, retry=False, detail=exc.message)
         tls = url.lower().startswith("https://")
         key = ("https" if tls else "http", host, port, address)
-        for _ in range(2):
-            conn = self._take(key)
-            reused = conn is not None
+        for attempt in range(2):
+            # After a stale one, a new connection: the others kept for it were likely closed too.
+            conn = self._take(key) if attempt == 0 else None
             if conn is None:
-                if tls:
-                    conn = _PinnedTLS(host, port, address, timeout, self.tls or ssl.create_default_context())
-                else:
-                    conn = _Pinned(host, port, address, timeout)
+                context = (self.tls or ssl.create_default_context()) if tls else None
+                conn = Connection(host, port, address, timeout, context)
             try:
-                conn.request("POST", path, body=body, headers=headers)
-                resp = conn.getresponse()
-                resp.read(MAX_RESPONSE)  # drained up to a bound; the body is never used
-                status = resp.status
-            except _STALE as exc:
+                status = conn.post(target, body, headers)
+            except StaleConnection:
                 conn.close()
-                if reused:
-                    continue  # the subscriber closed a kept connection: once more on a new one
-                return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
-            except (OSError, http.client.HTTPException) as exc:
+                continue  # the subscriber closed a kept connection: once more on a new one
+            except (OSError, ResponseError) as exc:
                 conn.close()
                 return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
-            if resp.isclosed() and not resp.will_close:
+            if conn.reusable:
                 self._give(key, conn)
             else:
                 conn.close()  # the server closes, or more answer than we read

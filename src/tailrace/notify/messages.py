@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -231,3 +231,69 @@ def enqueue(
         conn.execute(deliveries.insert(), [row])
     else:
         batch.append(row)
+
+
+def notification_rows(
+    topic: Mapping[str, Any],
+    subs: Iterable[Mapping[Any, Any]],
+    prepared: PreparedMessage,
+    *,
+    message_id: str,
+    now: datetime,
+    base_url: str,
+) -> list[dict[str, Any]]:
+    """The delivery rows of one published message, one per subscription its filter lets through:
+    the rows `enqueue` writes, with what they share (the topic's attributes, the payload per
+    protocol and raw flag, the retry policy per DeliveryPolicy) worked out once per message."""
+    topic_attrs = json.loads(topic["attributes"])
+    common: dict[str, Any] = {"BaseURL": base_url}
+    if prepared.subject is not None:
+        common["Subject"] = prepared.subject
+    if prepared.attributes:
+        common["MessageAttributes"] = prepared.attributes
+    common.update(
+        Type="Notification",
+        MessageId=message_id,
+        TopicArn=topic["arn"],
+        Timestamp=sns_time(now),
+        SignatureVersion=topic_attrs.get("SignatureVersion", "1"),
+    )
+    payloads: dict[tuple[str, bool], str] = {}
+    retries: dict[str | None, str] = {}
+    rows = []
+    for sub in subs:
+        sub_attrs = json.loads(sub.get("attributes") or "{}")
+        if not passes_filter(sub_attrs, prepared):
+            continue
+        protocol = sub["protocol"]
+        raw = sub_attrs.get("RawMessageDelivery") == "true"
+        payload = payloads.get((protocol, raw))
+        if payload is None:
+            message = prepared.for_protocol(protocol)
+            payload = payloads[(protocol, raw)] = compact_json({**common, "Message": message, "Raw": raw})
+        sub_policy = sub_attrs.get("DeliveryPolicy")
+        retry = retries.get(sub_policy)
+        if retry is None:
+            effective = policy.effective_retry(topic_attrs.get("DeliveryPolicy"), sub_policy)
+            retry = retries[sub_policy] = compact_json(effective)
+        rows.append(
+            {
+                "message_id": message_id,
+                "kind": "Notification",
+                "subscription_arn": sub["arn"],
+                "topic_arn": topic["arn"],
+                "owner": topic["owner"],
+                "protocol": protocol,
+                "endpoint": sub["endpoint"],
+                "payload": payload,
+                "policy": retry,
+                "status": "pending",
+                "attempts": 0,
+                "next_at": now,
+                "lease_until": None,
+                "last_error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows

@@ -16,6 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as encode_string
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn
 CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 CERT_PATH_PREFIX = "/sns/"
 USER_AGENT = "Amazon Simple Notification Service Agent"
+SIGNATURES_KEPT = 4096
+"""Signatures kept for retries (a retried message whose signature was dropped is signed again,
+to the same value: PKCS #1 v1.5 is deterministic)."""
 
 
 def string_to_sign(message: Mapping[str, Any]) -> str:
@@ -45,6 +49,8 @@ class Signer:
         self._key: rsa.RSAPrivateKey | None = None
         self._cert_pem: bytes | None = None
         self._signatures: dict[tuple[bytes, str], str] = {}
+        self._signing: dict[tuple[bytes, str], threading.Event] = {}
+        self._cert_name: str | None = None
 
     @property
     def key_path(self) -> Path:
@@ -105,21 +111,42 @@ class Signer:
 
     @property
     def cert_name(self) -> str:
-        return f"SimpleNotificationService-{hashlib.sha256(self.cert_pem).hexdigest()[:32]}.pem"
+        if self._cert_name is None:  # a hash of the certificate, once (it is in every message)
+            self._cert_name = (
+                f"SimpleNotificationService-{hashlib.sha256(self.cert_pem).hexdigest()[:32]}.pem"
+            )
+        return self._cert_name
 
     def sign(self, text: str, version: str) -> str:
-        # One message to many subscriptions signs the same text: sign it once.
-        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        """The signature of `text`. A message's string to sign covers no subscription, so every
+        subscriber's copy carries the same signature: it is computed once (the deliveries of one
+        message are sent at the same moment by several threads; the first signs, the others wait
+        for it) and kept for the retries."""
+        key = (hashlib.sha256(text.encode("utf-8")).digest(), version)
         with self._lock:
-            hit = self._signatures.get((digest, version))
-        if hit is not None:
-            return hit
-        signature = self._sign(text, version)
-        with self._lock:
-            if len(self._signatures) > 4096:
-                self._signatures.clear()
-            self._signatures[(digest, version)] = signature
-        return signature
+            hit = self._signatures.get(key)
+            if hit is not None:
+                return hit
+            pending = self._signing.get(key)
+            mine = pending is None
+            if pending is None:
+                pending = self._signing[key] = threading.Event()
+        if not mine:
+            pending.wait()
+            with self._lock:
+                hit = self._signatures.get(key)
+            return hit if hit is not None else self._sign(text, version)  # the first one failed
+        try:
+            signature = self._sign(text, version)
+            with self._lock:
+                while len(self._signatures) >= SIGNATURES_KEPT:  # oldest first
+                    del self._signatures[next(iter(self._signatures))]
+                self._signatures[key] = signature
+            return signature
+        finally:
+            with self._lock:
+                del self._signing[key]
+            pending.set()
 
     def _sign(self, text: str, version: str) -> str:
         key, _ = self._load()
@@ -132,20 +159,16 @@ def http_request(
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one HTTP/S delivery, as SNS sends them. Built from the stored
     payload, so every try carries the same MessageId, Timestamp and Signature."""
+    return assemble(payload, shared_document(payload, signer), subscription_arn)
+
+
+def shared_document(payload: Mapping[str, Any], signer: Signer) -> tuple[str, str] | None:
+    """The JSON document's text around its one per-subscriber field (UnsubscribeURL): what
+    every subscriber's copy of the message shares, the signature included; None for raw delivery."""
     kind = payload["Type"]
-    base = payload.get("BaseURL", "")
-    headers = {
-        "x-amz-sns-message-type": kind,
-        "x-amz-sns-message-id": payload["MessageId"],
-        "x-amz-sns-topic-arn": payload["TopicArn"],
-        "Content-Type": "text/plain; charset=UTF-8",
-        "User-Agent": USER_AGENT,
-    }
-    if kind == "Notification":
-        headers["x-amz-sns-subscription-arn"] = subscription_arn
     if kind == "Notification" and payload.get("Raw"):
-        headers["x-amz-sns-rawdelivery"] = "true"
-        return payload["Message"].encode("utf-8"), headers
+        return None
+    base = payload.get("BaseURL", "")
     message: dict[str, Any] = {"Type": kind, "MessageId": payload["MessageId"]}
     if kind != "Notification":
         message["Token"] = payload["Token"]
@@ -160,8 +183,69 @@ def http_request(
     message["SignatureVersion"] = version
     message["Signature"] = signer.sign(string_to_sign(message), version)
     message["SigningCertURL"] = f"{base}{CERT_PATH_PREFIX}{signer.cert_name}"
+    head = json_document(message)[:-2]  # without "\n}"
+    attributes = payload.get("MessageAttributes") if kind == "Notification" else None
+    tail = "," + json_document({"MessageAttributes": attributes})[1:-2] if attributes else ""
+    return head, tail
+
+
+def assemble(
+    payload: Mapping[str, Any], shared: tuple[str, str] | None, subscription_arn: str
+) -> tuple[bytes, dict[str, str]]:
+    """One subscriber's body and headers from the shared document."""
+    kind = payload["Type"]
+    headers = {
+        "x-amz-sns-message-type": kind,
+        "x-amz-sns-message-id": payload["MessageId"],
+        "x-amz-sns-topic-arn": payload["TopicArn"],
+        "Content-Type": "text/plain; charset=UTF-8",
+        "User-Agent": USER_AGENT,
+    }
     if kind == "Notification":
-        message["UnsubscribeURL"] = f"{base}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
-        if payload.get("MessageAttributes"):
-            message["MessageAttributes"] = payload["MessageAttributes"]
-    return json.dumps(message, indent=2).encode("utf-8"), headers
+        headers["x-amz-sns-subscription-arn"] = subscription_arn
+    if shared is None:
+        headers["x-amz-sns-rawdelivery"] = "true"
+        return payload["Message"].encode("utf-8"), headers
+    head, tail = shared
+    if kind == "Notification":
+        url = f"{payload.get('BaseURL', '')}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+        head = f'{head},\n  "UnsubscribeURL": {encode_string(url)}'
+    return f"{head}{tail}\n}}".encode(), headers
+
+
+class Documents:
+    """`http_request` for the delivery loop, by stored payload text: the parsed payload and its
+    shared document are kept (bounded) for the other subscribers of the message, which carry the
+    same payload text; only their headers and UnsubscribeURL are theirs."""
+
+    def __init__(self, signer: Signer, *, size: int = 1024) -> None:
+        self.signer = signer
+        self.size = size
+        self._kept: dict[str, tuple[dict[str, Any], tuple[str, str] | None]] = {}
+        self._lock = threading.Lock()
+
+    def request(self, payload_text: str, subscription_arn: str) -> tuple[bytes, dict[str, str]]:
+        hit = self._kept.get(payload_text)
+        if hit is None:
+            payload = json.loads(payload_text)
+            hit = (payload, shared_document(payload, self.signer))
+            with self._lock:
+                while len(self._kept) >= self.size:  # oldest first
+                    del self._kept[next(iter(self._kept))]
+                self._kept[payload_text] = hit
+        return assemble(hit[0], hit[1], subscription_arn)
+
+
+def json_document(message: Mapping[str, Any]) -> str:
+    """`json.dumps(message, indent=2)`, the layout of SNS's bodies, with the string fields
+    escaped by the C encoder (json's indented output is written in Python: slow, per delivery)."""
+    fields = [
+        f"  {encode_string(key)}: "
+        + (
+            encode_string(value)
+            if isinstance(value, str)
+            else json.dumps(value, indent=2).replace("\n", "\n  ")
+        )
+        for key, value in message.items()
+    ]
+    return "{\n" + ",\n".join(fields) + "\n}" if fields else "{}"
