@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "periodic": 0,
     "limits": 0,
+    "httpwire": 0,
     "definition": 1,
     "expressions": 1,
     "plan": 2,

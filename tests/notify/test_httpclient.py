@@ -113,18 +113,26 @@ def test_a_kept_connection_carries_the_next_delivery(endpoint):
 @pytest.mark.parametrize(
     "raw",
     [
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",  # end not at a length
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 999999\r\n\r\n",  # more than the client reads
     ],
 )
-def test_a_connection_whose_answer_has_no_known_end_is_not_reused(endpoint, raw):
+def test_a_connection_the_answer_closes_or_overruns_is_not_reused(endpoint, raw):
     e = endpoint(answer(raw))
     send = KeepAlive()
     assert send(e.url, b"a", HEADERS, LOOPBACK).delivered
     assert send(e.url, b"b", HEADERS, LOOPBACK).delivered
     assert e.connections == 2
+    send.close()
+
+
+def test_a_chunked_answer_read_to_its_end_keeps_the_connection(endpoint):
+    e = endpoint(answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+    send = KeepAlive()
+    assert send(e.url, b"a", HEADERS, LOOPBACK).delivered
+    assert send(e.url, b"b", HEADERS, LOOPBACK).delivered
+    assert e.connections == 1
     send.close()
 
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tailrace.httpwire import MAX_HEAD, Connection, ResponseError, StaleConnection
 from tailrace.notify.errors import InvalidParameter
+
+__all__ = ["MAX_HEAD", "DeliveryRefused", "DestinationPolicy", "KeepAlive", "Outcome", "post"]
 
 TIMEOUT = 15.0
 """Seconds for connecting and for each read (SNS waits about as long)."""
@@ -135,136 +138,6 @@ class Outcome:
     detail: str
 
 
-class ResponseError(Exception):
-    """The subscriber's answer is not HTTP/1.x (retried, as for a broken connection)."""
-
-
-class StaleConnection(Exception):
-    """A kept connection the subscriber had closed: nothing was answered on it."""
-
-
-MAX_HEAD = 64 * 1024
-_NO_BODY = frozenset({204, 304})
-
-
-class Connection:
-    """One HTTP/1.1 connection to an address the destination policy allowed (`address`, while
-    `host` names it in the Host header and for TLS). Deliveries need only the status, so this is
-    a small client of its own: the request goes in one write, and the answer is read up to its
-    status and headers, plus a bounded body when it says how long that is (otherwise the
-    connection is not reused). No redirect is followed."""
-
-    def __init__(
-        self, host: str, port: int, address: str, timeout: float, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.host, self.port, self.address, self.timeout, self.tls = host, port, address, timeout, tls
-        self.sock: socket.socket | None = None
-        self.reusable = False
-        default = 443 if tls is not None else 80
-        name = f"[{host}]" if ":" in host else host
-        if not name.isascii():
-            name = name.encode("idna").decode("ascii")
-        self.host_header = name if port == default else f"{name}:{port}"
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_hostname=self.host)
-        return sock
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        """POST and return the status. :raises StaleConnection: on a kept connection closed by
-        the subscriber before any answer; OSError, ResponseError: otherwise."""
-        kept = self.sock is not None
-        if self.sock is None:
-            self.sock = self._connect()
-        sock = self.sock
-        self.reusable = False
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host_header}", "Accept-Encoding: identity"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        deadline = time.monotonic() + self.timeout  # for the whole answer, not each read
-        try:
-            sock.settimeout(self.timeout)  # a kept socket has the last answer's remainder
-            sock.sendall(head + body)
-            data = self._recv(sock, deadline)
-        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-            if kept:
-                raise StaleConnection()
-            raise
-        if not data and kept:
-            raise StaleConnection()
-        while True:
-            while (end := data.find(b"\r\n\r\n")) < 0:
-                if len(data) > MAX_HEAD:
-                    raise ResponseError("response head too large")
-                more = self._recv(sock, deadline)
-                if not more:
-                    raise ResponseError("connection closed before the response head ended")
-                data += more
-            status, close, length, chunked = _parse_head(data[:end])
-            data = data[end + 4 :]
-            if status >= 200:
-                break  # 1xx answers are interim: the final one follows
-        if status in _NO_BODY:
-            length, chunked = 0, False
-        if chunked or length is None or length > MAX_RESPONSE:
-            return status  # not read: the connection is closed, not reused
-        while len(data) < length:
-            more = self._recv(sock, deadline)
-            if not more:
-                return status
-            data += more
-        self.reusable = not close and len(data) == length
-        return status
-
-    @staticmethod
-    def _recv(sock: socket.socket, deadline: float) -> bytes:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the subscriber did not answer in time")
-        sock.settimeout(left)
-        return sock.recv(65536)
-
-
-def _parse_head(head: bytes) -> tuple[int, bool, int | None, bool]:
-    """(status, connection closes, Content-Length, chunked) of a response head."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
-        raise ResponseError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    status = int(parts[1])
-    close = parts[0] == b"HTTP/1.0"
-    length: int | None = None
-    chunked = False
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise ResponseError("malformed response header")
-        name = name.strip().lower()
-        value = value.strip().lower()
-        if name == b"content-length":
-            if not value.isdigit() or (length is not None and int(value) != length):
-                raise ResponseError("invalid Content-Length")
-            length = int(value)
-        elif name == b"transfer-encoding":
-            chunked = True  # any coding: the body's end is not at a known length
-        elif name == b"connection":
-            tokens = {t.strip() for t in value.split(b",")}
-            if b"close" in tokens:
-                close = True
-            elif b"keep-alive" in tokens:
-                close = False
-    return status, close, length, chunked
-
-
 def _request_target(path: str) -> str:
     """The path as sent in the request line. :raises InvalidParameter: for characters a request
     line cannot carry (a URL's own must be percent-encoded)."""
@@ -292,9 +165,9 @@ def post(
     except InvalidParameter as exc:
         return Outcome(delivered=False, retry=False, detail=exc.message)
     context = (tls or ssl.create_default_context()) if url.lower().startswith("https://") else None
-    conn = Connection(host, port, address, timeout, context)
+    conn = Connection(host, port, address=address, timeout=timeout, tls=context)
     try:
-        status = conn.post(target, body, {**headers, "Connection": "close"})
+        status = _post(conn, target, body, {**headers, "Connection": "close"})
     except (OSError, ResponseError, StaleConnection) as exc:
         return Outcome(delivered=False, retry=True, detail=f"{type(exc).__name__}: {exc}"[:300])
     finally:
@@ -365,9 +238,9 @@ class KeepAlive:
             conn = self._take(key) if attempt == 0 else None
             if conn is None:
                 context = (self.tls or ssl.create_default_context()) if tls else None
-                conn = Connection(host, port, address, timeout, context)
+                conn = Connection(host, port, address=address, timeout=timeout, tls=context)
             try:
-                status = conn.post(target, body, headers)
+                status = _post(conn, target, body, headers)
             except StaleConnection:
                 conn.close()
                 continue  # the subscriber closed a kept connection: once more on a new one
@@ -380,6 +253,13 @@ class KeepAlive:
                 conn.close()  # the server closes, or more answer than we read
             return _status_outcome(status)
         return Outcome(delivered=False, retry=True, detail="connection closed by the subscriber")
+
+
+def _post(conn: Connection, target: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST and return the status; a delivery needs no more of the answer than a bounded body
+    read to its end (so the connection can serve the next one)."""
+    fields = [("Accept-Encoding", "identity"), *headers.items()]
+    return conn.request("POST", target, fields, body, max_body=MAX_RESPONSE).status
 
 
 def _status_outcome(status: int) -> Outcome:
