@@ -247,13 +247,13 @@ def list_runs(
                 server.append(after - before)
 
     from tailrace.api.client import DataPipelineClient
-    from tailrace.cli.commands.aws import run_query
+    from tailrace.cli.runs import run_query
 
     client = DataPipelineClient(url, creds["AccessKeyId"], creds["SecretAccessKey"])
     query = run_query(
         argparse.Namespace(status=None, start_interval=None, schedule_interval=window), datetime.now(UTC)
     )
-    from tailrace.cli.commands.aws import runs_params
+    from tailrace.cli.runs import runs_params
 
     runs_calls: list[float] = []
     path = f"/api/v1/pipelines/{pid}/runs"
@@ -334,14 +334,19 @@ def thread_client_loop(
     ts = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
+    while time.time() < start_at:
+        time.sleep(0.002)
+    cpu0 = time.process_time()  # this process's CPU over the measured window (all its threads)
     for t in ts:
         t.join()
-    out.put(([x for xs in lat for x in xs], sum(errs)))
+    out.put(([x for xs in lat for x in xs], sum(errs), time.process_time() - cpu0))
 
 
 def load_threads(
-    url: str, creds: dict[str, str], pid: str, clients: int, duration: float
+    url: str, creds: dict[str, str], pid: str, clients: int, duration: float, server_pid: int | None = None
 ) -> dict[str, float]:
+    """Closed-loop DescribePipelines from `clients` threads; with `server_pid`, also the CPU
+    per call of the server (that process and its children) and of the client processes."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs_n = min(clients, 8)
@@ -353,17 +358,28 @@ def load_threads(
     ]
     for p in procs:
         p.start()
+    server_cpu = 0.0
+    if server_pid is not None:
+        pids = _tree(server_pid)
+        while time.time() < start_at:
+            time.sleep(0.002)
+        cpu0 = sum(_cpu_seconds(p) or 0.0 for p in pids)
+        time.sleep(max(0.0, start_at + duration - time.time()))
+        server_cpu = sum(_cpu_seconds(p) or 0.0 for p in pids) - cpu0
     results = [queue.get(timeout=duration + 180) for _ in procs]
     for p in procs:
         p.join()
-    latencies = [x for lat, _ in results for x in lat]
+    latencies = [x for lat, _, _ in results for x in lat]
+    calls = max(1, len(latencies))
     return {
         "calls": len(latencies),
-        "errors": sum(e for _, e in results),
+        "errors": sum(e for _, e, _ in results),
         "rate": len(latencies) / duration,
         "p50": pct(latencies, 0.50) * 1000,
         "p99": pct(latencies, 0.99) * 1000,
         "max": max(latencies) * 1000,
+        "server_ms": server_cpu / calls * 1000,
+        "client_ms": sum(c for _, _, c in results) / calls * 1000,
     }
 
 
@@ -476,17 +492,20 @@ def scale(args: argparse.Namespace) -> None:
             client = DataPipelineClient(endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
             pid = client.call("CreatePipeline", name="describe-me", uniqueId="describe-me")["pipelineId"]
             load_avg = os.getloadavg()[0]
-            for clients in (8, 200):
+            for clients in args.loads:
                 print(
                     f"DescribePipelines, {clients} clients, {args.api_processes} API process(es), {args.duration:.0f} s ..."
                 )
-                results[clients] = r = load_threads(endpoint, creds, pid, clients, args.duration)
+                results[clients] = r = load_threads(endpoint, creds, pid, clients, args.duration, proc.pid)
                 print(
-                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}"
+                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}; "
+                    f"CPU per call: server {r['server_ms']:.2f} ms, clients {r['client_ms']:.2f} ms"
                 )
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+        if args.no_flood:
+            return
         print("120 unauthenticated 24 MiB POSTs on a fresh server ...")
         proc, endpoint, _ = start_up(home, TAILRACE_DATABASE_URL=url)
         try:
@@ -542,6 +561,17 @@ def main() -> None:
     ap.add_argument("--scale", action="store_true", help="the PostgreSQL / many-clients / flood benchmark")
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--api-processes", type=int, default=2)
+    ap.add_argument(
+        "--loads",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[8, 200],
+        help="--scale: the client counts to run, comma-separated (default 8,200)",
+    )
+    ap.add_argument(
+        "--no-flood",
+        action="store_true",
+        help="--scale: only the loads (a short CPU-per-call check); writes nothing",
+    )
     args = ap.parse_args()
     if args.scale:
         scale(args)
