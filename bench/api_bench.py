@@ -15,6 +15,7 @@ With --scale, instead (its own section of RESULTS.md): `tailrace up` on PostgreS
 server, its peak memory while 120 unauthenticated clients each send a 24 MiB POST.
 
     .venv/bin/python bench/api_bench.py --scale [--postgres URL] [--api-processes 2] [--duration 10]
+    .venv/bin/python bench/api_bench.py --scale --loads 8 --duration 4 --no-flood   # CPU per call, quickly
 
 Writes its section of bench/RESULTS.md.
 """
@@ -526,16 +527,19 @@ Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores ({cpu}), shar
 
 DescribePipelines of one pipeline for {args.duration:.0f} s:
 
-| clients | calls/s | p50 ms | p99 ms | max ms | errors |
-|---|---|---|---|---|---|
+| clients | calls/s | p50 ms | p99 ms | max ms | errors | server CPU ms/call | client CPU ms/call |
+|---|---|---|---|---|---|---|---|
 """
         + "".join(
-            f"| {c} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} |\n"
+            f"| {c} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} "
+            f"| {r['server_ms']:.2f} | {r['client_ms']:.2f} |\n"
             for c, r in results.items()
         )
         + f"""
 Goals: at 8 clients ≥ 1,000 calls/s with p99 < 50 ms; at 200 clients p99 < 1 s and no errors. The clients
-run on the same cores as the server, so the figures are a floor for a server with its own machine.
+run on the same cores as the server, so the figures are a floor for a server with its own machine. CPU per
+call: user + system time of all the API processes (server) and of the client processes over the measured
+window, divided by the calls answered (PostgreSQL's own CPU is in neither).
 
 120 unauthenticated POSTs, each declaring and trying to send 24 MiB, all at once, on a fresh single-process
 server: its resident memory went from {mem["before_mib"]:.0f} MiB to a peak of **{mem["peak_mib"]:.0f} MiB** (goal < 200 MiB);

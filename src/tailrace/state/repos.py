@@ -33,6 +33,7 @@ from tailrace.state.rows import (
     _PIPELINE,
     _PIPELINE_LOCKED,
     _PIPELINE_SKIP_LOCKED,
+    _PIPELINE_WITH_ENDED,
     _columns,
     _Repo,
     _row_of,
@@ -51,6 +52,16 @@ class SqlPipelines(_Repo, Pipelines):
     def find(self, pipeline_id: str) -> Pipeline | None:
         row = self.conn.execute(_PIPELINE, {"pid": pipeline_id}).first()
         return pipeline_from_row(row._mapping) if row else None
+
+    def find_with_latest_ended(
+        self, pipeline_id: str, *, category: str
+    ) -> tuple[Pipeline, tuple[str, Status, datetime] | None] | None:
+        row = self.conn.execute(_PIPELINE_WITH_ENDED, {"pid": pipeline_id, "category": category}).first()
+        if row is None:
+            return None
+        d = dict(row._mapping)
+        last = d.pop("last_ended_id"), d.pop("last_ended_status"), d.pop("last_ended_at")
+        return pipeline_from_row(d), (last[0], Status(last[1]), last[2]) if last[0] is not None else None
 
     def find_by_unique_id(self, owner: str, unique_id: str) -> Pipeline | None:
         q = sa.select(self.t).where(self.t.c.owner == owner, self.t.c.unique_id == unique_id)

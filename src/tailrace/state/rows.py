@@ -159,6 +159,35 @@ _ENDED = (
     .limit(1)
 )
 _ENDED_IN_CATEGORY = _ENDED.where(schema.instances.c.category == sa.bindparam("category"))
+# A pipeline with its latest ended instance of a category (LEFT JOIN: none yet is a row too).
+_LAST = schema.instances.alias("last_ended")
+_LAST_ID = (
+    sa.select(schema.instances.c.id)
+    .where(
+        schema.instances.c.pipeline_id == schema.pipelines.c.id,
+        schema.instances.c.ended_at.is_not(None),
+        schema.instances.c.category == sa.bindparam("category"),
+    )
+    .order_by(schema.instances.c.ended_at.desc())
+    .limit(1)
+    .correlate(schema.pipelines)
+    .scalar_subquery()
+)
+_PIPELINE_WITH_ENDED = (
+    sa.select(
+        schema.pipelines,
+        _LAST.c.id.label("last_ended_id"),
+        _LAST.c.status.label("last_ended_status"),
+        _LAST.c.ended_at.label("last_ended_at"),
+    )
+    .select_from(
+        schema.pipelines.outerjoin(
+            _LAST,
+            sa.and_(_LAST.c.pipeline_id == schema.pipelines.c.id, _LAST.c.id == _LAST_ID),
+        )
+    )
+    .where(schema.pipelines.c.id == sa.bindparam("pid"))
+)
 
 
 PAGE_COLUMNS = {
