@@ -15,6 +15,7 @@ With --scale, instead (its own section of RESULTS.md): `tailrace up` on PostgreS
 server, its peak memory while 120 unauthenticated clients each send a 24 MiB POST.
 
     .venv/bin/python bench/api_bench.py --scale [--postgres URL] [--api-processes 2] [--duration 10]
+    .venv/bin/python bench/api_bench.py --scale --loads 8 --duration 4 --no-flood   # CPU per call, quickly
 
 Writes its section of bench/RESULTS.md.
 """
@@ -247,13 +248,13 @@ def list_runs(
                 server.append(after - before)
 
     from tailrace.api.client import DataPipelineClient
-    from tailrace.cli.commands.aws import run_query
+    from tailrace.cli.runs import run_query
 
     client = DataPipelineClient(url, creds["AccessKeyId"], creds["SecretAccessKey"])
     query = run_query(
         argparse.Namespace(status=None, start_interval=None, schedule_interval=window), datetime.now(UTC)
     )
-    from tailrace.cli.commands.aws import runs_params
+    from tailrace.cli.runs import runs_params
 
     runs_calls: list[float] = []
     path = f"/api/v1/pipelines/{pid}/runs"
@@ -334,14 +335,19 @@ def thread_client_loop(
     ts = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
+    while time.time() < start_at:
+        time.sleep(0.002)
+    cpu0 = time.process_time()  # this process's CPU over the measured window (all its threads)
     for t in ts:
         t.join()
-    out.put(([x for xs in lat for x in xs], sum(errs)))
+    out.put(([x for xs in lat for x in xs], sum(errs), time.process_time() - cpu0))
 
 
 def load_threads(
-    url: str, creds: dict[str, str], pid: str, clients: int, duration: float
+    url: str, creds: dict[str, str], pid: str, clients: int, duration: float, server_pid: int | None = None
 ) -> dict[str, float]:
+    """Closed-loop DescribePipelines from `clients` threads; with `server_pid`, also the CPU
+    per call of the server (that process and its children) and of the client processes."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs_n = min(clients, 8)
@@ -353,17 +359,28 @@ def load_threads(
     ]
     for p in procs:
         p.start()
+    server_cpu = 0.0
+    if server_pid is not None:
+        pids = _tree(server_pid)
+        while time.time() < start_at:
+            time.sleep(0.002)
+        cpu0 = sum(_cpu_seconds(p) or 0.0 for p in pids)
+        time.sleep(max(0.0, start_at + duration - time.time()))
+        server_cpu = sum(_cpu_seconds(p) or 0.0 for p in pids) - cpu0
     results = [queue.get(timeout=duration + 180) for _ in procs]
     for p in procs:
         p.join()
-    latencies = [x for lat, _ in results for x in lat]
+    latencies = [x for lat, _, _ in results for x in lat]
+    calls = max(1, len(latencies))
     return {
         "calls": len(latencies),
-        "errors": sum(e for _, e in results),
+        "errors": sum(e for _, e, _ in results),
         "rate": len(latencies) / duration,
         "p50": pct(latencies, 0.50) * 1000,
         "p99": pct(latencies, 0.99) * 1000,
         "max": max(latencies) * 1000,
+        "server_ms": server_cpu / calls * 1000,
+        "client_ms": sum(c for _, _, c in results) / calls * 1000,
     }
 
 
@@ -476,17 +493,20 @@ def scale(args: argparse.Namespace) -> None:
             client = DataPipelineClient(endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
             pid = client.call("CreatePipeline", name="describe-me", uniqueId="describe-me")["pipelineId"]
             load_avg = os.getloadavg()[0]
-            for clients in (8, 200):
+            for clients in args.loads:
                 print(
                     f"DescribePipelines, {clients} clients, {args.api_processes} API process(es), {args.duration:.0f} s ..."
                 )
-                results[clients] = r = load_threads(endpoint, creds, pid, clients, args.duration)
+                results[clients] = r = load_threads(endpoint, creds, pid, clients, args.duration, proc.pid)
                 print(
-                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}"
+                    f"  {r['rate']:.0f} calls/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}; "
+                    f"CPU per call: server {r['server_ms']:.2f} ms, clients {r['client_ms']:.2f} ms"
                 )
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+        if args.no_flood:
+            return
         print("120 unauthenticated 24 MiB POSTs on a fresh server ...")
         proc, endpoint, _ = start_up(home, TAILRACE_DATABASE_URL=url)
         try:
@@ -507,16 +527,19 @@ Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores ({cpu}), shar
 
 DescribePipelines of one pipeline for {args.duration:.0f} s:
 
-| clients | calls/s | p50 ms | p99 ms | max ms | errors |
-|---|---|---|---|---|---|
+| clients | calls/s | p50 ms | p99 ms | max ms | errors | server CPU ms/call | client CPU ms/call |
+|---|---|---|---|---|---|---|---|
 """
         + "".join(
-            f"| {c} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} |\n"
+            f"| {c} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['errors']} "
+            f"| {r['server_ms']:.2f} | {r['client_ms']:.2f} |\n"
             for c, r in results.items()
         )
         + f"""
 Goals: at 8 clients ≥ 1,000 calls/s with p99 < 50 ms; at 200 clients p99 < 1 s and no errors. The clients
-run on the same cores as the server, so the figures are a floor for a server with its own machine.
+run on the same cores as the server, so the figures are a floor for a server with its own machine. CPU per
+call: user + system time of all the API processes (server) and of the client processes over the measured
+window, divided by the calls answered (PostgreSQL's own CPU is in neither).
 
 120 unauthenticated POSTs, each declaring and trying to send 24 MiB, all at once, on a fresh single-process
 server: its resident memory went from {mem["before_mib"]:.0f} MiB to a peak of **{mem["peak_mib"]:.0f} MiB** (goal < 200 MiB);
@@ -542,6 +565,17 @@ def main() -> None:
     ap.add_argument("--scale", action="store_true", help="the PostgreSQL / many-clients / flood benchmark")
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--api-processes", type=int, default=2)
+    ap.add_argument(
+        "--loads",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[8, 200],
+        help="--scale: the client counts to run, comma-separated (default 8,200)",
+    )
+    ap.add_argument(
+        "--no-flood",
+        action="store_true",
+        help="--scale: only the loads (a short CPU-per-call check); writes nothing",
+    )
     args = ap.parse_args()
     if args.scale:
         scale(args)

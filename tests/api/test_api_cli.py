@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from api_helpers import client_for
 
-from tailrace.cli.commands.aws import run_query, runs_table
 from tailrace.cli.main import run
+from tailrace.cli.runs import run_query, runs_table
 from tailrace.services import build_services
 
 

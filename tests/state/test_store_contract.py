@@ -699,6 +699,13 @@ def test_latest_ended_and_deleted_pipelines(store, clock):
             T0 + timedelta(hours=2),
         )
         assert tx.instances.latest_ended("df-other") is None
+        # The one-read form DescribePipelines uses agrees with the two reads.
+        found, last = tx.pipelines.find_with_latest_ended(PID, category="ACTIVITY")
+        assert found == tx.pipelines.find(PID)
+        assert last == ("@A_1", Status.FINISHED, T0 + timedelta(hours=2))
+        assert tx.pipelines.find_with_latest_ended(PID, category="DATA_NODE")[1][0] == "@D_1"
+        assert tx.pipelines.find_with_latest_ended(PID, category="RESOURCE") == (found, None)
+        assert tx.pipelines.find_with_latest_ended("df-other", category="ACTIVITY") is None
         assert not tx.pipelines.was_deleted(PID)
         tx.pipelines.delete(PID)
         tx.events.append(PipelineDeleted(at=T0, owner="me", pipeline_id=PID))

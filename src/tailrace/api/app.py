@@ -142,7 +142,8 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *rest.routes(),
     ]
-    app = Starlette(
+    app = _ApiApp(
+        endpoint,
         routes=all_routes,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
     )
@@ -150,6 +151,26 @@ def create_app(
     app.state.json_endpoint = endpoint
     app.state.close_polls = operations.long_poll.close  # PollForTask long-polls (up to poll_wait s)
     return app
+
+
+class _ApiApp(Starlette):
+    """Starlette, with AWS JSON 1.1 calls (POST / with X-Amz-Target: DataPipeline.*) handed
+    straight to their endpoint: the route `_PostRoot` would pick for them anyway, without the
+    middleware and route matching in between (the endpoint answers every error itself)."""
+
+    def __init__(self, json_endpoint: JsonProtocolEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.json_endpoint = json_endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST":
+            for name, value in scope["headers"]:
+                if name == b"x-amz-target":
+                    if value.startswith(b"DataPipeline."):
+                        await self.json_endpoint(scope, receive, send)
+                        return
+                    break
+        await super().__call__(scope, receive, send)
 
 
 class _PostRoot:

@@ -7,9 +7,27 @@ types); fields that published samples use but the 2019 pages do not list carry a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 
+from tailrace.definition.typefields import (
+    ACTIVITY,
+    DATA_NODE,
+    EMR_CONFIGS,
+    ON_EMR,
+    PARENT,
+    PRECONDITION,
+    RESIZE,
+    RESOURCE,
+    ROUTED,
+    SQL_NODE,
+    TASK_CONFIG,
+    A,
+    D,
+    P,
+    R,
+    object_type,
+)
 from tailrace.definition.types import (
     SAMPLES,
     Category,
@@ -26,131 +44,9 @@ from tailrace.definition.types import (
     s,
 )
 
-A, D, R, P = Category.ACTIVITY, Category.DATA_NODE, Category.RESOURCE, Category.PRECONDITION
-
-
-PARENT = ref("parent")
-SCHEDULE_TYPE = enum("scheduleType", "cron", "ondemand", "timeseries")
-FAILURE_AND_RERUN = enum("failureAndRerunMode", "none", "cascade")
-ACTIONS = (
-    ref("onFail", Category.ACTION, multi=True),
-    ref("onLateAction", Category.ACTION, multi=True),
-    ref("onSuccess", Category.ACTION, multi=True),
-)
-TIMEOUTS = (
-    s("attemptStatus"),
-    period("attemptTimeout"),
-    period("lateAfterTimeout"),
-    integer("maximumRetries"),
-    period("reportProgressTimeout"),
-    period("retryDelay", min_minutes=2),
-)
-# Fields every activity, data node and resource takes.
-RUNNABLE = (
-    PARENT,
-    ref("schedule", Category.SCHEDULE),
-    SCHEDULE_TYPE,
-    FAILURE_AND_RERUN,
-    integer("maxActiveInstances"),
-    s("pipelineLogUri"),
-    *ACTIONS,
-    *TIMEOUTS,
-)
-DEPENDS = (
-    ref("dependsOn", A, D, R, multi=True),
-    ref("precondition", P, multi=True),
-)
-ROUTING = (ref("runsOn", R), s("workerGroup"))
-ACTIVITY = (*RUNNABLE, *DEPENDS, *ROUTING, ref("input", D, multi=True), ref("output", D, multi=True))
-DATA_NODE = (*RUNNABLE, *DEPENDS, *ROUTING)
-RESOURCE = (
-    *RUNNABLE,
-    ref("runsOn", R, not_allowed=True),
-    s("workerGroup", not_allowed=True),
-    enum("actionOnResourceFailure", "retryall", "retrynone"),
-    enum("actionOnTaskFailure", "continue", "terminate"),
-    ref("httpProxy", "HttpProxy"),
-    period("initTimeout"),
-    s("region"),
-    s("role"),
-    s("resourceRole"),
-    period("terminateAfter"),
-    boolean("useOnDemandOnLastAttempt"),
-    *fs("availabilityZone keyPair subnetId"),
-)
-PRECONDITION = (PARENT, FAILURE_AND_RERUN, *ACTIONS, *TIMEOUTS, period("preconditionTimeout"))
-TASK_CONFIG = (
-    ref("preActivityTaskConfig", "ShellScriptConfig"),
-    ref("postActivityTaskConfig", "ShellScriptConfig"),
-)
-RESIZE = (boolean("resizeClusterBeforeRunning"), integer("resizeClusterMaxInstances"))
-SQL_NODE = (
-    s("table"),
-    s("createTableSql"),
-    ref("database", Category.DATABASE),
-    s("insertQuery"),
-    s("schemaName"),
-    s("selectQuery"),
-)
-EMR_CONFIGS = (
-    "configuration",
-    "coreGroupConfiguration",
-    "masterGroupConfiguration",
-    "taskGroupConfiguration",
-)
-# EmrCluster fields that shape an EMR cluster: accepted, and reported as ignored by validation
-# (the cluster here is the [spark] master, or the local worker pool).
-_EMR_SHAPE = (
-    "amiVersion coreInstanceBidPrice coreInstanceType emrManagedMasterSecurityGroupId "
-    "emrManagedSlaveSecurityGroupId serviceAccessSecurityGroupId enableDebugging hadoopVersion "
-    "masterInstanceBidPrice masterInstanceType releaseLabel taskInstanceBidPrice taskInstanceType "
-    "visibleToAllUsers additionalMasterSecurityGroupIds additionalSlaveSecurityGroupIds applications "
-    "bootstrapAction supportedProducts coreInstanceCount taskInstanceCount emrLogUri installHive "
-    "hadoopSchedulerType coreEbsConfiguration masterEbsConfiguration taskEbsConfiguration "
-    "configuration coreGroupConfiguration masterGroupConfiguration taskGroupConfiguration"
-)
-EMR_CLUSTER_IGNORED = frozenset(_EMR_SHAPE.split())
-ON_EMR = "needs Amazon EMR (a Hadoop cluster); the local worker pool cannot run it"
-NO_AWS = "needs {service}, which this installation does not reach"
-ROUTED = (("runsOn", "workerGroup"),)
-
-
-def _t(
-    name: str,
-    category: Category,
-    fields: Iterable[FieldSpec],
-    *,
-    page: str,
-    required: tuple[str, ...] = (),
-    one_of: tuple[tuple[str, ...], ...] = (),
-    exclusive: tuple[tuple[str, str, str], ...] = (),
-    runs_here: bool = True,
-    limited: bool = False,
-    note: str = "",
-    deprecated: str = "",
-) -> ObjectType:
-    specs: dict[str, FieldSpec] = {}
-    for f in fields:
-        specs[f.name] = f
-    return ObjectType(
-        name=name,
-        category=category,
-        fields=MappingProxyType(specs),
-        required=required,
-        one_of=one_of,
-        exclusive=exclusive,
-        runs_here=runs_here,
-        limited=limited,
-        note=note,
-        deprecated=deprecated,
-        doc_page=page,
-        schedule_needed=category in (A, D, R),
-    )
-
-
 _TYPES = [
     # -- schedule -------------------------------------------------------------------------------
-    _t(
+    object_type(
         "Schedule",
         Category.SCHEDULE,
         [
@@ -169,7 +65,7 @@ _TYPES = [
         note="periods of cron, timeseries and ondemand pipelines, with backfill",
     ),
     # -- data nodes -----------------------------------------------------------------------------
-    _t(
+    object_type(
         "S3DataNode",
         D,
         [
@@ -184,7 +80,7 @@ _TYPES = [
         exclusive=(("directoryPath", "filePath", "error"),),
         note="s3:// paths on the configured object store (a local directory by default)",
     ),
-    _t(
+    object_type(
         "SqlDataNode",
         D,
         [*DATA_NODE, *SQL_NODE],
@@ -193,7 +89,7 @@ _TYPES = [
         note="tables on PostgreSQL, MySQL/MariaDB, SQLite or DuckDB through its database (JdbcDatabase, "
         "RdsDatabase or RedshiftDatabase); on the service only the hosts [databases.allowed] lists",
     ),
-    _t(
+    object_type(
         "MySqlDataNode",
         D,
         [*DATA_NODE, *SQL_NODE, *fs(samples="connectionString username *password")],
@@ -203,7 +99,7 @@ _TYPES = [
         "(jdbc:mysql:, jdbc:mariadb:)",
         deprecated="use SqlDataNode",
     ),
-    _t(
+    object_type(
         "DynamoDBDataNode",
         D,
         [
@@ -219,7 +115,7 @@ _TYPES = [
         note="a table at the configured DynamoDB endpoint (dynamodb_endpoint_url), with HiveCopyActivity "
         "and RedshiftCopyActivity; read/writeThroughputPercent are ignored",
     ),
-    _t(
+    object_type(
         "RedshiftDataNode",
         D,
         [
@@ -234,7 +130,7 @@ _TYPES = [
         "primaryKeys are the merge key",
     ),
     # -- activities -----------------------------------------------------------------------------
-    _t(
+    object_type(
         "CopyActivity",
         A,
         ACTIVITY,
@@ -243,7 +139,7 @@ _TYPES = [
         note="S3/file to S3/file, and SqlDataNode/MySqlDataNode tables to or from CSV/TSV files, record "
         "by record, in one transaction or one atomic output",
     ),
-    _t(
+    object_type(
         "ShellCommandActivity",
         A,
         [*ACTIVITY, *fs("command scriptUri stderr stdout", multi="scriptArgument", bools="stage")],
@@ -252,7 +148,7 @@ _TYPES = [
         exclusive=(("command", "scriptUri", "error"), ("scriptArgument", "scriptUri", "warning")),
         note="runs the command with /bin/sh on a worker, with S3 staging directories when stage is true",
     ),
-    _t(
+    object_type(
         "HiveActivity",
         A,
         [
@@ -266,7 +162,7 @@ _TYPES = [
         exclusive=(("hiveScript", "scriptUri", "error"),),
         note="Hive SQL translated to DuckDB; ${input1}/${output1} staged from the data nodes",
     ),
-    _t(
+    object_type(
         "HiveCopyActivity",
         A,
         [*ACTIVITY, *TASK_CONFIG, *RESIZE, s("filterSql")],
@@ -276,7 +172,7 @@ _TYPES = [
         note="S3 to S3 on the Hive engine; DynamoDB to S3, S3 to DynamoDB and DynamoDB to DynamoDB "
         "through boto3 (items as DynamoDB JSON lines), filterSql on the input format's columns",
     ),
-    _t(
+    object_type(
         "PigActivity",
         A,
         [
@@ -291,7 +187,7 @@ _TYPES = [
         runs_here=False,
         note="Pig is not available; " + ON_EMR,
     ),
-    _t(
+    object_type(
         "EmrActivity",
         A,
         [*ACTIVITY, *RESIZE, *fs(multi="step preStepCommand postStepCommand")],
@@ -300,7 +196,7 @@ _TYPES = [
         note="steps `command-runner.jar,spark-submit,...` run with spark-submit on the [spark] master and "
         "hive-script --run-hive-script steps on the script engine; any other jar is refused at run time",
     ),
-    _t(
+    object_type(
         "HadoopActivity",
         A,
         [*ACTIVITY, *TASK_CONFIG, *fs("jarUri mainClass hadoopQueue", multi="argument")],
@@ -310,7 +206,7 @@ _TYPES = [
         runs_here=False,
         note="a MapReduce jar: " + ON_EMR,
     ),
-    _t(
+    object_type(
         "SqlActivity",
         A,
         [
@@ -325,7 +221,7 @@ _TYPES = [
         note="scripts (with ? filled in order from scriptArgument) in one transaction on PostgreSQL, "
         "MySQL/MariaDB, SQLite or DuckDB, Redshift as its mapped PostgreSQL; queue is ignored",
     ),
-    _t(
+    object_type(
         "RedshiftCopyActivity",
         A,
         [
@@ -341,7 +237,7 @@ _TYPES = [
         "staging table, transformSql, one transaction), or the table out to S3; a few commandOptions",
     ),
     # -- resources ------------------------------------------------------------------------------
-    _t(
+    object_type(
         "Ec2Resource",
         R,
         [
@@ -358,7 +254,7 @@ _TYPES = [
         required=("role", "resourceRole"),
         note="a pool of local worker threads for each resource instance; no EC2 instance",
     ),
-    _t(
+    object_type(
         "EmrCluster",
         R,
         [
@@ -390,7 +286,7 @@ _TYPES = [
         "on Spark with [spark] emr_cluster = true; cluster-shape fields are accepted and ignored",
     ),
     # -- preconditions --------------------------------------------------------------------------
-    _t(
+    object_type(
         "S3KeyExists",
         P,
         [*PRECONDITION, *fs("role s3Key")],
@@ -398,7 +294,7 @@ _TYPES = [
         required=("role", "s3Key"),
         note="checks the key on the configured object store",
     ),
-    _t(
+    object_type(
         "S3PrefixNotEmpty",
         P,
         [*PRECONDITION, *fs("role s3Prefix")],
@@ -407,7 +303,7 @@ _TYPES = [
         note="lists the prefix on the configured object store",
     ),
     *(
-        _t(
+        object_type(
             name,
             P,
             [*PRECONDITION, *fs("role tableName")],
@@ -417,14 +313,14 @@ _TYPES = [
         )
         for name in ("DynamoDBTableExists", "DynamoDBDataExists")
     ),
-    _t(
+    object_type(
         "Exists",
         P,
         PRECONDITION,
         page="dp-object-exists",
         note="true when the data node it guards exists (S3 path, SQL table or DynamoDB table)",
     ),
-    _t(
+    object_type(
         "ShellCommandPrecondition",
         P,
         [*PRECONDITION, *fs("command scriptUri stderr stdout", multi="scriptArgument")],
@@ -434,7 +330,7 @@ _TYPES = [
         note="runs the command with /bin/sh; exit status 0 means the condition holds",
     ),
     # -- databases ------------------------------------------------------------------------------
-    _t(
+    object_type(
         "JdbcDatabase",
         Category.DATABASE,
         [
@@ -450,7 +346,7 @@ _TYPES = [
         note="jdbc:postgresql:, jdbc:mysql:, jdbc:mariadb:, jdbc:sqlite: and jdbc:duckdb: (Python drivers; "
         "jdbcDriverClass and jdbcDriverJarUri ignored); other drivers refused",
     ),
-    _t(
+    object_type(
         "RdsDatabase",
         Category.DATABASE,
         [
@@ -466,7 +362,7 @@ _TYPES = [
         note="rdsInstanceId mapped to a MySQL or PostgreSQL server by [databases.rds_instances]; unmapped "
         "ids are refused",
     ),
-    _t(
+    object_type(
         "RedshiftDatabase",
         Category.DATABASE,
         [
@@ -482,21 +378,21 @@ _TYPES = [
         "[databases.redshift_clusters], or a jdbc:postgresql: connectionString",
     ),
     # -- data formats ---------------------------------------------------------------------------
-    _t(
+    object_type(
         "CSV",
         Category.DATA_FORMAT,
         [PARENT, *fs("escapeChar", multi="column")],
         page="dp-object-csv",
         note="comma-separated, unquoted, backslash escapes, LF records",
     ),
-    _t(
+    object_type(
         "TSV",
         Category.DATA_FORMAT,
         [PARENT, *fs("columnSeparator escapeChar recordSeparator", multi="column")],
         page="dp-object-tsv",
         note="tab-separated (or columnSeparator), LF records (or recordSeparator)",
     ),
-    _t(
+    object_type(
         "Custom",
         Category.DATA_FORMAT,
         [PARENT, *fs("columnSeparator recordSeparator", multi="column")],
@@ -504,7 +400,7 @@ _TYPES = [
         required=("columnSeparator",),
         note="any single-character column and record separators",
     ),
-    _t(
+    object_type(
         "RegEx",
         Category.DATA_FORMAT,
         [PARENT, *fs("inputRegEx outputFormat", multi="column")],
@@ -512,7 +408,7 @@ _TYPES = [
         runs_here=False,
         note="accepted; staging RegEx-formatted nodes for Hive does not run here yet",
     ),
-    _t(
+    object_type(
         "DynamoDBDataFormat",
         Category.DATA_FORMAT,
         [PARENT, *fs(multi="column")],
@@ -521,7 +417,7 @@ _TYPES = [
         note="for HiveActivity scripts over DynamoDB tables (Hive's DynamoDB storage handler), which do not "
         "run here; use HiveCopyActivity with DynamoDBExportDataFormat",
     ),
-    _t(
+    object_type(
         "DynamoDBExportDataFormat",
         Category.DATA_FORMAT,
         [PARENT, *fs(multi="column")],
@@ -529,7 +425,7 @@ _TYPES = [
         note="HiveCopyActivity's items: its columns are what filterSql reads; S3 files hold DynamoDB JSON lines",
     ),
     # -- actions --------------------------------------------------------------------------------
-    _t(
+    object_type(
         "SnsAlarm",
         Category.ACTION,
         [PARENT, *fs("message role subject topicArn")],
@@ -538,7 +434,7 @@ _TYPES = [
         note="evaluated against the triggering instance, recorded as an event and written to the log; "
         "delivery to topic subscribers is not built yet",
     ),
-    _t(
+    object_type(
         "Terminate",
         Category.ACTION,
         [PARENT],
@@ -546,7 +442,7 @@ _TYPES = [
         note="cancels the late object's pending or running instance",
     ),
     # -- configuration objects ------------------------------------------------------------------
-    _t(
+    object_type(
         "EmrConfiguration",
         Category.CONFIG,
         [
@@ -559,7 +455,7 @@ _TYPES = [
         required=("classification",),
         note="accepted and ignored by the local pool",
     ),
-    _t(
+    object_type(
         "Property",
         Category.CONFIG,
         [PARENT, *fs("key value")],
@@ -567,14 +463,14 @@ _TYPES = [
         required=("key", "value"),
         note="accepted; read through EmrConfiguration",
     ),
-    _t(
+    object_type(
         "ShellScriptConfig",
         Category.CONFIG,
         [PARENT, *fs("scriptUri", multi="scriptArgument")],
         page="dp-object-shellscriptconfig",
         note="pre/post-activity shell scripts of Hive activities, run on the worker",
     ),
-    _t(
+    object_type(
         "HttpProxy",
         Category.CONFIG,
         [PARENT, *fs("hostname port *password username windowsDomain windowsWorkgroup", bools="s3NoProxy")],
@@ -582,21 +478,21 @@ _TYPES = [
         required=("hostname", "port"),
         note="accepted and ignored (workers use the host's proxy settings)",
     ),
-    _t(
+    object_type(
         "EbsConfiguration",
         Category.CONFIG,
         [PARENT, boolean("ebsOptimized"), ref("ebsBlockDeviceConfig", "EbsBlockDeviceConfig", multi=True)],
         page="dp-object-emrcluster",
         note="accepted and ignored (no EBS volumes locally)",
     ),
-    _t(
+    object_type(
         "EbsBlockDeviceConfig",
         Category.CONFIG,
         [PARENT, integer("volumesPerInstance"), ref("volumeSpecification", "VolumeSpecification")],
         page="dp-object-emrcluster",
         note="accepted and ignored",
     ),
-    _t(
+    object_type(
         "VolumeSpecification",
         Category.CONFIG,
         [PARENT, *fs("volumeType", ints="iops sizeInGB")],

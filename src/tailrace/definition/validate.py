@@ -19,6 +19,7 @@ from tailrace.definition.model import PipelineDefinition, PipelineObject, Ref, v
 from tailrace.definition.params import effective_parameters_lenient, parameter_problems
 from tailrace.definition.problems import FILE_LEVEL_ID, Problem, ValidationReport, error, suggest, warning
 from tailrace.definition.resolve import DEFAULT_ID, ResolvedDefinition, ResolvedObject, parent_chain, resolve
+from tailrace.definition.typefields import EMR_CLUSTER_IGNORED
 from tailrace.definition.types import (
     Category,
     FieldSpec,
@@ -28,7 +29,7 @@ from tailrace.definition.types import (
     is_runtime_field,
     is_user_field,
 )
-from tailrace.definition.typetable import ALL_FIELDS, EMR_CLUSTER_IGNORED, OBJECT_TYPES
+from tailrace.definition.typetable import ALL_FIELDS, OBJECT_TYPES
 from tailrace.limits import Limits
 
 MAX_ID_LENGTH = 1024

@@ -71,8 +71,19 @@ def owned_pipeline(tx: Transaction, pipeline_id: str, owner: str | None) -> Pipe
     return pipeline
 
 
+def pipeline_and_health(tx: Transaction, pipeline_id: str) -> tuple[Pipeline, Health]:
+    """get_pipeline and pipeline_health in one read. :raises PipelineNotFound: / PipelineDeleted."""
+    found = tx.pipelines.find_with_latest_ended(pipeline_id, category="ACTIVITY")
+    if found is None:
+        _missing(tx, pipeline_id)
+    return found[0], _health(found[1])
+
+
 def pipeline_health(tx: Transaction, pipeline_id: str) -> Health:
-    last = tx.instances.latest_ended(pipeline_id, category="ACTIVITY")
+    return _health(tx.instances.latest_ended(pipeline_id, category="ACTIVITY"))
+
+
+def _health(last: tuple[str, Status, datetime] | None) -> Health:
     if last is None:
         return Health(status=None)
     instance_id, ended_status, ended_at = last

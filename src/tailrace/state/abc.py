@@ -72,6 +72,13 @@ class Pipelines(ABC):
         return found
 
     @abstractmethod
+    def find_with_latest_ended(
+        self, pipeline_id: str, *, category: str
+    ) -> tuple[Pipeline, tuple[str, Status, datetime] | None] | None:
+        """The pipeline and what `Instances.latest_ended(pipeline_id, category=category)` gives,
+        in one read (DescribePipelines' two reads in one round trip), or None."""
+
+    @abstractmethod
     def find_by_unique_id(self, owner: str, unique_id: str) -> Pipeline | None:
         """The pipeline created by `owner` with this uniqueId (CreatePipeline idempotency)."""
 

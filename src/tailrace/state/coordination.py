@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tailrace.errors import NotFoundError
 from tailrace.state import schema
 from tailrace.state.abc import AccessKey, AccessKeys, Leases, TaskRunner, TaskRunners
-from tailrace.state.repos import _Repo, _row_of
+from tailrace.state.rows import _Repo, _row_of
 
 
 class SqlAccessKeys(_Repo, AccessKeys):

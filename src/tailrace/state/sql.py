@@ -51,13 +51,8 @@ from tailrace.state.coordination import SqlAccessKeys, SqlLeases, SqlTaskRunners
 from tailrace.state.engine import BUSY_TIMEOUT_MS, READONLY, busy_error
 from tailrace.state.migrations import current_version, migrate
 from tailrace.state.records import StoreBusy
-from tailrace.state.repos import (
-    SqlAttempts,
-    SqlComponents,
-    SqlDefinitions,
-    SqlInstances,
-    SqlPipelines,
-)
+from tailrace.state.repos import SqlComponents, SqlDefinitions, SqlPipelines
+from tailrace.state.runrepos import SqlAttempts, SqlInstances
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,9 @@ from tailrace.runtime.errors import InvalidRequest
 from tailrace.runtime.reads import (
     active_definition,
     evaluated_fields,
-    get_pipeline,
     instance_scope,
     owned_pipeline,
-    pipeline_health,
+    pipeline_and_health,
 )
 from tailrace.state import Component, Instance, Pipeline, Status, Transaction
 
@@ -46,12 +45,12 @@ def describe_pipelines(service: PipelineService, pipeline_ids: Sequence[str]) ->
     out = []
     with service.store.transaction(readonly=True) as tx:
         for pid in pipeline_ids:
-            p = get_pipeline(tx, pid)  # raises PipelineNotFound / PipelineDeleted
+            p, health = pipeline_and_health(tx, pid)  # raises PipelineNotFound / PipelineDeleted
             out.append(
                 {
                     "pipelineId": p.id,
                     "name": p.name,
-                    "fields": pipeline_fields(p, pipeline_health(tx, p.id), service.config.lookahead),
+                    "fields": pipeline_fields(p, health, service.config.lookahead),
                     "description": p.description,
                     "tags": [{"key": k, "value": v} for k, v in p.tags.items()],
                 }

@@ -6,23 +6,35 @@ Where they go: --endpoint-url > TAILRACE_ENDPOINT (or `endpoint` in tailrace.tom
 profile's endpoint_url in ~/.tailrace/config (tailrace.api.profiles) > the Endpoint in
 <home>/credentials.json > http://<host>:<port>. Which key signs: see make_client. Output: a
 table on a terminal, JSON otherwise, or --output json|text|table, after --query (JMESPath) as
-the AWS CLI applies it (cli/output.py).
+the AWS CLI applies it (cli/output.py). The plumbing they share is in cli/awscli.py, list-runs
+in cli/runs.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
+from tailrace.cli.awscli import (
+    columns_text,
+    definition_params,
+    emit,
+    fields_dict,
+    make_client,
+    parse_timestamp,
+    print_json,
+    print_table,
+    read_uri,
+    tags_arg,
+    wire_values,
+)
 from tailrace.cli.params import add_parameter_value_args, parameter_values_from_args
-from tailrace.errors import ConfigError, TailraceError, UsageError
+from tailrace.cli.runs import LIST_RUNS_STATUSES, list_runs
+from tailrace.errors import TailraceError, UsageError
 
 REGION = "us-east-1"
 """tailrace ignores the region; botocore needs one to sign."""
@@ -33,253 +45,6 @@ DESCRIBE_CALLS = 2
 """DescribeObjects calls in flight: the server works while the client reads the last answer. More
 only make the server's threads contend for its one interpreter lock."""
 QUERY_PAGE = 500
-LIST_RUNS_STATUSES = (
-    "waiting",
-    "pending",
-    "cancelled",
-    "running",
-    "finished",
-    "failed",
-    "waiting_for_runner",
-    "waiting_on_dependencies",
-    "shutting_down",
-)
-
-
-# --- connection ---------------------------------------------------------------------------------
-
-
-def _profile(args: argparse.Namespace) -> Any:
-    from tailrace.api.profiles import profile_name, read_profile
-
-    explicit = getattr(args, "profile", None)
-    profile = read_profile(profile_name(explicit, os.environ), os.environ)
-    if not profile.found and (explicit or os.environ.get("TAILRACE_PROFILE")):
-        from tailrace.api.profiles import config_paths
-
-        config, creds = config_paths(os.environ)
-        raise ConfigError(
-            f"profile {profile.name!r} is not in {config} or {creds}; "
-            f"create it with `tailrace configure --profile {profile.name}`"
-        )
-    return profile
-
-
-def _endpoint(args: argparse.Namespace, ctx: Any, profile: Any = None) -> str:
-    """--endpoint-url > TAILRACE_ENDPOINT (or tailrace.toml) > the profile's endpoint_url >
-    the Endpoint `tailrace up` wrote to <home>/credentials.json > http://host:port."""
-    from tailrace.api.credentials import read_credentials_file
-
-    if args.endpoint_url:
-        return str(args.endpoint_url).rstrip("/")
-    settings = ctx.settings
-    if settings.endpoint:
-        return str(settings.endpoint).rstrip("/")
-    profile = profile or _profile(args)
-    if profile.endpoint_url:
-        return str(profile.endpoint_url).rstrip("/")
-    written = read_credentials_file(settings.home)
-    if written and written.get("Endpoint"):
-        return str(written["Endpoint"]).rstrip("/")
-    return str(settings.effective_endpoint)
-
-
-def make_client(args: argparse.Namespace, ctx: Any) -> Any:
-    """A client for the configured tailrace endpoint, signing with the configured key.
-
-    The key: an explicit --profile > TAILRACE_ACCESS_KEY_ID/TAILRACE_SECRET_ACCESS_KEY (or
-    tailrace.toml) > the profile (TAILRACE_PROFILE or default) in ~/.tailrace/credentials >
-    <home>/credentials.json (written by `tailrace up`) > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
-    """
-    from tailrace.api.client import DataPipelineClient
-    from tailrace.api.credentials import ClientCredentials, client_credentials
-
-    settings = ctx.settings
-    profile = _profile(args)
-    from_profile = (
-        ClientCredentials(
-            access_key_id=profile.access_key_id,
-            secret_access_key=profile.secret_access_key,
-            source=f"profile {profile.name}",
-        )
-        if profile.access_key_id and profile.secret_access_key
-        else None
-    )
-    if from_profile is not None and getattr(args, "profile", None):
-        creds: ClientCredentials | None = from_profile
-    else:
-        creds = client_credentials(
-            access_key_id=settings.access_key_id,
-            secret_access_key=settings.secret_access_key,
-            home=settings.home,
-            environ=os.environ,
-            profile=from_profile,
-        )
-    if creds is None:
-        raise ConfigError(
-            "no access key: run `tailrace configure` (it saves the endpoint and a key from "
-            "`tailrace keys create` in ~/.tailrace), or set TAILRACE_ACCESS_KEY_ID and "
-            "TAILRACE_SECRET_ACCESS_KEY, or run where `tailrace up` wrote "
-            f"{settings.home}/credentials.json"
-        )
-    return DataPipelineClient(_endpoint(args, ctx, profile), creds.access_key_id, creds.secret_access_key)
-
-
-# --- output ---------------------------------------------------------------------------------------
-
-
-def _output(args: argparse.Namespace) -> str:
-    return args.output or ("table" if sys.stdout.isatty() else "json")
-
-
-def _print_json(value: Any) -> None:
-    text = json_text(value) + b"\n"
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (tests)
-        sys.stdout.write(text.decode())
-        return
-    sys.stdout.flush()
-    buffer.write(text)
-    buffer.flush()
-
-
-def json_text(value: Any) -> bytes:
-    """`value` as the AWS CLI prints JSON (json.dumps(indent=4, ensure_ascii=False)), written by
-    orjson: list-runs prints megabytes, which the json module's indenting encoder (pure Python)
-    takes a tenth of a second for."""
-    import orjson
-
-    data = orjson.dumps(value, default=_json_default, option=orjson.OPT_INDENT_2)
-    # orjson indents by 2: double every line's indent, deepest first. A NUL never occurs in JSON
-    # text, so it marks lines already done until the end.
-    depth = 0
-    while b"\n" + b"  " * (depth + 1) in data:
-        depth += 1
-    for d in range(depth, 0, -1):
-        data = data.replace(b"\n" + b"  " * d, b"\0" + b"    " * d)
-    return data.replace(b"\0", b"\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
-    print(_table_text(rows, header))
-
-
-def _table_text(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    table = [list(header), *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(table[0], widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table[1:]]
-    return "\n".join(lines)
-
-
-def _emit(args: argparse.Namespace, value: Any, table: Callable[[], None] | None = None) -> int:
-    """Print a command's answer: --query (JMESPath) first, then --output json, text or table
-    (the command's own table for a whole answer, a generic one for a query's result)."""
-    from tailrace.cli.output import apply_query, table_text, text_lines
-
-    fmt = _output(args)
-    query = getattr(args, "query", None)
-    if query:
-        value = apply_query(query, value)
-        table = None
-    elif value in ({}, None):
-        return 0  # nothing to show, as the AWS CLI
-    if fmt == "text":
-        for line in text_lines(value):
-            print(line)
-    elif fmt == "table" and table is not None:
-        table()
-    elif fmt == "table":
-        print(table_text(value))
-    else:
-        _print_json(value)
-    return 0
-
-
-def _fields_dict(fields: Iterable[Mapping[str, str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in fields:
-        out.setdefault(f["key"], []).append(f.get("stringValue", f.get("refValue", "")))
-    return out
-
-
-# --- argument helpers -----------------------------------------------------------------------------
-
-
-def _read_uri(value: str, what: str) -> str:
-    """A `file://path` (or bare path) file's text, or the value itself when it is inline JSON."""
-    text = value.strip()
-    if text.startswith(("{", "[")):
-        return text
-    path = Path(value[len("file://") :] if value.startswith("file://") else value).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{what}: cannot read {path}: {exc.strerror or exc}")
-
-
-def _path_of(value: str) -> str:
-    return value[len("file://") :] if value.startswith("file://") else value
-
-
-def _wire_values(values: Mapping[str, Any]) -> list[dict[str, str]]:
-    return [
-        {"id": key, "stringValue": item}
-        for key, value in values.items()
-        for item in (value if isinstance(value, list | tuple) else [value])
-    ]
-
-
-def _definition_params(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
-    """pipelineObjects (+ parameterObjects, parameterValues) from --pipeline-definition and
-    friends, with the AWS CLI's precedence: explicit parameter objects and values replace the
-    definition's own."""
-    from tailrace.definition import load_file, loads, to_wire
-
-    source = args.pipeline_definition
-    if source.strip().startswith("{"):
-        defn = loads(source, source="--pipeline-definition")
-    else:
-        defn = load_file(_path_of(source))
-    wire = to_wire(defn)
-    if args.parameter_objects:
-        params = to_wire(loads(_read_uri(args.parameter_objects, "--parameter-objects"), source="parameters"))
-        wire["parameterObjects"] = params.get("parameterObjects", [])
-    values = parameter_values_from_args(args, ctx)
-    if values:
-        wire["parameterValues"] = _wire_values(values)
-    return wire
-
-
-def _timestamp(text: str, flag: str) -> datetime:
-    from tailrace.clock import parse_dp
-
-    try:
-        return parse_dp(text)
-    except ValueError:
-        raise UsageError(f"{flag} must look like 2015-04-07T00:00:00 (UTC), got {text!r}")
-
-
-def _tags(items: Sequence[str]) -> list[dict[str, str]]:
-    """`key=K,value=V` (the AWS CLI's shorthand) or `K=V`."""
-    out = []
-    for item in items:
-        parts = dict(p.partition("=")[::2] for p in item.split(",")) if item.startswith("key=") else None
-        if parts is not None and "key" in parts:
-            out.append({"key": parts["key"], "value": parts.get("value", "")})
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--tags takes key=K,value=V or K=V, got {item!r}")
-        out.append({"key": key, "value": value})
-    return out
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -291,14 +56,14 @@ def _create(args: argparse.Namespace, ctx: Any) -> int:
     if args.description is not None:
         params["description"] = args.description
     if args.tags:
-        params["tags"] = _tags(args.tags)
+        params["tags"] = tags_arg(args.tags)
     out = dp.call("CreatePipeline", **params)
-    return _emit(args, out, lambda: print(out["pipelineId"]))
+    return emit(args, out, lambda: print(out["pipelineId"]))
 
 
 def _put_or_validate(op: str) -> Callable[[argparse.Namespace, Any], int]:
     def run(args: argparse.Namespace, ctx: Any) -> int:
-        wire = _definition_params(args, ctx)
+        wire = definition_params(args, ctx)
         dp = make_client(args, ctx)
         out = dp.call(op, pipelineId=args.pipeline_id, **wire)
         out.setdefault("validationErrors", [])
@@ -311,7 +76,7 @@ def _put_or_validate(op: str) -> Callable[[argparse.Namespace, Any], int]:
                         print(f"{kind}  {item.get('id', '')}: {message}")
             print("errored: " + ("true" if out["errored"] else "false"))
 
-        _emit(args, {k: out[k] for k in ("validationErrors", "errored", "validationWarnings")}, table)
+        emit(args, {k: out[k] for k in ("validationErrors", "errored", "validationWarnings")}, table)
         if out["errored"]:
             n = sum(len(e.get("errors", [])) for e in out["validationErrors"])
             saved = "not saved" if op == "PutPipelineDefinition" else "invalid"
@@ -328,7 +93,7 @@ def _get_definition(args: argparse.Namespace, ctx: Any) -> int:
     dp = make_client(args, ctx)
     out = dp.call("GetPipelineDefinition", pipelineId=args.pipeline_id, version=args.version)
     file_form = to_file(from_wire(out, source=args.pipeline_id))  # the file form, as the AWS CLI prints it
-    return _emit(args, file_form, lambda: _print_json(file_form))
+    return emit(args, file_form, lambda: print_json(file_form))
 
 
 class BackfillNotConfirmed(TailraceError):
@@ -340,16 +105,16 @@ class BackfillNotConfirmed(TailraceError):
 def _activate(args: argparse.Namespace, ctx: Any) -> int:
     params: dict[str, Any] = {"pipelineId": args.pipeline_id}
     if args.start_timestamp:
-        params["startTimestamp"] = _timestamp(args.start_timestamp, "--start-timestamp")
+        params["startTimestamp"] = parse_timestamp(args.start_timestamp, "--start-timestamp")
     values = parameter_values_from_args(args, ctx)
     if values:
-        params["parameterValues"] = _wire_values(values)
+        params["parameterValues"] = wire_values(values)
     if args.show_periods < 0 or args.backfill_threshold < 0:
         raise UsageError("--show-periods and --backfill-threshold take a number of periods, 0 or more")
     dp = make_client(args, ctx)
     if args.dry_run:
         preview = activation_preview(dp, params, limit=args.show_periods)
-        _emit(args, preview, lambda: print(preview_text(preview)))
+        emit(args, preview, lambda: print(preview_text(preview)))
         print("tailrace: nothing was activated (--dry-run)", file=sys.stderr)
         return 0
     if not args.yes:
@@ -391,7 +156,7 @@ def preview_text(preview: Mapping[str, Any]) -> str:
                     iid,
                 )
             )
-    lines.append(_table_text(rows, ("Period", "Scheduled start", "Runs at", "Instance")))
+    lines.append(columns_text(rows, ("Period", "Scheduled start", "Runs at", "Instance")))
     rest = periods - len(preview["windows"])
     if rest > 0:
         lines.append(f"... and {more}{rest} more period(s) (--show-periods N lists more)")
@@ -444,8 +209,10 @@ def _list_pipelines(args: argparse.Namespace, ctx: Any) -> int:
         marker = page.get("marker")
         if not page.get("hasMoreResults") or not marker:
             break
-    return _emit(
-        args, {"pipelineIdList": items}, lambda: _table([(p["name"], p["id"]) for p in items], ("Name", "Id"))
+    return emit(
+        args,
+        {"pipelineIdList": items},
+        lambda: print_table([(p["name"], p["id"]) for p in items], ("Name", "Id")),
     )
 
 
@@ -456,12 +223,12 @@ def _describe_pipelines(args: argparse.Namespace, ctx: Any) -> int:
     def table() -> None:
         for desc in out["pipelineDescriptionList"]:
             print(f"{desc['pipelineId']}  {desc['name']}")
-            rows = [(k, ", ".join(v)) for k, v in sorted(_fields_dict(desc["fields"]).items())]
+            rows = [(k, ", ".join(v)) for k, v in sorted(fields_dict(desc["fields"]).items())]
             rows += [(f"tag:{t['key']}", t["value"]) for t in desc.get("tags", [])]
-            _table(rows, ("Field", "Value"))
+            print_table(rows, ("Field", "Value"))
             print()
 
-    return _emit(args, out, table)
+    return emit(args, out, table)
 
 
 def _describe_objects(args: argparse.Namespace, ctx: Any) -> int:
@@ -472,10 +239,10 @@ def _describe_objects(args: argparse.Namespace, ctx: Any) -> int:
         for obj in objects:
             print(obj["id"])
             rows = [(f["key"], f.get("stringValue", f.get("refValue", ""))) for f in obj["fields"]]
-            _table(rows, ("Field", "Value"))
+            print_table(rows, ("Field", "Value"))
             print()
 
-    return _emit(args, {"pipelineObjects": objects}, table)
+    return emit(args, {"pipelineObjects": objects}, table)
 
 
 def _describe_all(
@@ -547,12 +314,12 @@ def _query_objects(args: argparse.Namespace, ctx: Any) -> int:
     query = None
     if args.objects_query:
         try:
-            query = json.loads(_read_uri(args.objects_query, "--objects-query"))
+            query = json.loads(read_uri(args.objects_query, "--objects-query"))
         except json.JSONDecodeError as exc:
             raise UsageError(f"--objects-query is not JSON: {exc}")
     dp = make_client(args, ctx)
     ids = _query_all(dp, args.pipeline_id, args.sphere, query, args.limit or QUERY_PAGE)
-    return _emit(args, {"ids": ids}, lambda: print("\n".join(ids)) if ids else None)
+    return emit(args, {"ids": ids}, lambda: print("\n".join(ids)) if ids else None)
 
 
 def _set_status(args: argparse.Namespace, ctx: Any) -> int:
@@ -569,12 +336,12 @@ def _evaluate(args: argparse.Namespace, ctx: Any) -> int:
         objectId=args.object_id,
         expression=args.expression,
     )
-    return _emit(args, out, lambda: print(out["evaluatedExpression"]))
+    return emit(args, out, lambda: print(out["evaluatedExpression"]))
 
 
 def _add_tags(args: argparse.Namespace, ctx: Any) -> int:
     dp = make_client(args, ctx)
-    dp.call("AddTags", pipelineId=args.pipeline_id, tags=_tags(args.tags))
+    dp.call("AddTags", pipelineId=args.pipeline_id, tags=tags_arg(args.tags))
     return 0
 
 
@@ -582,97 +349,6 @@ def _remove_tags(args: argparse.Namespace, ctx: Any) -> int:
     dp = make_client(args, ctx)
     dp.call("RemoveTags", pipelineId=args.pipeline_id, tagKeys=args.tag_keys)
     return 0
-
-
-# --- list-runs ------------------------------------------------------------------------------------
-
-
-def _interval(text: str | None, flag: str) -> list[str] | None:
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts):
-        raise UsageError(
-            f"{flag} takes START,END (e.g. 2024-01-01T00:00:00,2024-01-02T00:00:00), got {text!r}"
-        )
-    for p in parts:
-        _timestamp(p, flag)
-    return parts
-
-
-def run_query(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
-    """The QueryObjects selectors `aws datapipeline list-runs` sends for these arguments."""
-    selectors: list[dict[str, Any]] = []
-    start = _interval(args.start_interval, "--start-interval")
-    scheduled = _interval(args.schedule_interval, "--schedule-interval")
-    if start is None and scheduled is None:
-        fmt = "%Y-%m-%dT%H:%M:%S"
-        start = [(now - timedelta(days=4)).strftime(fmt), now.strftime(fmt)]
-    if start is not None:
-        selectors.append({"fieldName": "@actualStartTime", "operator": {"type": "BETWEEN", "values": start}})
-    if scheduled is not None:
-        selectors.append(
-            {"fieldName": "@scheduledStartTime", "operator": {"type": "BETWEEN", "values": scheduled}}
-        )
-    if args.status is not None:
-        statuses = [s.strip() for s in args.status.split(",") if s.strip()]
-        for s in statuses:
-            if s not in LIST_RUNS_STATUSES:
-                raise UsageError(f"invalid status {s!r}; choose from {', '.join(LIST_RUNS_STATUSES)}")
-        selectors.append(
-            {"fieldName": "@status", "operator": {"type": "EQ", "values": [s.upper() for s in statuses]}}
-        )
-    return {"selectors": selectors}
-
-
-def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
-    """The AWS CLI's list-runs layout: two lines per run under a two-line header."""
-
-    def row(prefix: str, a: Any, b: Any, c: Any, c_width: int) -> str:
-        return f"{prefix}  {str(a)[:50]:<50}  {str(b)[:19]:<19}  {str(c)[:c_width]:<{c_width}}"
-
-    lines = [
-        row("     ", "Name", "Scheduled Start", "Status", 23),
-        row("     ", "ID", "Started", "Ended", 19),
-    ]
-    lines.append("-" * len(lines[1]))
-    for i, run in enumerate(runs):
-        g = run.get
-        lines.append(
-            row(f"{i + 1:4d}.", g("@componentParent", ""), g("@scheduledStartTime", ""), g("@status", ""), 23)
-        )
-        lines.append(row("     ", g("@id", ""), g("@actualStartTime", ""), g("@actualEndTime", ""), 19))
-        lines.append("")
-    return "\n".join(lines)
-
-
-RUNS_PARAMS = {
-    "@status": "status",
-    "@actualStartTime": "startedBetween",
-    "@scheduledStartTime": "scheduledBetween",
-}
-
-
-def runs_params(query: Mapping[str, Any]) -> str:
-    """run_query's selectors as the query string of GET /api/v1/pipelines/ID/runs, which reads
-    the same instances in one call rather than QueryObjects and DescribeObjects page by page."""
-    return urlencode(
-        {RUNS_PARAMS[s["fieldName"]]: ",".join(s["operator"]["values"]) for s in query["selectors"]}
-    )
-
-
-def _list_runs(args: argparse.Namespace, ctx: Any) -> int:
-    query = run_query(args, datetime.now(UTC))
-    dp = make_client(args, ctx)
-    path = f"/api/v1/pipelines/{quote(args.pipeline_id, safe='')}/runs"
-    page = dp.rest("GET", path, query=runs_params(query))
-    runs = page["runs"]
-    if page.get("truncated"):
-        print(
-            f"tailrace: only the first {len(runs)} runs; narrow the intervals to see the rest",
-            file=sys.stderr,
-        )
-    return _emit(args, runs, lambda: print(runs_table(runs)))
 
 
 # --- registration ---------------------------------------------------------------------------------
@@ -729,7 +405,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.Namespace, Any], int]]] = [
     ("evaluate-expression", "evaluate a #{...} expression against an object", _evaluate),
     ("add-tags", "add or replace tags on a pipeline", _add_tags),
     ("remove-tags", "remove tags from a pipeline", _remove_tags),
-    ("list-runs", "list a pipeline's runs (instances), as `aws datapipeline list-runs` does", _list_runs),
+    ("list-runs", "list a pipeline's runs (instances), as `aws datapipeline list-runs` does", list_runs),
 ]
 
 

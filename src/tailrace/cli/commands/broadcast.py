@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 def _broadcast(args: argparse.Namespace, ctx: Any) -> int:
     from tailrace.api.client import ApiCallError
-    from tailrace.cli.commands.aws import make_client
+    from tailrace.cli.awscli import make_client
     from tailrace.console.live.broadcasts import broadcast_text
 
     text = sys.stdin.read() if args.text == "-" else args.text
