@@ -1,13 +1,11 @@
 """A small AWS JSON 1.1 client for tailrace's own commands: SigV4-signed POSTs over keep-alive
-connections (one per thread), JSON in and out. boto3 works against the same endpoint; this one
+connections (one per thread, tailrace.httpwire), JSON in and out. boto3 works against the same endpoint; this one
 starts faster and skips botocore's response parsing, which dominates bulk reads like list-runs.
 """
 
 from __future__ import annotations
 
-import http.client
-import re
-import socket
+import ssl
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +15,7 @@ import orjson
 
 from tailrace.api import sigv4
 from tailrace.errors import TailraceError
+from tailrace.httpwire import Connection, RequestError, ResponseError, StaleConnection
 
 SERVICE = "datapipeline"
 REGION = "us-east-1"
@@ -59,14 +58,11 @@ class DataPipelineClient:
         self.timeout = timeout
         self._local = threading.local()
 
-    def _connection(self) -> http.client.HTTPConnection | Http11:
-        conn = getattr(self._local, "conn", None)
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self.scheme == "https":
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout)
-            else:
-                conn = Http11(self.host, self.port, timeout=self.timeout)
-            self._local.conn = conn
+            tls = ssl.create_default_context() if self.scheme == "https" else None
+            conn = self._local.conn = Connection(self.host, self.port, timeout=self.timeout, tls=tls)
         return conn
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
@@ -113,130 +109,17 @@ class DataPipelineClient:
         return data
 
     def _send(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            conn = self._connection()
-            reused = conn.sock is not None
+        conn = self._connection()
+        try:
             try:
-                if isinstance(conn, Http11):
-                    return conn.request(method, target, headers, body)
-                conn.request(method, target, body=body, headers=headers)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._local.conn = None
-                stale = reused and isinstance(
-                    exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
-                )
-                if attempt == 1 and stale:
-                    continue  # the server closed an idle kept-alive connection: resend on a new one
-                raise EndpointUnreachable(
-                    f"cannot reach tailrace at {self.endpoint} ({exc.__class__.__name__}: {exc}); "
-                    "is `tailrace up` running there? (set --endpoint-url or TAILRACE_ENDPOINT)"
-                )
-        raise AssertionError("unreachable")
-
-
-class Http11:
-    """One keep-alive HTTP/1.1 connection, plain text: what `_send` needs of http.client at a
-    fraction of its CPU (http.client parses every response's headers with the email package,
-    about as much work per call as the server's signature check). HTTPS uses http.client."""
-
-    def __init__(self, host: str, port: int, *, timeout: float) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self._buf = b""
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-        self._buf = b""
-
-    def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        """Send one request and read its whole answer: (status, body)."""
-        if _UNSAFE.search(target):
-            raise http.client.InvalidURL(f"URL can't contain control characters: {target!r}")
-        lines = [f"{method} {target} HTTP/1.1"]
-        for name, value in headers.items():
-            if _UNSAFE_VALUE.search(name) or _UNSAFE_VALUE.search(value):
-                raise ValueError(f"invalid header {name!r}: {value!r}")
-            lines.append(f"{name}: {value}")
-        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        if self.sock is None:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._buf = b""
-        self.sock.sendall("\r\n".join(lines).encode("latin-1") + body)
-        status, fields = self._head()
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            payload = b""
-        elif "chunked" in fields.get("transfer-encoding", "").lower():
-            payload = self._chunked()
-        elif "content-length" in fields:
-            payload = self._exactly(int(fields["content-length"]))
-        else:
-            payload = self._until_closed()
-        if fields.get("connection", "").lower() == "close":
-            self.close()
-        return status, payload
-
-    def _recv(self) -> bytes:
-        assert self.sock is not None
-        data = self.sock.recv(65536)
-        if not data:
-            raise http.client.RemoteDisconnected("Remote end closed connection without response")
-        return data
-
-    def _head(self) -> tuple[int, dict[str, str]]:
-        while (end := self._buf.find(b"\r\n\r\n")) < 0:
-            if len(self._buf) > 65536:
-                raise http.client.LineTooLong("response headers")
-            self._buf += self._recv()
-        head, self._buf = self._buf[:end].decode("latin-1"), self._buf[end + 4 :]
-        status_line, *rest = head.split("\r\n")
-        version, _, code = status_line.partition(" ")
-        if not version.startswith("HTTP/1.") or not code[:3].isdigit():
-            raise http.client.BadStatusLine(status_line)
-        fields: dict[str, str] = {}
-        for line in rest:
-            name, _, value = line.partition(":")
-            fields[name.strip().lower()] = value.strip()
-        return int(code[:3]), fields
-
-    def _exactly(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            self._buf += self._recv()
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return data
-
-    def _line(self) -> bytes:
-        while (end := self._buf.find(b"\r\n")) < 0:
-            self._buf += self._recv()
-        line, self._buf = self._buf[:end], self._buf[end + 2 :]
-        return line
-
-    def _chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size = int(self._line().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self._line():  # trailers, up to the empty line
-                    pass
-                return b"".join(parts)
-            parts.append(self._exactly(size))
-            self._exactly(2)  # the CRLF after each chunk
-
-    def _until_closed(self) -> bytes:
-        assert self.sock is not None
-        parts = [self._buf]
-        while data := self.sock.recv(65536):
-            parts.append(data)
-        self.close()
-        return b"".join(parts)
-
-
-_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
-_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
+                answer = conn.request(method, target, headers.items(), body)
+            except StaleConnection:  # the server closed an idle kept-alive connection
+                answer = conn.request(method, target, headers.items(), body)  # resend on a new one
+        except RequestError as exc:
+            raise TailraceError(str(exc)) from None
+        except (OSError, ResponseError) as exc:
+            raise EndpointUnreachable(
+                f"cannot reach tailrace at {self.endpoint} ({exc.__class__.__name__}: {exc}); "
+                "is `tailrace up` running there? (set --endpoint-url or TAILRACE_ENDPOINT)"
+            ) from None
+        return answer.status, answer.body
