@@ -417,10 +417,8 @@ class HiveEngine(Statements):
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
         translated = translator.translate(query, stable_order=stable)
-        by_rowid = self.sources.stable_by_rowid(translated.sql) if stable else None
-        if by_rowid is not None:
-            translated.sql = by_rowid
-        udfs.ensure(self.con, translated.sql)
+        udfs.ensure(self.con, translated.sql)  # before rewrite, whose tables may need them
+        translated.sql = self.sources.rewrite(translated.sql, stable=stable)
         return translated
 
     # --- commands sqlglot does not parse -------------------------------------------------
