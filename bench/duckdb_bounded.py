@@ -92,7 +92,12 @@ def row(name: str, runs: list[tuple[float, float, float, bytes]], lines: int) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=20_000_000, help="input lines of the bounded run")
+    ap.add_argument(
+        "--lines",
+        type=int,
+        default=20_000_000,
+        help="input lines of the bounded run (0: skip it and print, not write)",
+    )
     ap.add_argument("--limit", default="1GiB", help="[duckdb] memory_limit of the bounded run")
     ap.add_argument("--ab-lines", type=int, default=0, help="input lines of the before/after run (0: skip)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each side of the before/after run")
@@ -149,6 +154,9 @@ the code of {args.before_commit} (before) and of this branch (after, default set
 Throughput after/before: **{wb / wa:.2f}×** (wall), CPU seconds {cb / ca:.2f}× fewer.
 """
             )
+        if not args.lines:  # only the before/after run: printed (RESULTS.md keeps the bounded run)
+            finish("\n".join(parts), True)
+            return
         files = generate(root / "input", args.lines, args.files)
         size = sum(f.stat().st_size for f in files) / 2**20
         limited = run_child(
@@ -175,12 +183,13 @@ default, i.e. no limit to speak of). Outputs byte-identical: **{"yes" if limited
 Throughput bounded/unlimited: **{free[0] / limited[0]:.2f}** (wall), {free[1] / limited[1]:.2f} (CPU).
 """
     )
-    section = "\n".join(parts)
-    if args.no_write:
-        print(section)
-    else:
+    finish("\n".join(parts), args.no_write)
+
+
+def finish(section: str, no_write: bool) -> None:
+    if not no_write:
         write_section(section)
-        print(section)
+    print(section)
 
 
 if __name__ == "__main__":

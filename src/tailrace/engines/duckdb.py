@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
-from tailrace.engines.abc import Capabilities, EngineSetup, ScriptEngine, ScriptRequest
+from tailrace.engines.abc import Capabilities, ScriptRequest
 from tailrace.engines.hive import HiveEngine
 from tailrace.engines.hive.resources import SlotWaitCancelled
 from tailrace.engines.result import ScriptInterrupted, ScriptResult
+from tailrace.engines.runner import HiveRunner, log_lines
 
 
-class DuckDBEngine(ScriptEngine):
+class DuckDBEngine(HiveRunner):
     name = "duckdb"
     capabilities = Capabilities(
         distributed=False,
@@ -20,15 +19,8 @@ class DuckDBEngine(ScriptEngine):
         interruptible=True,  # duckdb's connection.interrupt()
     )
 
-    def __init__(self, setup: EngineSetup) -> None:
-        super().__init__(setup)
-        self._lock = threading.Lock()
-        self._running: HiveEngine | None = None
-
     def run(self, request: ScriptRequest) -> ScriptResult:
-        def echo(line: str) -> None:
-            request.log.write(line + "\n")
-
+        echo = log_lines(request)
         # An owner's run sees that owner's view of the store (its buckets, its warehouse).
         storage = self.setup.storage.for_owner(request.owner) if request.owner else self.setup.storage
         grant = None
@@ -53,33 +45,13 @@ class DuckDBEngine(ScriptEngine):
             if grant is not None:
                 grant.release()
             raise
-        with self._lock:
-            self._running = hive
-        try:
+
+        def ready() -> None:
             if grant is not None:
                 got = hive.settings()
                 echo(
                     f"duckdb: memory_limit={got['memory_limit']}, threads={got['threads']}, "
                     "spilling to a private temporary directory"
                 )
-            for spec in request.tables:
-                hive.register_table(spec)
-            return hive.run_script(
-                request.text,
-                request.variables,
-                source=request.source,
-                echo=echo,
-                hiveconf=request.hiveconf,
-                on_statement=request.on_statement,
-                echo_statements=True,
-                cancelled=request.cancelled,
-            )
-        finally:
-            with self._lock:
-                self._running = None
-            hive.close()
 
-    def interrupt(self) -> None:
-        with self._lock:
-            if self._running is not None:
-                self._running.interrupt()
+        return self.run_on(hive, request, ready=ready)

@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive import ddl, prune, serde, udfs, views
+from tailrace.engines.hive import prune, serde, udfs, views
 from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
@@ -32,12 +32,13 @@ from tailrace.engines.hive.script import (
     split_statements,
     unterminated,
 )
-from tailrace.engines.hive.tables import TableFiles, partition_location
-from tailrace.engines.hive.translate import FLAG_SHIFT, ResolvedTable, Translated, TranslateError, Translator
-from tailrace.engines.hive.udtf import hoist_joins
-from tailrace.engines.metastore import DEFAULT_DB, Metastore, PartitionSpec, TableSpec
-from tailrace.engines.result import HiveError, Malformed, ScriptInterrupted, ScriptResult, StatementResult
-from tailrace.errors import ConflictError, TailraceError, did_you_mean
+from tailrace.engines.hive.sources import SourceTables
+from tailrace.engines.hive.statements import Statements
+from tailrace.engines.hive.tables import TableFiles
+from tailrace.engines.hive.translate import ResolvedTable, Translated, TranslateError, Translator
+from tailrace.engines.metastore import DEFAULT_DB, Metastore, TableSpec
+from tailrace.engines.result import HiveError, ScriptInterrupted, ScriptResult, StatementResult
+from tailrace.errors import TailraceError, did_you_mean
 from tailrace.storage import OwnerStorage, Storage
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -46,28 +47,7 @@ Echo = Callable[[str], None]
 _UNREADABLE = re.compile(r"Invalid unicode|not utf-8 encoded|Maximum line size", re.IGNORECASE)
 
 
-def _from_of(select: exp.Select) -> exp.Expr | None:
-    return select.args.get("from_") or select.args.get("from")
-
-
-def _hive_names(query: exp.Expr, names: list[str]) -> list[str]:
-    """Column names as Hive reports them: aliases, column names, `_cN` for other expressions."""
-    if not isinstance(query, exp.Select) or any(
-        isinstance(e, exp.Star) or e.is_star for e in query.expressions
-    ):
-        return names
-    out: list[str] = []
-    for i, e in enumerate(query.expressions[: len(names)]):
-        if isinstance(e, exp.Alias):
-            out.append(e.alias)
-        elif isinstance(e, exp.Column):
-            out.append(e.name)
-        else:
-            out.append(f"_c{i}")
-    return out + names[len(out) :]
-
-
-class HiveEngine:
+class HiveEngine(Statements):
     """Hive scripts on DuckDB; tables from the metastore (plus session-only ones)."""
 
     def __init__(
@@ -126,6 +106,7 @@ class HiveEngine:
         self._filters: dict[str, prune.Filters | None] = {}
         self._viewed: dict[str, ResolvedTable] = {}
         self.warehouse = str(storage.warehouse)
+        self.sources = SourceTables(self.con)
         self._interrupt = Interrupter(self.con)
 
     # --- public API ----------------------------------------------------------------------
@@ -231,8 +212,17 @@ class HiveEngine:
             result.statements.append(res)
             if on_statement is not None:
                 on_statement(res)
+        # Tables read once for several statements are not kept past the script (close() frees
+        # them too when a statement failed).
+        self._release_sources()
         result.seconds = time.monotonic() - started
         return result
+
+    def _release_sources(self) -> None:
+        try:
+            self.sources.release()
+        except duckdb.Error:
+            pass  # interrupted or closed: close() frees them with the connection
 
     def _statement_once_more(self, where: Where, vars_: Variables, say: Echo) -> StatementResult:
         """Run a statement; when DuckDB cannot decode an input line, rerun it reading leniently
@@ -388,6 +378,7 @@ class HiveEngine:
         if spec.qualified_name in self._viewed:
             return self._viewed[spec.qualified_name]
         pieces: list[str] = []
+        files: list[str] = []
         if spec.partitioned_by:
             filters = self._filters.get(spec.name)
             types = dict(spec.partitioned_by)
@@ -395,6 +386,7 @@ class HiveEngine:
                 if not prune.keep(part.values, filters, types):
                     continue
                 listing = self.files.list(part.location)
+                files += listing.files
                 pieces.append(serde.read_sql(spec, listing.files, part.values, lenient=self._lenient))
             if not pieces:
                 pieces.append(serde.read_sql(spec, []))
@@ -406,9 +398,10 @@ class HiveEngine:
                     f"({self._describe_location(spec.location)})",
                     table,
                 )
+            files += listing.files
             pieces.append(serde.read_sql(spec, listing.files, lenient=self._lenient))
         view = re.sub(r"\W", "_", f"__t_{spec.database}_{spec.name}")
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {serde.ident(view)} AS " + " UNION ALL ".join(pieces))
+        self.sources.define(view, " UNION ALL ".join(pieces), files, lenient=self._lenient)
         resolved = ResolvedTable(view=view, table=spec.qualified_name, columns=dict(spec.all_columns))
         self._viewed[spec.qualified_name] = resolved
         return resolved
@@ -424,308 +417,9 @@ class HiveEngine:
         self._viewed = {}
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
         translated = translator.translate(query, stable_order=stable)
-        udfs.ensure(self.con, translated.sql)
+        udfs.ensure(self.con, translated.sql)  # before rewrite, whose tables may need them
+        translated.sql = self.sources.rewrite(translated.sql, stable=stable)
         return translated
-
-    # --- statements ----------------------------------------------------------------------
-
-    def _create(self, where: Where, tree: exp.Create) -> StatementResult:
-        made = ddl.create_table_spec(tree, database=self.database, warehouse=self.warehouse)
-        like = ddl.like_table(tree)
-        if like is not None:
-            # CREATE TABLE t LIKE src: src's columns, partitions and row format; t's own place.
-            src = self._require(where, like)
-            made.spec = TableSpec(
-                **{
-                    **src.__dict__,
-                    "name": made.spec.name,
-                    "database": made.spec.database,
-                    "location": made.spec.location,
-                    "external": made.spec.external,
-                }
-            )
-        spec = made.spec
-        res = StatementResult(number=0, kind="CREATE TABLE", line=0, column=0, table=spec.name)
-        existing = self._lookup(spec.database, spec.name)
-        query = tree.expression
-        if existing is not None:
-            if not made.if_not_exists:
-                raise where.error(f"Table {spec.name} already exists", tree.this)
-            if existing.to_json() != spec.to_json() and existing.external and spec.external and query is None:
-                # EMR clusters started with an empty metastore, so a daily script's own DDL always
-                # applied; keep that behaviour for external tables (the data is not touched).
-                self.metastore.replace_table(spec)
-                res.message = f"definition of {spec.name} updated (LOCATION {spec.location})"
-            else:
-                res.message = f"{spec.name} exists"
-            return res
-        if query is not None:
-            tr = self._translate(where, query)
-            self._materialize(tr)
-            types = [str(t) for t in self.con.sql("FROM __result").types]
-            names = self.con.sql("FROM __result").columns
-            n = len(names) - tr.hidden
-            spec = TableSpec(
-                **{
-                    **spec.__dict__,
-                    "columns": [(names[i], ddl.duck_to_hive(types[i])) for i in range(n)],
-                    "external": made.spec.external,
-                }
-            )
-            self.metastore.create_table(spec)
-            res.rows_written, res.malformed = self._write(where, tr, spec, spec.location, overwrite=True)
-            res.kind = "CREATE TABLE AS"
-            res.input_tables = tr.input_tables
-            return res
-        try:
-            self.metastore.create_table(spec)
-        except ConflictError:
-            if not made.if_not_exists:
-                raise where.error(f"Table {spec.name} already exists", tree.this)
-        return res
-
-    def _drop(self, where: Where, tree: exp.Drop) -> StatementResult:
-        tables = tree.args.get("tables") or [tree.this]
-        if len(tables) != 1 or not isinstance(tables[0], exp.Table):
-            raise where.error("DROP TABLE takes one table name", tree)
-        table = tables[0]
-        spec = self._lookup(table.db or None, table.name)
-        res = StatementResult(number=0, kind="DROP TABLE", line=0, column=0, table=table.name)
-        if spec is None:
-            # Hive's default (hive.exec.drop.ignorenonexistent=true) drops a missing table quietly.
-            strict = self.hiveconf.get("hive.exec.drop.ignorenonexistent", "true").lower() == "false"
-            if strict and not tree.args.get("exists"):
-                raise where.error(f"Table not found '{table.name}'", table)
-            return res
-        is_view = views.VIEW_KEY in spec.properties
-        if is_view != ((tree.kind or "").upper() == "VIEW"):
-            what = "a view: use DROP VIEW" if is_view else "a table: use DROP TABLE"
-            raise where.error(f"{spec.name} is {what}", table)
-        self.session.pop((spec.database, spec.name), None)
-        self.metastore.drop_table(spec.database, spec.name)
-        if not spec.external:
-            self.files.delete_all(spec.location)
-        return res
-
-    def _select(self, where: Where, query: exp.Expr) -> StatementResult:
-        tr = self._translate(where, query)
-        self._materialize(tr)
-        rel = self.con.sql("FROM __result")
-        names = rel.columns
-        n = len(names) - tr.hidden
-        cols = ", ".join(serde.ident(c) for c in names[:n])
-        rows = self.con.execute(f"SELECT {cols} FROM __result").fetchall()
-        res = StatementResult(number=0, kind="SELECT", line=0, column=0)
-        res.columns = _hive_names(query, list(names[:n]))
-        res.select_rows = [tuple(None if v is None else serde.hive_text(v) for v in row) for row in rows]
-        res.malformed = self._flags(tr)
-        res.input_tables = tr.input_tables
-        self.con.execute("DROP TABLE IF EXISTS __result")
-        return res
-
-    def _multi_insert(self, where: Where, tree: exp.MultitableInserts) -> StatementResult:
-        """`FROM src INSERT ... SELECT ... INSERT ... SELECT ...`: each insert reads the source."""
-        source = tree.args.get("source")
-        if source is None:
-            raise where.error("a multi-insert needs FROM <table>", tree)
-        done = StatementResult(number=0, kind="INSERT (multi)", line=0, column=0)
-        tables: list[str] = []
-        for insert in tree.expressions:
-            query = insert.expression
-            if isinstance(query, exp.Select) and _from_of(query) is None:
-                query.set("from_", exp.From(this=source.copy()))
-                hoist_joins(query)
-            part = self._insert(where, insert)
-            tables.append(part.table or "")
-            done.rows_written += part.rows_written
-            done.malformed = part.malformed
-            done.input_tables = part.input_tables
-        done.table = ", ".join(tables)
-        return done
-
-    def _insert_directory(self, where: Where, tree: exp.Insert, target: exp.Directory) -> StatementResult:
-        """INSERT OVERWRITE [LOCAL] DIRECTORY 'path' [ROW FORMAT DELIMITED ...] SELECT ..."""
-        path = target.this.this if isinstance(target.this, exp.Literal) else target.this.sql()
-        delim, null_format = "\x01", "\\N"
-        row_format = target.args.get("row_format")
-        if row_format is not None:
-            if row_format.args.get("fields") is not None:
-                delim = ddl.delimiter_byte(row_format.args["fields"].this)
-            if row_format.args.get("null") is not None:
-                null_format = row_format.args["null"].this
-        tr = self._translate(where, tree.expression)
-        self._materialize(tr)
-        rel = self.con.sql("FROM __result")
-        n = len(rel.columns) - tr.hidden
-        spec = TableSpec(
-            name="directory",
-            columns=[(rel.columns[i], ddl.duck_to_hive(str(rel.types[i]))) for i in range(n)],
-            location=path,
-            field_delimiter=delim,
-            null_format=null_format,
-        )
-        res = StatementResult(number=0, kind="INSERT OVERWRITE DIRECTORY", line=0, column=0, table=path)
-        res.rows_written, res.malformed = self._write(where, tr, spec, path, overwrite=True)
-        res.input_tables = tr.input_tables
-        return res
-
-    def _insert(self, where: Where, tree: exp.Insert) -> StatementResult:
-        target = tree.this
-        if isinstance(target, exp.Directory):
-            return self._insert_directory(where, tree, target)
-        if not isinstance(target, exp.Table):
-            raise where.error("INSERT needs a target table (INSERT OVERWRITE TABLE name SELECT ...)", tree)
-        spec = self._require(where, target)
-        overwrite = bool(tree.args.get("overwrite"))
-        res = StatementResult(
-            number=0,
-            kind="INSERT OVERWRITE" if overwrite else "INSERT INTO",
-            line=0,
-            column=0,
-            table=target.name,
-        )
-        static: list[tuple[str, str]] = []
-        dynamic: list[str] = []
-        part = target.args.get("partition")
-        if part is not None:
-            if not spec.partitioned_by:
-                raise where.error(f"table {spec.name} is not partitioned", part)
-            for item in part.expressions:
-                if isinstance(item, exp.EQ):
-                    lit = item.expression
-                    static.append(
-                        (item.this.name.lower(), lit.this if isinstance(lit, exp.Literal) else lit.sql())
-                    )
-                else:
-                    dynamic.append(item.name.lower())
-        elif spec.partitioned_by:
-            raise where.error(
-                f"table {spec.name} is partitioned: name the partition with PARTITION (...)", target
-            )
-        tr = self._translate(where, tree.expression)
-        expected = len(spec.columns) + len(dynamic)
-        visible = len(self.con.sql(tr.sql).columns) - tr.hidden
-        if visible != expected:
-            raise where.error(
-                f"Cannot insert into target table because column number/types are different "
-                f"'{target.name}': table has {expected} columns, but query has {visible} columns.",
-                target,
-            )
-        self._materialize(tr)
-        if dynamic:
-            ordered = ddl.ordered_values(spec, [*static, *((d, "") for d in dynamic)], node=part)
-            res.malformed = self._flags(tr)
-            res.rows_written = self._write_dynamic(where, tr, spec, ordered, static, dynamic, overwrite)
-        else:
-            if static:
-                values = ddl.ordered_values(spec, static, node=part)
-                location = self._partition(spec, values)
-            else:
-                location = spec.location
-            res.rows_written, res.malformed = self._write(where, tr, spec, location, overwrite=overwrite)
-        res.input_tables = tr.input_tables
-        return res
-
-    def _partition(self, spec: TableSpec, values: tuple[tuple[str, str], ...]) -> str:
-        for existing in self.metastore.list_partitions(spec.database, spec.name):
-            if existing.values == values:
-                return existing.location
-        location = partition_location(spec, values)
-        self.metastore.add_partition(
-            spec.database, spec.name, PartitionSpec(values=values, location=location)
-        )
-        return location
-
-    # --- writing -------------------------------------------------------------------------
-
-    def _materialize(self, tr: Translated) -> None:
-        self.con.execute("DROP TABLE IF EXISTS __result")
-        self.con.execute(f"CREATE TEMP TABLE __result AS {tr.sql}")
-
-    def _flags(self, tr: Translated) -> Malformed:
-        found = Malformed()
-        for flag in tr.flags:
-            row = self.con.execute(
-                f"SELECT CAST(coalesce(sum({serde.ident(flag.name)}), 0) AS HUGEINT) FROM __result"
-            ).fetchone()
-            packed = int(row[0]) if row else 0
-            found.short_lines += packed % FLAG_SHIFT
-            found.bad_json += packed // FLAG_SHIFT
-        return found
-
-    def _converted(self, tr: Translated, spec: TableSpec, skip_tail: int = 0) -> list[str]:
-        rel = self.con.sql("FROM __result")
-        names, types = rel.columns, [str(t) for t in rel.types]
-        n = len(names) - tr.hidden - skip_tail
-        csv = spec.row_format == "csv_serde"
-        return [
-            serde.write_expr(serde.ident(names[i]), types[i], spec.columns[i][1], csv=csv, spec=spec)
-            + f" AS c{i}"
-            for i in range(n)
-        ]
-
-    def _copy(self, spec: TableSpec, select_list: list[str], where_sql: str = "") -> tuple[Path, Path, int]:
-        gzip = self.hiveconf.get("hive.exec.compress.output", "false").lower() == "true"
-        stage = self.files.staging_dir()
-        out = stage / ("000000_0.gz" if gzip else "000000_0")
-        query = f"SELECT {', '.join(select_list)} FROM __result {where_sql}"
-        row = self.con.execute(
-            f"COPY ({query}) TO {serde.sql_str(str(out))} {serde.copy_options(spec, gzip=gzip)}"
-        ).fetchone()
-        return stage, out, int(row[0]) if row else 0
-
-    def _write(
-        self, where: Where, tr: Translated, spec: TableSpec, location: str, *, overwrite: bool
-    ) -> tuple[int, Malformed]:
-        malformed = self._flags(tr)
-        stage, out, rows = self._copy(spec, self._converted(tr, spec))
-        self.con.execute("DROP TABLE IF EXISTS __result")
-        if overwrite:
-            self.files.overwrite(location, stage)
-        else:
-            self.files.append(location, out)
-        return rows, malformed
-
-    def _write_dynamic(
-        self,
-        where: Where,
-        tr: Translated,
-        spec: TableSpec,
-        ordered: tuple[tuple[str, str], ...],
-        static: list[tuple[str, str]],
-        dynamic: list[str],
-        overwrite: bool,
-    ) -> int:
-        names = self.con.sql("FROM __result").columns
-        n = len(names) - tr.hidden
-        dyn_cols = names[n - len(dynamic) : n]
-        cols = ", ".join(serde.ident(c) for c in dyn_cols)
-        combos = self.con.execute(
-            f"SELECT DISTINCT {', '.join(f'CAST({serde.ident(c)} AS VARCHAR)' for c in dyn_cols)} "
-            f"FROM __result ORDER BY ALL NULLS FIRST"
-        ).fetchall()
-        total = 0
-        select_list = self._converted(tr, spec, skip_tail=len(dynamic))
-        for combo in combos:
-            given = dict(static)
-            conds = []
-            for col, name, value in zip(dyn_cols, dynamic, combo, strict=True):
-                given[name] = "__HIVE_DEFAULT_PARTITION__" if value is None else str(value)
-                conds.append(
-                    f"CAST({serde.ident(col)} AS VARCHAR) IS NOT DISTINCT FROM "
-                    f"{'NULL' if value is None else serde.sql_str(str(value))}"
-                )
-            values = tuple((k, given[k]) for k, _ in ordered)
-            location = self._partition(spec, values)
-            stage, out, rows = self._copy(spec, select_list, "WHERE " + " AND ".join(conds))
-            if overwrite:
-                self.files.overwrite(location, stage)
-            else:
-                self.files.append(location, out)
-            total += rows
-        del cols
-        self.con.execute("DROP TABLE IF EXISTS __result")
-        return total
 
     # --- commands sqlglot does not parse -------------------------------------------------
 

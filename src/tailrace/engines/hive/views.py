@@ -45,7 +45,8 @@ def create(engine: HiveEngine, where: Where, tree: exp.Create) -> StatementResul
     if existing is not None and VIEW_KEY not in existing.properties:
         raise where.error(f"{target.name} is a table, not a view", target)
     query = tree.expression
-    tr = engine._translate(where, query)
+    # Only the query's columns are wanted: no tie-breaker (which could read the tables first).
+    tr = engine._translate(where, query, stable=False)
     rel = engine.con.sql(tr.sql)
     n = len(rel.columns) - tr.hidden
     columns = [(rel.columns[i], ddl.duck_to_hive(str(rel.types[i]))) for i in range(n)]

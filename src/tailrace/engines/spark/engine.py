@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tailrace.engines.abc import Capabilities, EngineSetup, ScriptEngine, ScriptRequest
+from tailrace.engines.abc import Capabilities, EngineSetup, ScriptRequest
 from tailrace.engines.metastore import Metastore
 from tailrace.engines.result import HiveError, ScriptResult
+from tailrace.engines.runner import HiveRunner, log_lines
 from tailrace.engines.spark import session as sessions
 from tailrace.engines.spark.session import SparkOptions, SparkUnavailable
 from tailrace.storage import Storage
 
 
-class SparkEngine(ScriptEngine):
+class SparkEngine(HiveRunner):
     name = "spark"
     capabilities = Capabilities(
         distributed=True,
@@ -29,13 +29,9 @@ class SparkEngine(ScriptEngine):
     def __init__(self, setup: EngineSetup) -> None:
         super().__init__(setup)
         self.options = options_of(setup)
-        self._lock = threading.Lock()
-        self._running: Any = None
 
     def run(self, request: ScriptRequest) -> ScriptResult:
-        def echo(line: str) -> None:
-            request.log.write(line + "\n")
-
+        echo = log_lines(request)
         try:
             shared, started = sessions.acquire(self.options)
         except SparkUnavailable as exc:
@@ -52,33 +48,13 @@ class SparkEngine(ScriptEngine):
             hive = open_hive(
                 storage, self.setup.metastore_for(request.owner), shared, self.options, self.setup.threads
             )
-            with self._lock:
-                self._running = hive
-            try:
-                for spec in request.tables:
-                    hive.register_table(spec)
+
+            def ready() -> None:
                 echo(f"spark: run ready in {time.monotonic() - t0:.2f} s (per-attempt overhead)")
-                return hive.run_script(
-                    request.text,
-                    request.variables,
-                    source=request.source,
-                    echo=echo,
-                    hiveconf=request.hiveconf,
-                    on_statement=request.on_statement,
-                    echo_statements=True,
-                    cancelled=request.cancelled,
-                )
-            finally:
-                with self._lock:
-                    self._running = None
-                hive.close()
+
+            return self.run_on(hive, request, ready=ready)
         finally:
             sessions.release(shared)
-
-    def interrupt(self) -> None:
-        with self._lock:
-            if self._running is not None:
-                self._running.interrupt()
 
 
 def options_of(setup: EngineSetup) -> SparkOptions:

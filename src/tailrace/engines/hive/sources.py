@@ -1,0 +1,241 @@
+"""Table reads shared by a script's statements, and a tie-breaker that keeps both cores busy.
+
+The translator orders ties of a top-level ORDER BY by `row_number() OVER ()` (Hive's input
+order). DuckDB numbers rows on one thread, so the JSON extraction and sort below it ran on one
+core. When every row of the query comes from one table (filtered, or widened by json_tuple, but
+never multiplied or merged) that number's order is the order of the rows DuckDB reads: the
+query's FROM item is read into a temporary table once (in parallel, insertion order kept) and
+ties are ordered by its `rowid` instead. A later statement of the script whose SQL holds the
+same FROM item (the seed script's two statements share `fluentLog LATERAL VIEW json_tuple(...)`)
+reads that table, so the input is decompressed, parsed and its JSON extracted once per script.
+
+The SQL text is edited in place (never regenerated from a parse, which could change its
+meaning): the tie-breaker, and the one FROM item, found by its tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from tailrace.engines.hive import serde
+
+_TIE = "ROW_NUMBER() OVER () AS __rn"
+_ROW = "__row"
+_TABLE = "__m"
+# Functions that return several rows per input row in a SELECT list.
+_SET_RETURNING = {"unnest", "generate_series", "range", "generate_subscripts"}
+
+
+@dataclass
+class _Read:
+    sql: str
+    files: tuple[tuple[str, int, int], ...]
+    """(path, size, mtime_ns) of every input file: a rewritten file is a different read."""
+    table: bool = False
+    """Materialised as a temporary table (else a view)."""
+
+
+@dataclass
+class _Kept:
+    table: str
+    base: str
+    """The table view it reads (when that read changes, the kept rows go)."""
+
+
+class SourceTables:
+    """The temporary view per Hive table a script reads (named as the translator refers to
+    it), and the FROM items kept as tables for the script's later statements."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._reads: dict[str, _Read] = {}
+        self._kept: dict[str, _Kept] = {}
+        """SQL text of a FROM item -> the table holding its rows."""
+        self._n = 0
+
+    def define(self, name: str, sql: str, files: Sequence[str], *, lenient: bool) -> None:
+        """Make the view `name` read `sql`. When the same files were read before (and are
+        unchanged) the view and the rows kept from it stay. Lenient reads count the lines they
+        drop per statement, so they are never reused."""
+        read = _Read(sql, _stats(files))
+        old = self._reads.get(name)
+        if old is not None and not lenient and (old.sql, old.files) == (read.sql, read.files):
+            return
+        self._drop(name)
+        self.con.execute(f"CREATE TEMP VIEW {serde.ident(name)} AS {sql}")
+        self._reads[name] = read
+
+    def rewrite(self, sql: str, *, stable: bool) -> str:
+        """`sql` reading the kept tables in place of the FROM items they hold; with `stable`,
+        its `row_number() OVER ()` tie-breaker replaced by a row id where the query allows."""
+        for text, kept in self._kept.items():
+            if text in sql:
+                sql = sql.replace(text, serde.ident(kept.table))
+        if not stable or sql.count(_TIE) != 1:
+            return sql
+        kept_tables = {k.table: k for k in self._kept.values()}
+        found = _single_source(sqlglot.parse_one(sql, read="duckdb"), set(self._reads) | set(kept_tables))
+        if found is None:
+            return sql
+        item, base, outer = found
+        if isinstance(item, exp.Table) and item.name in kept_tables:
+            text, table = serde.ident(item.name), item.name
+        elif isinstance(item, exp.Table):
+            text, table = serde.ident(item.name), base + _TABLE
+            if not self._materialise(base):
+                return sql
+        else:
+            span = _top_from_text(sql)
+            if span is None or any(serde.ident(n) in span for n in self._reads if n != base):
+                return sql  # (kept rows go when their one table is read anew)
+            text, table = span, self._keep(span, base)
+            if not table:
+                return sql
+        if sql.count(text) != 1:
+            return sql
+        numbered = f"(SELECT *, rowid AS {_ROW} FROM {serde.ident(table)})"
+        return sql.replace(_TIE, f"{serde.ident(outer)}.{_ROW} AS __rn").replace(text, numbered)
+
+    def release(self) -> None:
+        """Drop every table kept for later statements (the end of a script); views cost nothing."""
+        for text in list(self._kept):
+            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(text).table)}")
+        for name, read in self._reads.items():
+            if read.table:
+                self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(name + _TABLE)}")
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {serde.ident(name)} AS {read.sql}")
+                read.table = False
+
+    def _materialise(self, name: str) -> bool:
+        """Read the view's rows into the table `name__m` (rowid = position) and point the view
+        at it; False (nothing changed) when DuckDB cannot make the table."""
+        read = self._reads[name]
+        if read.table:
+            return True
+        table = serde.ident(name + _TABLE)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {read.sql}")
+        except duckdb.Error:
+            return False  # the statement itself will meet (and report) the same error
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {serde.ident(name)} AS SELECT * FROM {table}")
+        read.table = True
+        return True
+
+    def _keep(self, text: str, base: str) -> str:
+        """A table of the rows of the FROM item `text` (a parenthesised subquery), in order."""
+        self._n += 1
+        table = f"__kept_{self._n}"
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT * FROM {text} AS __k")
+        except duckdb.Error:
+            return ""  # e.g. two columns of one name: the statement runs as translated
+        self._kept[text] = _Kept(table, base)
+        return table
+
+    def _drop(self, name: str) -> None:
+        for text in [t for t, k in self._kept.items() if k.base == name]:
+            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(text).table)}")
+        old = self._reads.pop(name, None)
+        if old is not None:
+            self.con.execute(f"DROP VIEW IF EXISTS {serde.ident(name)}")
+            if old.table:
+                self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(name + _TABLE)}")
+
+
+def _stats(files: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for f in files:
+        st = os.stat(f)
+        out.append((f, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _from_item(select: exp.Select) -> exp.Expr | None:
+    frm = select.args.get("from_") or select.args.get("from")
+    return frm.this if isinstance(frm, exp.From) else None
+
+
+def _one_to_one(select: exp.Select) -> bool:
+    """Each output row is one input row (a WHERE may drop some): no joins, grouping, windows,
+    limits or set-returning functions."""
+    for key in (
+        "joins",
+        "laterals",
+        "group",
+        "having",
+        "qualify",
+        "distinct",
+        "limit",
+        "offset",
+        "with",
+        "windows",
+    ):
+        if select.args.get(key):
+            return False
+    for e in select.expressions:
+        if e.alias == "__rn":
+            continue  # the tie-breaker being replaced
+        if e.find(exp.AggFunc, exp.Window, exp.Unnest, exp.Explode, exp.Posexplode):
+            return False
+        for fn in e.find_all(exp.Anonymous):
+            if fn.name.lower() in _SET_RETURNING:
+                return False
+    return True
+
+
+def _passes_all(select: exp.Select) -> bool:
+    """The SELECT list has a `*` that passes the row id column up."""
+    return any(
+        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star) for e in select.expressions
+    )
+
+
+def _single_source(tree: exp.Expr, tables: set[str]) -> tuple[exp.Expr, str, str] | None:
+    """(the top FROM item, the table under it, the item's alias) when every row of the query
+    comes from that one table, each at most once."""
+    if not isinstance(tree, exp.Select) or not _one_to_one(tree) or _passes_all(tree):
+        return None  # (a top `*` would show the row id column)
+    tie = next((e for e in tree.expressions if e.alias == "__rn"), None)
+    if not (
+        isinstance(tie, exp.Alias)
+        and isinstance(tie.this, exp.Window)
+        and isinstance(tie.this.this, exp.RowNumber)
+    ):
+        return None
+    top = item = _from_item(tree)
+    while isinstance(item, exp.Subquery) and isinstance(item.this, exp.Select):
+        if not _one_to_one(item.this):
+            return None
+        item = _from_item(item.this)
+    if not isinstance(item, exp.Table) or item.db or item.args.get("sample") or item.name not in tables:
+        return None
+    assert top is not None
+    return top, item.name, top.alias_or_name
+
+
+def _top_from_text(sql: str) -> str | None:
+    """The text of the top SELECT's FROM item when it is a parenthesised subquery."""
+    tokens = sqlglot.tokenize(sql, read="duckdb")
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif tok.token_type == TokenType.FROM and depth == 0:
+            if i + 1 >= len(tokens) or tokens[i + 1].token_type != TokenType.L_PAREN:
+                return None
+            inner = 0
+            for end in tokens[i + 1 :]:
+                inner += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(end.token_type, 0)
+                if inner == 0:
+                    return sql[tokens[i + 1].start : end.end + 1]
+            return None
+    return None
