@@ -312,6 +312,17 @@ _MONTHS = list(calendar.month_name)
 _DAYS = list(calendar.day_name)
 
 
+def _us_week_of_year(when: datetime) -> int:
+    """SimpleDateFormat's `w` in the US locale: weeks start on Sunday and week 1 is the one
+    holding January 1 (so the last days of December can be week 1 of the next year)."""
+    sunday = when - timedelta(days=(when.weekday() + 1) % 7)
+    if (sunday + timedelta(days=6)).year > when.year:
+        return 1
+    jan1 = when.replace(month=1, day=1)
+    offset = (jan1.weekday() + 1) % 7
+    return (when.timetuple().tm_yday - 1 + offset) // 7 + 1
+
+
 def java_date_format(when: datetime, pattern: str) -> str:
     """SimpleDateFormat's letters (G y M d H h m s S E a D u k K z Z w) and quoted text."""
     out: list[str] = []
@@ -361,7 +372,12 @@ def java_date_format(when: datetime, pattern: str) -> str:
         elif ch == "u":
             out.append(str(when.isoweekday()))
         elif ch == "w":
-            out.append(f"{when.isocalendar()[1]:0{n}d}")
+            out.append(f"{_us_week_of_year(when):0{n}d}")
+        elif ch == "W":
+            first = (when.replace(day=1).weekday() + 1) % 7  # Sunday 0, as in the US locale
+            out.append(f"{(when.day - 1 + first) // 7 + 1:0{n}d}")
+        elif ch == "F":
+            out.append(f"{(when.day - 1) // 7 + 1:0{n}d}")
         elif ch == "z":
             out.append("UTC")
         elif ch == "Z":
