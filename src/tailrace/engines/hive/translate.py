@@ -77,6 +77,25 @@ def _ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
+# String functions whose arguments Hive converts to text (argument names of sqlglot's nodes).
+_TEXT_ARGS: dict[type[exp.Expr], tuple[str, ...]] = {
+    exp.RegexpSplit: ("this", "expression"),
+    exp.Length: ("this",),
+    exp.Upper: ("this",),
+    exp.Lower: ("this",),
+    exp.Reverse: ("this",),
+    exp.Ascii: ("this",),
+    exp.Initcap: ("this",),
+    exp.Repeat: ("this",),
+    exp.Pad: ("this", "fill_pattern"),
+    exp.Trim: ("this",),
+    exp.RegexpReplace: ("this", "replacement"),
+    exp.RegexpExtract: ("this",),
+    exp.Substring: ("this",),
+    exp.Translate: ("this", "from_", "to"),
+}
+
+
 class Translator(LateralViews):
     def __init__(self, resolve: Callable[[exp.Table], ResolvedTable], *, timezone: str = "UTC") -> None:
         self.resolve = resolve
@@ -247,6 +266,13 @@ class Translator(LateralViews):
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expr) -> exp.Expr:
+        keys = _TEXT_ARGS.get(type(node))
+        if keys:
+            # Hive's string functions read a number or boolean argument as its text.
+            for key in keys:
+                arg = node.args.get(key)
+                if isinstance(arg, exp.Expr) and (self._numeric(arg) or isinstance(arg, exp.Boolean)):
+                    node.set(key, exp.Cast(this=arg, to=exp.DataType.build("VARCHAR")))
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
