@@ -122,6 +122,7 @@ class LateralViews:
         frm.set("this", sub)
         lateral_alias = alias.name.lower() if alias is not None and alias.name else None
         if lateral_alias:
+            udtf.expand_view_star(select, lateral_alias, [(base_alias, c, c) for c in names])
             for col in select.find_all(exp.Column):
                 if col.table and col.table.lower() == lateral_alias:
                     col.set("table", exp.to_identifier(base_alias))

@@ -270,9 +270,9 @@ class Translator(LateralViews):
         if keys:
             # Hive's string functions read a number or boolean argument as its text.
             for key in keys:
-                arg = node.args.get(key)
-                if isinstance(arg, exp.Expr) and (self._numeric(arg) or isinstance(arg, exp.Boolean)):
-                    node.set(key, exp.Cast(this=arg, to=exp.DataType.build("VARCHAR")))
+                text = node.args.get(key)
+                if isinstance(text, exp.Expr) and (self._numeric(text) or isinstance(text, exp.Boolean)):
+                    node.set(key, exp.Cast(this=text, to=exp.DataType.build("VARCHAR")))
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:

@@ -82,6 +82,24 @@ def lateral_url(select: exp.Select, lateral: exp.Lateral) -> bool:
     return True
 
 
+def _json_tuple_columns(func: exp.Anonymous, names: list[str], item: exp.Expr) -> list[exp.Expr]:
+    """json_tuple(j, 'k1', ...) [AS (a, ...)] in the select list: one column per key, the
+    value as a string (NULL for a missing key, and for NULL or invalid JSON)."""
+    args = list(func.expressions)
+    if len(args) < 2 or not all(isinstance(k, exp.Literal) and k.is_string for k in args[1:]):
+        raise TranslateError("json_tuple needs a JSON value and string literal keys", func)
+    keys = [k.this for k in args[1:]]
+    names = names or [f"c{i}" for i in range(len(keys))]
+    if len(names) != len(keys):
+        raise TranslateError(f"json_tuple gives {len(keys)} columns but the alias names {len(names)}", item)
+    paths = exp.Array(expressions=[exp.Literal.string('$."' + k.replace('"', '\\"') + '"') for k in keys])
+    values = _fn("TRY", _fn("json_extract_string", args[0].copy(), paths))
+    return [
+        exp.alias_(_fn("list_extract", values.copy(), exp.Literal.number(i + 1)), n, quoted=True)
+        for i, n in enumerate(names)
+    ]
+
+
 def _expand(item: exp.Expr) -> list[exp.Expr] | None:
     names: list[str] = []
     func = item
@@ -91,6 +109,8 @@ def _expand(item: exp.Expr) -> list[exp.Expr] | None:
     elif isinstance(item, exp.Alias):
         func = item.this
         names = [item.alias]
+    if isinstance(func, exp.Anonymous) and func.name.lower() == "json_tuple":
+        return _json_tuple_columns(func, names, item)
     if isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple":
         parts = url_parts(func)
         names = names or [f"c{i}" for i in range(len(parts))]
@@ -173,6 +193,19 @@ def _base_columns(base: exp.Expr, table_columns: list[str] | None) -> set[str] |
     return None
 
 
+def expand_view_star(select: exp.Select, view: str, columns: list[tuple[str, str, str]]) -> None:
+    """`SELECT v.*` of a lateral view v folded into the FROM item: v's own columns, given as
+    (table, column held there, name shown)."""
+    for i, item in enumerate(list(select.expressions)):
+        if isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and item.table.lower() == view:
+            cols = [
+                exp.alias_(exp.column(held, table=table, quoted=True), name, quoted=True)
+                for table, held, name in columns
+            ]
+            select.set("expressions", select.expressions[:i] + cols + select.expressions[i + 1 :])
+            return
+
+
 def wrap_explode(
     select: exp.Select, lateral: exp.Lateral, table_columns: list[str] | None
 ) -> tuple[exp.Subquery, str, list[str]] | None:
@@ -213,19 +246,8 @@ def wrap_explode(
     frm.set("this", sub)
     view = alias.name.lower() if alias is not None and alias.name else ""
     rename = {n.lower(): h for n, h in zip(names, held, strict=True)}
-    for i, item in enumerate(list(select.expressions)):
-        if (
-            view
-            and isinstance(item, exp.Column)
-            and isinstance(item.this, exp.Star)
-            and item.table.lower() == view
-        ):
-            cols = [
-                exp.alias_(exp.column(h, table=base_alias, quoted=True), n, quoted=True)
-                for n, h in zip(names, held, strict=True)
-            ]
-            select.set("expressions", select.expressions[:i] + cols + select.expressions[i + 1 :])
-            break
+    if view:
+        expand_view_star(select, view, [(base_alias, h, n) for n, h in zip(names, held, strict=True)])
     if view:
         for col in select.find_all(exp.Column):
             if col.table and col.table.lower() == view:
