@@ -243,7 +243,7 @@ def hive_terms(first: str) -> tuple[str, str]:
     m = re.search(r"Insufficient padding in (LPAD|RPAD)", text)
     if m:
         return f"{m.group(1).lower()} with an empty pad string (Hive fails: / by zero)", m.group(1).lower()
-    if "UNNEST requires a single list or array" in text:
+    if "UNNEST requires a single list or array" in text or "UNNEST() can only be applied to lists" in text:
         return "explode() takes an array or a map as a parameter", "unnest"
     m = re.search(r'Could not choose a best candidate function for the function call "(\w+)\((.*)\)"', text)
     if m:

@@ -11,29 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from tailrace.engines.hive import functions, udtf
+from tailrace.engines.hive.laterals import LateralViews, Source, from_clause
 from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.hive.udtf import hoist_joins
 
 _DUCK = Dialect.get_or_raise("duckdb")
 _REGEX_META = set(".^$*+?()[]{}|\\")
-
-
-@dataclass
-class Source:
-    """A FROM item of the rewritten query whose hidden columns we know."""
-
-    alias: str
-    table: str
-    hidden: list[str] = field(default_factory=list)
-    node: int = 0
-    """id() of the FROM item that has the hidden columns (a subquery reusing the alias has none)."""
 
 
 @dataclass
@@ -83,15 +73,30 @@ def _call(name: str, arg: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=[arg])
 
 
-def _from(select: exp.Select) -> exp.From | None:
-    return select.args.get("from_") or select.args.get("from")
-
-
 def _ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-class Translator:
+# String functions whose arguments Hive converts to text (argument names of sqlglot's nodes).
+_TEXT_ARGS: dict[type[exp.Expr], tuple[str, ...]] = {
+    exp.RegexpSplit: ("this", "expression"),
+    exp.Length: ("this",),
+    exp.Upper: ("this",),
+    exp.Lower: ("this",),
+    exp.Reverse: ("this",),
+    exp.Ascii: ("this",),
+    exp.Initcap: ("this",),
+    exp.Repeat: ("this",),
+    exp.Pad: ("this", "fill_pattern"),
+    exp.Trim: ("this",),
+    exp.RegexpReplace: ("this", "replacement"),
+    exp.RegexpExtract: ("this",),
+    exp.Substring: ("this",),
+    exp.Translate: ("this", "from_", "to"),
+}
+
+
+class Translator(LateralViews):
     def __init__(self, resolve: Callable[[exp.Table], ResolvedTable], *, timezone: str = "UTC") -> None:
         self.resolve = resolve
         self.timezone = timezone
@@ -160,7 +165,11 @@ class Translator:
             for col, typ in resolved.columns.items():
                 self._note_type(col, typ)
             self.sources[alias.lower()] = Source(
-                alias=alias, table=resolved.table, hidden=["__short"], node=id(new)
+                alias=alias,
+                table=resolved.table,
+                hidden=["__short"],
+                node=id(new),
+                columns=list(resolved.columns),
             )
             self.by_node[id(new)] = self.sources[alias.lower()]
 
@@ -168,112 +177,11 @@ class Translator:
         old = self.types.get(column)
         self.types[column] = typ if old in (None, typ) else "unknown"
 
-    # --- LATERAL VIEW ---------------------------------------------------------------------
-
-    def _rewrite_laterals(self, select: exp.Select) -> None:
-        laterals = select.args.get("laterals") or []
-        kept: list[exp.Expr] = []
-        for lateral in laterals:
-            func = lateral.this
-            name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
-            udtf.default_names(lateral)
-            if name == "json_tuple":
-                self._json_tuple(select, lateral)
-            elif any(f(select, lateral) for f in (udtf.lateral_map, udtf.lateral_url, udtf.lateral_inline)):
-                continue
-            elif isinstance(func, exp.Explode | exp.Posexplode):
-                self._explode(lateral)
-                kept.append(lateral)
-            else:
-                raise TranslateError(
-                    f"LATERAL VIEW {func.sql(dialect='hive')[:40]} is not supported "
-                    "(json_tuple, parse_url_tuple, explode, posexplode and inline are)",
-                    func,
-                )
-        select.set("laterals", kept or None)
-
-    def _json_tuple(self, select: exp.Select, lateral: exp.Lateral) -> None:
-        func = lateral.this
-        args = list(func.expressions)
-        if len(args) < 2:
-            raise TranslateError("json_tuple needs a JSON value and at least one key", func)
-        keys: list[str] = []
-        for key in args[1:]:
-            if not (isinstance(key, exp.Literal) and key.is_string):
-                raise TranslateError("json_tuple keys must be string literals", key)
-            keys.append(key.this)
-        alias = lateral.args.get("alias")
-        names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
-        if not names:
-            names = [f"c{i}" for i in range(len(keys))]
-        if len(names) != len(keys):
-            raise TranslateError(
-                f"json_tuple returns {len(keys)} columns but the alias names {len(names)}", lateral
-            )
-        frm = _from(select)
-        if frm is None:
-            raise TranslateError("LATERAL VIEW needs a FROM table", lateral)
-        base = frm.this
-        base_alias = base.alias_or_name
-        self._n += 1
-        n = self._n
-        paths = ", ".join("'$.\"" + k.replace("'", "''").replace('"', '\\"') + "\"'" for k in keys)
-        outs = ", ".join(
-            f"__jt{n}[{i + 1}] AS {_ident(c).sql(dialect='duckdb')}" for i, c in enumerate(names)
-        )
-        template = (
-            f"SELECT * EXCLUDE (__jt{n}, __jin{n}), {outs}, (__jin{n} AND __jt{n} IS NULL) AS __jbad{n} "
-            f"FROM (SELECT {_ident(base_alias).sql(dialect='duckdb')}.*, "
-            f"TRY(__JES__(__JSON__, [{paths}])) AS __jt{n}, __JSON__ IS NOT NULL AS __jin{n} "
-            f"FROM __BASE__) AS __lv{n}"
-        )
-        derived = sqlglot.parse_one(template, read="duckdb")
-        self._generated.update(id(s) for s in derived.find_all(exp.Select))
-        for placeholder in list(derived.find_all(exp.Column)):
-            if placeholder.name == "__JSON__":
-                placeholder.replace(args[0].copy())
-        for fn in list(derived.find_all(exp.Anonymous)):
-            if fn.name == "__JES__":
-                fn.set("this", "json_extract_string")
-        for base_ph in list(derived.find_all(exp.Table)):
-            if base_ph.name == "__BASE__":
-                base_ph.replace(base.copy())
-        sub = exp.Subquery(this=derived, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
-        frm.set("this", sub)
-        lateral_alias = alias.name.lower() if alias is not None and alias.name else None
-        if lateral_alias:
-            for col in select.find_all(exp.Column):
-                if col.table and col.table.lower() == lateral_alias:
-                    col.set("table", exp.to_identifier(base_alias))
-        for c in names:
-            self._note_type(c.lower(), "string")
-        source = self.sources.get(base_alias.lower())
-        hidden = (source.hidden if source else []) + [f"__jbad{n}"]
-        table = source.table if source else ""
-        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden, node=id(sub))
-        self.by_node[id(sub)] = self.sources[base_alias.lower()]
-
-    def _explode(self, lateral: exp.Lateral) -> None:
-        if lateral.args.get("outer"):
-            arg = lateral.this.this
-            # OUTER keeps the row when the array is NULL or empty: explode one NULL instead.
-            lateral.this.set(
-                "this",
-                sqlglot.parse_one(
-                    "CASE WHEN len(__A__) > 0 THEN __A__ ELSE [NULL] END", read="duckdb"
-                ).transform(lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "__A__" else n),
-            )
-            lateral.set("outer", False)
-        alias = lateral.args.get("alias")
-        if alias is not None:
-            for c in alias.columns:
-                self._note_type(c.name.lower(), "unknown")
-
     # --- SELECT * ----------------------------------------------------------------------------
 
     def _select_sources(self, select: exp.Select) -> list[Source]:
         items: list[exp.Expr] = []
-        frm = _from(select)
+        frm = from_clause(select)
         if frm is not None:
             items.append(frm.this)
         items += [
@@ -358,6 +266,13 @@ class Translator:
         return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expr) -> exp.Expr:
+        keys = _TEXT_ARGS.get(type(node))
+        if keys:
+            # Hive's string functions read a number or boolean argument as its text.
+            for key in keys:
+                text = node.args.get(key)
+                if isinstance(text, exp.Expr) and (self._numeric(text) or isinstance(text, exp.Boolean)):
+                    node.set(key, exp.Cast(this=text, to=exp.DataType.build("VARCHAR")))
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:

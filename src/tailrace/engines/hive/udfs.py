@@ -22,8 +22,8 @@ from duckdb.func import FunctionNullHandling
 from duckdb.sqltypes import BIGINT, BLOB, DOUBLE, VARCHAR
 
 from tailrace.engines.hive import udfs_bytes, udfs_stats
+from tailrace.engines.hive.udfs_format import format_number, format_pattern, printf
 
-MAX_WIDTH = 10_000
 _JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
 
 
@@ -84,65 +84,6 @@ def find_in_set(needle: str, haystack: str) -> int:
         return 0
     parts = haystack.split(",")
     return parts.index(needle) + 1 if needle in parts else 0
-
-
-_PRINTF = re.compile(r"%([-#+ 0,(]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
-
-
-def printf(fmt: str, args: list[Any]) -> str:
-    """java.util.Formatter's common conversions (%s %d %f %e %x %o %c %b %%)."""
-    it = iter(args)
-
-    def one(m: re.Match[str]) -> str:
-        flags, width, prec, conv = m.group(1), m.group(2), m.group(3), m.group(4)
-        if int(width or 0) > MAX_WIDTH or int(prec or 0) > MAX_WIDTH:
-            # A script must not make the server build gigabyte strings.
-            raise ValueError("printf width or precision too large")
-        if conv == "%":
-            return "%"
-        if conv == "n":
-            return "\n"
-        value = next(it, None)
-        py_flags = flags.replace("(", "")
-        spec = f"%{py_flags.replace(',', '')}{width or ''}"
-        if conv in "sS":
-            text = "null" if value is None else _java_str(value)
-            text = text[: int(prec)] if prec else text
-            out = (spec + "s") % text
-            return out.upper() if conv == "S" else out
-        if conv in "bB":
-            return (spec + "s") % ("false" if value in (None, False) else "true")
-        if value is None:
-            return "null"
-        if conv == "d":
-            if "," in flags:
-                return (f"{{:{'<' if '-' in flags else '>'}{width or ''},}}").format(int(value))
-            return (spec + "d") % int(value)
-        if conv in "fFeEgG":
-            if "," in flags:
-                return f"{float(value):{width or ''},.{prec or 6}f}"
-            return (spec + f".{prec or 6}{conv}") % float(value)
-        if conv in "xXoc":
-            return (spec + conv) % (int(value) if conv != "c" else chr(int(value)))
-        return m.group(0)
-
-    return _PRINTF.sub(one, fmt)
-
-
-def _java_str(value: Any) -> str:
-    from tailrace.engines.hive.serde import hive_text
-
-    return hive_text(value)
-
-
-def format_number(value: float, places: int) -> str | None:
-    """'#,###,###.##' rounded HALF_EVEN to `places` decimals (DecimalFormat)."""
-    if places < 0 or places > MAX_WIDTH:
-        return None
-    from decimal import ROUND_HALF_EVEN, Decimal
-
-    d = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return f"{d:,.{places}f}"
 
 
 def parse_url(url: str, part: str, key: str | None = None) -> str | None:
@@ -312,6 +253,17 @@ _MONTHS = list(calendar.month_name)
 _DAYS = list(calendar.day_name)
 
 
+def _us_week_of_year(when: datetime) -> int:
+    """SimpleDateFormat's `w` in the US locale: weeks start on Sunday and week 1 is the one
+    holding January 1 (so the last days of December can be week 1 of the next year)."""
+    sunday = when - timedelta(days=(when.weekday() + 1) % 7)
+    if (sunday + timedelta(days=6)).year > when.year:
+        return 1
+    jan1 = when.replace(month=1, day=1)
+    offset = (jan1.weekday() + 1) % 7
+    return (when.timetuple().tm_yday - 1 + offset) // 7 + 1
+
+
 def java_date_format(when: datetime, pattern: str) -> str:
     """SimpleDateFormat's letters (G y M d H h m s S E a D u k K z Z w) and quoted text."""
     out: list[str] = []
@@ -361,7 +313,12 @@ def java_date_format(when: datetime, pattern: str) -> str:
         elif ch == "u":
             out.append(str(when.isoweekday()))
         elif ch == "w":
-            out.append(f"{when.isocalendar()[1]:0{n}d}")
+            out.append(f"{_us_week_of_year(when):0{n}d}")
+        elif ch == "W":
+            first = (when.replace(day=1).weekday() + 1) % 7  # Sunday 0, as in the US locale
+            out.append(f"{(when.day - 1 + first) // 7 + 1:0{n}d}")
+        elif ch == "F":
+            out.append(f"{(when.day - 1) // 7 + 1:0{n}d}")
         elif ch == "z":
             out.append("UTC")
         elif ch == "Z":
@@ -441,6 +398,7 @@ _FUNCTION_NAMES = (
     "__hive_json_path",
     "__hive_find_in_set",
     "__hive_format_number",
+    "__hive_format_pattern",
     "__hive_parse_url",
     "__hive_parse_url_key",
     "__hive_sentences",
@@ -482,6 +440,7 @@ def _table() -> list[tuple[str, Any, list[Any], Any]]:
         ("__hive_json_path", get_json_object, [VARCHAR, VARCHAR], VARCHAR),
         ("__hive_find_in_set", find_in_set, [VARCHAR, VARCHAR], BIGINT),
         ("__hive_format_number", format_number, [DOUBLE, BIGINT], VARCHAR),
+        ("__hive_format_pattern", format_pattern, [DOUBLE, VARCHAR], VARCHAR),
         ("__hive_parse_url", parse_url_2, [VARCHAR, VARCHAR], VARCHAR),
         ("__hive_parse_url_key", parse_url, [VARCHAR, VARCHAR, VARCHAR], VARCHAR),
         ("__hive_sentences", sentences, [VARCHAR], duckdb.list_type(duckdb.list_type(VARCHAR))),

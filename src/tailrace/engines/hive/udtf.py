@@ -82,6 +82,24 @@ def lateral_url(select: exp.Select, lateral: exp.Lateral) -> bool:
     return True
 
 
+def _json_tuple_columns(func: exp.Anonymous, names: list[str], item: exp.Expr) -> list[exp.Expr]:
+    """json_tuple(j, 'k1', ...) [AS (a, ...)] in the select list: one column per key, the
+    value as a string (NULL for a missing key, and for NULL or invalid JSON)."""
+    args = list(func.expressions)
+    if len(args) < 2 or not all(isinstance(k, exp.Literal) and k.is_string for k in args[1:]):
+        raise TranslateError("json_tuple needs a JSON value and string literal keys", func)
+    keys = [k.this for k in args[1:]]
+    names = names or [f"c{i}" for i in range(len(keys))]
+    if len(names) != len(keys):
+        raise TranslateError(f"json_tuple gives {len(keys)} columns but the alias names {len(names)}", item)
+    paths = exp.Array(expressions=[exp.Literal.string('$."' + k.replace('"', '\\"') + '"') for k in keys])
+    values = _fn("TRY", _fn("json_extract_string", args[0].copy(), paths))
+    return [
+        exp.alias_(_fn("list_extract", values.copy(), exp.Literal.number(i + 1)), n, quoted=True)
+        for i, n in enumerate(names)
+    ]
+
+
 def _expand(item: exp.Expr) -> list[exp.Expr] | None:
     names: list[str] = []
     func = item
@@ -91,6 +109,8 @@ def _expand(item: exp.Expr) -> list[exp.Expr] | None:
     elif isinstance(item, exp.Alias):
         func = item.this
         names = [item.alias]
+    if isinstance(func, exp.Anonymous) and func.name.lower() == "json_tuple":
+        return _json_tuple_columns(func, names, item)
     if isinstance(func, exp.Anonymous) and func.name.lower() == "parse_url_tuple":
         parts = url_parts(func)
         names = names or [f"c{i}" for i in range(len(parts))]
@@ -106,6 +126,8 @@ def _expand(item: exp.Expr) -> list[exp.Expr] | None:
             return [_unnest(_fn("map_keys", arg), k), _unnest(_fn("map_values", arg.copy()), v)]
         if func is item:
             return [_unnest(arg, "col")]
+        if isinstance(item, exp.Aliases) and len(names) == 1:  # `AS (c)`: one name in parentheses
+            return [_unnest(arg, names[0])]
         return None
     if isinstance(func, exp.Posexplode):
         arg = func.this
@@ -153,6 +175,86 @@ def select_list(select: exp.Select) -> None:
             changed = True
     if changed:
         select.set("expressions", out)
+
+
+def _outer(arg: exp.Expr) -> exp.Expr:
+    """OUTER keeps the row when the list is NULL or empty: one NULL is exploded instead."""
+    has = exp.GT(this=_fn("len", arg), expression=exp.Literal.number(0))
+    return exp.If(this=has, true=arg.copy(), false=exp.Array(expressions=[exp.Null()]))
+
+
+def _base_columns(base: exp.Expr, table_columns: list[str] | None) -> set[str] | None:
+    if table_columns is not None:
+        return {c.lower() for c in table_columns}
+    if isinstance(base, exp.Subquery) and isinstance(base.this, exp.Select):
+        if any(isinstance(e, exp.Star) or e.find(exp.Star) for e in base.this.expressions):
+            return None
+        return {e.alias_or_name.lower() for e in base.this.expressions}
+    return None
+
+
+def expand_view_star(select: exp.Select, view: str, columns: list[tuple[str, str, str]]) -> None:
+    """`SELECT v.*` of a lateral view v folded into the FROM item: v's own columns, given as
+    (table, column held there, name shown)."""
+    for i, item in enumerate(list(select.expressions)):
+        if isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and item.table.lower() == view:
+            cols = [
+                exp.alias_(exp.column(held, table=table, quoted=True), name, quoted=True)
+                for table, held, name in columns
+            ]
+            select.set("expressions", select.expressions[:i] + cols + select.expressions[i + 1 :])
+            return
+
+
+def wrap_explode(
+    select: exp.Select, lateral: exp.Lateral, table_columns: list[str] | None
+) -> tuple[exp.Subquery, str, list[str]] | None:
+    """LATERAL VIEW [OUTER] explode/posexplode over the FROM item as select-list unnests in a
+    subquery that takes the FROM item's alias: `(SELECT b.*, unnest(x) AS c FROM b) AS b`.
+    Each input row's values then come out together and in order, as Hive gives them (DuckDB
+    plans a joined UNNEST as a hash join, which keeps no order, so a LIMIT without ORDER BY
+    would keep other rows than Hive's). None when the view reads a joined table."""
+    func = lateral.this
+    frm = select.args.get("from_") or select.args.get("from")
+    if not isinstance(func, exp.Explode) or frm is None or not frm.this.alias_or_name:
+        return None
+    base = frm.this
+    base_alias = base.alias_or_name
+    arg = func.this
+    if any(c.table and c.table.lower() != base_alias.lower() for c in arg.find_all(exp.Column)):
+        return None
+    alias = lateral.args.get("alias")
+    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    if isinstance(func, exp.Posexplode):
+        lists = [_fn("range", _fn("len", arg.copy())), arg.copy()]
+    elif len(names) == 2:
+        lists = [_fn("map_keys", arg.copy()), _fn("map_values", arg.copy())]
+    else:
+        lists = [arg.copy()]
+    known = _base_columns(base, table_columns)
+    if len(names) != len(lists) or known is None:
+        return None
+    # A name the FROM item has too (`explode(map) t` gives key, value; src has them) is held
+    # under another name; Hive reads it only as t.key (a bare `key` is ambiguous there).
+    held = [f"__lv_{n}" if n.lower() in known else n for n in names]
+    if lateral.args.get("outer"):
+        lists = [_outer(x) for x in lists]
+    star = exp.Column(this=exp.Star(), table=exp.to_identifier(base_alias))
+    inner = exp.select(star, *(_unnest(x, n) for x, n in zip(lists, held, strict=True)))
+    inner = inner.from_(base.copy())
+    sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
+    frm.set("this", sub)
+    view = alias.name.lower() if alias is not None and alias.name else ""
+    rename = {n.lower(): h for n, h in zip(names, held, strict=True)}
+    if view:
+        expand_view_star(select, view, [(base_alias, h, n) for n, h in zip(names, held, strict=True)])
+    if view:
+        for col in select.find_all(exp.Column):
+            if col.table and col.table.lower() == view:
+                col.set("table", exp.to_identifier(base_alias))
+                if col.name.lower() in rename:
+                    col.set("this", exp.to_identifier(rename[col.name.lower()], quoted=True))
+    return sub, base_alias, held
 
 
 def default_names(lateral: exp.Lateral) -> None:
