@@ -93,6 +93,33 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}")
 
+    def stage(self, bucket: str, key: str) -> tuple[BinaryIO, Path]:
+        """A hidden temporary file beside the object (same filesystem, never listed) for a writer
+        that streams the body itself, then calls `adopt`. The writer's pid is in the name, so
+        recovery removes the files of writers that died."""
+        path = self._path(bucket, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}")
+        return os.fdopen(fd, "wb"), Path(tmp)
+
+    def adopt(self, bucket: str, key: str, staged: Path) -> None:
+        """Make a file from `stage` the object: durable (fsync) before it appears, then one atomic
+        rename, as `put` does. The staged file is gone afterwards, whatever happens."""
+        path = self._path(bucket, key)
+        try:
+            fd = os.open(staged, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(staged, path)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         path = self._path(bucket, key)
         try:
