@@ -36,7 +36,7 @@ def verify(
     raw_path: str,
     raw_query: str,
     headers: list[tuple[str, str]],
-    body: bytes,
+    body: bytes | None,
     secret_for: Callable[[str], str | None],
     now: datetime,
 ) -> Verified:
@@ -76,10 +76,14 @@ def verify(
             "InvalidAccessKeyId", f"access key {auth.access_key_id!r} is not known (or disabled)", 403
         )
     claimed = lower.get("x-amz-content-sha256")
+    # body None: the caller streams the body and compares its SHA-256 with the claimed one
+    # (payload_mismatch) before anything it wrote becomes visible.
     if claimed is None:
+        if body is None:
+            raise S3Error("InvalidRequest", "a streamed body needs X-Amz-Content-SHA256", 400)
         claimed = hashlib.sha256(body).hexdigest()
-    elif claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
-        raise S3Error("XAmzContentSHA256Mismatch", "X-Amz-Content-SHA256 does not match the body", 400)
+    elif body is not None and claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
+        raise payload_mismatch()
     canonical = "\n".join(
         (
             method.upper(),
@@ -99,6 +103,10 @@ def verify(
         )
     key = sigv4.signing_key(secret, auth.date, auth.region, auth.service)
     return Verified(auth.access_key_id, auth.signature, key, amz, auth.scope)
+
+
+def payload_mismatch() -> S3Error:
+    return S3Error("XAmzContentSHA256Mismatch", "X-Amz-Content-SHA256 does not match the body", 400)
 
 
 def decode_chunked(body: bytes, verified: Verified | None, *, signed: bool) -> bytes:
