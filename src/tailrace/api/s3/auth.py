@@ -63,7 +63,7 @@ def verify(
     if not amz:
         raise S3Error("AccessDenied", "a signed request needs an X-Amz-Date header", 403)
     try:
-        when = datetime.strptime(amz, "%Y%m%dT%H%M%SZ").replace(tzinfo=now.tzinfo)
+        when = _amz_date(amz).replace(tzinfo=now.tzinfo)
     except ValueError:
         raise S3Error("AccessDenied", f"X-Amz-Date {amz!r} is not YYYYMMDDTHHMMSSZ", 403)
     if abs(now - when) > sigv4.MAX_SKEW:
@@ -103,6 +103,15 @@ def verify(
         )
     key = sigv4.signing_key(secret, auth.date, auth.region, auth.service)
     return Verified(auth.access_key_id, auth.signature, key, amz, auth.scope)
+
+
+def _amz_date(text: str) -> datetime:
+    """YYYYMMDDTHHMMSSZ, as strptime reads it but at a tenth of its cost (every request has one)."""
+    if len(text) != 16 or text[8] != "T" or text[15] != "Z" or not (text[:8] + text[9:15]).isdigit():
+        raise ValueError(text)
+    return datetime(
+        int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]), int(text[13:15])
+    )
 
 
 def payload_mismatch() -> S3Error:

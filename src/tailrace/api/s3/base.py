@@ -61,17 +61,27 @@ class S3Base:
         return self.meta_root / bucket / (key + ".json")
 
     def _write_meta(self, req: Req, etag: str, size: int) -> None:
+        """Replace the sidecar by rename (readers see the old one or the new one). Not synced:
+        it is derived (a sidecar that does not match the object's size is ignored)."""
         user = {k[len("x-amz-meta-") :]: v for k, v in req.headers.items() if k.startswith("x-amz-meta-")}
-        path = self._meta_path(req.bucket, req.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
         data = {
             "etag": etag,
             "size": size,
             "content_type": req.headers.get("content-type") or None,
             "metadata": user,
         }
-        tmp.write_text(json.dumps(data))
+        path = os.fspath(self._meta_path(req.bucket, req.key))
+        folder, name = os.path.split(path)
+        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # the first object under this prefix
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, json.dumps(data).encode())
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
 
     def _meta(self, bucket: str, key: str, size: int) -> dict[str, Any]:
