@@ -173,3 +173,34 @@ def test_readers_see_one_whole_version_while_large_puts_replace_it(world: World)
         done.set()
         reader.join()
     assert seen and all(body in versions for body in seen)
+
+
+def test_streamed_parts_are_checked_like_objects(world: World) -> None:
+    c = s3(world, world.alice)
+    c.create_bucket(Bucket="big")
+    up = c.create_multipart_upload(Bucket="big", Key="m")["UploadId"]
+    first, last = os.urandom(5 * BLOCK), os.urandom(BIG)
+
+    def tamper(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        request.body = b"X" + body[1:]
+
+    bad = s3(world, world.alice)
+    bad.meta.events.register("before-send.s3.UploadPart", tamper)
+    with pytest.raises(ClientError) as e:
+        bad.upload_part(Bucket="big", Key="m", UploadId=up, PartNumber=1, Body=first)
+    assert code(e) == "XAmzContentSHA256Mismatch"
+    assert c.list_parts(Bucket="big", Key="m", UploadId=up).get("Parts", []) == []
+    with pytest.raises(ClientError) as e:  # another owner's key, a good signature
+        s3(world, world.bob).upload_part(Bucket="big", Key="m", UploadId=up, PartNumber=1, Body=first)
+    assert code(e) == "AccessDenied"
+    etags = [
+        c.upload_part(Bucket="big", Key="m", UploadId=up, PartNumber=n, Body=body)["ETag"]
+        for n, body in ((1, first), (2, last))
+    ]
+    assert etags == [f'"{hashlib.md5(b).hexdigest()}"' for b in (first, last)]
+    c.complete_multipart_upload(Bucket="big", Key="m", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})  # fmt: skip
+    assert c.get_object(Bucket="big", Key="m")["Body"].read() == first + last
+    assert staged_files(world, "big") == []
+    assert not [p for p in (world.home / "s3" / ".multipart").rglob("*") if p.is_file()]

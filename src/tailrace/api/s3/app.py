@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from tailrace.api.s3 import auth
 from tailrace.api.s3.base import Req, xml_response
 from tailrace.api.s3.bucket_ops import BucketOps
+from tailrace.api.s3.multipart import Upload
 from tailrace.api.s3.objects import byte_range, conditions, weak_etag
 from tailrace.api.s3.spool import Spool, streamable
 from tailrace.api.s3.xml import S3Error, children, document, http_date, iso, parse, text
@@ -132,8 +133,17 @@ class S3Api(BucketOps):
             raise
 
     def _stage_put(self, scope: dict[str, Any]) -> tuple[Req, BinaryIO, Path] | None:
+        """Checks as the buffered path makes them, then a staged file: beside the object for
+        PutObject, in the upload's directory for UploadPart."""
         req = self._request(scope, None)
-        if not (req.bucket and req.key and req.method == "PUT" and not req.query):
+        if not (req.bucket and req.key and req.method == "PUT"):
+            return None
+        if set(req.query) == {"partNumber", "uploadId"}:
+            self._own(req)
+            up, number = self._part_of(req)
+            out, tmp = self.multipart.stage_part(up, number)
+            return req, out, tmp
+        if req.query:
             return None
         self._own(req)
         self._check_key(req.key)
@@ -146,8 +156,12 @@ class S3Api(BucketOps):
         if spool.sha256 is not None and spool.sha256.hexdigest() != req.headers.get("x-amz-content-sha256"):
             raise auth.payload_mismatch()
         self._check_md5(req, spool.md5.digest())
-        self.store.adopt(req.bucket, req.key, tmp, storage_class=self._class(req))
         etag = spool.md5.hexdigest()
+        if req.query:
+            up, number = self._part_of(req)  # checked again: an abort may have come meanwhile
+            self.multipart.commit_part(up, number, tmp, etag)
+            return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+        self.store.adopt(req.bucket, req.key, tmp, storage_class=self._class(req))
         self._write_meta(req, etag, spool.size)
         return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
@@ -304,16 +318,25 @@ class S3Api(BucketOps):
             raise S3Error("InvalidObjectState", exc.message, 403)
         return Response(status_code=200 if already else 202)
 
-    def _multipart(self, req: Req) -> Response:
+    def _part_of(self, req: Req) -> tuple[Upload, int]:
+        up = self._upload(req)
+        try:
+            return up, int(req.query["partNumber"])
+        except ValueError:
+            raise S3Error("InvalidArgument", "partNumber must be an integer")
+
+    def _upload(self, req: Req) -> Upload:
         up = self.multipart.get(req.bucket, req.query["uploadId"], req.key)
         if up.owner != req.owner:
             raise S3Error("AccessDenied", "Access Denied", 403)
+        return up
+
+    def _multipart(self, req: Req) -> Response:
+        up = self._upload(req)
         m = req.method
         if m == "PUT" and "partNumber" in req.query:
-            try:
-                n = int(req.query["partNumber"])
-            except ValueError:
-                raise S3Error("InvalidArgument", "partNumber must be an integer")
+            up, n = self._part_of(req)
+            self._check_md5(req, hashlib.md5(req.body, usedforsecurity=False).digest())
             etag = self.multipart.put_part(up, n, req.body)
             return Response(status_code=200, headers={"ETag": f'"{etag}"'})
         if m == "GET":
@@ -341,11 +364,15 @@ class S3Api(BucketOps):
                     wanted.append((int(text(p, "PartNumber") or ""), text(p, "ETag") or ""))
                 except ValueError:
                     raise S3Error("MalformedXML", "PartNumber must be an integer")
-            tmp, etag = self.multipart.assemble(up, wanted, self.store.root / ".multipart" / req.bucket)
+            # Assembled straight into the object's staged file: one copy of the parts, not two.
+            out, tmp = self.store.stage(req.bucket, req.key)
             try:
-                self.store.put(req.bucket, req.key, tmp, storage_class=up.storage_class)
-            finally:
+                with out:
+                    etag = self.multipart.assemble(up, wanted, out)
+            except BaseException:
                 tmp.unlink(missing_ok=True)
+                raise
+            self.store.adopt(req.bucket, req.key, tmp, storage_class=up.storage_class)
             size = self.store.head(req.bucket, req.key)
             self._write_meta(
                 Req(m, req.bucket, req.key, {}, {"content-type": up.content_type or ""}, b"", req.owner),

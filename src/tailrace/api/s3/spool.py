@@ -1,4 +1,4 @@
-"""Large PutObject bodies, streamed to a staged file as they arrive.
+"""Large PutObject and UploadPart bodies, streamed to a staged file as they arrive.
 
 Buffering a body whole, then hashing it for SigV4 (SHA-256), hashing it again for the ETag (MD5)
 and then writing it made three passes plus two copies of the body, one after the other, all
@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
+from urllib.parse import parse_qsl
 
 from tailrace.api.s3.auth import UNSIGNED
 
@@ -26,11 +27,14 @@ _POOL = ThreadPoolExecutor(12, thread_name_prefix="s3-body")
 
 
 def streamable(scope: dict[str, Any]) -> bool:
-    """A PUT whose body can be streamed: its length is declared and large, it is not aws-chunked
+    """A PutObject or UploadPart whose body can be streamed: its length is declared and large, it is not aws-chunked
     (decoded whole, chunk signatures checked), and it says its SHA-256 (or UNSIGNED-PAYLOAD) so
     the signature can be checked before the body is read."""
-    if scope["method"] != "PUT" or scope.get("query_string"):
+    if scope["method"] != "PUT":
         return False
+    query = scope.get("query_string", b"")
+    if query and {k for k, _ in parse_qsl(query.decode("latin-1"))} != {"partNumber", "uploadId"}:
+        return False  # PutObject and UploadPart only
     h = {k.lower(): v for k, v in scope["headers"]}
     try:
         length = int(h.get(b"content-length", b"0"))
