@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .test_up_s3 import create_key, env_for, free_port, stop
+from .test_up_s3 import banner, create_key, env_for, free_port, stop
 
 
 def children(pid: int) -> list[int]:
@@ -78,3 +78,34 @@ def test_processes_must_be_positive(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "tailrace", "s3", "serve", "--processes", "0"],
                          env=env_for(tmp_path), capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0 and "--processes must be at least 1" in out.stderr
+
+
+def test_up_serves_s3_from_s3_processes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tailrace", "up", "--port", "0", "--workers", "1", "--no-resources",
+         "--s3-port", str(port)],
+        env={**env_for(home), "TAILRACE_S3_PROCESSES": "2"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        lines = banner(proc)
+        assert any(f"127.0.0.1:{port} (2 processes)" in line for line in lines), lines
+        s3_children = [
+            pid for pid in children(proc.pid)
+            if b"s3\0serve\0--fd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]  # fmt: skip
+        assert len(s3_children) == 1
+        alice, bob = create_key(home, "alice"), create_key(home, "bob")
+        url = f"http://127.0.0.1:{port}"
+        client(url, alice).create_bucket(Bucket="up-logs")
+        for i in range(6):
+            client(url, alice).put_object(Bucket="up-logs", Key=f"k{i}", Body=b"up")
+            with pytest.raises(ClientError) as e:
+                client(url, bob).get_object(Bucket="up-logs", Key=f"k{i}")
+            assert e.value.response["Error"]["Code"] == "AccessDenied"
+        assert (home / "s3" / "up-logs" / "k5").read_bytes() == b"up"
+    finally:
+        stop(proc)
