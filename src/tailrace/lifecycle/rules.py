@@ -35,7 +35,7 @@ MIN_SIZE_ALL = "all_storage_classes_128K"
 MIN_SIZE_VARIES = "varies_by_storage_class"
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
-_NONCURRENT = (
+NONCURRENT_FIELDS = (
     "NoncurrentVersionTransitions",
     "NoncurrentVersionTransition",
     "NoncurrentVersionExpiration",
@@ -379,7 +379,7 @@ _RULE_FIELDS = {
     "Transition",
     "Expiration",
     "AbortIncompleteMultipartUpload",
-    *_NONCURRENT,
+    *NONCURRENT_FIELDS,
 }
 
 
@@ -392,7 +392,7 @@ def _rule(raw: Any, index: int) -> Rule:
     status = r.get("Status")
     if status not in ("Enabled", "Disabled"):
         raise LifecycleError("MalformedXML", f"{where}.Status: must be Enabled or Disabled, got {status!r}")
-    for name in _NONCURRENT:
+    for name in NONCURRENT_FIELDS:
         if name in r:
             # A shape S3's schema refuses is MalformedXML first (as S3 and moto answer), then
             # the action itself is refused.

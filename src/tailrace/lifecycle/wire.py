@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tailrace.lifecycle.rules import (
-    _NONCURRENT,
+    NONCURRENT_FIELDS,
     LifecycleConfiguration,
     LifecycleError,
     parse_configuration,
@@ -21,7 +21,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-_LISTS = {"Rule", "Transition", "Tag", *_NONCURRENT}
+_LISTS = {"Rule", "Transition", "Tag", *NONCURRENT_FIELDS}
 
 
 def _xml_to_dict(el: ET.Element) -> Any:

@@ -31,21 +31,21 @@ from typing import BinaryIO
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo
 from tailrace.storage.local import LocalStore, is_hidden
-from tailrace.storage.tiers import (  # noqa: F401 (re-exported: the store's public names)
+from tailrace.storage.tiers import (  # noqa: F401 (some re-exported: the store's public names)
     ALL_CLASSES,
     ARCHIVE_CLASSES,
     IO_THREADS,
     READABLE_CLASSES,
     ObjectStateError,
     TierRecord,
-    _abandoned,
-    _as_storage_error,
-    _atomic_write,
-    _compress,
-    _drop_hot,
-    _write_all,
+    abandoned_temp,
+    as_storage_error,
+    atomic_write,
+    compress_into,
+    drop_hot,
     restore_expiry,
     sync_filesystem,
+    write_all,
 )
 
 
@@ -85,7 +85,7 @@ class TieredLocalStore(LocalStore):
 
     def _write_record(self, bucket: str, key: str, rec: TierRecord, *, sync: bool = True) -> None:
         data = json.dumps(rec.to_json()).encode()
-        _atomic_write(self.record_path(bucket, key), lambda out: _write_all(out, data), sync=sync)
+        atomic_write(self.record_path(bucket, key), lambda out: write_all(out, data), sync=sync)
 
     def _live(self, bucket: str, key: str, rec: TierRecord | None) -> TierRecord | None:
         """The record when it governs the object; None when a newer hot copy overrode it."""
@@ -338,9 +338,9 @@ class TieredLocalStore(LocalStore):
         st = self._hot_stat(bucket, key)
 
         try:
-            _atomic_write(self.archive_path(bucket, key), lambda out: _compress(hot, out))
+            atomic_write(self.archive_path(bucket, key), lambda out: compress_into(hot, out))
             self._switch(bucket, key, storage_class, st)
-            _drop_hot(hot, st)
+            drop_hot(hot, st)
         except OSError as exc:
             raise StorageError(f"cannot archive s3://{bucket}/{key}: {exc.strerror or exc}")
         return st.st_size
@@ -369,10 +369,12 @@ class TieredLocalStore(LocalStore):
                 if storage_class not in ARCHIVE_CLASSES:
                     raise StorageError(f"{storage_class} is not an archive class")
                 hot, st = self._path(bucket, key), self._hot_stat(bucket, key)
-                _atomic_write(self.archive_path(bucket, key), functools.partial(_compress, hot), sync=False)
+                atomic_write(
+                    self.archive_path(bucket, key), functools.partial(compress_into, hot), sync=False
+                )
                 return key, storage_class, st
             except (OSError, StorageError) as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
                 return None
 
         def switch(item: tuple[str, str, os.stat_result]) -> tuple[str, os.stat_result] | None:
@@ -381,16 +383,16 @@ class TieredLocalStore(LocalStore):
                 self._switch(bucket, key, storage_class, st, sync=False)
                 return key, st
             except (OSError, StorageError) as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
                 return None
 
         def drop(item: tuple[str, os.stat_result]) -> None:
             key, st = item
             try:
-                _drop_hot(self._path(bucket, key), st)
+                drop_hot(self._path(bucket, key), st)
                 done[key] = st.st_size
             except OSError as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
 
         with ThreadPoolExecutor(IO_THREADS) as pool:
             staged = [x for x in pool.map(copy, moves) if x is not None]
@@ -410,7 +412,7 @@ class TieredLocalStore(LocalStore):
             try:
                 return key, self.set_class(bucket, key, storage_class, sync=False)
             except (OSError, StorageError) as exc:
-                return key, _as_storage_error(bucket, key, exc)
+                return key, as_storage_error(bucket, key, exc)
 
         with ThreadPoolExecutor(IO_THREADS) as pool:
             out = list(pool.map(one, moves))
@@ -452,7 +454,7 @@ class TieredLocalStore(LocalStore):
                     shutil.copyfileobj(gz, out, 1 << 20)
 
             try:
-                _atomic_write(target, inflate)
+                atomic_write(target, inflate)
             except OSError as exc:
                 raise StorageError(f"cannot restore s3://{bucket}/{key}: {exc.strerror or exc}")
         expiry = restore_expiry(now or self._now(), days)
@@ -491,7 +493,7 @@ class TieredLocalStore(LocalStore):
                 for name in files:
                     path = Path(dirpath) / name
                     if name.startswith(".") and name.endswith(".tmp"):
-                        if _abandoned(path):  # a write a crash cut short
+                        if abandoned_temp(path):  # a write a crash cut short
                             path.unlink(missing_ok=True)
                             fixed["orphans_removed"] += 1
                         continue

@@ -62,7 +62,7 @@ class TierRecord:
         )
 
 
-def _abandoned(path: Path) -> bool:
+def abandoned_temp(path: Path) -> bool:
     """A temporary file (.NAME.PID.RANDOM.tmp) whose writer is gone: a write a crash cut short.
     Without a pid in its name, one older than an hour."""
     parts = path.name.rsplit(".", 3)
@@ -102,7 +102,7 @@ def sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None], *, sync: bool = True) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, sync: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The writer's pid in the name: recovery removes the temporary files of dead writers only.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
@@ -118,16 +118,16 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None], *, sync: bool =
         raise
 
 
-def _write_all(out: BinaryIO, data: bytes) -> None:
+def write_all(out: BinaryIO, data: bytes) -> None:
     out.write(data)
 
 
-def _compress(hot: Path, out: BinaryIO) -> None:
+def compress_into(hot: Path, out: BinaryIO) -> None:
     with hot.open("rb") as src, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
         shutil.copyfileobj(src, gz, 1 << 20)
 
 
-def _drop_hot(hot: Path, st: os.stat_result) -> None:
+def drop_hot(hot: Path, st: os.stat_result) -> None:
     """Remove the hot copy that was archived, unless a newer PUT replaced it meanwhile (its record
     then no longer governs: the newer hot copy wins)."""
     try:
@@ -137,7 +137,7 @@ def _drop_hot(hot: Path, st: os.stat_result) -> None:
         pass
 
 
-def _as_storage_error(bucket: str, key: str, exc: BaseException) -> StorageError:
+def as_storage_error(bucket: str, key: str, exc: BaseException) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     what = getattr(exc, "strerror", None) or exc
