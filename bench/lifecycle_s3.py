@@ -1,7 +1,8 @@
 """Lifecycle runs over many objects on the embedded store (wall time, peak memory of the
 `tailrace lifecycle run` process), and the S3 API's GET/PUT throughput against a plain file copy.
 
-    PYTHONPATH=src .venv/bin/python bench/lifecycle_s3.py [--objects 1000000] [--only lifecycle|s3]
+    PYTHONPATH=src .venv/bin/python bench/lifecycle_s3.py [--objects 1000000] [--skip-s3 | --skip-lifecycle]
+        [--s3-processes 2] [--clients 8] [--small 1200]
 """
 
 from __future__ import annotations
@@ -165,8 +166,41 @@ def _small_puts(args: tuple[str, str, str, int, int]) -> float:
     return time.perf_counter() - began
 
 
-def s3_throughput() -> list[str]:
-    """Against `tailrace s3 serve` in its own process (as deployed), boto3 clients in others."""
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process and of its children that are alive (the extra server
+    processes of `--processes N`), from /proc: robust when other work shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _copy_speed(root: Path, src: Path, size: int, count: int) -> float:
+    """MiB/s of copying the file `count` times, each copy fsync'ed (what a durable PUT must do)."""
+    began = time.perf_counter()
+    for i in range(count):
+        shutil.copyfile(src, root / f"copy-{i}.bin")
+        fd = os.open(root / f"copy-{i}.bin", os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    took = time.perf_counter() - began
+    for i in range(count):
+        (root / f"copy-{i}.bin").unlink()
+    return size * count / took / 2**20
+
+
+def s3_throughput(processes: int, clients: int, small: int) -> list[str]:
+    """Against `tailrace s3 serve --processes N` in its own process(es) (as deployed), boto3
+    clients in others. Server CPU per request (all its processes, from /proc) is reported beside
+    the rates: the clients run on the same cores and compete with the server."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -175,8 +209,8 @@ def s3_throughput() -> list[str]:
         env = {**os.environ, "TAILRACE_HOME": str(home)}
         env.pop("TAILRACE_DATABASE_URL", None)
         env.pop("TAILRACE_S3_ENDPOINT_URL", None)
-        server = subprocess.Popen([sys.executable, "-m", "tailrace", "s3", "serve", "--port", str(port)],
-                                  env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        server = subprocess.Popen([sys.executable, "-m", "tailrace", "s3", "serve", "--port", str(port),
+                                   "--processes", str(processes)], env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
         try:
             assert server.stdout is not None and "serving S3" in server.stdout.readline()
             made = subprocess.run([sys.executable, "-m", "tailrace", "keys", "create", "--owner", "bench",
@@ -190,35 +224,32 @@ def s3_throughput() -> list[str]:
                 data = os.urandom(size)
                 src = root / "src.bin"
                 src.write_bytes(data)
-                began = time.perf_counter()
-                for i in range(count):
-                    shutil.copyfile(src, root / f"copy-{i}.bin")
-                    fd = os.open(root / f"copy-{i}.bin", os.O_RDONLY)
-                    os.fsync(fd)
-                    os.close(fd)
-                fs = size * count / (time.perf_counter() - began) / 2**20
-                for i in range(count):
-                    (root / f"copy-{i}.bin").unlink()
-                began = time.perf_counter()
+                fs = _copy_speed(root, src, size, count)
+                cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
                 for i in range(count):
                     c.put_object(Bucket="bench", Key=f"o/{size}-{i}", Body=data)
                 put = size * count / (time.perf_counter() - began) / 2**20
-                began = time.perf_counter()
+                cpu1, began = _cpu_seconds(server.pid), time.perf_counter()
                 for i in range(count):
                     c.get_object(Bucket="bench", Key=f"o/{size}-{i}")["Body"].read()
                 get = size * count / (time.perf_counter() - began) / 2**20
+                cpu2 = _cpu_seconds(server.pid)
                 rows.append(
                     f"| {size >> 20} MiB x {count} | {fs:.0f} MiB/s | {put:.0f} MiB/s ({put / fs:.0%}) "
-                    f"| {get:.0f} MiB/s ({get / fs:.0%}) |"
+                    f"| {get:.0f} MiB/s ({get / fs:.0%}) "
+                    f"| PUT {1e3 * (cpu1 - cpu0) / count:.1f} ms, GET {1e3 * (cpu2 - cpu1) / count:.1f} ms |"
                 )
-            for clients, per in ((1, 300), (8, 150)):
-                jobs = [(url, kid, secret, w, per) for w in range(clients)]
-                began = time.perf_counter()
-                with ProcessPoolExecutor(clients) as pool:
+            for n in sorted({1, clients}):
+                per = max(1, small // n)
+                jobs = [(url, kid, secret, w, per) for w in range(n)]
+                cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
+                with ProcessPoolExecutor(n) as pool:
                     list(pool.map(_small_puts, jobs))
-                rate = clients * per / (time.perf_counter() - began)
+                rate = n * per / (time.perf_counter() - began)
+                cpu = 1e3 * (_cpu_seconds(server.pid) - cpu0) / (n * per)
                 rows.append(
-                    f"| 512 B x {clients * per} ({clients} client process(es), sequential each) | | {rate:.0f} PUT/s | |"
+                    f"| 512 B x {n * per} ({n} client process(es), sequential each) | | {rate:.0f} PUT/s | "
+                    f"| PUT {cpu:.2f} ms (one core: {1e3 / cpu:.0f} PUT/s per server process) |"
                 )
         finally:
             server.terminate()
@@ -232,28 +263,43 @@ def main() -> None:
     ap.add_argument("--archive", type=int, default=20_000)
     ap.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     ap.add_argument("--skip-s3", action="store_true", help="only the lifecycle runs")
+    ap.add_argument("--skip-lifecycle", action="store_true", help="only the S3 API")
+    ap.add_argument("--s3-processes", type=int, default=2, help="`tailrace s3 serve --processes N`")
+    ap.add_argument("--clients", type=int, default=8, help="client processes of the small-PUT run")
+    ap.add_argument("--small", type=int, default=1200, help="small PUTs in all, per run")
     args = ap.parse_args()
-    lc = lifecycle(args.objects, args.archive)
-    tp = [] if args.skip_s3 else s3_throughput()
-    body = "\n".join(
-        [
-            "## Lifecycle runs and the S3 endpoint (bench/lifecycle_s3.py)",
-            "",
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, shared 2-core VM, SQLite metadata, "
-            "embedded store on the local disk. Peak memory is the `tailrace lifecycle run` process's RSS.",
-            "",
-            "| lifecycle run | objects | wall | peak RSS | read by the run (/proc/self/io) |",
-            "|---|---|---|---|---|",
-            *lc,
-            "",
-            "| S3 API (`tailrace s3 serve`), boto3 on the same host | file copy + fsync | PUT (share of copy) | GET |",
-            "|---|---|---|---|",
-            *tp,
-        ]
-    )
-    print(body)
-    if not args.no_write:
-        write_section("lifecycle_s3", body)
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    if not args.skip_lifecycle:
+        lc = lifecycle(args.objects, args.archive)
+        body = "\n".join(
+            [
+                f"Lifecycle runs (bench/lifecycle_s3.py), {stamp}, SQLite metadata, embedded store on the local "
+                "disk. Peak memory is the `tailrace lifecycle run` process's RSS.",
+                "",
+                "| lifecycle run | objects | wall | peak RSS | read by the run (/proc/self/io) |",
+                "|---|---|---|---|---|",
+                *lc,
+            ]
+        )
+        print(body)
+        if not args.no_write:
+            write_section("lifecycle_runs", body)
+    if not args.skip_s3:
+        tp = s3_throughput(args.s3_processes, args.clients, args.small)
+        body = "\n".join(
+            [
+                f"S3 API (bench/lifecycle_s3.py --skip-lifecycle), {stamp}: `tailrace s3 serve --processes "
+                f"{args.s3_processes}`, boto3 clients in other processes on the same host. Server CPU is "
+                "user+system of all server processes per request (/proc).",
+                "",
+                "| S3 API | file copy + fsync | PUT (share of copy) | GET (share) | server CPU per request |",
+                "|---|---|---|---|---|",
+                *tp,
+            ]
+        )
+        print(body)
+        if not args.no_write:
+            write_section("s3_api", body)
 
 
 if __name__ == "__main__":

@@ -250,6 +250,9 @@ class Settings:
     Keep it (and its backup) apart from the database's."""
     api_processes: int = 1
     """Processes serving the API in `tailrace up` (PostgreSQL only; SQLite keeps one)."""
+    s3_processes: int = 1
+    """Processes serving the S3 API of the embedded store in `tailrace up` (they share its port;
+    one interpreter runs about one core). `tailrace s3 serve --processes N` alone."""
     allowed_local_dirs: tuple[Path, ...] = ()
     """Local directories that definitions may name (file:// or plain paths) when an owner's
     pipeline runs on the service; empty (none) by default. A list in the file; in the

@@ -170,6 +170,16 @@ class RelayLoop(Loop):
         return self._banner
 
 
+def child_env(settings: Any) -> dict[str, str]:
+    """The environment of a process that serves beside this one: the same home, metadata
+    database and secret key file."""
+    env = {**os.environ, "TAILRACE_HOME": str(settings.home.resolve())}
+    env["TAILRACE_DATABASE_URL"] = settings.effective_database_url
+    if settings.secret_key_file is not None:
+        env["TAILRACE_SECRET_KEY_FILE"] = str(settings.secret_key_file.resolve())
+    return env
+
+
 class ApiProcessesLoop(Loop):
     """`api_processes - 1` more processes serving the API on the ApiLoop's listening socket
     (PostgreSQL: SQLite keeps one writer process)."""
@@ -188,11 +198,7 @@ class ApiProcessesLoop(Loop):
             return
         from tailrace.api.server import ApiProcesses
 
-        settings = self.services.settings
-        env = {**os.environ, "TAILRACE_HOME": str(settings.home.resolve())}
-        env["TAILRACE_DATABASE_URL"] = settings.effective_database_url
-        if settings.secret_key_file is not None:
-            env["TAILRACE_SECRET_KEY_FILE"] = str(settings.secret_key_file.resolve())
+        env = child_env(self.services.settings)
         self.processes = ApiProcesses(
             self.api.server.sock, self.extra, env=env, insecure_no_auth=self.insecure_no_auth
         ).start()
@@ -213,6 +219,7 @@ class S3Loop(Loop):
     def __init__(self, services: Services, host: str, port: int) -> None:
         self.services, self.host, self.port = services, host, port
         self.server: Any = None
+        self.processes: Any = None
 
     def start(self) -> None:
         from tailrace.api.s3.serve import start_s3_api
@@ -222,13 +229,24 @@ class S3Loop(Loop):
             self.server = start_s3_api(self.services, host=self.host, port=self.port)
         except ConfigError as exc:
             raise ConfigError(f"S3 API: {exc}; choose another port with --s3-port P, or --s3-port off")
+        extra = self.services.settings.s3_processes - 1
+        if extra > 0:  # `tailrace s3 serve` processes accepting on the same socket
+            from tailrace.api.server import ApiProcesses
+
+            env = child_env(self.services.settings)
+            self.processes = ApiProcesses(self.server.sock, extra, env=env, command=("s3", "serve")).start()
 
     def stop(self, timeout: float | None = None) -> None:
+        if self.processes is not None:
+            self.processes.stop()
         if self.server is not None:
             self.server.stop()
 
     def describe(self) -> str | None:
-        return f"S3 API of the embedded store on {self.server.url}" if self.server is not None else None
+        if self.server is None:
+            return None
+        more = f" ({self.processes.count + 1} processes)" if self.processes is not None else ""
+        return f"S3 API of the embedded store on {self.server.url}{more}"
 
 
 class LifecycleLoop(Loop):

@@ -15,11 +15,9 @@ from tailrace.lifecycle.rules import (
     due_actions,
     due_after_days,
     parse_configuration,
-    parse_xml,
-    to_json,
-    to_xml,
     young_cutoff,
 )
+from tailrace.lifecycle.wire import parse_xml, to_json, to_xml
 
 BIG = 1 << 20
 

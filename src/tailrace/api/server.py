@@ -136,17 +136,35 @@ class ApiProcesses:
     in their environment (`env`), and stop with it."""
 
     def __init__(
-        self, sock: socket.socket, count: int, *, env: dict[str, str], insecure_no_auth: bool = False
+        self,
+        sock: socket.socket,
+        count: int,
+        *,
+        env: dict[str, str],
+        insecure_no_auth: bool = False,
+        command: tuple[str, ...] = ("serve-api",),
     ) -> None:
         self.sock = sock
         self.count = count
         self.env = env
         self.insecure_no_auth = insecure_no_auth
+        self.command = command
+        """The tailrace command the processes run (`s3 serve` for the S3 endpoint); it takes
+        --fd and --parent."""
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> ApiProcesses:
         fd = self.sock.fileno()
-        argv = [sys.executable, "-m", "tailrace", "serve-api", "--fd", str(fd), "--parent", str(os.getpid())]
+        argv = [
+            sys.executable,
+            "-m",
+            "tailrace",
+            *self.command,
+            "--fd",
+            str(fd),
+            "--parent",
+            str(os.getpid()),
+        ]
         if self.insecure_no_auth:
             argv.append("--insecure-no-auth")
         for _ in range(self.count):

@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tailrace.lifecycle.rules import LifecycleConfiguration, LifecycleError, parse_configuration, to_json
+from tailrace.lifecycle.rules import LifecycleConfiguration, LifecycleError, parse_configuration
+from tailrace.lifecycle.wire import to_json
 
 _meta = sa.MetaData()
 bucket_lifecycle = sa.Table(

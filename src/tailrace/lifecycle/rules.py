@@ -1,5 +1,5 @@
-"""S3 lifecycle configurations, pure: parse (JSON as `aws s3api` takes it, XML as S3 receives it),
-validate with S3's error codes, and decide which action is due for one object at one moment.
+"""S3 lifecycle configurations, pure: parse (JSON as `aws s3api` takes it; XML and the JSON form
+printed are in wire.py), validate with S3's error codes, and decide which action is due for one object at one moment.
 
 No I/O here. Every error names the rule (index and ID) and the field.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ MIN_SIZE_ALL = "all_storage_classes_128K"
 MIN_SIZE_VARIES = "varies_by_storage_class"
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
-_NONCURRENT = (
+NONCURRENT_FIELDS = (
     "NoncurrentVersionTransitions",
     "NoncurrentVersionTransition",
     "NoncurrentVersionExpiration",
@@ -380,7 +379,7 @@ _RULE_FIELDS = {
     "Transition",
     "Expiration",
     "AbortIncompleteMultipartUpload",
-    *_NONCURRENT,
+    *NONCURRENT_FIELDS,
 }
 
 
@@ -393,7 +392,7 @@ def _rule(raw: Any, index: int) -> Rule:
     status = r.get("Status")
     if status not in ("Enabled", "Disabled"):
         raise LifecycleError("MalformedXML", f"{where}.Status: must be Enabled or Disabled, got {status!r}")
-    for name in _NONCURRENT:
+    for name in NONCURRENT_FIELDS:
         if name in r:
             # A shape S3's schema refuses is MalformedXML first (as S3 and moto answer), then
             # the action itself is refused.
@@ -516,132 +515,3 @@ def parse_configuration(raw: Any, *, minimum_object_size: str | None = None) -> 
 
 def _with_id(rule: Rule, rid: str) -> Rule:
     return Rule(rid, rule.enabled, rule.filter, rule.transitions, rule.expiration, rule.abort_multipart_days)
-
-
-# --- XML --------------------------------------------------------------------------------------
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-_LISTS = {"Rule", "Transition", "Tag", *_NONCURRENT}
-
-
-def _xml_to_dict(el: ET.Element) -> Any:
-    children = list(el)
-    if not children:
-        return (el.text or "").strip()
-    out: dict[str, Any] = {}
-    for child in children:
-        name = _local(child.tag)
-        value = _xml_to_dict(child)
-        if name == "Tag" and _local(el.tag) == "And":
-            out.setdefault("Tags", []).append(value)
-        elif name == "Transition":
-            out.setdefault("Transitions", []).append(value)
-        elif name == "Rule":
-            out.setdefault("Rules", []).append(value)
-        elif name in out:
-            raise LifecycleError("MalformedXML", f"<{_local(el.tag)}>: <{name}> given twice")
-        else:
-            out[name] = value
-    return out
-
-
-def parse_xml(body: bytes | str, *, minimum_object_size: str | None = None) -> LifecycleConfiguration:
-    """The XML body of PutBucketLifecycleConfiguration."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise LifecycleError("MalformedXML", "document type declarations are not allowed")
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise LifecycleError("MalformedXML", f"not well-formed XML: {exc}")
-    if _local(root.tag) != "LifecycleConfiguration":
-        raise LifecycleError(
-            "MalformedXML", f"root element is <{_local(root.tag)}>, not <LifecycleConfiguration>"
-        )
-    raw = _xml_to_dict(root)
-    if not isinstance(raw, dict):
-        raw = {}
-    for rule in raw.get("Rules", []):
-        if isinstance(rule, dict) and isinstance(rule.get("Filter"), str):
-            rule["Filter"] = {}  # <Filter/> or <Filter></Filter>: matches everything
-    return parse_configuration(raw, minimum_object_size=minimum_object_size)
-
-
-def _iso(d: datetime) -> str:
-    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def to_json(cfg: LifecycleConfiguration) -> dict[str, Any]:
-    """The JSON shape again (what get-bucket-lifecycle-configuration prints)."""
-    rules: list[dict[str, Any]] = []
-    for r in cfg.rules:
-        out: dict[str, Any] = {"ID": r.id}
-        f = r.filter
-        if f.shape == "legacy-prefix":
-            out["Prefix"] = f.prefix
-        elif f.shape == "and":
-            a: dict[str, Any] = {}
-            if f.prefix:
-                a["Prefix"] = f.prefix
-            if f.tags:
-                a["Tags"] = [{"Key": k, "Value": v} for k, v in f.tags]
-            if f.size_greater_than is not None:
-                a["ObjectSizeGreaterThan"] = f.size_greater_than
-            if f.size_less_than is not None:
-                a["ObjectSizeLessThan"] = f.size_less_than
-            out["Filter"] = {"And": a}
-        elif f.tags:
-            out["Filter"] = {"Tag": {"Key": f.tags[0][0], "Value": f.tags[0][1]}}
-        elif f.size_greater_than is not None:
-            out["Filter"] = {"ObjectSizeGreaterThan": f.size_greater_than}
-        elif f.size_less_than is not None:
-            out["Filter"] = {"ObjectSizeLessThan": f.size_less_than}
-        else:
-            out["Filter"] = {"Prefix": f.prefix} if f.prefix else {}
-        out["Status"] = "Enabled" if r.enabled else "Disabled"
-        if r.transitions:
-            out["Transitions"] = [
-                {"Days": t.days, "StorageClass": t.storage_class}
-                if t.days is not None
-                else {"Date": _iso(t.date or datetime.min), "StorageClass": t.storage_class}
-                for t in r.transitions
-            ]
-        e = r.expiration
-        if e is not None:
-            if e.days is not None:
-                out["Expiration"] = {"Days": e.days}
-            elif e.date is not None:
-                out["Expiration"] = {"Date": _iso(e.date)}
-            else:
-                out["Expiration"] = {"ExpiredObjectDeleteMarker": e.expired_object_delete_marker}
-        if r.abort_multipart_days is not None:
-            out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": r.abort_multipart_days}
-        rules.append(out)
-    return {"Rules": rules}
-
-
-def to_xml(cfg: LifecycleConfiguration) -> bytes:
-    """The XML body GetBucketLifecycleConfiguration answers with."""
-    ns = "http://s3.amazonaws.com/doc/2006-03-01/"
-    root = ET.Element("LifecycleConfiguration", xmlns=ns)
-
-    def add(parent: ET.Element, name: str, value: Any) -> None:
-        if isinstance(value, dict):
-            el = ET.SubElement(parent, name)
-            for k, v in value.items():
-                if isinstance(v, list):
-                    child = "Tag" if k == "Tags" else "Transition"
-                    for item in v:
-                        add(el, child, item)
-                else:
-                    add(el, k, v)
-        else:
-            ET.SubElement(parent, name).text = str(value).lower() if isinstance(value, bool) else str(value)
-
-    for rule in to_json(cfg)["Rules"]:
-        add(root, "Rule", rule)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

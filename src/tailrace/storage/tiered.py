@@ -16,125 +16,37 @@ mtime, so a leftover hot copy is told apart from a newer PUT over the same key.
 from __future__ import annotations
 
 import builtins
-import ctypes
-import ctypes.util
 import functools
 import gzip
 import json
 import os
 import shutil
 import stat
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from tailrace.errors import NotFoundError, StorageError
 from tailrace.storage.abc import ObjectInfo
 from tailrace.storage.local import LocalStore, is_hidden
-
-IO_THREADS = 8
-"""Threads of the batched moves: unlink and create on a loaded disk wait on I/O (8 threads
-measured ~18x faster than one for unlinks of synced files on the CI VM)."""
-ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
-READABLE_CLASSES = frozenset({"STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR"})
-ALL_CLASSES = ARCHIVE_CLASSES | READABLE_CLASSES
-
-
-class ObjectStateError(StorageError):
-    """The object is archived and not restored: S3's InvalidObjectState."""
-
-    code = "InvalidObjectState"
-
-
-@dataclass(frozen=True)
-class TierRecord:
-    storage_class: str
-    size: int
-    modified: datetime
-    hot_mtime_ns: int
-    """mtime of the hot copy that was archived: a hot file with another mtime is a newer PUT."""
-    restore_expiry: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "storage_class": self.storage_class,
-            "size": self.size,
-            "modified": self.modified.isoformat(),
-            "hot_mtime_ns": self.hot_mtime_ns,
-            "restore_expiry": self.restore_expiry.isoformat() if self.restore_expiry else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TierRecord:
-        expiry = data.get("restore_expiry")
-        return cls(
-            storage_class=str(data["storage_class"]),
-            size=int(data["size"]),
-            modified=datetime.fromisoformat(data["modified"]),
-            hot_mtime_ns=int(data.get("hot_mtime_ns", 0)),
-            restore_expiry=datetime.fromisoformat(expiry) if expiry else None,
-        )
-
-
-def _abandoned(path: Path) -> bool:
-    """A temporary file (.NAME.PID.RANDOM.tmp) whose writer is gone: a write a crash cut short.
-    Without a pid in its name, one older than an hour."""
-    parts = path.name.rsplit(".", 3)
-    if len(parts) == 4 and parts[1].isdigit():
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # alive, another user's
-        return False
-    try:
-        return path.stat().st_mtime < time.time() - 3600
-    except OSError:
-        return False
-
-
-def restore_expiry(completed: datetime, days: int) -> datetime:
-    """S3 adds the days to the restore's completion and rounds up to the next 00:00 UTC."""
-    m = (completed + timedelta(days=days)).astimezone(UTC)
-    return datetime(m.year, m.month, m.day, tzinfo=UTC) + timedelta(days=1)
-
-
-def sync_filesystem(path: Path) -> None:
-    """One durability barrier for many writes: syncfs(2) on the filesystem holding path (os.sync
-    where syncfs is missing). Batched moves use it instead of an fsync per file."""
-    libc_name = ctypes.util.find_library("c")
-    fn = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name else None
-    if fn is None:
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if fn(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None], *, sync: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The writer's pid in the name: recovery removes the temporary files of dead writers only.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            if sync:
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from tailrace.storage.tiers import (  # noqa: F401 (some re-exported: the store's public names)
+    ALL_CLASSES,
+    ARCHIVE_CLASSES,
+    IO_THREADS,
+    READABLE_CLASSES,
+    ObjectStateError,
+    TierRecord,
+    abandoned_temp,
+    as_storage_error,
+    atomic_write,
+    compress_into,
+    drop_hot,
+    restore_expiry,
+    sync_filesystem,
+    write_all,
+)
 
 
 class TieredLocalStore(LocalStore):
@@ -173,7 +85,7 @@ class TieredLocalStore(LocalStore):
 
     def _write_record(self, bucket: str, key: str, rec: TierRecord, *, sync: bool = True) -> None:
         data = json.dumps(rec.to_json()).encode()
-        _atomic_write(self.record_path(bucket, key), lambda out: _write_all(out, data), sync=sync)
+        atomic_write(self.record_path(bucket, key), lambda out: write_all(out, data), sync=sync)
 
     def _live(self, bucket: str, key: str, rec: TierRecord | None) -> TierRecord | None:
         """The record when it governs the object; None when a newer hot copy overrode it."""
@@ -243,6 +155,17 @@ class TieredLocalStore(LocalStore):
         if storage_class not in READABLE_CLASSES:
             raise StorageError(f"storage class {storage_class!r} cannot be written directly")
         super().put(bucket, key, data)
+        self._classify(bucket, key, storage_class)
+
+    def adopt(self, bucket: str, key: str, staged: Path, *, storage_class: str = "STANDARD") -> None:
+        """`put` for a file from `stage`: same classes, same atomic replacement."""
+        if storage_class not in READABLE_CLASSES:
+            staged.unlink(missing_ok=True)
+            raise StorageError(f"storage class {storage_class!r} cannot be written directly")
+        super().adopt(bucket, key, staged)
+        self._classify(bucket, key, storage_class)
+
+    def _classify(self, bucket: str, key: str, storage_class: str) -> None:
         if not bucket:
             return
         if storage_class != "STANDARD":
@@ -251,13 +174,17 @@ class TieredLocalStore(LocalStore):
             self._drop_sides(bucket, key)
 
     def _drop_sides(self, bucket: str, key: str) -> None:
-        for path in (
-            self.record_path(bucket, key),
-            self.archive_path(bucket, key),
-            self.restored_path(bucket, key),
-        ):
+        """Remove the record, archive and restored copies of a key. Every STANDARD PUT does this,
+        mostly for files that do not exist: string paths after one key check (pathlib's joins
+        cost more than the three unlink calls)."""
+        self._path(bucket, key)  # the same key checks as the hot path
+        root, rel = os.fspath(self.root), key.lstrip("/")
+        for area, suffix in ((".tiers", ".json"), (".archive", ".gz"), (".restored", "")):
+            path = f"{root}/{area}/{bucket}/{rel}{suffix}"
             try:
-                path.unlink(missing_ok=True)
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
             except OSError as exc:
                 raise StorageError(f"cannot remove {path}: {exc.strerror}")
 
@@ -411,9 +338,9 @@ class TieredLocalStore(LocalStore):
         st = self._hot_stat(bucket, key)
 
         try:
-            _atomic_write(self.archive_path(bucket, key), lambda out: _compress(hot, out))
+            atomic_write(self.archive_path(bucket, key), lambda out: compress_into(hot, out))
             self._switch(bucket, key, storage_class, st)
-            _drop_hot(hot, st)
+            drop_hot(hot, st)
         except OSError as exc:
             raise StorageError(f"cannot archive s3://{bucket}/{key}: {exc.strerror or exc}")
         return st.st_size
@@ -442,10 +369,12 @@ class TieredLocalStore(LocalStore):
                 if storage_class not in ARCHIVE_CLASSES:
                     raise StorageError(f"{storage_class} is not an archive class")
                 hot, st = self._path(bucket, key), self._hot_stat(bucket, key)
-                _atomic_write(self.archive_path(bucket, key), functools.partial(_compress, hot), sync=False)
+                atomic_write(
+                    self.archive_path(bucket, key), functools.partial(compress_into, hot), sync=False
+                )
                 return key, storage_class, st
             except (OSError, StorageError) as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
                 return None
 
         def switch(item: tuple[str, str, os.stat_result]) -> tuple[str, os.stat_result] | None:
@@ -454,16 +383,16 @@ class TieredLocalStore(LocalStore):
                 self._switch(bucket, key, storage_class, st, sync=False)
                 return key, st
             except (OSError, StorageError) as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
                 return None
 
         def drop(item: tuple[str, os.stat_result]) -> None:
             key, st = item
             try:
-                _drop_hot(self._path(bucket, key), st)
+                drop_hot(self._path(bucket, key), st)
                 done[key] = st.st_size
             except OSError as exc:
-                done[key] = _as_storage_error(bucket, key, exc)
+                done[key] = as_storage_error(bucket, key, exc)
 
         with ThreadPoolExecutor(IO_THREADS) as pool:
             staged = [x for x in pool.map(copy, moves) if x is not None]
@@ -483,7 +412,7 @@ class TieredLocalStore(LocalStore):
             try:
                 return key, self.set_class(bucket, key, storage_class, sync=False)
             except (OSError, StorageError) as exc:
-                return key, _as_storage_error(bucket, key, exc)
+                return key, as_storage_error(bucket, key, exc)
 
         with ThreadPoolExecutor(IO_THREADS) as pool:
             out = list(pool.map(one, moves))
@@ -525,7 +454,7 @@ class TieredLocalStore(LocalStore):
                     shutil.copyfileobj(gz, out, 1 << 20)
 
             try:
-                _atomic_write(target, inflate)
+                atomic_write(target, inflate)
             except OSError as exc:
                 raise StorageError(f"cannot restore s3://{bucket}/{key}: {exc.strerror or exc}")
         expiry = restore_expiry(now or self._now(), days)
@@ -564,7 +493,7 @@ class TieredLocalStore(LocalStore):
                 for name in files:
                     path = Path(dirpath) / name
                     if name.startswith(".") and name.endswith(".tmp"):
-                        if _abandoned(path):  # a write a crash cut short
+                        if abandoned_temp(path):  # a write a crash cut short
                             path.unlink(missing_ok=True)
                             fixed["orphans_removed"] += 1
                         continue
@@ -581,29 +510,3 @@ class TieredLocalStore(LocalStore):
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def _write_all(out: BinaryIO, data: bytes) -> None:
-    out.write(data)
-
-
-def _compress(hot: Path, out: BinaryIO) -> None:
-    with hot.open("rb") as src, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
-        shutil.copyfileobj(src, gz, 1 << 20)
-
-
-def _drop_hot(hot: Path, st: os.stat_result) -> None:
-    """Remove the hot copy that was archived, unless a newer PUT replaced it meanwhile (its record
-    then no longer governs: the newer hot copy wins)."""
-    try:
-        if hot.stat().st_mtime_ns == st.st_mtime_ns:
-            hot.unlink(missing_ok=True)
-    except FileNotFoundError:
-        pass
-
-
-def _as_storage_error(bucket: str, key: str, exc: BaseException) -> StorageError:
-    if isinstance(exc, StorageError):
-        return exc
-    what = getattr(exc, "strerror", None) or exc
-    return StorageError(f"cannot move s3://{bucket}/{key}: {what}")

@@ -1,19 +1,17 @@
 """The S3 REST API over the embedded store: path-style and virtual-host-style addressing, SigV4
 with tailrace keys, S3's XML and error codes. Objects are the same files pipelines read.
 
-Every request is handled synchronously in a worker thread (the store is a filesystem).
+Every request is handled synchronously in a worker thread (the store is a filesystem); a large
+PutObject body is streamed to disk as it arrives (spool.py). Bucket operations are in bucket_ops.py.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
@@ -23,52 +21,20 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from tailrace.api.s3 import auth
-from tailrace.api.s3.buckets import Buckets, check_bucket_name
-from tailrace.api.s3.multipart import Multipart
+from tailrace.api.s3.base import Req, xml_response
+from tailrace.api.s3.bucket_ops import BucketOps
+from tailrace.api.s3.multipart import Upload
 from tailrace.api.s3.objects import byte_range, conditions, weak_etag
+from tailrace.api.s3.spool import Spool, streamable
 from tailrace.api.s3.xml import S3Error, children, document, http_date, iso, parse, text
-from tailrace.errors import NotFoundError, StorageError
-from tailrace.lifecycle.configs import LifecycleConfigs
-from tailrace.lifecycle.rules import LifecycleError, parse_xml, to_xml
-from tailrace.storage.tiered import ARCHIVE_CLASSES, READABLE_CLASSES, ObjectStateError, TieredLocalStore
+from tailrace.errors import NotFoundError
+from tailrace.storage.tiered import ARCHIVE_CLASSES, READABLE_CLASSES, ObjectStateError
 
 MAX_BODY = 5 * 1024**3
 
 
-@dataclass
-class Req:
-    method: str
-    bucket: str
-    key: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    owner: str
-
-
-class S3Api:
-    def __init__(
-        self,
-        *,
-        store: TieredLocalStore,
-        buckets: Buckets,
-        lifecycle: LifecycleConfigs,
-        secret_for: Callable[[str], str | None],
-        owner_for: Callable[[str], str | None],
-        now: Callable[[], datetime] | None = None,
-        domain: str = "localhost",
-        owner_check: Callable[[str, str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.buckets = buckets
-        self.lifecycle = lifecycle
-        self.secret_for = secret_for
-        self.owner_for = owner_for
-        self.now = now or (lambda: datetime.now(UTC))
-        self.domain = domain
-        self.bucket_owner_check = owner_check or buckets.bucket_owner_check
-        self.multipart = Multipart(store.root)
-        self.meta_root = store.root / ".objmeta"
+class S3Api(BucketOps):
+    """The ASGI app: authentication, routing, and the object operations."""
 
     # --- ASGI ----------------------------------------------------------------------------------
 
@@ -79,12 +45,16 @@ class S3Api:
         rid = uuid.uuid4().hex[:16].upper()
         resource = scope.get("path", "")
         try:
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
-            response = await run_in_threadpool(self._handle, scope, bytes(body))
+            response = await self._stream_put(scope, request) if streamable(scope) else None
+            if response is None:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in request.stream():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY:
+                        raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
+                response = await run_in_threadpool(self._handle, scope, b"".join(chunks))
         except S3Error as exc:
             exc.resource = exc.resource or resource
             response = Response(exc.body(rid), exc.status, media_type="application/xml")
@@ -100,6 +70,17 @@ class S3Api:
         await response(scope, receive, send)
 
     def _handle(self, scope: dict[str, Any], body: bytes) -> Response:
+        req = self._request(scope, body)
+        if not req.bucket:
+            if req.method == "GET":
+                return self.list_buckets(req)
+            raise S3Error("MethodNotAllowed", "only GET is allowed on the service", 405)
+        if not req.key:
+            return self._bucket_op(req)
+        return self._object_op(req)
+
+    def _request(self, scope: dict[str, Any], body: bytes | None) -> Req:
+        """The verified request; with body None the caller checks the payload's SHA-256 itself."""
         method = scope["method"]
         raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
         raw_path = raw_path.split("?", 1)[0]
@@ -119,18 +100,70 @@ class S3Api:
         if owner is None:
             raise S3Error("InvalidAccessKeyId", "the access key is not known (or disabled)", 403)
         mode = lower.get("x-amz-content-sha256", "")
-        if mode.startswith("STREAMING-") or "aws-chunked" in lower.get("content-encoding", ""):
+        if body is not None and (
+            mode.startswith("STREAMING-") or "aws-chunked" in lower.get("content-encoding", "")
+        ):
             body = auth.decode_chunked(body, verified, signed=mode == auth.STREAMING)
         bucket, key = self._address(lower.get("host", ""), unquote(raw_path))
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        req = Req(method, bucket, key, query, lower, body, owner)
-        if not bucket:
-            if method == "GET":
-                return self.list_buckets(req)
-            raise S3Error("MethodNotAllowed", "only GET is allowed on the service", 405)
-        if not key:
-            return self._bucket_op(req)
-        return self._object_op(req)
+        return Req(method, bucket, key, query, lower, body or b"", owner)
+
+    async def _stream_put(self, scope: dict[str, Any], request: Request) -> Response | None:
+        """PutObject of a large body (spool.streamable): signature, owner and key are checked
+        before a byte is read; the body goes to a staged file that becomes the object only once
+        its SHA-256 matches the signed one, and after fsync. None: not a PutObject, buffer it."""
+        staged = await run_in_threadpool(self._stage_put, scope)
+        if staged is None:
+            return None
+        req, out, tmp = staged
+        spool = Spool(out, sha256=req.headers.get("x-amz-content-sha256") != auth.UNSIGNED)
+        try:
+            async for chunk in request.stream():
+                await spool.feed(chunk)
+                if spool.size > MAX_BODY:
+                    raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
+            await spool.finish()
+            return await run_in_threadpool(self._commit_put, req, spool, tmp)
+        except BaseException:
+            try:
+                await spool.drain()
+            finally:
+                out.close()
+                tmp.unlink(missing_ok=True)
+            raise
+
+    def _stage_put(self, scope: dict[str, Any]) -> tuple[Req, BinaryIO, Path] | None:
+        """Checks as the buffered path makes them, then a staged file: beside the object for
+        PutObject, in the upload's directory for UploadPart."""
+        req = self._request(scope, None)
+        if not (req.bucket and req.key and req.method == "PUT"):
+            return None
+        if set(req.query) == {"partNumber", "uploadId"}:
+            self._own(req)
+            up, number = self._part_of(req)
+            out, tmp = self.multipart.stage_part(up, number)
+            return req, out, tmp
+        if req.query:
+            return None
+        self._own(req)
+        self._check_key(req.key)
+        self._class(req)
+        out, tmp = self.store.stage(req.bucket, req.key)
+        return req, out, tmp
+
+    def _commit_put(self, req: Req, spool: Spool, tmp: Path) -> Response:
+        spool.out.close()
+        if spool.sha256 is not None and spool.sha256.hexdigest() != req.headers.get("x-amz-content-sha256"):
+            raise auth.payload_mismatch()
+        self._check_md5(req, spool.md5.digest())
+        etag = spool.md5.hexdigest()
+        if req.query:
+            up, number = self._part_of(req)  # checked again: an abort may have come meanwhile
+            self.multipart.commit_part(up, number, tmp, etag)
+            return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+        self.store.adopt(req.bucket, req.key, tmp, storage_class=self._class(req))
+        self._write_meta(req, etag, spool.size)
+        return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
     def _address(self, host: str, path: str) -> tuple[str, str]:
         name = host.rsplit(":", 1)[0].lower()
@@ -139,224 +172,6 @@ class S3Api:
             return name[: -len(suffix)], path.lstrip("/")  # virtual-host style
         bucket, _, key = path.lstrip("/").partition("/")
         return bucket, key
-
-    # --- buckets -------------------------------------------------------------------------------
-
-    def _bucket_dir(self, bucket: str) -> Path:
-        check_bucket_name(bucket)
-        return self.store.root / bucket
-
-    def _own(self, req: Req) -> None:
-        if not self._bucket_dir(req.bucket).is_dir():
-            raise S3Error("NoSuchBucket", "the specified bucket does not exist", 404, req.bucket)
-        self.bucket_owner_check(req.owner, req.bucket)
-
-    def list_buckets(self, req: Req) -> Response:
-        found = []
-        for name in self.store.buckets():
-            try:
-                check_bucket_name(name)
-                self.bucket_owner_check(req.owner, name)
-            except S3Error:
-                continue
-            when = self.buckets.created_at(name) or datetime.fromtimestamp(
-                (self.store.root / name).stat().st_mtime, UTC
-            )
-            found.append(("Bucket", [("Name", name), ("CreationDate", iso(when))]))
-        body = document(
-            "ListAllMyBucketsResult",
-            [("Owner", [("ID", req.owner), ("DisplayName", req.owner)]), ("Buckets", found)],
-        )
-        return _xml(body)
-
-    def _bucket_op(self, req: Req) -> Response:
-        q, m = req.query, req.method
-        if m == "PUT" and not q:
-            return self.create_bucket(req)
-        self._own(req)
-        if "lifecycle" in q:
-            return self._lifecycle(req)
-        if "uploads" in q and m == "GET":
-            return self.list_uploads(req)
-        if "location" in q and m == "GET":
-            return _xml(document("LocationConstraint", []))
-        if "delete" in q and m == "POST":
-            return self.delete_objects(req)
-        if m == "HEAD":
-            return Response(status_code=200)
-        if m == "GET":
-            return self.list_objects(req)
-        if m == "DELETE" and not q:
-            return self.delete_bucket(req)
-        raise S3Error("NotImplemented", f"{m} on a bucket with ?{'&'.join(q)} is not implemented", 501)
-
-    def create_bucket(self, req: Req) -> Response:
-        path = self._bucket_dir(req.bucket)
-        owner = self.buckets.owner_of(req.bucket)
-        if owner is None and path.is_dir():
-            owner = "default"
-        if owner is not None:
-            code = "BucketAlreadyOwnedByYou" if owner == req.owner else "BucketAlreadyExists"
-            raise S3Error(code, "the bucket already exists", 409, req.bucket)
-        if not self.buckets.create(req.bucket, req.owner):
-            raise S3Error("BucketAlreadyExists", "the bucket already exists", 409, req.bucket)
-        path.mkdir(parents=True, exist_ok=True)
-        return Response(status_code=200, headers={"Location": f"/{req.bucket}"})
-
-    def delete_bucket(self, req: Req) -> Response:
-        if next(iter(self.store.list(req.bucket, "")), None) is not None:
-            raise S3Error("BucketNotEmpty", "the bucket you tried to delete is not empty", 409, req.bucket)
-        path = self._bucket_dir(req.bucket)
-        for d in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            if not any(d.iterdir()):
-                d.rmdir()
-        try:
-            path.rmdir()
-        except OSError:
-            raise S3Error("BucketNotEmpty", "the bucket holds files S3 cannot list (hidden names)", 409)
-        self.buckets.forget(req.bucket)
-        self.lifecycle.delete(req.bucket)
-        return Response(status_code=204)
-
-    def list_objects(self, req: Req) -> Response:
-        q = req.query
-        prefix = q.get("prefix", "")
-        delim = q.get("delimiter", "")
-        try:
-            max_keys = min(int(q.get("max-keys", "1000")), 1000)
-        except ValueError:
-            raise S3Error("InvalidArgument", "max-keys must be an integer")
-        token = q.get("continuation-token")
-        after = q.get("start-after", "")
-        if token:
-            try:
-                after = max(after, base64.urlsafe_b64decode(token.encode()).decode())
-            except (ValueError, UnicodeDecodeError):
-                raise S3Error("InvalidArgument", "the continuation token is not valid")
-        contents: list[tuple[str, Any]] = []
-        prefixes: list[str] = []
-        last = ""
-        truncated = False
-        for info in self.store.list(req.bucket, prefix):
-            if info.key <= after:
-                continue
-            if delim:
-                cut = info.key.find(delim, len(prefix))
-                if cut >= 0:
-                    cp = info.key[: cut + len(delim)]
-                    if prefixes and prefixes[-1] == cp:
-                        continue
-                    if cp <= after:
-                        continue
-                    if len(contents) + len(prefixes) >= max_keys:
-                        truncated = True
-                        break
-                    prefixes.append(cp)
-                    last = info.key[:cut] + delim + "\U0010ffff"
-                    continue
-            if len(contents) + len(prefixes) >= max_keys:
-                truncated = True
-                break
-            etag = self._meta(req.bucket, info.key, info.size).get("etag") or weak_etag(
-                info.size, info.modified
-            )
-            contents.append(
-                (
-                    "Contents",
-                    [
-                        ("Key", info.key),
-                        ("LastModified", iso(info.modified)),
-                        ("ETag", f'"{etag}"'),
-                        ("Size", info.size),
-                        ("StorageClass", info.storage_class),
-                    ],
-                )
-            )
-            last = info.key
-        fill: list[tuple[str, Any]] = [
-            ("Name", req.bucket),
-            ("Prefix", prefix),
-            ("KeyCount", len(contents) + len(prefixes)),
-            ("MaxKeys", max_keys),
-            ("Delimiter", delim or None),
-            ("IsTruncated", truncated),
-            ("ContinuationToken", token),
-            (
-                "NextContinuationToken",
-                base64.urlsafe_b64encode(last.encode()).decode() if truncated else None,
-            ),
-            ("StartAfter", q.get("start-after")),
-            *contents,
-            *[("CommonPrefixes", [("Prefix", p)]) for p in prefixes],
-        ]
-        return _xml(document("ListBucketResult", fill))
-
-    def delete_objects(self, req: Req) -> Response:
-        root = parse(req.body, "Delete")
-        quiet = (text(root, "Quiet") or "").lower() == "true"
-        done: list[tuple[str, Any]] = []
-        objs = children(root, "Object")
-        if len(objs) > 1000:
-            raise S3Error("MalformedXML", "at most 1000 keys per DeleteObjects request")
-        for obj in objs:
-            key = text(obj, "Key") or ""
-            try:
-                self.store.delete(req.bucket, key)
-                self._drop_meta(req.bucket, key)
-                if not quiet:
-                    done.append(("Deleted", [("Key", key)]))
-            except StorageError as exc:
-                done.append(("Error", [("Key", key), ("Code", "InternalError"), ("Message", exc.message)]))
-        return _xml(document("DeleteResult", done))
-
-    def _lifecycle(self, req: Req) -> Response:
-        if req.method == "GET":
-            cfg = self.lifecycle.get(req.bucket)
-            if cfg is None:
-                raise S3Error(
-                    "NoSuchLifecycleConfiguration", "the lifecycle configuration does not exist", 404
-                )
-            return _xml(
-                to_xml(cfg),
-                {"x-amz-transition-default-minimum-object-size": cfg.transition_default_minimum_object_size},
-            )
-        if req.method == "PUT":
-            try:
-                cfg = parse_xml(
-                    req.body,
-                    minimum_object_size=req.headers.get("x-amz-transition-default-minimum-object-size"),
-                )
-            except LifecycleError as exc:
-                raise S3Error(exc.code, exc.detail, 400)
-            self.lifecycle.put(req.bucket, cfg)
-            return Response(
-                status_code=200,
-                headers={
-                    "x-amz-transition-default-minimum-object-size": cfg.transition_default_minimum_object_size
-                },
-            )
-        if req.method == "DELETE":
-            self.lifecycle.delete(req.bucket)
-            return Response(status_code=204)
-        raise S3Error("MethodNotAllowed", "lifecycle takes GET, PUT or DELETE", 405)
-
-    def list_uploads(self, req: Req) -> Response:
-        ups = [
-            (
-                "Upload",
-                [
-                    ("Key", u.key),
-                    ("UploadId", u.upload_id),
-                    ("Initiated", iso(u.initiated)),
-                    ("StorageClass", u.storage_class),
-                ],
-            )
-            for u in self.multipart.list(req.bucket)
-            if u.key.startswith(req.query.get("prefix", ""))
-        ]
-        return _xml(
-            document("ListMultipartUploadsResult", [("Bucket", req.bucket), ("IsTruncated", False), *ups])
-        )
 
     # --- objects -------------------------------------------------------------------------------
 
@@ -368,7 +183,7 @@ class S3Api:
         if "uploads" in q and m == "POST":
             sc = self._class(req)
             up = self.multipart.create(req.bucket, req.key, req.owner, sc, req.headers.get("content-type"))
-            return _xml(
+            return xml_response(
                 document(
                     "InitiateMultipartUploadResult",
                     [("Bucket", req.bucket), ("Key", req.key), ("UploadId", up.upload_id)],
@@ -410,13 +225,16 @@ class S3Api:
         self._check_key(req.key)
         sc = self._class(req)
         md5 = hashlib.md5(req.body, usedforsecurity=False)
-        given = req.headers.get("content-md5")
-        if given is not None and base64.b64encode(md5.digest()).decode() != given.strip():
-            raise S3Error("BadDigest", "the Content-MD5 you specified did not match what we received")
+        self._check_md5(req, md5.digest())
         self.store.put(req.bucket, req.key, req.body, storage_class=sc)
         etag = md5.hexdigest()
         self._write_meta(req, etag, len(req.body))
         return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+    def _check_md5(self, req: Req, digest: bytes) -> None:
+        given = req.headers.get("content-md5")
+        if given is not None and base64.b64encode(digest).decode() != given.strip():
+            raise S3Error("BadDigest", "the Content-MD5 you specified did not match what we received")
 
     def copy_object(self, req: Req) -> Response:
         self._check_key(req.key)
@@ -436,7 +254,9 @@ class S3Api:
                       {**req.headers, **{f"x-amz-meta-{k}": v for k, v in old.get("metadata", {}).items()},
                        "content-type": old.get("content_type") or ""}, b"", req.owner)  # fmt: skip
         self._write_meta(req, etag, len(data))
-        return _xml(document("CopyObjectResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')]))
+        return xml_response(
+            document("CopyObjectResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')])
+        )
 
     def get_object(self, req: Req, *, head: bool) -> Response:
         info = self.store.head(req.bucket, req.key)
@@ -498,16 +318,25 @@ class S3Api:
             raise S3Error("InvalidObjectState", exc.message, 403)
         return Response(status_code=200 if already else 202)
 
-    def _multipart(self, req: Req) -> Response:
+    def _part_of(self, req: Req) -> tuple[Upload, int]:
+        up = self._upload(req)
+        try:
+            return up, int(req.query["partNumber"])
+        except ValueError:
+            raise S3Error("InvalidArgument", "partNumber must be an integer")
+
+    def _upload(self, req: Req) -> Upload:
         up = self.multipart.get(req.bucket, req.query["uploadId"], req.key)
         if up.owner != req.owner:
             raise S3Error("AccessDenied", "Access Denied", 403)
+        return up
+
+    def _multipart(self, req: Req) -> Response:
+        up = self._upload(req)
         m = req.method
         if m == "PUT" and "partNumber" in req.query:
-            try:
-                n = int(req.query["partNumber"])
-            except ValueError:
-                raise S3Error("InvalidArgument", "partNumber must be an integer")
+            up, n = self._part_of(req)
+            self._check_md5(req, hashlib.md5(req.body, usedforsecurity=False).digest())
             etag = self.multipart.put_part(up, n, req.body)
             return Response(status_code=200, headers={"ETag": f'"{etag}"'})
         if m == "GET":
@@ -522,7 +351,7 @@ class S3Api:
                 ("IsTruncated", False),
                 *parts,
             ]
-            return _xml(document("ListPartsResult", fill))
+            return xml_response(document("ListPartsResult", fill))
         if m == "DELETE":
             self.multipart.abort(up)
             return Response(status_code=204)
@@ -535,11 +364,15 @@ class S3Api:
                     wanted.append((int(text(p, "PartNumber") or ""), text(p, "ETag") or ""))
                 except ValueError:
                     raise S3Error("MalformedXML", "PartNumber must be an integer")
-            tmp, etag = self.multipart.assemble(up, wanted, self.store.root / ".multipart" / req.bucket)
+            # Assembled straight into the object's staged file: one copy of the parts, not two.
+            out, tmp = self.store.stage(req.bucket, req.key)
             try:
-                self.store.put(req.bucket, req.key, tmp, storage_class=up.storage_class)
-            finally:
+                with out:
+                    etag = self.multipart.assemble(up, wanted, out)
+            except BaseException:
                 tmp.unlink(missing_ok=True)
+                raise
+            self.store.adopt(req.bucket, req.key, tmp, storage_class=up.storage_class)
             size = self.store.head(req.bucket, req.key)
             self._write_meta(
                 Req(m, req.bucket, req.key, {}, {"content-type": up.content_type or ""}, b"", req.owner),
@@ -553,38 +386,8 @@ class S3Api:
                 ("Key", req.key),
                 ("ETag", f'"{etag}"'),
             ]
-            return _xml(document("CompleteMultipartUploadResult", fill))
+            return xml_response(document("CompleteMultipartUploadResult", fill))
         raise S3Error("MethodNotAllowed", f"{m} is not allowed with uploadId", 405)
-
-    # --- object metadata (ETag, Content-Type, x-amz-meta-*) ------------------------------------
-
-    def _meta_path(self, bucket: str, key: str) -> Path:
-        return self.meta_root / bucket / (key + ".json")
-
-    def _write_meta(self, req: Req, etag: str, size: int) -> None:
-        user = {k[len("x-amz-meta-") :]: v for k, v in req.headers.items() if k.startswith("x-amz-meta-")}
-        path = self._meta_path(req.bucket, req.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-        data = {
-            "etag": etag,
-            "size": size,
-            "content_type": req.headers.get("content-type") or None,
-            "metadata": user,
-        }
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-
-    def _meta(self, bucket: str, key: str, size: int) -> dict[str, Any]:
-        """The sidecar, when it still describes the object (a pipeline may have rewritten it)."""
-        try:
-            data = json.loads(self._meta_path(bucket, key).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if data.get("size") == size else {}
-
-    def _drop_meta(self, bucket: str, key: str) -> None:
-        self._meta_path(bucket, key).unlink(missing_ok=True)
 
 
 def _chunks(fh: BinaryIO, start: int, length: int) -> Iterator[bytes]:
@@ -596,7 +399,3 @@ def _chunks(fh: BinaryIO, start: int, length: int) -> Iterator[bytes]:
             yield piece
     finally:
         fh.close()
-
-
-def _xml(body: bytes, headers: dict[str, str] | None = None) -> Response:
-    return Response(body, 200, media_type="application/xml", headers=headers)

@@ -36,7 +36,7 @@ def verify(
     raw_path: str,
     raw_query: str,
     headers: list[tuple[str, str]],
-    body: bytes,
+    body: bytes | None,
     secret_for: Callable[[str], str | None],
     now: datetime,
 ) -> Verified:
@@ -63,7 +63,7 @@ def verify(
     if not amz:
         raise S3Error("AccessDenied", "a signed request needs an X-Amz-Date header", 403)
     try:
-        when = datetime.strptime(amz, "%Y%m%dT%H%M%SZ").replace(tzinfo=now.tzinfo)
+        when = _amz_date(amz).replace(tzinfo=now.tzinfo)
     except ValueError:
         raise S3Error("AccessDenied", f"X-Amz-Date {amz!r} is not YYYYMMDDTHHMMSSZ", 403)
     if abs(now - when) > sigv4.MAX_SKEW:
@@ -76,10 +76,14 @@ def verify(
             "InvalidAccessKeyId", f"access key {auth.access_key_id!r} is not known (or disabled)", 403
         )
     claimed = lower.get("x-amz-content-sha256")
+    # body None: the caller streams the body and compares its SHA-256 with the claimed one
+    # (payload_mismatch) before anything it wrote becomes visible.
     if claimed is None:
+        if body is None:
+            raise S3Error("InvalidRequest", "a streamed body needs X-Amz-Content-SHA256", 400)
         claimed = hashlib.sha256(body).hexdigest()
-    elif claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
-        raise S3Error("XAmzContentSHA256Mismatch", "X-Amz-Content-SHA256 does not match the body", 400)
+    elif body is not None and claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
+        raise payload_mismatch()
     canonical = "\n".join(
         (
             method.upper(),
@@ -99,6 +103,19 @@ def verify(
         )
     key = sigv4.signing_key(secret, auth.date, auth.region, auth.service)
     return Verified(auth.access_key_id, auth.signature, key, amz, auth.scope)
+
+
+def _amz_date(text: str) -> datetime:
+    """YYYYMMDDTHHMMSSZ, as strptime reads it but at a tenth of its cost (every request has one)."""
+    if len(text) != 16 or text[8] != "T" or text[15] != "Z" or not (text[:8] + text[9:15]).isdigit():
+        raise ValueError(text)
+    return datetime(
+        int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]), int(text[13:15])
+    )
+
+
+def payload_mismatch() -> S3Error:
+    return S3Error("XAmzContentSHA256Mismatch", "X-Amz-Content-SHA256 does not match the body", 400)
 
 
 def decode_chunked(body: bytes, verified: Verified | None, *, signed: bool) -> bytes:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from tailrace.api.s3.xml import S3Error
 
@@ -73,16 +74,25 @@ class Multipart:
         )
 
     def put_part(self, up: Upload, number: int, data: bytes) -> str:
+        out, tmp = self.stage_part(up, number)
+        with out:
+            out.write(data)
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        self.commit_part(up, number, tmp, etag)
+        return etag
+
+    def stage_part(self, up: Upload, number: int) -> tuple[BinaryIO, Path]:
+        """A hidden file in the upload's directory for a part's body (streamed or not)."""
         if not 1 <= number <= MAX_PARTS:
             raise S3Error("InvalidArgument", f"partNumber must be 1-{MAX_PARTS}", 400)
         d = self._dir(up.bucket, up.upload_id)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".part.")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, d / f"part-{number:05d}")
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        return os.fdopen(fd, "wb"), Path(tmp)
+
+    def commit_part(self, up: Upload, number: int, staged: Path, etag: str) -> None:
+        d = self._dir(up.bucket, up.upload_id)
+        os.replace(staged, d / f"part-{number:05d}")
         (d / f"part-{number:05d}.etag").write_text(etag)
-        return etag
 
     def parts(self, up: Upload) -> list[tuple[int, str, int, datetime]]:
         d = self._dir(up.bucket, up.upload_id)
@@ -93,8 +103,8 @@ class Multipart:
             out.append((int(p.name[5:]), etag, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
         return out
 
-    def assemble(self, up: Upload, wanted: list[tuple[int, str]], dest_dir: Path) -> tuple[Path, str]:
-        """Concatenate the listed parts into a temporary file; returns it and the multipart ETag."""
+    def assemble(self, up: Upload, wanted: list[tuple[int, str]], out: BinaryIO) -> str:
+        """Concatenate the listed parts into `out`; returns the multipart ETag."""
         have = {n: (etag, size) for n, etag, size, _ in self.parts(up)}
         if not wanted:
             raise S3Error("MalformedXML", "CompleteMultipartUpload lists no parts")
@@ -107,15 +117,12 @@ class Multipart:
             if i < len(wanted) - 1 and have[n][1] < MIN_PART:
                 raise S3Error("EntityTooSmall", f"part {n} is smaller than 5 MiB and is not the last part")
         d = self._dir(up.bucket, up.upload_id)
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".mpu.")
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out:
-            for n, etag in wanted:
-                digest.update(bytes.fromhex(etag.strip('"')))
-                with (d / f"part-{n:05d}").open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        return Path(tmp), f"{digest.hexdigest()}-{len(wanted)}"
+        for n, etag in wanted:
+            digest.update(bytes.fromhex(etag.strip('"')))
+            with (d / f"part-{n:05d}").open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        return f"{digest.hexdigest()}-{len(wanted)}"
 
     def abort(self, up: Upload) -> None:
         shutil.rmtree(self._dir(up.bucket, up.upload_id), ignore_errors=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -37,6 +39,15 @@ def register(sub: Any) -> None:
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int, help="port (default the setting s3_port: 8041)")
     v.add_argument("--domain", default="localhost", help="virtual-host base domain (default localhost)")
+    v.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the listening socket (one interpreter runs about one core)",
+    )
+    v.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket inherited from the first
+    v.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process is gone
     v.set_defaults(func=_serve)
 
     a = sub.add_parser(
@@ -112,7 +123,7 @@ def _put(args: argparse.Namespace, ctx: Any) -> int:
 def _get(args: argparse.Namespace, ctx: Any) -> int:
     from tailrace.errors import NotFoundError
     from tailrace.lifecycle.configs import LifecycleConfigs, get_from_s3
-    from tailrace.lifecycle.rules import to_json
+    from tailrace.lifecycle.wire import to_json
 
     client = _remote_client(ctx)
     cfg = (
@@ -143,7 +154,7 @@ def _delete(args: argparse.Namespace, ctx: Any) -> int:
 
 def _serve(args: argparse.Namespace, ctx: Any) -> int:
     from tailrace.api.s3.serve import create_s3_app
-    from tailrace.api.server import bind, serve
+    from tailrace.api.server import ApiProcesses, bind, serve
     from tailrace.clock import SystemClock
 
     services = ctx.services
@@ -155,10 +166,28 @@ def _serve(args: argparse.Namespace, ctx: Any) -> int:
         domain=args.domain,
         secret_key_file=ctx.settings.secret_key_file,
     )
+    if args.processes < 1:
+        raise UsageError("--processes must be at least 1")
+    if args.fd is not None:  # one of the extra processes of a `--processes N` server
+        serve(app, sock=socket.socket(fileno=args.fd), log_level="warning", parent_pid=args.parent)
+        return 0
     port = args.port if args.port is not None else (ctx.settings.s3_port or 8041)
-    bind(args.host, port).close()  # fail early and clearly when the port is taken
-    print(f"tailrace s3: serving S3 on http://{args.host}:{port}", flush=True)
-    serve(app, host=args.host, port=port, log_level="warning")
+    sock = bind(args.host, port)  # fails early and clearly when the port is taken
+    extra = None
+    if args.processes > 1:
+        # The others accept on the same socket; they read the same store, keys and buckets.
+        env = {**os.environ, "TAILRACE_HOME": str(ctx.settings.home.resolve())}
+        env["TAILRACE_DATABASE_URL"] = ctx.settings.effective_database_url
+        if ctx.settings.secret_key_file is not None:
+            env["TAILRACE_SECRET_KEY_FILE"] = str(ctx.settings.secret_key_file.resolve())
+        command = ("s3", "serve", "--domain", args.domain)
+        extra = ApiProcesses(sock, args.processes - 1, env=env, command=command).start()
+    print(f"tailrace s3: serving S3 on http://{args.host}:{sock.getsockname()[1]}", flush=True)
+    try:
+        serve(app, sock=sock, log_level="warning")
+    finally:
+        if extra is not None:
+            extra.stop()
     return 0
 
 
