@@ -287,8 +287,8 @@ committed to the outbox on PostgreSQL for {args.seconds:g} s at the rate shown a
 Redis stream by the committing process. Every event goes to every client. Latency: commit to the
 client having parsed the event, over every (event, client) pair. CPU: utime+stime of both
 console processes during the phase, per delivery. Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
-on the shared 2-core machine with other helpers' tests and benchmarks running (the load average,
-1/5/15 min, is in the last column): the latencies include waiting for a core. The driver
+on this 2-core machine, the driver on the same cores (the load average, 1/5/15 min, is in the
+last column: under load the latencies include waiting for a core). The driver
 (1,000 clients, relay, commits) used {driver_cpu:.2f} s of CPU in all.
 
 | events | deliveries | p50 | p99 | max | console CPU | CPU per delivery | load average |
