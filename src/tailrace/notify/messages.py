@@ -209,24 +209,16 @@ def enqueue(
         "SignatureVersion": topic_attrs.get("SignatureVersion", "1"),
         "Raw": sub_attrs.get("RawMessageDelivery") == "true" and kind == "Notification",
     }
-    row = {
-        "message_id": message_id,
-        "kind": kind,
-        "subscription_arn": sub["arn"],
-        "topic_arn": payload["TopicArn"],
-        "owner": topic["owner"] if topic is not None else sub["owner"],
-        "protocol": sub["protocol"],
-        "endpoint": sub["endpoint"],
-        "payload": compact_json(payload),
-        "policy": compact_json(retry),
-        "status": "pending",
-        "attempts": 0,
-        "next_at": now,
-        "lease_until": None,
-        "last_error": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    row = _pending(
+        message_id,
+        kind,
+        sub,
+        topic_arn=payload["TopicArn"],
+        owner=topic["owner"] if topic is not None else sub["owner"],
+        payload=compact_json(payload),
+        retry=compact_json(retry),
+        now=now,
+    )
     if batch is None:
         conn.execute(deliveries.insert(), [row])
     else:
@@ -277,23 +269,47 @@ def notification_rows(
             effective = policy.effective_retry(topic_attrs.get("DeliveryPolicy"), sub_policy)
             retry = retries[sub_policy] = compact_json(effective)
         rows.append(
-            {
-                "message_id": message_id,
-                "kind": "Notification",
-                "subscription_arn": sub["arn"],
-                "topic_arn": topic["arn"],
-                "owner": topic["owner"],
-                "protocol": protocol,
-                "endpoint": sub["endpoint"],
-                "payload": payload,
-                "policy": retry,
-                "status": "pending",
-                "attempts": 0,
-                "next_at": now,
-                "lease_until": None,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-            }
+            _pending(
+                message_id,
+                "Notification",
+                sub,
+                topic_arn=topic["arn"],
+                owner=topic["owner"],
+                payload=payload,
+                retry=retry,
+                now=now,
+            )
         )
     return rows
+
+
+def _pending(
+    message_id: str,
+    kind: str,
+    sub: Mapping[str, Any],
+    *,
+    topic_arn: str,
+    owner: str,
+    payload: str,
+    retry: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A delivery row as it is first stored: pending, due now, never tried."""
+    return {
+        "message_id": message_id,
+        "kind": kind,
+        "subscription_arn": sub["arn"],
+        "topic_arn": topic_arn,
+        "owner": owner,
+        "protocol": sub["protocol"],
+        "endpoint": sub["endpoint"],
+        "payload": payload,
+        "policy": retry,
+        "status": "pending",
+        "attempts": 0,
+        "next_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
