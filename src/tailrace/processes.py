@@ -180,6 +180,10 @@ def child_env(settings: Any) -> dict[str, str]:
     return env
 
 
+READY_TIMEOUT = 60.0
+"""Seconds `tailrace up` waits for its extra API processes to accept before it goes on."""
+
+
 class ApiProcessesLoop(Loop):
     """`api_processes - 1` more processes serving the API on the ApiLoop's listening socket
     (PostgreSQL: SQLite keeps one writer process)."""
@@ -199,8 +203,13 @@ class ApiProcessesLoop(Loop):
         from tailrace.api.server import ApiProcesses
 
         env = child_env(self.services.settings)
+        # Waits until they accept, so that the banner comes when connections spread over all.
         self.processes = ApiProcesses(
-            self.api.server.sock, self.extra, env=env, insecure_no_auth=self.insecure_no_auth
+            self.api.server.sock,
+            self.extra,
+            env=env,
+            insecure_no_auth=self.insecure_no_auth,
+            wait_ready=READY_TIMEOUT,
         ).start()
 
     def stop(self, timeout: float | None = None) -> None:

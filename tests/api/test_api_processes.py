@@ -100,3 +100,70 @@ def test_api_served_by_several_processes(tmp_path):
                 not Path(f"/proc/{child}").exists()
                 or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
             )
+
+
+def test_an_api_process_says_when_it_accepts(tmp_path):
+    """`serve(ready_fd=...)`: the byte comes once uvicorn accepts, and a request then answers."""
+    import select
+    import threading
+    import urllib.request
+
+    import uvicorn
+
+    from tailrace.api.server import _AnnouncingServer, _config, bind
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sock = bind("127.0.0.1", 0)
+    read_end, write_end = os.pipe()
+    server = _AnnouncingServer(_config(app, "warning"), write_end)
+    assert isinstance(server, uvicorn.Server)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert select.select([read_end], [], [], 60)[0], "no byte on the ready pipe"
+        assert os.read(read_end, 8) == b"."
+        assert server.started
+        assert os.read(read_end, 8) == b""  # written once, then closed
+        port = sock.getsockname()[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
+            assert answer.read() == b"ok"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        os.close(read_end)
+        sock.close()
+
+
+def test_waiting_for_api_processes_counts_bytes_and_stops_at_end_of_file():
+    import threading
+
+    from tailrace.api.server import _wait_ready
+
+    read_end, write_end = os.pipe()
+
+    def one_then_gone():
+        os.write(write_end, b".")
+        os.close(write_end)  # the second process died before accepting
+
+    thread = threading.Thread(target=one_then_gone)
+    thread.start()
+    try:
+        assert _wait_ready(read_end, 2, 60) == 1
+    finally:
+        thread.join()
+        os.close(read_end)
+
+
+def test_waiting_for_api_processes_gives_up_after_its_timeout():
+    from tailrace.api.server import _wait_ready
+
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b".")
+        assert _wait_ready(read_end, 3, 0.05) == 1  # the others never answer; the pipe stays open
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -28,6 +28,7 @@ from tailrace import __version__
 from tailrace.api.auth import Authenticator
 from tailrace.api.errors import MethodNotAllowed, NotFoundRoute
 from tailrace.api.jsonproto import JsonProtocolEndpoint, error_response
+from tailrace.api.loopreads import loop_reads_for
 from tailrace.api.openapi import openapi_document
 from tailrace.api.operations import Operations
 from tailrace.api.queryapp import QueryEndpoint
@@ -63,12 +64,14 @@ def create_app(
     signer: Signer | None = None,
     alarms: AlarmService | None = None,
     poll_wait: float = 90.0,
+    loop_reads: bool = True,
 ) -> Starlette:
     """The API as an ASGI app.
 
     `routes` are mounted before the API's own (the console adds its pages and push socket here);
     `GET /` answers with an index unless one of them takes it. With `insecure_no_auth` every
-    request is accepted and sees every owner's pipelines.
+    request is accepted and sees every owner's pipelines. `loop_reads`: on PostgreSQL,
+    DescribePipelines runs on the event loop over a connection of its own (api/loopreads.py).
     """
     if insecure_no_auth:
         log.warning(
@@ -82,6 +85,7 @@ def create_app(
         authenticator,
         poll_threads=poll_threads,
         api_threads=api_threads,
+        loop_reads=loop_reads_for(operations, store) if loop_reads else None,
     )
     if storage is None:
         from tailrace.storage import Storage

@@ -32,6 +32,7 @@ from tailrace.api.errors import (
     UnknownOperation,
     to_aws_error,
 )
+from tailrace.api.loopreads import LoopReadFailed, LoopReads
 from tailrace.runtime.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,11 @@ class JsonProtocolEndpoint:
         *,
         poll_threads: int = 16,
         api_threads: int = 32,
+        loop_reads: LoopReads | None = None,
     ) -> None:
         self.dispatch = dispatch
+        self.loop_reads = loop_reads
+        """The operations it takes run on the event loop when their caller's key is cached."""
         self.authenticator = authenticator
         self._poll_threads = poll_threads
         self._api_threads = api_threads
@@ -234,8 +238,13 @@ class JsonProtocolEndpoint:
             if pending is None:
                 pending = await run_sync(self.authenticator.begin, head, limiter=self._limiter("auth"))
             body = await receive_body(scope, receive, body_limit(operation), what=operation)
-            call = functools.partial(self.handle, operation, replace(head, body=body), pending)
-            result = await run_sync(call, limiter=self._limiter(operation))
+            parts = replace(head, body=body)
+            result = None
+            if self.loop_reads is not None and self.loop_reads.takes(operation):
+                result = self._on_loop(self.loop_reads, operation, parts, pending)
+            if result is None:
+                call = functools.partial(self.handle, operation, parts, pending)
+                result = await run_sync(call, limiter=self._limiter(operation))
             payload, status = orjson.dumps(result), 200
         except Exception as exc:
             err = to_aws_error(exc)
@@ -252,6 +261,22 @@ class JsonProtocolEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    def _on_loop(
+        loop_reads: LoopReads, operation: str, parts: RequestParts, pending: PendingCaller
+    ) -> dict[str, Any] | None:
+        """`handle` on the event loop, with no read but on the loop's own connection: None
+        (run it in the pool) when the key left the cache or that connection failed."""
+        caller = pending.finish_cached(parts.body)
+        if caller is None:
+            return None
+        params = shapes.check_input(operation, parse_json_body(parts.body))
+        try:
+            result = loop_reads.dispatch(operation, caller, params)
+        except LoopReadFailed:
+            return None
+        return shapes.render_output(operation, result)
 
     @staticmethod
     def operation_of(target: str | None) -> str:

@@ -102,11 +102,15 @@ class Operations:
         except PipelineDeleted as exc:
             raise PipelineNotFound(p["pipelineId"]) from exc
 
-    def describe_pipelines(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+    def describe_pipelines(
+        self, caller: Caller, p: dict[str, Any], *, store: StateStore | None = None
+    ) -> dict[str, Any]:
+        """`store`: another view of the same database (the event loop's own connection)."""
         ids: Sequence[str] = list(dict.fromkeys(p["pipelineIds"]))
         if len(ids) > MAX_DESCRIBE_PIPELINES:
             raise InvalidRequest(f"pipelineIds takes at most {MAX_DESCRIBE_PIPELINES} ids, got {len(ids)}")
-        found = describe.describe_pipelines(self.service, ids)  # raises for a missing or deleted id
+        # raises for a missing or deleted id
+        found = describe.describe_pipelines(self.service, ids, store=store)
         if caller.owner is not None:
             # The owner is among the fields the service returns; checking it here saves a read
             # per call on the API's busiest operation. A description without it is not the caller's.

@@ -31,7 +31,7 @@ from tailrace.runtime.reads import (
     owned_pipeline,
     pipeline_and_health,
 )
-from tailrace.state import Component, Instance, Pipeline, Status, Transaction
+from tailrace.state import Component, Instance, Pipeline, StateStore, Status, Transaction
 
 if TYPE_CHECKING:
     from tailrace.runtime.service import PipelineService
@@ -40,10 +40,13 @@ OBJECTS_PAGE = 100
 SPHERES = ("COMPONENT", "INSTANCE", "ATTEMPT")
 
 
-def describe_pipelines(service: PipelineService, pipeline_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """DescribePipelines' pipelineDescriptionList. :raises PipelineNotFound: / PipelineDeleted."""
+def describe_pipelines(
+    service: PipelineService, pipeline_ids: Sequence[str], *, store: StateStore | None = None
+) -> list[dict[str, Any]]:
+    """DescribePipelines' pipelineDescriptionList, read from `store` (default: the service's).
+    :raises PipelineNotFound: / PipelineDeleted."""
     out = []
-    with service.store.transaction(readonly=True) as tx:
+    with (store or service.store).transaction(readonly=True) as tx:
         for pid in pipeline_ids:
             p, health = pipeline_and_health(tx, pid)  # raises PipelineNotFound / PipelineDeleted
             out.append(

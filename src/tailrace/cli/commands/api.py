@@ -36,6 +36,7 @@ def register(sub: Any) -> None:
         "--fd", type=int, help=argparse.SUPPRESS
     )  # a listening socket inherited from `tailrace up`
     p.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process is gone
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)  # a byte here once accepting
     p.set_defaults(func=_serve_api)
 
 
@@ -54,5 +55,6 @@ def _serve_api(args: argparse.Namespace, ctx: Any) -> int:
         sock=sock,
         reuse_port=args.reuse_port,
         parent_pid=args.parent,
+        ready_fd=args.ready_fd,
     )
     return 0
