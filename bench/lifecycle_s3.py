@@ -2,7 +2,7 @@
 `tailrace lifecycle run` process), and the S3 API's GET/PUT throughput against a plain file copy.
 
     PYTHONPATH=src .venv/bin/python bench/lifecycle_s3.py [--objects 1000000] [--skip-s3 | --skip-lifecycle]
-        [--s3-processes 2] [--clients 8] [--small 1200]
+        [--s3-processes 2] [--clients 8] [--small 1200] [--put-threads 10]
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def _copy_speed(root: Path, src: Path, size: int, count: int) -> float:
     return size * count / took / 2**20
 
 
-def s3_throughput(processes: int, clients: int, small: int) -> list[str]:
+def s3_throughput(processes: int, clients: int, small: int, put_threads: int = 1) -> list[str]:
     """Against `tailrace s3 serve --processes N` in its own process(es) (as deployed), boto3
     clients in others. Server CPU per request (all its processes, from /proc) is reported beside
     the rates: the clients run on the same cores and compete with the server."""
@@ -226,8 +226,11 @@ def s3_throughput(processes: int, clients: int, small: int) -> list[str]:
                 src.write_bytes(data)
                 fs = _copy_speed(root, src, size, count)
                 cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
-                for i in range(count):
-                    c.put_object(Bucket="bench", Key=f"o/{size}-{i}", Body=data)
+                # `put_threads` PUTs at a time, as `aws s3 cp` of many files sends them (10 by
+                # default); the copy baseline above stays one sequential copy + fsync at a time.
+                with ThreadPoolExecutor(put_threads) as pool:
+                    keys = [f"o/{size}-{i}" for i in range(count)]
+                    list(pool.map(lambda k, body=data: c.put_object(Bucket="bench", Key=k, Body=body), keys))
                 put = size * count / (time.perf_counter() - began) / 2**20
                 cpu1, began = _cpu_seconds(server.pid), time.perf_counter()
                 for i in range(count):
@@ -235,7 +238,7 @@ def s3_throughput(processes: int, clients: int, small: int) -> list[str]:
                 get = size * count / (time.perf_counter() - began) / 2**20
                 cpu2 = _cpu_seconds(server.pid)
                 rows.append(
-                    f"| {size >> 20} MiB x {count} | {fs:.0f} MiB/s | {put:.0f} MiB/s ({put / fs:.0%}) "
+                    f"| {size >> 20} MiB x {count}, PUT from {put_threads} thread(s) | {fs:.0f} MiB/s | {put:.0f} MiB/s ({put / fs:.0%}) "
                     f"| {get:.0f} MiB/s ({get / fs:.0%}) "
                     f"| PUT {1e3 * (cpu1 - cpu0) / count:.1f} ms, GET {1e3 * (cpu2 - cpu1) / count:.1f} ms |"
                 )
@@ -267,6 +270,9 @@ def main() -> None:
     ap.add_argument("--s3-processes", type=int, default=2, help="`tailrace s3 serve --processes N`")
     ap.add_argument("--clients", type=int, default=8, help="client processes of the small-PUT run")
     ap.add_argument("--small", type=int, default=1200, help="small PUTs in all, per run")
+    ap.add_argument(
+        "--put-threads", type=int, default=1, help="concurrent 1 MiB / 64 MiB PUTs (aws s3 cp: 10)"
+    )
     args = ap.parse_args()
     stamp = f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     if not args.skip_lifecycle:
@@ -285,7 +291,7 @@ def main() -> None:
         if not args.no_write:
             write_section("lifecycle_runs", body)
     if not args.skip_s3:
-        tp = s3_throughput(args.s3_processes, args.clients, args.small)
+        tp = s3_throughput(args.s3_processes, args.clients, args.small, args.put_threads)
         body = "\n".join(
             [
                 f"S3 API (bench/lifecycle_s3.py --skip-lifecycle), {stamp}: `tailrace s3 serve --processes "
