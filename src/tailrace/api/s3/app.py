@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tailrace.api.s3 import auth
+from tailrace.api.s3 import auth, checksums
 from tailrace.api.s3.base import Req, xml_response
 from tailrace.api.s3.bucket_ops import BucketOps
 from tailrace.api.s3.multipart import Upload
@@ -116,8 +116,10 @@ class S3Api(BucketOps):
         if staged is None:
             return None
         req, out, tmp = staged
-        spool = Spool(out, sha256=req.headers.get("x-amz-content-sha256") != auth.UNSIGNED)
+        spool: Spool | None = None
         try:
+            unsigned = req.headers.get("x-amz-content-sha256") == auth.UNSIGNED
+            spool = Spool(out, sha256=not unsigned, checksums=checksums.Checksums(req.headers))
             async for chunk in request.stream():
                 await spool.feed(chunk)
                 if spool.size > MAX_BODY:
@@ -126,7 +128,8 @@ class S3Api(BucketOps):
             return await run_in_threadpool(self._commit_put, req, spool, tmp)
         except BaseException:
             try:
-                await spool.drain()
+                if spool is not None:
+                    await spool.drain()
             finally:
                 out.close()
                 tmp.unlink(missing_ok=True)
@@ -156,14 +159,15 @@ class S3Api(BucketOps):
         if spool.sha256 is not None and spool.sha256.hexdigest() != req.headers.get("x-amz-content-sha256"):
             raise auth.payload_mismatch()
         self._check_md5(req, spool.md5.digest())
+        sums = spool.checksums.verify()
         etag = spool.md5.hexdigest()
         if req.query:
             up, number = self._part_of(req)  # checked again: an abort may have come meanwhile
             self.multipart.commit_part(up, number, tmp, etag)
-            return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+            return Response(status_code=200, headers={"ETag": f'"{etag}"', **sums})
         self.store.adopt(req.bucket, req.key, tmp, storage_class=self._class(req))
         self._write_meta(req, etag, spool.size)
-        return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+        return Response(status_code=200, headers={"ETag": f'"{etag}"', **sums})
 
     def _address(self, host: str, path: str) -> tuple[str, str]:
         name = host.rsplit(":", 1)[0].lower()
@@ -226,10 +230,11 @@ class S3Api(BucketOps):
         sc = self._class(req)
         md5 = hashlib.md5(req.body, usedforsecurity=False)
         self._check_md5(req, md5.digest())
+        sums = checksums.checked(req.headers, req.body)
         self.store.put(req.bucket, req.key, req.body, storage_class=sc)
         etag = md5.hexdigest()
         self._write_meta(req, etag, len(req.body))
-        return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+        return Response(status_code=200, headers={"ETag": f'"{etag}"', **sums})
 
     def _check_md5(self, req: Req, digest: bytes) -> None:
         given = req.headers.get("content-md5")
@@ -337,8 +342,9 @@ class S3Api(BucketOps):
         if m == "PUT" and "partNumber" in req.query:
             up, n = self._part_of(req)
             self._check_md5(req, hashlib.md5(req.body, usedforsecurity=False).digest())
+            sums = checksums.checked(req.headers, req.body)
             etag = self.multipart.put_part(up, n, req.body)
-            return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+            return Response(status_code=200, headers={"ETag": f'"{etag}"', **sums})
         if m == "GET":
             parts = [
                 ("Part", [("PartNumber", n), ("LastModified", iso(t)), ("ETag", f'"{e}"'), ("Size", s)])

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
 from tailrace.api.s3.auth import UNSIGNED
+from tailrace.api.s3.checksums import Checksums
 
 BLOCK = 1 << 20
 """Bytes handed to the threads at a time: large enough that a thread hop is cheap beside the
@@ -53,8 +54,9 @@ class Spool:
     """Writes blocks to `out` and hashes them (MD5, and SHA-256 unless the payload is unsigned).
     One block is in flight at a time, so each hash sees the blocks in order."""
 
-    def __init__(self, out: BinaryIO, *, sha256: bool) -> None:
+    def __init__(self, out: BinaryIO, *, sha256: bool, checksums: Checksums | None = None) -> None:
         self.out = out
+        self.checksums = checksums or Checksums({})
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.sha256 = hashlib.sha256() if sha256 else None
         self.size = 0
@@ -89,5 +91,7 @@ class Spool:
         jobs: list[Callable[[bytearray], object]] = [self.out.write, self.md5.update]
         if self.sha256 is not None:
             jobs.append(self.sha256.update)
+        if self.checksums:
+            jobs.append(self.checksums.update)
         self._pending = [loop.run_in_executor(_POOL, job, block) for job in jobs]
         self.size += len(block)
