@@ -30,6 +30,7 @@ BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "weekday": ((1,), "isodow(__hive_date(_0)) - 1"),
     "field": ((), ""),
     "index": ((2,), ""),
+    "binary": ((1,), ""),
     "get_json_object": ((2,), ""),
     "regexp": ((2,), "regexp_matches(_0, _1)"),
     "rlike": ((2,), "regexp_matches(_0, _1)"),

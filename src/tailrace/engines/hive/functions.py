@@ -358,6 +358,8 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         args = list(node.expressions)
         if name == "field":
             return _field(args)
+        if name == "binary" and len(args) == 1:
+            return exp.cast(args[0], "binary")
         if name == "index" and len(args) == 2:
             # Hive's index(a, i) is a[i] (arrays from 0, maps by key).
             return exp.Bracket(this=args[0], expressions=[args[1]])
