@@ -29,6 +29,8 @@ BY_NAME: dict[str, tuple[tuple[int, ...], str]] = {
     "dayofweek": ((1,), "dayofweek(__hive_date(_0)) + 1"),
     "weekday": ((1,), "isodow(__hive_date(_0)) - 1"),
     "field": ((), ""),
+    "index": ((2,), ""),
+    "binary": ((1,), ""),
     "get_json_object": ((2,), ""),
     "regexp": ((2,), "regexp_matches(_0, _1)"),
     "rlike": ((2,), "regexp_matches(_0, _1)"),

@@ -261,6 +261,15 @@ def _sqrt(n: exp.Expr) -> exp.Expr:
     return template("CASE WHEN _0 >= 0 THEN sqrt(CAST(_0 AS DOUBLE)) END", n.this)
 
 
+@_on(exp.Cbrt)
+def _cbrt(n: exp.Expr) -> exp.Expr:
+    # Java's Math.cbrt is exact on perfect cubes (DuckDB's pow-based cbrt(27.0) is 3.0000000000000004).
+    return template(
+        "CASE WHEN round(cbrt(_0)) ^ 3 = _0 THEN round(cbrt(_0)) ELSE cbrt(_0) END",
+        exp.cast(n.this, "double"),
+    )
+
+
 @_on(exp.Ln)
 def _ln(n: exp.Expr) -> exp.Expr:
     return template("CASE WHEN _0 > 0 THEN ln(CAST(_0 AS DOUBLE)) END", n.this)
@@ -349,6 +358,11 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         args = list(node.expressions)
         if name == "field":
             return _field(args)
+        if name == "binary" and len(args) == 1:
+            return exp.cast(args[0], "binary")
+        if name == "index" and len(args) == 2:
+            # Hive's index(a, i) is a[i] (arrays from 0, maps by key).
+            return exp.Bracket(this=args[0], expressions=[args[1]])
         if name == "printf":
             if not args:
                 raise TranslateError("printf needs a format", node)

@@ -425,14 +425,41 @@ def grouping_id(select: exp.Select) -> None:
     if not keys:
         keys = group_keys(group)
 
+    in_sets = {c.sql() for s in group.args.get("grouping_sets") or [] for c in s.find_all(exp.Column)}
+    # A GROUP BY key that no grouping set names is NULL on every row in Hive; DuckDB refuses a bare
+    # reference to it, so it becomes an aggregate that is always NULL (of the key's type).
+    unset = {k.sql() for k in keys if in_sets and isinstance(k, exp.Column) and k.sql() not in in_sets}
+
+    def grouping() -> exp.Expr:
+        if not unset:
+            return exp.Grouping(expressions=[k.copy() for k in keys])
+        # The unset keys' bits are always 1; the others come from grouping() of the set keys.
+        bits = [
+            exp.Literal.number(1 << (len(keys) - 1 - i))
+            if k.sql() in unset
+            else exp.BitwiseLeftShift(
+                this=exp.Grouping(expressions=[k.copy()]), expression=exp.Literal.number(len(keys) - 1 - i)
+            )
+            for i, k in enumerate(keys)
+        ]
+        total: exp.Expr = bits[0]
+        for b in bits[1:]:
+            total = exp.Add(this=total, expression=b)
+        return exp.Paren(this=total)
+
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and not node.table and node.name.lower() == "grouping__id":
-            return exp.Grouping(expressions=[k.copy() for k in keys])
+            return grouping()
+        return node
+
+    def null_key(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.sql() in unset and not node.find_ancestor(exp.AggFunc):
+            return exp.Case(ifs=[exp.If(this=exp.false(), true=exp.AnyValue(this=node.copy()))])
         return node
 
     for arg in ("expressions", "having", "order"):
         value = select.args.get(arg)
         if isinstance(value, list):
-            select.set(arg, [v.transform(swap) for v in value])
+            select.set(arg, [v.transform(swap).transform(null_key) for v in value])
         elif value is not None:
-            select.set(arg, value.transform(swap))
+            select.set(arg, value.transform(swap).transform(null_key))
