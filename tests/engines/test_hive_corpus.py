@@ -119,6 +119,7 @@ KNOWN_SPARK: dict[str, str] = {
     "errors:lpad with an empty pad": "Spark pads with nothing where Hive refuses",
     "manual:manual cast conversions": "Spark casts 'false'/'0'-like strings to boolean by its own rules",
     "manual:manual parse_url_tuple": "Spark has no parse_url_tuple",
+    "manual:manual index of arrays and maps": "Spark has no index()",
     "manual:manual ngrams over rows": "Spark has no ngrams",
     "manual:manual std is the population standard deviation": "Spark's std is the sample standard deviation",
     "strings:aes with a key that is not 128, 192 or 256 bits is NULL": "Spark refuses the key where Hive gives NULL",
