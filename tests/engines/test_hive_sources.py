@@ -126,3 +126,33 @@ def test_create_view_with_order_by_reads_no_rows(hive, data_home):
     )
     assert seen[0] == []  # only the view's columns were needed
     assert result.statements[1].select_rows == [("a",), ("b",)]
+
+
+def test_the_kept_table_leaves_out_the_raw_json_and_a_statement_that_reads_it_still_gets_it(hive, data_home):
+    lines = [f"k{i % 3}\t" + json.dumps({"n": str(i)}) for i in range(50)]
+    _logs(data_home, "raw", lines)
+    hive.run_script(
+        f"CREATE EXTERNAL TABLE raw (k string, j string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
+        f"LOCATION '{data_home / 'in' / 'raw'}'"
+    )
+    kept_columns: list[list[str]] = []
+
+    def look(_res) -> None:
+        if "__kept_1" in _kept_tables(hive):
+            kept_columns.append([c.lower() for c in hive.con.sql("FROM __kept_1").columns])
+
+    lateral = "FROM raw LATERAL VIEW json_tuple(raw.j, 'n') t AS n"
+    result = hive.run_script(
+        f"SELECT k, n {lateral} ORDER BY k;"  # keeps the FROM item, without j
+        f"SELECT n, j {lateral} WHERE k = 'k1' ORDER BY n;"  # names j: reads the files again
+        f"SELECT * {lateral} WHERE k = 'k2' ORDER BY n;"  # a `*`: every column, j too
+        f"SELECT count(*), max(n) {lateral}",  # neither: reads the kept table
+        on_statement=look,
+    )
+    assert kept_columns and all("j" not in cols and "n" in cols for cols in kept_columns)
+    docs = [(line.split("\t")[0], line.split("\t")[1]) for line in lines]
+    by_n = sorted(((json.loads(j)["n"], j) for k, j in docs if k == "k1"))
+    assert result.statements[1].select_rows == [(n, j) for n, j in by_n]
+    star = sorted(((k, j, json.loads(j)["n"]) for k, j in docs if k == "k2"), key=lambda r: r[2])
+    assert result.statements[2].select_rows == star
+    assert result.statements[3].select_rows == [("50", max(str(i) for i in range(50)))]

@@ -47,6 +47,9 @@ class _Kept:
     table: str
     base: str
     """The table view it reads (when that read changes, the kept rows go)."""
+    dropped: frozenset[str] = frozenset()
+    """Columns of the FROM item left out of the table (lower case): a statement that names one
+    (or selects `*`) reads the FROM item itself."""
 
 
 class SourceTables:
@@ -77,7 +80,9 @@ class SourceTables:
         its `row_number() OVER ()` tie-breaker replaced by a row id where the query allows."""
         for text, kept in self._kept.items():
             if text in sql:
-                sql = sql.replace(text, serde.ident(kept.table))
+                replaced = sql.replace(text, serde.ident(kept.table))
+                if not (kept.dropped and _names_any(replaced, kept.dropped)):
+                    sql = replaced
         if not stable or sql.count(_TIE) != 1:
             return sql
         kept_tables = {k.table: k for k in self._kept.values()}
@@ -95,7 +100,7 @@ class SourceTables:
             span = _top_from_text(sql)
             if span is None or any(serde.ident(n) in span for n in self._reads if n != base):
                 return sql  # (kept rows go when their one table is read anew)
-            text, table = span, self._keep(span, base)
+            text, table = span, self._keep(span, base, sql)
             if not table:
                 return sql
         if sql.count(text) != 1:
@@ -128,15 +133,26 @@ class SourceTables:
         read.table = True
         return True
 
-    def _keep(self, text: str, base: str) -> str:
-        """A table of the rows of the FROM item `text` (a parenthesised subquery), in order."""
+    def _keep(self, text: str, base: str, sql: str) -> str:
+        """A table of the rows of the FROM item `text` (a parenthesised subquery) of `sql`, in
+        order, without the columns only the item itself reads (the raw JSON a json_tuple
+        parses: the largest column, and the seed's statements never read it again)."""
         self._n += 1
         table = f"__kept_{self._n}"
         try:
-            self.con.execute(f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT * FROM {text} AS __k")
-        except duckdb.Error:
+            columns = self.con.sql(f"SELECT * FROM {text} AS __k").columns
+            inner = _reads(text)[0]
+            outer, star = _reads(sql.replace(text, serde.ident(table)))
+            dropped = frozenset(c.lower() for c in columns if c.lower() in inner - outer)
+            if star or len(dropped) == len(columns) or len({c.lower() for c in columns}) != len(columns):
+                dropped = frozenset()
+            exclude = f" EXCLUDE ({', '.join(serde.ident(c) for c in sorted(dropped))})" if dropped else ""
+            self.con.execute(
+                f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT *{exclude} FROM {text} AS __k"
+            )
+        except (duckdb.Error, sqlglot.errors.ParseError):
             return ""  # e.g. two columns of one name: the statement runs as translated
-        self._kept[text] = _Kept(table, base)
+        self._kept[text] = _Kept(table, base, dropped)
         return table
 
     def _drop(self, name: str) -> None:
@@ -155,6 +171,29 @@ def _stats(files: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
         st = os.stat(f)
         out.append((f, st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+def _reads(sql: str) -> tuple[set[str], bool]:
+    """The names (lower case) of the columns `sql` refers to, whatever table they name, and
+    whether it selects a `*` (COUNT(*) aside). :raises sqlglot.errors.ParseError:"""
+    names: set[str] = set()
+    star = False
+    for node in sqlglot.parse_one(sql, read="duckdb").walk():
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            star = True
+        elif isinstance(node, exp.Column):
+            star = star or node.is_star
+            names.add(node.name.lower())
+    return names, star
+
+
+def _names_any(sql: str, names: frozenset[str]) -> bool:
+    """Whether `sql` may read one of `names` (True when it does not parse)."""
+    try:
+        found, star = _reads(sql)
+    except sqlglot.errors.ParseError:
+        return True
+    return star or not found.isdisjoint(names)
 
 
 def _from_item(select: exp.Select) -> exp.Expr | None:
