@@ -28,6 +28,7 @@ from tailrace.engines.hive.sandbox import (
 from tailrace.engines.hive.script import (
     SourceMap,
     Variables,
+    owner_environ,
     parse_set,
     split_statements,
     unterminated,
@@ -170,7 +171,11 @@ class HiveEngine(Statements):
             # --hiveconf k=v means what SET k=v means.
             if key in (hiveconf or {}):
                 self.timezone = (hiveconf or {})[key]
-        vars_ = Variables(hivevar=variables or {}, hiveconf=self.hiveconf)
+        vars_ = Variables(
+            hivevar=variables or {},
+            hiveconf=self.hiveconf,
+            environ=owner_environ() if self.sandboxed else None,
+        )
         vars_.hiveconf = self.hiveconf
         result = ScriptResult(source=source)
         smap = SourceMap(text)

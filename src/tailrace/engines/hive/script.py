@@ -125,9 +125,15 @@ class Variables:
     """hivevar (-d/--define/--hivevar) and hiveconf (SET, --hiveconf) variables."""
 
     def __init__(
-        self, hivevar: Mapping[str, str] | None = None, hiveconf: Mapping[str, str] | None = None
+        self,
+        hivevar: Mapping[str, str] | None = None,
+        hiveconf: Mapping[str, str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.hivevar: dict[str, str] = dict(hivevar or {})
+        # An owner's script on the server sees only owner_environ(), never the server's own.
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.hiveconf: dict[str, str] = dict(hiveconf or {})
 
     def lookup(self, namespace: str | None, name: str) -> str | None:
@@ -136,9 +142,9 @@ class Variables:
         if namespace == "hiveconf":
             return self.hiveconf.get(name)
         if namespace == "env":
-            return os.environ.get(name)
+            return self.environ.get(name)
         if namespace == "system":
-            return {"user.name": os.environ.get("USER", "")}.get(name)
+            return {"user.name": self.environ.get("USER", "")}.get(name)
         value = self.hivevar.get(name)
         return value if value is not None else self.hiveconf.get(name)
 
@@ -169,6 +175,12 @@ class Variables:
             pos = m.end()
         parts.append(text[pos:])
         return Substituted("".join(parts), spans)
+
+
+def owner_environ() -> dict[str, str]:
+    """What `${env:NAME}` may read in an owner's script: locale and time zone only (keys,
+    database URLs and the rest of the server's environment stay unset, so they are not replaced)."""
+    return {k: v for k, v in os.environ.items() if k in ("LANG", "LANGUAGE", "TZ") or k.startswith("LC_")}
 
 
 _SET = re.compile(r"^\s*set(?:\s+(?P<body>.*))?$", re.IGNORECASE | re.DOTALL)
