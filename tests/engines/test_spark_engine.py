@@ -135,6 +135,15 @@ def test_scripts_reach_files_and_code_only_through_tables(spark_hive, data_home,
     assert str(info.value).startswith("evil.q:1:")
 
 
+def test_spark_does_not_substitute_variables_of_its_own(spark_hive, monkeypatch):
+    # tailrace substitutes ${env:NAME} itself (from nothing but locale and TZ in an owner's
+    # script); Spark's own substitution would read the driver JVM's environment, which still
+    # has HOME after it left this process's.
+    monkeypatch.delenv("HOME", raising=False)
+    result = spark_hive.run_script("SELECT '${env:HOME}', '${system:user.home}'")
+    assert result.statements[0].select_rows == [("${env:HOME}", "${system:user.home}")]
+
+
 def test_a_construct_spark_lacks_fails_located_and_writes_nothing(spark_hive, data_home):
     ordered = place_input(data_home, fluentd_input())
     want_archive, _, _, _ = seed_outputs(ordered, DATE)

@@ -38,6 +38,9 @@ HIVE_CONF: Mapping[str, str] = {
     # which is the tie-breaker of ORDER BY as in the DuckDB engine (and gzip never splits).
     "spark.sql.files.maxPartitionBytes": str(1 << 40),
     "spark.sql.files.openCostInBytes": str(1 << 40),
+    # tailrace substitutes ${...} itself (an owner's script sees no server environment); Spark's
+    # own substitution would replace ${env:NAME} and ${system:NAME} from the driver's process.
+    "spark.sql.variable.substitute": "false",
 }
 
 
@@ -218,7 +221,9 @@ def _start(options: SparkOptions) -> Any:
         raise SparkUnavailable(
             f"cannot start a Spark session on {options.master}{hint}: {first_line(exc)}"
         ) from None
-    if not options.master.startswith("sc://"):
+    if options.master.startswith("sc://"):
+        session.conf.set("spark.sql.variable.substitute", "false")  # (see HIVE_CONF)
+    else:
         session.sparkContext.setLogLevel("OFF")  # failures reach the attempt log as HiveError
     import logging
 
