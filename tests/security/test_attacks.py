@@ -119,6 +119,7 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
         "hive-read-text": hive(f"SELECT read_text('{creds}')"),
         "hive-read-csv": hive(f"SELECT * FROM read_csv('{creds}')"),
         "hive-getenv": hive("SELECT getenv('TAILRACE_TEST_SERVER_SECRET')"),
+        "hive-env-variable": hive("SELECT '${env:TAILRACE_TEST_SERVER_SECRET}', '${system:user.name}'"),
         "hive-path-as-table": hive("SELECT * FROM '/etc/passwd'"),
         "hive-query-fn": hive(f"SELECT * FROM query('SELECT * FROM read_text(''{creds}'')')"),
         "hive-attach": hive("ATTACH '/tmp/tailrace-attack.db' AS x"),
@@ -296,6 +297,13 @@ def test_shell_output_hard_link_is_not_uploaded(server: Server, world: dict[str,
     result = outcome(server, world, "shell-output-hardlink")
     # Linking another user's file fails (protected hard links); if it did not, collection refuses it.
     assert result["@status"] == "FAILED" or not (server.home / "s3/mallory-loot/hard/creds").exists()
+
+
+def test_hive_variables_never_read_the_server_environment(server: Server, world: dict[str, Any]) -> None:
+    result = outcome(server, world, "hive-env-variable")  # no secret in the answer or the log
+    assert result["@status"] == "FINISHED", result
+    # Left unreplaced, as Hive leaves a variable it does not know (the statement is logged).
+    assert "${env:TAILRACE_TEST_SERVER_SECRET}" in result["log"], result["log"][-2000:]
 
 
 def test_log_uri_never_serves_the_server_environment(server: Server, world: dict[str, Any]) -> None:
