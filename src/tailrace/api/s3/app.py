@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from tailrace.api.s3.objects import byte_range, conditions, weak_etag
 from tailrace.api.s3.spool import Spool, streamable
 from tailrace.api.s3.xml import S3Error, children, document, http_date, iso, parse, text
 from tailrace.errors import NotFoundError
+from tailrace.storage import AccessDeniedError, UnsafeKeyError
 from tailrace.storage.tiered import ARCHIVE_CLASSES, READABLE_CLASSES, ObjectStateError
 
 MAX_BODY = 5 * 1024**3
@@ -61,6 +63,12 @@ class S3Api(BucketOps):
         except ObjectStateError as exc:
             err = S3Error("InvalidObjectState", exc.message, 403, resource)
             response = Response(err.body(rid), 403, media_type="application/xml")
+        except (UnsafeKeyError, AccessDeniedError) as exc:  # a key the store refuses ('..', '/x')
+            denied = isinstance(exc, AccessDeniedError)
+            err = S3Error(
+                "AccessDenied" if denied else "InvalidArgument", str(exc), 403 if denied else 400, resource
+            )
+            response = Response(err.body(rid), err.status, media_type="application/xml")
         except Exception:  # a bug must not take the server down, nor leak details
             err = S3Error(
                 "InternalError", "we encountered an internal error; please try again", 500, resource
@@ -241,15 +249,36 @@ class S3Api(BucketOps):
         if given is not None and base64.b64encode(digest).decode() != given.strip():
             raise S3Error("BadDigest", "the Content-MD5 you specified did not match what we received")
 
-    def copy_object(self, req: Req) -> Response:
-        self._check_key(req.key)
+    def _copy_source(self, req: Req) -> tuple[str, str, bytes]:
+        """The bucket, key and bytes of x-amz-copy-source, read with the caller's rights."""
         src = unquote(req.headers["x-amz-copy-source"]).lstrip("/").split("?", 1)[0]
         sbucket, _, skey = src.partition("/")
         self._own(Req("GET", sbucket, skey, {}, {}, b"", req.owner))
         try:
-            data = self.store.get(sbucket, skey)
+            return sbucket, skey, self.store.get(sbucket, skey)
         except NotFoundError:
             raise S3Error("NoSuchKey", "the specified key does not exist", 404, f"/{sbucket}/{skey}")
+
+    def _upload_part_copy(self, req: Req, up: Upload, number: int) -> Response:
+        """UploadPartCopy: the part is the copy source's bytes, or the x-amz-copy-source-range of them."""
+        _, _, data = self._copy_source(req)
+        rng = req.headers.get("x-amz-copy-source-range")
+        if rng is not None:
+            m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng.strip())
+            if m is None or not int(m[1]) <= int(m[2]) < len(data):
+                raise S3Error(
+                    "InvalidArgument",
+                    f"x-amz-copy-source-range {rng!r} is not valid for a source object of size {len(data)}",
+                )
+            data = data[int(m[1]) : int(m[2]) + 1]
+        etag = self.multipart.put_part(up, number, data)
+        return xml_response(
+            document("CopyPartResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')])
+        )
+
+    def copy_object(self, req: Req) -> Response:
+        self._check_key(req.key)
+        sbucket, skey, data = self._copy_source(req)
         sc = self._class(req)
         self.store.put(req.bucket, req.key, data, storage_class=sc)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -341,6 +370,8 @@ class S3Api(BucketOps):
         m = req.method
         if m == "PUT" and "partNumber" in req.query:
             up, n = self._part_of(req)
+            if "x-amz-copy-source" in req.headers:
+                return self._upload_part_copy(req, up, n)
             self._check_md5(req, hashlib.md5(req.body, usedforsecurity=False).digest())
             sums = checksums.checked(req.headers, req.body)
             etag = self.multipart.put_part(up, n, req.body)
