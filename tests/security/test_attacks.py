@@ -119,6 +119,10 @@ def attacks(home: Path, victim_file: Path) -> dict[str, list[dict[str, Any]]]:
         "hive-read-text": hive(f"SELECT read_text('{creds}')"),
         "hive-read-csv": hive(f"SELECT * FROM read_csv('{creds}')"),
         "hive-getenv": hive("SELECT getenv('TAILRACE_TEST_SERVER_SECRET')"),
+        "hive-database-in-alice-bucket": hive(
+            "CREATE DATABASE evil LOCATION 's3://alice-data/evil/'; CREATE TABLE evil.tbl (v STRING); "
+            "INSERT OVERWRITE TABLE evil.tbl SELECT 'pwned'"
+        ),
         "hive-env-variable": hive("SELECT '${env:TAILRACE_TEST_SERVER_SECRET}', '${system:user.name}'"),
         "hive-path-as-table": hive("SELECT * FROM '/etc/passwd'"),
         "hive-query-fn": hive(f"SELECT * FROM query('SELECT * FROM read_text(''{creds}'')')"),
@@ -196,6 +200,7 @@ REFUSED = {
     "hive-set-external": "read_text() is not available",
     "hive-local-location": "local paths are not allowed",
     "hive-alice-location": "belongs to another owner",
+    "hive-database-in-alice-bucket": "belongs to another owner",
     "hive-overwrite-alice-table": "Table not found",
     "hive-read-alice-table": "Table not found",
 }
@@ -244,6 +249,7 @@ def alice_data_intact(server: Server) -> None:
     assert (server.home / "s3/alice-data/private/part-0").read_text().strip() == ALICE_ROW
     assert not (server.home / "s3/alice-data/new").exists()
     assert not (server.home / "s3/alice-data/logs").exists()
+    assert not (server.home / "s3/alice-data/evil").exists()
     rows = "".join(p.read_text() for p in (server.home / "s3/alice-data/tbl").rglob("*") if p.is_file())
     assert ALICE_ROW in rows and "pwned" not in rows
 

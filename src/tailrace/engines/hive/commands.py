@@ -30,6 +30,7 @@ _RECOVER = re.compile(
 _SHOW_TABLES = re.compile(r"SHOW\s+TABLES(?:\s+(?:IN|FROM)\s+(\w+))?(?:\s+(?:LIKE\s+)?'([^']*)')?\s*$", re.I)
 _SHOW_PARTS = re.compile(rf"SHOW\s+PARTITIONS\s+{_NAME}\s*$", re.I)
 _DESCRIBE = re.compile(rf"DESC(?:RIBE)?\s+(?:EXTENDED\s+|FORMATTED\s+)?{_NAME}\s*$", re.I)
+_LOCATION = re.compile(r"\bLOCATION\s+'([^']*)'", re.I)
 _CREATE_DB = re.compile(r"CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?", re.I)
 
 
@@ -46,6 +47,11 @@ def run_command(engine: HiveEngine, where: Where, text: str, say: Echo) -> State
     m = _CREATE_DB.match(body)
     if m:
         res.kind = "CREATE DATABASE"
+        loc = _LOCATION.search(body, m.end())
+        if loc is not None:
+            # Not used (an owner's tables go under its own warehouse), but checked as a table's
+            # LOCATION is: another owner's bucket or a local path is refused, not ignored.
+            engine.files.storage.resolve(loc.group(1))
         return res
     m = _ALTER_ADD.match(body)
     if m:
