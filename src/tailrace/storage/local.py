@@ -36,7 +36,7 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
+def _temp_beside(path: Path | str) -> tuple[int, str]:
     """A new hidden file next to path (.NAME.PID.RANDOM.tmp: recovery removes those of dead
     writers), private to this user as mkstemp makes them; the directories are made only when
     missing (one syscall less per write)."""
@@ -60,12 +60,17 @@ class LocalStore(ObjectStore):
         self.root = root
 
     def _path(self, bucket: str, key: str) -> Path:
+        return Path(self._spath(bucket, key))
+
+    def _spath(self, bucket: str, key: str) -> str:
+        """The object's path as a string: writes use it as is (pathlib's joins cost more than
+        the write's syscalls for a small object)."""
         if bucket:
             # Refused, never resolved: a key must not leave its bucket's directory.
             check_bucket(bucket)
             check_key(key)
-            return self.root / bucket / key
-        return Path("/" + key.lstrip("/"))
+            return f"{os.fspath(self.root)}/{bucket}/{key}".rstrip("/")  # as pathlib joins 'a/' or ''
+        return "/" + key.lstrip("/")
 
     def local_path(self, bucket: str, key: str) -> Path:
         return self._path(bucket, key)
@@ -84,7 +89,7 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot read {path}: {exc.strerror}")
 
     def put(self, bucket: str, key: str, data: bytes | BinaryIO | Path) -> None:
-        path = self._path(bucket, key)
+        path = self._spath(bucket, key)
         try:
             fd, tmp = _temp_beside(path)
             try:

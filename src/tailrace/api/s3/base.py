@@ -70,7 +70,7 @@ class S3Base:
             "content_type": req.headers.get("content-type") or None,
             "metadata": user,
         }
-        path = os.fspath(self._meta_path(req.bucket, req.key))
+        path = f"{os.fspath(self.meta_root)}/{req.bucket}/{req.key}.json"  # as _meta_path, without pathlib
         folder, name = os.path.split(path)
         tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}"
         try:
