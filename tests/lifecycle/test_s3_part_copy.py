@@ -60,3 +60,29 @@ def test_keys_the_store_refuses_are_client_errors(world: World, key: str) -> Non
             call()
         status = err.value.response["ResponseMetadata"]["HTTPStatusCode"]
         assert 400 <= status < 500, (key, err.value.response["Error"])
+
+
+def test_copies_stream_instead_of_holding_the_source_in_memory(world: World) -> None:
+    """CopyObject and UploadPartCopy of a 48 MiB object: the server (a thread of this process)
+    allocates a few MiB at a time, not the object (a 5 GiB copy must not take 5 GiB of RAM)."""
+    import tracemalloc
+
+    c = s3(world, world.alice)
+    c.create_bucket(Bucket="big")
+    body = os.urandom(48 << 20)
+    world.store.put("big", "source", body)  # written beside the API: no upload to trace
+    digest = hashlib.md5(body).hexdigest()
+    del body
+    tracemalloc.start()
+    try:
+        copied = c.copy_object(Bucket="big", Key="copy", CopySource={"Bucket": "big", "Key": "source"})
+        up = c.create_multipart_upload(Bucket="big", Key="joined")["UploadId"]
+        part = c.upload_part_copy(Bucket="big", Key="joined", UploadId=up, PartNumber=1,
+                                  CopySource={"Bucket": "big", "Key": "source"})  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert copied["CopyObjectResult"]["ETag"] == part["CopyPartResult"]["ETag"] == f'"{digest}"'
+    assert peak < 16 << 20, f"peak {peak >> 20} MiB traced during the copies"
+    got = c.get_object(Bucket="big", Key="copy")["Body"].read()
+    assert hashlib.md5(got).hexdigest() == digest

@@ -273,45 +273,64 @@ class S3Api(BucketOps):
         if given is not None and base64.b64encode(digest).decode() != given.strip():
             raise S3Error("BadDigest", "the Content-MD5 you specified did not match what we received")
 
-    def _copy_source(self, req: Req) -> tuple[str, str, bytes]:
-        """The bucket, key and bytes of x-amz-copy-source, read with the caller's rights."""
+    def _copy_source(self, req: Req) -> tuple[str, str, BinaryIO]:
+        """The bucket, key and an open reader of x-amz-copy-source, with the caller's rights."""
         src = unquote(req.headers["x-amz-copy-source"]).lstrip("/").split("?", 1)[0]
         sbucket, _, skey = src.partition("/")
         self._own(Req("GET", sbucket, skey, {}, {}, b"", req.owner))
         try:
-            return sbucket, skey, self.store.get(sbucket, skey)
+            return sbucket, skey, self.store.open_read(sbucket, skey)  # archived: InvalidObjectState
         except NotFoundError:
             raise S3Error("NoSuchKey", "the specified key does not exist", 404, f"/{sbucket}/{skey}")
 
     def _upload_part_copy(self, req: Req, up: Upload, number: int) -> Response:
         """UploadPartCopy: the part is the copy source's bytes, or the x-amz-copy-source-range of them."""
-        _, _, data = self._copy_source(req)
-        rng = req.headers.get("x-amz-copy-source-range")
-        if rng is not None:
-            m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng.strip())
-            if m is None or not int(m[1]) <= int(m[2]) < len(data):
-                raise S3Error(
-                    "InvalidArgument",
-                    f"x-amz-copy-source-range {rng!r} is not valid for a source object of size {len(data)}",
-                )
-            data = data[int(m[1]) : int(m[2]) + 1]
-        etag = self.multipart.put_part(up, number, data)
+        _, _, src = self._copy_source(req)
+        with src:
+            size = os.fstat(src.fileno()).st_size
+            start, length = 0, size
+            rng = req.headers.get("x-amz-copy-source-range")
+            if rng is not None:
+                m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng.strip())
+                if m is None or not int(m[1]) <= int(m[2]) < size:
+                    raise S3Error(
+                        "InvalidArgument",
+                        f"x-amz-copy-source-range {rng!r} is not valid for a source object of size {size}",
+                    )
+                start, length = int(m[1]), int(m[2]) - int(m[1]) + 1
+            out, tmp = self.multipart.stage_part(up, number)
+            try:
+                with out:
+                    etag, _ = _copy_into(src, start, length, out)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        self.multipart.commit_part(up, number, tmp, etag)
         return xml_response(
             document("CopyPartResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')])
         )
 
     def copy_object(self, req: Req) -> Response:
+        """Streamed from the source's open file into a staged one (a copy of a 5 GiB object
+        must not hold 5 GiB of the server's memory); the source may be the object itself."""
         self._check_key(req.key)
-        sbucket, skey, data = self._copy_source(req)
+        sbucket, skey, src = self._copy_source(req)
         sc = self._class(req)
-        self.store.put(req.bucket, req.key, data, storage_class=sc)
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        old = self._meta(sbucket, skey, len(data))
+        with src:
+            out, tmp = self.store.stage(req.bucket, req.key)
+            try:
+                with out:
+                    etag, size = _copy_into(src, 0, os.fstat(src.fileno()).st_size, out)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        self.store.adopt(req.bucket, req.key, tmp, storage_class=sc)
+        old = self._meta(sbucket, skey, size)
         if req.headers.get("x-amz-metadata-directive", "COPY") == "COPY" and old:
             req = Req(req.method, req.bucket, req.key, req.query,
                       {**req.headers, **{f"x-amz-meta-{k}": v for k, v in old.get("metadata", {}).items()},
                        "content-type": old.get("content_type") or ""}, b"", req.owner)  # fmt: skip
-        self._write_meta(req, etag, len(data))
+        self._write_meta(req, etag, size)
         return xml_response(
             document("CopyObjectResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')])
         )
@@ -451,12 +470,24 @@ class S3Api(BucketOps):
         raise S3Error("MethodNotAllowed", f"{m} is not allowed with uploadId", 405)
 
 
-def _chunks(fh: BinaryIO, start: int, length: int) -> Iterator[bytes]:
-    """length bytes of fh from start, in 1 MiB pieces; closes fh."""
+def _copy_into(src: BinaryIO, start: int, length: int, out: BinaryIO) -> tuple[str, int]:
+    """Copy length bytes of src from start into out in 1 MiB pieces: (MD5 hex, bytes copied)."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    copied = 0
+    for piece in _chunks(src, start, length, close=False):
+        md5.update(piece)
+        out.write(piece)
+        copied += len(piece)
+    return md5.hexdigest(), copied
+
+
+def _chunks(fh: BinaryIO, start: int, length: int, *, close: bool = True) -> Iterator[bytes]:
+    """length bytes of fh from start, in 1 MiB pieces; closes fh (unless told not to)."""
     try:
         fh.seek(start)
         while length > 0 and (piece := fh.read(min(length, 1 << 20))):
             length -= len(piece)
             yield piece
     finally:
-        fh.close()
+        if close:
+            fh.close()
