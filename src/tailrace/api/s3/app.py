@@ -44,7 +44,33 @@ async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     return await asyncio.get_running_loop().run_in_executor(_HANDLERS, fn, *args)
 
 
-async def _body(receive: Any) -> bytes:
+READ_FIRST = 1 << 20
+"""A body declared at most this long is read before the signature is checked (one thread hop
+for a small request); a longer one, or one of unknown length, only after it."""
+MAX_DOCUMENT = 16 << 20
+"""Bodies of requests that carry no object data (XML documents: DeleteObjects of 1,000 keys,
+CompleteMultipartUpload of 10,000 parts, a lifecycle configuration) are far smaller."""
+
+
+def _declared_length(scope: dict[str, Any]) -> int:
+    """Content-Length, or a length above READ_FIRST when it is missing or not a number (chunked)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else READ_FIRST + 1
+    return 0 if scope["method"] in ("GET", "HEAD", "DELETE") else READ_FIRST + 1
+
+
+def _carries_data(req: Req) -> bool:
+    """PutObject or UploadPart (a body of up to 5 GiB)."""
+    return (
+        req.method == "PUT"
+        and bool(req.key)
+        and "x-amz-copy-source" not in req.headers
+        and (not req.query or set(req.query) == {"partNumber", "uploadId"})
+    )
+
+
+async def _body(receive: Any, limit: int) -> bytes:
     """The whole body of a request that is not streamed to disk (small, or not a PUT)."""
     chunks: list[bytes] = []
     size = 0
@@ -56,10 +82,18 @@ async def _body(receive: Any) -> bytes:
         if chunk:
             chunks.append(chunk)
             size += len(chunk)
-            if size > MAX_BODY:
-                raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
+            if size > limit:
+                raise _too_large(limit)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> S3Error:
+    if limit >= MAX_BODY:
+        return S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
+    if limit == READ_FIRST:
+        return S3Error("IncompleteBody", "the body is longer than its Content-Length", 400)
+    return S3Error("MaxMessageLengthExceeded", f"the request body exceeds {limit >> 20} MiB", 400)
 
 
 class S3Api(BucketOps):
@@ -74,8 +108,12 @@ class S3Api(BucketOps):
         resource = scope.get("path", "")
         try:
             response = await self._stream_put(scope, Request(scope, receive)) if streamable(scope) else None
-            if response is None:
-                response = await _in_thread(self._handle, scope, await _body(receive))
+            if response is None and _declared_length(scope) <= READ_FIRST:
+                response = await _in_thread(self._handle, scope, await _body(receive, READ_FIRST))
+            elif response is None:  # signature, owner and key checked before a byte is read
+                req = await _in_thread(self._request, scope, None)
+                body = await _body(receive, MAX_BODY if _carries_data(req) else MAX_DOCUMENT)
+                response = await _in_thread(self._route, self._payload(req, body))
         except S3Error as exc:
             exc.resource = exc.resource or resource
             response = Response(exc.body(rid), exc.status, media_type="application/xml")
@@ -102,7 +140,9 @@ class S3Api(BucketOps):
         await response(scope, receive, send)
 
     def _handle(self, scope: dict[str, Any], body: bytes) -> Response:
-        req = self._request(scope, body)
+        return self._route(self._request(scope, body))
+
+    def _route(self, req: Req) -> Response:
         if not req.bucket:
             if req.method == "GET":
                 return self.list_buckets(req)
@@ -131,14 +171,21 @@ class S3Api(BucketOps):
         owner = self.owner_for(verified.access_key_id)
         if owner is None:
             raise S3Error("InvalidAccessKeyId", "the access key is not known (or disabled)", 403)
-        mode = lower.get("x-amz-content-sha256", "")
-        if body is not None and (
-            mode.startswith("STREAMING-") or "aws-chunked" in lower.get("content-encoding", "")
-        ):
-            body = auth.decode_chunked(body, verified, signed=mode == auth.STREAMING)
         bucket, key = self._address(lower.get("host", ""), unquote(raw_path))
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        return Req(method, bucket, key, query, lower, body or b"", owner)
+        req = Req(method, bucket, key, query, lower, b"", owner, verified)
+        return req if body is None else self._payload(req, body, hashed=True)
+
+    def _payload(self, req: Req, body: bytes, *, hashed: bool = False) -> Req:
+        """The request with its body: an aws-chunked one decoded (chunk signatures checked),
+        any other checked against the signed X-Amz-Content-SHA256 (unless verify did)."""
+        mode = req.headers.get("x-amz-content-sha256", "")
+        if mode.startswith("STREAMING-") or "aws-chunked" in req.headers.get("content-encoding", ""):
+            body = auth.decode_chunked(body, req.verified, signed=mode == auth.STREAMING)
+        elif not hashed and mode != auth.UNSIGNED and hashlib.sha256(body).hexdigest() != mode:
+            raise auth.payload_mismatch()
+        req.body = body
+        return req
 
     async def _stream_put(self, scope: dict[str, Any], request: Request) -> Response | None:
         """PutObject of a large body (spool.streamable): signature, owner and key are checked

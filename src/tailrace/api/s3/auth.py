@@ -80,7 +80,12 @@ def verify(
     # (payload_mismatch) before anything it wrote becomes visible.
     if claimed is None:
         if body is None:
-            raise S3Error("InvalidRequest", "a streamed body needs X-Amz-Content-SHA256", 400)
+            raise S3Error(
+                "InvalidRequest",
+                "Missing required header for this request: x-amz-content-sha256 (a body over 1 MiB,"
+                " or of unknown length, is read only after the signature is checked)",
+                400,
+            )
         claimed = hashlib.sha256(body).hexdigest()
     elif body is not None and claimed not in _SIGNED_MODES and claimed != hashlib.sha256(body).hexdigest():
         raise payload_mismatch()

@@ -29,6 +29,8 @@ class Req:
     headers: dict[str, str]
     body: bytes
     owner: str
+    verified: Any = None
+    """The signature's auth.Verified (chunk signatures of an aws-chunked body chain from it)."""
 
 
 class S3Base:
