@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tailrace.api import sigv4
-from tailrace.api.s3.auth import Verified, decode_chunked
+from tailrace.api.s3.auth import Verified
+from tailrace.api.s3.chunked import ChunkDecoder
 from tailrace.api.s3.xml import S3Error
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -22,6 +23,13 @@ def _verified() -> Verified:
     return Verified(
         "AKIAIOSFODNN7EXAMPLE", SEED, key, "20130524T000000Z", "20130524/us-east-1/s3/aws4_request"
     )
+
+
+def decode_chunked(body: bytes, verified: Verified, *, signed: bool) -> bytes:
+    decoder = ChunkDecoder(verified, signed=signed)
+    data = decoder.feed(body)
+    decoder.finish()
+    return data
 
 
 def _body(sigs: tuple[str, ...] = SIGS) -> bytes:
@@ -50,3 +58,20 @@ def test_chunks_reordered_signatures_refused() -> None:
 def test_truncated_body_is_incomplete() -> None:
     with pytest.raises(S3Error, match="shorter"):
         decode_chunked(_body()[:1000], _verified(), signed=True)
+
+
+def test_fed_in_pieces_of_any_size_it_decodes_the_same() -> None:
+    body = _body()
+    for step in (1, 7, 100, 4096):
+        decoder = ChunkDecoder(_verified(), signed=True)
+        out = b"".join(decoder.feed(body[i : i + step]) for i in range(0, len(body), step))
+        decoder.finish()
+        assert out == b"a" * 66560
+
+
+def test_trailers_after_the_last_chunk_are_kept() -> None:
+    decoder = ChunkDecoder(None, signed=False)
+    out = decoder.feed(b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n")
+    decoder.finish()
+    assert out == b"abc"
+    assert decoder.trailers == {"x-amz-checksum-crc32": "NSRBwg=="}

@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from tailrace.api.s3 import auth, checksums
 from tailrace.api.s3.base import Req, xml_response
 from tailrace.api.s3.bucket_ops import BucketOps
+from tailrace.api.s3.chunked import ChunkDecoder
 from tailrace.api.s3.multipart import Upload
 from tailrace.api.s3.objects import byte_range, conditions, weak_etag
 from tailrace.api.s3.spool import Spool, streamable
@@ -181,7 +182,11 @@ class S3Api(BucketOps):
         any other checked against the signed X-Amz-Content-SHA256 (unless verify did)."""
         mode = req.headers.get("x-amz-content-sha256", "")
         if mode.startswith("STREAMING-") or "aws-chunked" in req.headers.get("content-encoding", ""):
-            body = auth.decode_chunked(body, req.verified, signed=mode == auth.STREAMING)
+            decoder = ChunkDecoder(req.verified, signed=mode == auth.STREAMING)
+            body = decoder.feed(body)
+            decoder.finish()
+            sums = {k: v for k, v in decoder.trailers.items() if k.startswith(checksums.PREFIX)}
+            req.headers.update(sums)  # a trailing checksum is checked as a header's would be
         elif not hashed and mode != auth.UNSIGNED and hashlib.sha256(body).hexdigest() != mode:
             raise auth.payload_mismatch()
         req.body = body
@@ -197,12 +202,23 @@ class S3Api(BucketOps):
         req, out, tmp = staged
         spool: Spool | None = None
         try:
-            unsigned = req.headers.get("x-amz-content-sha256") == auth.UNSIGNED
-            spool = Spool(out, sha256=not unsigned, checksums=checksums.Checksums(req.headers))
+            mode = req.headers.get("x-amz-content-sha256", "")
+            decoder = None
+            if mode.startswith("STREAMING-"):
+                decoder = ChunkDecoder(req.verified, signed=mode == auth.STREAMING)
+            trailer = req.headers.get("x-amz-trailer", "").strip().lower()
+            wanted = {**req.headers, trailer: ""} if trailer.startswith(checksums.PREFIX) else req.headers
+            spool = Spool(out, sha256=len(mode) == 64, checksums=checksums.Checksums(wanted))
             async for chunk in request.stream():
-                await spool.feed(chunk)
+                await spool.feed(decoder.feed(chunk) if decoder is not None else chunk)
                 if spool.size > MAX_BODY:
                     raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
+            if decoder is not None:
+                decoder.finish()
+                if trailer.startswith(checksums.PREFIX):  # checked as a header's would be
+                    spool.checksums.given[trailer[len(checksums.PREFIX) :]] = decoder.trailers.get(
+                        trailer, ""
+                    )
             await spool.finish()
             return await _in_thread(self._commit_put, req, spool, tmp)
         except BaseException:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
-from tailrace.api.s3.auth import UNSIGNED
+from tailrace.api.s3.auth import STREAMING, STREAMING_UNSIGNED_TRAILER, UNSIGNED
 from tailrace.api.s3.checksums import Checksums
 
 BLOCK = 1 << 20
@@ -28,9 +28,10 @@ _POOL = ThreadPoolExecutor(12, thread_name_prefix="s3-body")
 
 
 def streamable(scope: dict[str, Any]) -> bool:
-    """A PutObject or UploadPart whose body can be streamed: its length is declared and large, it is not aws-chunked
-    (decoded whole, chunk signatures checked), and it says its SHA-256 (or UNSIGNED-PAYLOAD) so
-    the signature can be checked before the body is read."""
+    """A PutObject or UploadPart whose body can be streamed: its length is declared and large, and
+    it says its SHA-256 (or UNSIGNED-PAYLOAD), or it is aws-chunked in a mode this store decodes
+    (chunk signatures, or unsigned with trailers), so the signature can be checked before the
+    body is read."""
     if scope["method"] != "PUT":
         return False
     query = scope.get("query_string", b"")
@@ -42,12 +43,11 @@ def streamable(scope: dict[str, Any]) -> bool:
     except ValueError:
         return False
     mode = h.get(b"x-amz-content-sha256", b"")
-    return (
-        length >= STREAM_AT
-        and b"x-amz-copy-source" not in h
-        and b"aws-chunked" not in h.get(b"content-encoding", b"")
-        and (mode == UNSIGNED.encode() or len(mode) == 64)
-    )
+    if b"aws-chunked" in h.get(b"content-encoding", b"") or mode.startswith(b"STREAMING-"):
+        known = mode in (STREAMING.encode(), STREAMING_UNSIGNED_TRAILER.encode())
+    else:
+        known = mode == UNSIGNED.encode() or len(mode) == 64
+    return length >= STREAM_AT and b"x-amz-copy-source" not in h and known
 
 
 class Spool:
