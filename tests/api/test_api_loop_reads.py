@@ -5,8 +5,11 @@ again when the loop's connection fails or the caller's key is not cached."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
+import sqlalchemy as sa
 from api_helpers import client_for
 from botocore.exceptions import ClientError
 
@@ -107,8 +110,33 @@ def test_a_failing_loop_connection_hands_the_calls_to_the_pool(pg):
     assert desc["pipelineId"] == pid and loop.answered == 0
     assert not loop.takes("DescribePipelines")  # cooling down: the pool serves it meanwhile
     loop._resume_at = 0.0
+    assert not loop.takes("DescribePipelines")  # the probe connects in a thread, not the loop
+    probe = loop._probe
+    if probe is not None:
+        probe.join(10)
+    assert loop.takes("DescribePipelines")
     dp.describe_pipelines(pipelineIds=[pid])
     assert loop.answered == 1  # a new connection after the cooldown
+
+
+def test_while_the_database_is_down_the_loop_never_connects(pg, monkeypatch):
+    """A probe that fails (here: the loop's database moved to a closed port) keeps the calls in
+    the pool for another cooldown; the loop's thread itself never waits on a connect."""
+    _, _, loop = pg
+    dead = sa.create_engine(loop.store.engine.url.set(port=1), pool_size=1, max_overflow=0)
+    connects_on: list[str] = []
+    sa.event.listen(dead, "do_connect", lambda *a: connects_on.append(threading.current_thread().name))
+    monkeypatch.setattr(loop.store, "engine", dead)
+    loop._healthy = False
+    loop._resume_at = 0.0
+    assert not loop.takes("DescribePipelines")
+    for _ in range(1000):  # the probe thread is done once it has cleared itself
+        if loop._probe is None:
+            break
+        time.sleep(0.01)
+    assert connects_on == ["loop-reads-probe"]
+    assert not loop.takes("DescribePipelines") and loop._probe is None  # cooling down again
+    assert loop._resume_at > 0
 
 
 def test_a_key_not_cached_is_looked_up_in_the_pool(pg):

@@ -11,6 +11,7 @@ pool for a while.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -50,15 +51,40 @@ class LoopReads:
         self.cooldown = cooldown
         self.clock = clock
         self._resume_at = 0.0
+        self._healthy = True
+        self._probe: threading.Thread | None = None
 
     def takes(self, operation: str) -> bool:
-        return operation in OPERATIONS and self.clock() >= self._resume_at
+        """Whether the loop serves `operation` now. After a failure and its cooldown, a probe
+        connects in a thread of its own: the loop waits on no connect (2 s when the database is
+        down) and takes the calls again only once the probe got through."""
+        if operation not in OPERATIONS:
+            return False
+        if self._healthy:
+            return True
+        if self.clock() >= self._resume_at and self._probe is None:
+            self._probe = threading.Thread(target=self._reconnect, name="loop-reads-probe", daemon=True)
+            self._probe.start()
+        return False
+
+    def _reconnect(self) -> None:
+        try:
+            engine: sa.Engine = getattr(self.store, "engine")  # noqa: B009 (loop_reads_for: a SqlStateStore)
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            self._healthy = True
+        except Exception as exc:  # still down: the pool serves the calls for another cooldown
+            log.info("the event loop's database connection is still failing (%s)", exc.__class__.__name__)
+            self._resume_at = self.clock() + self.cooldown
+        finally:
+            self._probe = None
 
     def dispatch(self, operation: str, caller: Caller, params: dict[str, Any]) -> Mapping[str, Any] | None:
         assert operation in OPERATIONS
         try:
             return self.operations.describe_pipelines(caller, params, store=self.store)
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            self._healthy = False
             self._resume_at = self.clock() + self.cooldown
             log.warning(
                 "%s on the event loop failed (%s); the thread pool serves it for %.0f s",
