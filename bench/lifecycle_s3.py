@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -155,9 +156,42 @@ def _client(url: str, kid: str, secret: str) -> Any:
                         max_pool_connections=32))  # fmt: skip
 
 
-def _small_puts(args: tuple[str, str, str, int, int]) -> float:
+def _lean_puts(url: str, kid: str, secret: str, worker: int, n: int) -> float:
+    """n sequential 512-byte PUTs from a lean SigV4 client (tailrace's own HTTP/1.1 connection
+    and signer, ~0.2 ms of CPU a request against boto3's ~1.2 ms): a load generator that leaves
+    the shared cores to the server, as a client on another host would."""
+    from datetime import UTC, datetime
+    from urllib.parse import urlsplit
+
+    from tailrace.api.sigv4 import sign
+    from tailrace.httpwire import Connection
+
+    parts = urlsplit(url)
+    conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+    body = b"x" * 512
+    sha = hashlib.sha256(body).hexdigest()
+
+    def put(path: str) -> None:
+        headers = sign(method="PUT", host=conn.host_header, raw_path=path, raw_query="",
+                       headers={"x-amz-content-sha256": sha}, body=body, access_key_id=kid,
+                       secret=secret, region="us-east-1", service="s3", now=datetime.now(UTC))  # fmt: skip
+        headers.pop("Host")
+        answer = conn.request("PUT", path, list(headers.items()), body)
+        if answer.status != 200:
+            raise RuntimeError(f"PUT {path}: {answer.status} {answer.body[:300]!r}")
+
+    put(f"/bench/lean/{worker}/warm")
+    began = time.perf_counter()
+    for i in range(n):
+        put(f"/bench/lean/{worker}/{i}")
+    return time.perf_counter() - began
+
+
+def _small_puts(args: tuple[str, str, str, int, int, str]) -> float:
     """One client process: n sequential 512-byte PUTs; returns its seconds."""
-    url, kid, secret, worker, n = args
+    url, kid, secret, worker, n, kind = args
+    if kind == "lean":
+        return _lean_puts(url, kid, secret, worker, n)
     c = _client(url, kid, secret)
     c.head_bucket(Bucket="bench")  # connection and client set up before the clock starts
     began = time.perf_counter()
@@ -197,7 +231,13 @@ def _copy_speed(root: Path, src: Path, size: int, count: int) -> float:
     return size * count / took / 2**20
 
 
-def s3_throughput(processes: int, clients: int, small: int, put_threads: int = 1) -> list[str]:
+def s3_throughput(
+    processes: int,
+    clients: int,
+    small: int,
+    put_threads: int = 1,
+    small_clients: tuple[str, ...] = ("boto3",),
+) -> list[str]:
     """Against `tailrace s3 serve --processes N` in its own process(es) (as deployed), boto3
     clients in others. Server CPU per request (all its processes, from /proc) is reported beside
     the rates: the clients run on the same cores and compete with the server."""
@@ -242,16 +282,16 @@ def s3_throughput(processes: int, clients: int, small: int, put_threads: int = 1
                     f"| {get:.0f} MiB/s ({get / fs:.0%}) "
                     f"| PUT {1e3 * (cpu1 - cpu0) / count:.1f} ms, GET {1e3 * (cpu2 - cpu1) / count:.1f} ms |"
                 )
-            for n in sorted({1, clients}):
+            for n, kind in [(n, kind) for kind in small_clients for n in sorted({1, clients})]:
                 per = max(1, small // n)
-                jobs = [(url, kid, secret, w, per) for w in range(n)]
+                jobs = [(url, kid, secret, w, per, kind) for w in range(n)]
                 cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
                 with ProcessPoolExecutor(n) as pool:
                     list(pool.map(_small_puts, jobs))
                 rate = n * per / (time.perf_counter() - began)
                 cpu = 1e3 * (_cpu_seconds(server.pid) - cpu0) / (n * per)
                 rows.append(
-                    f"| 512 B x {n * per} ({n} client process(es), sequential each) | | {rate:.0f} PUT/s | "
+                    f"| 512 B x {n * per} ({n} {kind} client process(es), sequential each) | | {rate:.0f} PUT/s | "
                     f"| PUT {cpu:.2f} ms (one core: {1e3 / cpu:.0f} PUT/s per server process) |"
                 )
         finally:
@@ -273,6 +313,10 @@ def main() -> None:
     ap.add_argument(
         "--put-threads", type=int, default=1, help="concurrent 1 MiB / 64 MiB PUTs (aws s3 cp: 10)"
     )
+    ap.add_argument(
+        "--small-clients", default="boto3,lean",
+        help="clients of the small-PUT runs: boto3 and/or lean (tailrace's own signer and HTTP/1.1 connection)",
+    )  # fmt: skip
     args = ap.parse_args()
     stamp = f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     if not args.skip_lifecycle:
@@ -291,11 +335,13 @@ def main() -> None:
         if not args.no_write:
             write_section("lifecycle_runs", body)
     if not args.skip_s3:
-        tp = s3_throughput(args.s3_processes, args.clients, args.small, args.put_threads)
+        kinds = tuple(k for k in args.small_clients.split(",") if k)
+        tp = s3_throughput(args.s3_processes, args.clients, args.small, args.put_threads, kinds)
         body = "\n".join(
             [
                 f"S3 API (bench/lifecycle_s3.py --skip-lifecycle), {stamp}: `tailrace s3 serve --processes "
-                f"{args.s3_processes}`, boto3 clients in other processes on the same host. Server CPU is "
+                f"{args.s3_processes}`, clients in other processes on the same host (boto3; for small PUTs also "
+                "a lean SigV4 client). Server CPU is "
                 "user+system of all server processes per request (/proc).",
                 "",
                 "| S3 API | file copy + fsync | PUT (share of copy) | GET (share) | server CPU per request |",
