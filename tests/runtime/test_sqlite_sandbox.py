@@ -43,7 +43,7 @@ def test_a_sandboxed_sqlite_database_opens_no_other_file(
     conn = _open(db, 5)
     with pytest.raises(sqlite3.DatabaseError) as caught:
         conn.executescript(statement.format(victim=victim, written=written))
-    assert "ATTACH and VACUUM INTO are refused" in explain(db, caught.value)
+    assert "ATTACH, VACUUM INTO and extensions are refused" in explain(db, caught.value)
     assert not written.exists()
     with pytest.raises(sqlite3.OperationalError):
         conn.execute("SELECT secret FROM m.access_keys")

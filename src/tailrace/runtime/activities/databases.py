@@ -369,8 +369,8 @@ def _open(db: Database, timeout: float) -> Any:
 
 
 SQLITE_REFUSED = (
-    "ATTACH and VACUUM INTO are refused on the service: a SQLite database of a definition reaches "
-    "its own file only"
+    "on the service, ATTACH, VACUUM INTO and extensions are refused: a SQLite database of a "
+    "definition reaches its own file only"
 )
 
 
