@@ -436,3 +436,46 @@ def test_markup_in_a_log_is_text_and_never_runs(server: Server, world: dict[str,
     )
     page = s.get(server.url + f"/console/pipelines/{pid}", timeout=30).text
     assert "<script>alert(1)</script>" not in page
+
+
+def test_another_owners_topic_is_out_of_reach(server: Server, world: dict[str, Any]) -> None:
+    sns, arn = sns_client(server, "mallory"), world["topic"]
+    assert arn not in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    calls = [
+        lambda: sns.subscribe(TopicArn=arn, Protocol="store", Endpoint="s3://mallory-more/stolen/"),
+        lambda: sns.get_topic_attributes(TopicArn=arn),
+        lambda: sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="x"),
+        lambda: sns.list_subscriptions_by_topic(TopicArn=arn),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert err.value.response["Error"]["Code"] in ("AuthorizationError", "NotFound"), err.value.response
+    try:  # DeleteTopic of a topic the caller has not is a no-op in SNS: either way, hers stays
+        sns.delete_topic(TopicArn=arn)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] in ("AuthorizationError", "NotFound"), exc.response
+    assert sns_client(server, "alice").get_topic_attributes(TopicArn=arn)["Attributes"]["TopicArn"] == arn
+
+
+def test_every_pipeline_operation_on_alices_id_is_refused(server: Server, world: dict[str, Any]) -> None:
+    dp, apid = server.client("mallory"), world["alice_pid"]
+    calls = [
+        lambda: dp.evaluate_expression(pipelineId=apid, objectId="Write", expression="#{command}"),
+        lambda: dp.get_pipeline_definition(pipelineId=apid),
+        lambda: dp.describe_pipelines(pipelineIds=[apid]),
+        lambda: dp.query_objects(pipelineId=apid, sphere="INSTANCE"),
+        lambda: dp.describe_objects(pipelineId=apid, objectIds=["Write"]),
+        lambda: dp.set_status(pipelineId=apid, objectIds=["Write"], status="PAUSE"),
+        lambda: dp.add_tags(pipelineId=apid, tags=[{"key": "k", "value": "v"}]),
+        lambda: dp.deactivate_pipeline(pipelineId=apid),
+        lambda: dp.delete_pipeline(pipelineId=apid),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        said = err.value.response["Error"]
+        assert said["Code"] in ("PipelineNotFoundException", "PipelineDeletedException"), said
+        assert ALICE_ROW not in said.get("Message", "")
+    assert server.client("alice").describe_pipelines(pipelineIds=[apid])["pipelineDescriptionList"]
+    assert apid not in [p["id"] for p in dp.list_pipelines()["pipelineIdList"]]

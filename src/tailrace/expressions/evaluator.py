@@ -70,9 +70,11 @@ def time_limit(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
-RUNTIME_SECONDS = 10.0
+RUNTIME_SECONDS = 2.0
 """The time limit of an evaluation no caller bounded (fields rendered while pipelines run): fields
-that refer to each other in a fan-out would otherwise hold a worker or the scheduler forever."""
+that refer to each other in a fan-out would otherwise hold a worker or the scheduler forever.
+Short, because some are evaluated inside a metadata transaction (a pipelineLogUri when a task is
+claimed, an SnsAlarm's message): a real field takes milliseconds."""
 MAX_VALUES = 10_000
 """The most values one expression or field may yield: a list field referred to k times yields
 len**k combinations, which would exhaust memory long before any time limit."""
