@@ -479,3 +479,33 @@ def test_every_pipeline_operation_on_alices_id_is_refused(server: Server, world:
         assert ALICE_ROW not in said.get("Message", "")
     assert server.client("alice").describe_pipelines(pipelineIds=[apid])["pipelineDescriptionList"]
     assert apid not in [p["id"] for p in dp.list_pipelines()["pipelineIdList"]]
+
+
+def test_a_cloudwatch_alarm_never_publishes_to_another_owners_topic(
+    server: Server, world: dict[str, Any]
+) -> None:
+    key = server.keys["mallory"]
+    cw = boto3.client("cloudwatch", endpoint_url=server.url, region_name="us-east-1",
+                      aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+                      config=Config(retries={"max_attempts": 1}))  # fmt: skip
+    try:
+        cw.put_metric_alarm(
+            AlarmName="to-alice", Namespace="Mine", MetricName="m", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[world["topic"]],
+        )  # fmt: skip
+        cw.set_alarm_state(AlarmName="to-alice", StateValue="ALARM", StateReason="attack")
+    except ClientError as exc:  # refused at once is as good
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] < 500, exc.response
+    # A control: alice's own message to a topic of hers reaches its store subscription; by then
+    # anything mallory's alarm published would have been delivered too.
+    sns = sns_client(server, "alice")
+    control = sns.create_topic(Name="alice-control")["TopicArn"]
+    sns.subscribe(TopicArn=control, Protocol="store", Endpoint="s3://alice-more/control/")
+    sns.publish(TopicArn=control, Message="control")
+    deadline = time.monotonic() + 30
+    while not list((server.home / "s3/alice-more/control").rglob("*.json")):
+        assert time.monotonic() < deadline, "the control message was not delivered"
+        time.sleep(0.3)
+    time.sleep(1)
+    alice_intact(server)
