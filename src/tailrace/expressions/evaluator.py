@@ -70,6 +70,38 @@ def time_limit(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+RUNTIME_SECONDS = 2.0
+"""The time limit of an evaluation no caller bounded (fields rendered while pipelines run): fields
+that refer to each other in a fan-out would otherwise hold a worker or the scheduler forever.
+Short, because some are evaluated inside a metadata transaction (a pipelineLogUri when a task is
+claimed, an SnsAlarm's message): a real field takes milliseconds."""
+MAX_VALUES = 10_000
+"""The most values one expression or field may yield: a list field referred to k times yields
+len**k combinations, which would exhaust memory long before any time limit."""
+MAX_TEXT = 16 * 1024 * 1024
+"""The longest text a field may render to (a definition's own limit): fields doubling each other's
+text would exhaust memory within the time limit."""
+
+
+@contextlib.contextmanager
+def _bounded() -> Iterator[None]:
+    """The callers' time limit, or RUNTIME_SECONDS when they set none."""
+    if _DEADLINE.get() is not None:
+        yield
+        return
+    with time_limit(RUNTIME_SECONDS):
+        yield
+
+
+def _too_many(count: int, text: str, column: int = 1) -> ExpressionError:
+    return ExpressionError(
+        f"the expression yields {count} values; at most {MAX_VALUES} are allowed (a list referred to "
+        "several times yields every combination of its items)",
+        column=column,
+        text=text,
+    )
+
+
 def _check_deadline(text: str) -> None:
     deadline = _DEADLINE.get()
     if deadline is not None and time.monotonic() > deadline:
@@ -268,10 +300,14 @@ def _each(args: Sequence[Value], fn: Callable[..., Value]) -> Value:
     if not any(isinstance(a, list) for a in args):
         return fn(*args)
     pools = [list(flatten(a)) if isinstance(a, list) else [a] for a in args]
+    if math.prod(len(p) for p in pools) > MAX_VALUES:
+        raise _too_many(math.prod(len(p) for p in pools), "")
     out: list[Value] = []
     for combo in itertools.product(*pools):
         result = fn(*combo)
         out.extend(flatten(result))
+        if len(out) > MAX_VALUES:
+            raise _too_many(len(out), "")
     return out
 
 
@@ -287,7 +323,8 @@ def _run(expr: Expr, scope: Scope, text: str) -> Value:
 
 def evaluate(expression: str, scope: Scope) -> Value:
     """The value of one expression (text without `#{ }`); columns count from its start."""
-    return _run(parse_expression(expression), scope, expression)
+    with _bounded():
+        return _run(parse_expression(expression), scope, expression)
 
 
 def _texts(value: Value, expr: Expr, text: str) -> str | list[str]:
@@ -309,12 +346,24 @@ def render(template: Template | str, scope: Scope) -> str | list[str]:
     if t.is_constant:
         return t.text
     pieces: list[str | list[str]] = []
-    for part in t.parts:
-        if isinstance(part, str):
-            pieces.append(part)
-        else:
-            pieces.append(_texts(_run(part, scope, t.text), part, t.text))
+    with _bounded():
+        for part in t.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+            else:
+                pieces.append(_texts(_run(part, scope, t.text), part, t.text))
     pools = [p if isinstance(p, list) else [p] for p in pieces]
+    count = math.prod(len(p) for p in pools)
+    if count > MAX_VALUES:
+        raise _too_many(count, t.text)
+    # Each combination's length is the sum of its pieces' lengths: the longest is checked first.
+    longest = sum(max((len(x) for x in p), default=0) for p in pools)
+    if longest > MAX_TEXT:
+        raise ExpressionError(
+            f"the field's text would be {longest} characters long; at most {MAX_TEXT} are allowed",
+            column=1,
+            text=t.text,
+        )
     if all(isinstance(p, str) for p in pieces):
         return "".join(p[0] for p in pools)
     return ["".join(combo) for combo in itertools.product(*pools)]

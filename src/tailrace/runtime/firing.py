@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tailrace.clock import format_dp
 from tailrace.errors import TailraceError
 from tailrace.events.model import ActionFailed, ActionFired
+from tailrace.ids import path_segment
 from tailrace.runtime.actions import fire_action
 from tailrace.runtime.activation import planned_from_spec
 from tailrace.runtime.logs import log_storage
@@ -140,4 +141,4 @@ def actions_log_uri(log_root: str | None, home: Path, pipeline_id: str, inst: In
     """`<pipelineLogUri or <home>/logs>/<pipelineId>/<component>/<instance>/actions.log`: the actions
     an instance fired, next to its attempts' logs."""
     base = log_root.rstrip("/") if log_root else (home / "logs").resolve().as_posix()
-    return f"{base}/{pipeline_id}/{inst.component_id}/{inst.id}/actions.log"
+    return f"{base}/{pipeline_id}/{path_segment(inst.component_id)}/{path_segment(inst.id)}/actions.log"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from tailrace.ids import attempt_id
+from tailrace.ids import attempt_id, path_segment
 from tailrace.runtime.context import AttemptOutcome
 from tailrace.storage import DEFAULT_OWNER, Storage
 
@@ -23,7 +23,8 @@ def attempt_log_dir(
     attempt: int,
 ) -> str:
     base = pipeline_log_uri.rstrip("/") if pipeline_log_uri else (home / "logs").resolve().as_posix()
-    return f"{base}/{pipeline_id}/{component_id}/{instance_id}/{attempt_id(instance_id, attempt)}/"
+    parts = (component_id, instance_id, attempt_id(instance_id, attempt))
+    return f"{base}/{pipeline_id}/" + "".join(path_segment(p) + "/" for p in parts)
 
 
 def attempt_log_uri(**kw: object) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 from tailrace.clock import SystemClock
 from tailrace.engines.registry import DEFAULT_ENGINE, EngineRegistry
 from tailrace.errors import TailraceError
+from tailrace.ids import path_segment
 from tailrace.runtime.activation import ActiveDefinition, planned_from_spec
 from tailrace.runtime.context import AttemptContext, AttemptOutcome, CancelSignal
 from tailrace.runtime.dbaccess import DatabaseAccess
@@ -78,7 +79,7 @@ def running_log_path(home: Path, pipeline_id: str, attempt_id: str) -> Path:
 
 
 def _work_dir(home: Path, pipeline_id: str, attempt_id: str) -> Path:
-    return home / "work" / pipeline_id / attempt_id.lstrip("@").replace("=", "")
+    return home / "work" / pipeline_id / path_segment(attempt_id.lstrip("@").replace("=", ""))
 
 
 class FileLog:

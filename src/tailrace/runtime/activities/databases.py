@@ -353,13 +353,41 @@ def _open(db: Database, timeout: float) -> Any:
             charset="utf8mb4",
         )
     if db.kind == "sqlite":
-        return sqlite3.connect(db.path)
+        conn = sqlite3.connect(db.path)
+        if db.sandboxed:
+            # ATTACH (and VACUUM INTO, which attaches) would open or create any file the server
+            # can reach, as the server's user: the metadata database, another owner's files.
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            conn.set_authorizer(_sqlite_authorizer)
+        return conn
     import duckdb
 
     config: dict[str, Any] = (
         {"enable_external_access": False, "lock_configuration": True} if db.sandboxed else {}
     )
     return duckdb.connect(db.path, config=config)
+
+
+SQLITE_REFUSED = (
+    "on the service, ATTACH, VACUUM INTO and extensions are refused: a SQLite database of a "
+    "definition reaches its own file only"
+)
+
+
+def _sqlite_authorizer(action: int, *_: Any) -> int:
+    """Deny ATTACH and DETACH by name (the limit above also stops VACUUM INTO's own ATTACH)."""
+    return (
+        sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
+    )
+
+
+def explain(db: Database, exc: BaseException) -> str:
+    """A statement's failure as shown: the driver's message without the password, and why, when
+    the sandbox refused it."""
+    text = scrub(db, str(exc))
+    if db.kind == "sqlite" and db.sandboxed and ("authoriz" in text or "attached databases" in text):
+        text += f" ({SQLITE_REFUSED})"
+    return text
 
 
 def placeholders(db: Database, sql: str) -> str:

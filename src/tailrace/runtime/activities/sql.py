@@ -19,9 +19,9 @@ from tailrace.runtime.activities.databases import (
     Database,
     connect,
     database_of,
+    explain,
     node_database,
     placeholders,
-    scrub,
     statements,
     table_name,
 )
@@ -90,9 +90,7 @@ def run_sql(ctx: AttemptContext) -> AttemptOutcome:
         try:
             count = run_statements(db, conn, script, args)
         except Exception as exc:
-            raise ActivityError(
-                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location(ctx, "script")
-            )
+            raise ActivityError(f"{type(exc).__name__}: {explain(db, exc)}".strip(), location(ctx, "script"))
     ctx.log.write(f"ran {count} statement(s); committed\n")
     return AttemptOutcome(status="FINISHED", summary={"statements": count})
 
@@ -139,9 +137,7 @@ def copy_sql_to_store(ctx: AttemptContext, src_id: str, dst: NodeData, staging: 
             cur.execute(query)
         except Exception as exc:
             fld = "selectQuery" if node_field(ctx, src_id, "selectQuery") else "table"
-            raise ActivityError(
-                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(src_id, fld)
-            )
+            raise ActivityError(f"{type(exc).__name__}: {explain(db, exc)}".strip(), location_of(src_id, fld))
         while rows := cur.fetchmany(BATCH):
             for row in rows:
                 fh.write(dst.separator.join(format_value(v, dst.separator) for v in row) + "\n")
@@ -237,8 +233,6 @@ def copy_store_to_sql(ctx: AttemptContext, src: NodeData, dst_id: str) -> int:
         except ActivityError:
             raise
         except Exception as exc:
-            raise ActivityError(
-                f"{type(exc).__name__}: {scrub(db, str(exc))}".strip(), location_of(dst_id, fld)
-            )
+            raise ActivityError(f"{type(exc).__name__}: {explain(db, exc)}".strip(), location_of(dst_id, fld))
     ctx.log.write(f"wrote {count} record(s); committed\n")
     return count
