@@ -92,3 +92,34 @@ def test_sql_tables_are_created_idempotently_with_the_hive_prefix(tmp_path):
     names = sa.inspect(engine).get_table_names()
     assert {"hive_tables", "hive_partitions"} <= set(names)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_workers_starting_together_on_postgresql_create_the_tables_once():
+    """Six processes' metastores opened at the same moment on a fresh schema (workers of
+    `tailrace up` starting together): PostgreSQL's CREATE TABLE races (DuplicateTable, a unique
+    violation in pg_type) unless one creates at a time. Ten rounds; none may fail."""
+    import threading
+
+    reason = postgres_available(PG_URL)
+    if reason:
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable ({reason})")
+    errors: list[str] = []
+    for _ in range(10):
+        with temporary_schema(PG_URL) as url:
+            engines = [create_engine(url) for _ in range(6)]
+
+            def open_one(engine: sa.Engine) -> None:
+                try:
+                    SqlMetastore(engine)
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+
+            threads = [threading.Thread(target=open_one, args=(e,)) for e in engines]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for e in engines:
+                e.dispose()
+    assert errors == []

@@ -240,12 +240,20 @@ hive_partitions = sa.Table(
 )
 
 
+_CREATE_LOCK = 0x7A11_0002  # pg_advisory_xact_lock key (the state store's migrations use ..._0001)
+
+
 class SqlMetastore(Metastore):
     """The metastore in the metadata database through SQLAlchemy (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine, checkfirst=True)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Workers starting together each create the tables: PostgreSQL's CREATE TABLE is
+                # not safe against a concurrent one (a unique violation in pg_type), so one at a time.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+            _meta.create_all(conn, checkfirst=True)
 
     def get_table(self, database: str, name: str) -> TableSpec | None:
         with self.engine.connect() as conn:
