@@ -16,6 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from tailrace.errors import ConflictError, TailraceError
+from tailrace.state.engine import create_tables
 
 RowFormat = Literal["delimited", "csv_serde"]
 
@@ -240,20 +241,12 @@ hive_partitions = sa.Table(
 )
 
 
-_CREATE_LOCK = 0x7A11_0002  # pg_advisory_xact_lock key (the state store's migrations use ..._0001)
-
-
 class SqlMetastore(Metastore):
     """The metastore in the metadata database through SQLAlchemy (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # Workers starting together each create the tables: PostgreSQL's CREATE TABLE is
-                # not safe against a concurrent one (a unique violation in pg_type), so one at a time.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
-            _meta.create_all(conn, checkfirst=True)
+        create_tables(_meta, engine)  # workers starting together each create them
 
     def get_table(self, database: str, name: str) -> TableSpec | None:
         with self.engine.connect() as conn:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from tailrace.lifecycle.rules import LifecycleConfiguration, LifecycleError, parse_configuration
 from tailrace.lifecycle.wire import to_json
+from tailrace.state.engine import create_tables
 
 _meta = sa.MetaData()
 bucket_lifecycle = sa.Table(
@@ -31,7 +32,7 @@ class LifecycleConfigs:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine, checkfirst=True)
+        create_tables(_meta, engine)
 
     def put(self, bucket: str, cfg: LifecycleConfiguration) -> None:
         now = datetime.now(UTC)

@@ -37,6 +37,7 @@ from tailrace.notify.metrics import MetricStore, dims_key
 from tailrace.notify.tables import alarm_history, alarms, meta, reading
 from tailrace.notify.topics import TopicService
 from tailrace.periodic import PeriodicThread
+from tailrace.state.engine import create_tables
 
 log = logging.getLogger("tailrace.notify")
 
@@ -93,7 +94,7 @@ class AlarmService:
         self.emit = emit
         self.lease = timedelta(seconds=lease)
         self._local = threading.local()  # state changes waiting for their commit, per thread
-        meta.create_all(engine, checkfirst=True)
+        create_tables(meta, engine)
 
     # --- the API -----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from tailrace.clock import Clock
 from tailrace.notify.errors import NotifyError
 from tailrace.notify.tables import datapoints, meta, metrics, reading
+from tailrace.state.engine import create_tables
 
 RETENTION = timedelta(days=15)
 MAX_VALUES_PER_MINUTE = 2000
@@ -120,7 +121,7 @@ class MetricStore:
         self.engine = engine
         self.clock = clock
         self.retention = retention
-        meta.create_all(engine, checkfirst=True)
+        create_tables(meta, engine)
 
     def put(self, owner: str, namespace: str, data: Sequence[Mapping[str, Any]]) -> int:
         """PutMetricData. Returns the number of values stored. :raises InvalidParameterValue:"""

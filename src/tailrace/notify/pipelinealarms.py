@@ -29,6 +29,7 @@ from tailrace.notify.tables import meta
 from tailrace.notify.topics import TopicService
 from tailrace.periodic import PeriodicThread
 from tailrace.state import schema
+from tailrace.state.engine import create_tables
 from tailrace.state.sql import event_from_row
 
 log = logging.getLogger("tailrace.notify")
@@ -64,7 +65,7 @@ class SnsAlarmRelay(PeriodicThread):
         self.topics = topics
         self.metrics = metrics
         self.batch = batch
-        meta.create_all(engine, checkfirst=True)
+        create_tables(meta, engine)
         with engine.begin() as conn:
             if conn.execute(sa.select(cursor.c.last_id).where(cursor.c.name == NAME)).first() is None:
                 last = conn.execute(sa.select(sa.func.max(schema.events.c.id))).scalar() or 0

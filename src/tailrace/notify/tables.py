@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from tailrace.state.engine import READONLY
+from tailrace.state.engine import create_tables as _create_tables
 
 meta = sa.MetaData()
 
@@ -119,7 +120,7 @@ alarm_history = sa.Table(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    meta.create_all(engine, checkfirst=True)
+    _create_tables(meta, engine)
 
 
 @contextmanager

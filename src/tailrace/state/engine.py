@@ -95,3 +95,17 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _on_begin(conn: sa.Connection) -> None:
     readonly = conn.get_execution_options().get(READONLY, False)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+CREATE_LOCK = 0x7A11_0002
+"""pg_advisory_xact_lock key under which side tables are created (the migrations use ..._0001)."""
+
+
+def create_tables(meta: sa.MetaData, engine: Engine) -> None:
+    """`meta.create_all`, safe when several processes start together: PostgreSQL's CREATE TABLE
+    races a concurrent one (DuplicateTable, or a unique violation in pg_type), so on PostgreSQL
+    one process creates at a time; SQLite serialises writers itself."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATE_LOCK})
+        meta.create_all(conn, checkfirst=True)

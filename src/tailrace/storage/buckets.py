@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from tailrace.state.engine import create_tables
 from tailrace.storage.keys import check_bucket
 
 
@@ -107,7 +108,7 @@ class SqlBucketRegistry(BucketRegistry):
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _META.create_all(engine, checkfirst=True)
+        create_tables(_META, engine)
         self._owners: dict[str, str] = {}
 
     def owner_of(self, bucket: str) -> str | None:

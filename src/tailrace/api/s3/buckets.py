@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tailrace.api.s3.xml import S3Error
+from tailrace.state.engine import create_tables
 from tailrace.storage.buckets import BucketRegistry
 
 DEFAULT_OWNER = "default"
@@ -43,7 +44,7 @@ class Buckets:
     def __init__(self, engine: sa.Engine, *, registry: BucketRegistry | None = None) -> None:
         self.engine = engine
         self.registry = registry
-        _meta.create_all(engine, checkfirst=True)
+        create_tables(_meta, engine)
         self._owners: dict[str, str] = {}
         """Owners seen, so that a request costs no database round trip: a bucket never changes
         owner; forget() drops the entry."""
