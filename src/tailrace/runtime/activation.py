@@ -12,7 +12,7 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,6 +109,9 @@ class ActiveDefinition:
     scopes: ScopeBuilder
     anchor: ResolvedObject | None
     """The object whose schedule drives the pipeline's windows (Default, or the only activity)."""
+    _log_roots: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+    """log_root's answers: it is evaluated while a task is claimed, inside the metadata
+    transaction, so an expensive pipelineLogUri costs its owner once, not every claim."""
 
     @property
     def schedule_type(self) -> str:
@@ -141,7 +144,12 @@ class ActiveDefinition:
         return self.resolved.get(component_id)
 
     def log_root(self, component_id: str) -> str | None:
-        """The component's pipelineLogUri, evaluated; None when not set."""
+        """The component's pipelineLogUri, evaluated (once per component); None when not set."""
+        if component_id not in self._log_roots:
+            self._log_roots[component_id] = self._eval_log_root(component_id)
+        return self._log_roots[component_id]
+
+    def _eval_log_root(self, component_id: str) -> str | None:
         from tailrace.expressions import render
 
         obj = self.resolved.get(component_id)
