@@ -94,3 +94,5 @@ def test_hive_loads_no_other_command_or_state_module(tmp_path: Path):
     assert commands == {"tailrace.cli.commands.hive"}
     state = {m for m in loaded if m.startswith("tailrace.state.")}
     assert state == {"tailrace.state.engine"}
+    # Modules only some functions need load with them (udfs.ensure, functions._xpath).
+    assert not {"cryptography", "tailrace.engines.hive.udfs_bytes", "tailrace.engines.hive.xpath"} & loaded
