@@ -62,7 +62,9 @@ class Context:
             self._services.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with `command`, only the command module of that name
+    registers (empty of commands when there is none: see _parser_for)."""
     parser = argparse.ArgumentParser(
         prog="tailrace",
         description="Self-hosted pipeline service for web logs: AWS Data Pipeline definitions and Hive "
@@ -85,12 +87,53 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from tailrace.cli import commands
 
-    for name in _module_names(list(commands.__path__)):
+    names = _module_names(list(commands.__path__))
+    if command is not None:
+        names = [n for n in names if n == command]
+    for name in names:
         module = importlib.import_module(f"tailrace.cli.commands.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
     return parser
+
+
+def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`. When its command word names a command module that registers that
+    command (`tailrace hive ...`: commands/hive.py), only that module is imported: the others
+    and what they import are a measurable part of a short command's start-up. Anything else
+    (`--help`, an abbreviated option, a command registered by a module of another name) gets
+    the parser of every command, so usage and errors are the same either way."""
+    word = _command_word(argv)
+    if word is not None:
+        parser = build_parser(word)
+        if word in _commands(parser):
+            return parser
+    return build_parser()
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The first argument that is neither a global option nor an option's value; None when an
+    option the top-level parser does not know exactly (or help, version) comes first."""
+    top = build_parser("")
+    valued = {o for a in top._actions if a.nargs != 0 for o in a.option_strings}
+    flags = {
+        o
+        for a in top._actions
+        if a.nargs == 0 and a.dest not in ("help", "version")
+        for o in a.option_strings
+    }
+    items = iter(argv)
+    for arg in items:
+        if arg in valued:
+            next(items, None)
+        elif not (arg in flags or ("=" in arg and arg.split("=", 1)[0] in valued)):
+            return None if arg.startswith("-") else arg
+    return None
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    return {name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
 
 
 def _module_names(path: list[str]) -> list[str]:
@@ -100,7 +143,8 @@ def _module_names(path: list[str]) -> list[str]:
 
 
 def run(argv: Sequence[str] | None, build_services: Callable[[Settings], Any]) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser_for(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

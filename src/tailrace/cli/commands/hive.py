@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailrace.errors import TailraceError, UsageError
+
+if TYPE_CHECKING:
+    from tailrace.engines.hive import StatementResult
 
 
 def register(sub: Any) -> None:
@@ -69,27 +75,34 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _run(args: argparse.Namespace, ctx: Any) -> int:
-    from tailrace.engines.hive import HiveError, StatementResult
+@contextlib.contextmanager
+def _loading() -> Iterator[None]:
+    """No cyclic garbage collection while the engine loads: DuckDB, sqlglot and SQLAlchemy
+    allocate some 70,000 objects the GC tracks, which live until exit: collections triggered
+    by those very allocations would walk them again and again, finding nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
-    variables = _pairs(args.define, "-d/--define/--hivevar")
-    hiveconf = _pairs(args.hiveconf, "--hiveconf")
-    if args.file and "://" in args.file:
-        # hive -f s3://bucket/script.q worked on EMR; read it through the object store.
-        try:
-            text = ctx.services.storage.read_bytes(args.file).decode("utf-8")
-        except TailraceError as exc:
-            raise UsageError(f"cannot read script {args.file}: {exc}")
-        source = args.file
-    elif args.file:
-        path = Path(args.file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read script {args.file}: {exc.strerror or exc}")
-        source = args.file
-    else:
-        text, source = args.sql, "-e"
+
+def _run(args: argparse.Namespace, ctx: Any) -> int:
+    with _loading():
+        from tailrace.engines.hive import HiveError
+
+        variables = _pairs(args.define, "-d/--define/--hivevar")
+        hiveconf = _pairs(args.hiveconf, "--hiveconf")
+        text, source = _script(args, ctx)
+        if args.master and args.engine != "spark":
+            raise UsageError("--master needs --engine spark")
+        engine: Any = (
+            _spark_engine(ctx, args.master)
+            if args.engine == "spark"
+            else ctx.services.hive_engine(threads=args.threads)
+        )
     err = sys.stderr
     header = hiveconf.get("hive.cli.print.header", "false").lower() == "true"
 
@@ -121,13 +134,6 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
             detail += f", {bad.dropped_lines:,} unreadable lines dropped)" if bad.dropped_lines else ")"
         print(f"OK  {what}{detail} ({res.seconds:.1f} s)", file=err, flush=True)
 
-    if args.master and args.engine != "spark":
-        raise UsageError("--master needs --engine spark")
-    engine: Any = (
-        _spark_engine(ctx, args.master)
-        if args.engine == "spark"
-        else ctx.services.hive_engine(threads=args.threads)
-    )
     try:
         try:
             result = engine.run_script(
@@ -157,6 +163,22 @@ def _run(args: argparse.Namespace, ctx: Any) -> int:
             file=err,
         )
     return 0
+
+
+def _script(args: argparse.Namespace, ctx: Any) -> tuple[str, str]:
+    """The script's text, and its name for messages."""
+    if args.file and "://" in args.file:
+        # hive -f s3://bucket/script.q worked on EMR; read it through the object store.
+        try:
+            return ctx.services.storage.read_bytes(args.file).decode("utf-8"), args.file
+        except TailraceError as exc:
+            raise UsageError(f"cannot read script {args.file}: {exc}")
+    if args.file:
+        try:
+            return Path(args.file).read_text(encoding="utf-8"), args.file
+        except OSError as exc:
+            raise UsageError(f"cannot read script {args.file}: {exc.strerror or exc}")
+    return args.sql, "-e"
 
 
 def _spark_engine(ctx: Any, master: str | None) -> Any:

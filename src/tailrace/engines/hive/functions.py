@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import udfs_stats, xpath
+from tailrace.engines.hive import udfs_stats
 from tailrace.engines.hive.function_table import BY_NAME
 from tailrace.engines.hive.translate_errors import TranslateError
 
@@ -415,6 +415,8 @@ def _xpath(name: str, args: list[exp.Expr], node: exp.Expr) -> exp.Expr:
         raise TranslateError(f"{name} takes 2 arguments, not {len(args)}", node)
     path = args[1]
     if isinstance(path, exp.Literal) and path.is_string:
+        from tailrace.engines.hive import xpath  # (ElementTree: only for a script that uses XPath)
+
         try:
             xpath.compile_path(path.this)
         except xpath.XPathError as e:

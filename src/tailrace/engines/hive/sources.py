@@ -15,8 +15,9 @@ meaning): the tie-breaker, and the one FROM item, found by its tokens.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -86,7 +87,8 @@ class SourceTables:
         if not stable or sql.count(_TIE) != 1:
             return sql
         kept_tables = {k.table: k for k in self._kept.values()}
-        found = _single_source(sqlglot.parse_one(sql, read="duckdb"), set(self._reads) | set(kept_tables))
+        tree = _parsed(sql)
+        found = _single_source(tree, set(self._reads) | set(kept_tables))
         if found is None:
             return sql
         item, base, outer = found
@@ -100,7 +102,7 @@ class SourceTables:
             span = _top_from_text(sql)
             if span is None or any(serde.ident(n) in span for n in self._reads if n != base):
                 return sql  # (kept rows go when their one table is read anew)
-            text, table = span, self._keep(span, base, sql)
+            text, table = span, self._keep(span, base, tree, item)
             if not table:
                 return sql
         if sql.count(text) != 1:
@@ -133,16 +135,19 @@ class SourceTables:
         read.table = True
         return True
 
-    def _keep(self, text: str, base: str, sql: str) -> str:
-        """A table of the rows of the FROM item `text` (a parenthesised subquery) of `sql`, in
-        order, without the columns only the item itself reads (the raw JSON a json_tuple
-        parses: the largest column, and the seed's statements never read it again)."""
+    def _keep(self, text: str, base: str, tree: exp.Expr, item: exp.Expr) -> str:
+        """A table of the rows of the FROM item `text` (a parenthesised subquery, `item` in the
+        parsed query `tree`), in order, without the columns only the item itself reads (the raw
+        JSON a json_tuple parses: the largest column, and the seed's statements never read it
+        again)."""
         self._n += 1
         table = f"__kept_{self._n}"
         try:
             columns = self.con.sql(f"SELECT * FROM {text} AS __k").columns
-            inner = _reads(text)[0]
-            outer, star = _reads(sql.replace(text, serde.ident(table)))
+            # What the item reads, and what the query reads outside it (the item pruned from the
+            # walk, as if it were the kept table: one parse of the query for both).
+            inner = _names(item.walk())[0]
+            outer, star = _names(tree.walk(prune=lambda node: node is item))
             dropped = frozenset(c.lower() for c in columns if c.lower() in inner - outer)
             if star or len(dropped) == len(columns) or len({c.lower() for c in columns}) != len(columns):
                 dropped = frozenset()
@@ -150,7 +155,7 @@ class SourceTables:
             self.con.execute(
                 f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT *{exclude} FROM {text} AS __k"
             )
-        except (duckdb.Error, sqlglot.errors.ParseError):
+        except duckdb.Error:
             return ""  # e.g. two columns of one name: the statement runs as translated
         self._kept[text] = _Kept(table, base, dropped)
         return table
@@ -173,12 +178,20 @@ def _stats(files: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def _reads(sql: str) -> tuple[set[str], bool]:
-    """The names (lower case) of the columns `sql` refers to, whatever table they name, and
-    whether it selects a `*` (COUNT(*) aside). :raises sqlglot.errors.ParseError:"""
+@functools.lru_cache(maxsize=4)
+def _parsed(sql: str) -> exp.Expr:
+    """`sql` parsed as DuckDB SQL, once: rewrite parses the query a kept table was put in to see
+    what it reads, then again to find its FROM item. The trees are shared: never modified.
+    :raises sqlglot.errors.ParseError:"""
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+def _names(nodes: Iterable[exp.Expr]) -> tuple[set[str], bool]:
+    """The names (lower case) of the columns among `nodes`, whatever table they name, and
+    whether one is a `*` (COUNT(*) aside)."""
     names: set[str] = set()
     star = False
-    for node in sqlglot.parse_one(sql, read="duckdb").walk():
+    for node in nodes:
         if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
             star = True
         elif isinstance(node, exp.Column):
@@ -190,7 +203,7 @@ def _reads(sql: str) -> tuple[set[str], bool]:
 def _names_any(sql: str, names: frozenset[str]) -> bool:
     """Whether `sql` may read one of `names` (True when it does not parse)."""
     try:
-        found, star = _reads(sql)
+        found, star = _names(_parsed(sql).walk())
     except sqlglot.errors.ParseError:
         return True
     return star or not found.isdisjoint(names)

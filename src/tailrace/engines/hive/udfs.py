@@ -21,7 +21,7 @@ import duckdb
 from duckdb.func import FunctionNullHandling
 from duckdb.sqltypes import BIGINT, BLOB, DOUBLE, VARCHAR
 
-from tailrace.engines.hive import udfs_bytes, udfs_stats
+from tailrace.engines.hive import udfs_stats
 from tailrace.engines.hive.udfs_format import format_number, format_pattern, printf
 
 _JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
@@ -435,6 +435,8 @@ def _functions() -> dict[str, tuple[Any, list[Any], Any]]:
 
 
 def _table() -> list[tuple[str, Any, list[Any], Any]]:
+    from tailrace.engines.hive import udfs_bytes  # (`cryptography`: only for a script that calls one)
+
     return [
         ("__hive_printf", None, [], None),
         ("__hive_json_path", get_json_object, [VARCHAR, VARCHAR], VARCHAR),

@@ -17,7 +17,6 @@ import duckdb
 from duckdb.sqltypes import BIGINT, BOOLEAN, DOUBLE, FLOAT, INTEGER, SMALLINT, VARCHAR
 from sqlglot import exp
 
-from tailrace.engines.hive import xpath
 from tailrace.engines.hive.translate_errors import TranslateError
 
 AGGREGATES = {"ngrams": (3, 4), "context_ngrams": (3, 4), "histogram_numeric": (2, 2)}
@@ -225,10 +224,6 @@ def _merge_closest(xs: list[float], ys: list[float], rng: _JavaRandom) -> None:
     del xs[loc + 1], ys[loc + 1]
 
 
-_GRAMS = duckdb.list_type(duckdb.struct_type({"ngram": duckdb.list_type(VARCHAR), "estfrequency": DOUBLE}))
-_BINS = duckdb.list_type(duckdb.struct_type({"x": DOUBLE, "y": DOUBLE}))
-
-
 def first_seen(values_json: str) -> list[int]:
     """1-based positions of each value's first occurrence (collect_set keeps input order)."""
     seen: set[str] = set()
@@ -242,8 +237,14 @@ def first_seen(values_json: str) -> list[int]:
 
 
 def table() -> list[tuple[str, Any, list[Any], Any]]:
-    """The Python functions of this module and of `xpath`, for udfs.ensure."""
+    """The Python functions of this module and of `xpath`, for udfs.ensure (DuckDB's list and
+    struct types, and `xpath`, are made or imported here: a script that needs none of these
+    functions does not wait for them)."""
+    from tailrace.engines.hive import xpath
+
     xml = [VARCHAR, VARCHAR]
+    grams = duckdb.list_type(duckdb.struct_type({"ngram": duckdb.list_type(VARCHAR), "estfrequency": DOUBLE}))
+    bins = duckdb.list_type(duckdb.struct_type({"x": DOUBLE, "y": DOUBLE}))
     return [
         ("__hive_xpath", xpath.xpath, xml, duckdb.list_type(VARCHAR)),
         ("__hive_xpath_string", xpath.xpath_string, xml, VARCHAR),
@@ -260,18 +261,33 @@ def table() -> list[tuple[str, Any, list[Any], Any]]:
             duckdb.list_type(DOUBLE),
         ),
         ("__hive_first_seen", first_seen, [VARCHAR], duckdb.list_type(BIGINT)),
-        ("__hive_ngrams", ngrams, [VARCHAR, BIGINT, BIGINT, BIGINT], _GRAMS),
+        ("__hive_ngrams", ngrams, [VARCHAR, BIGINT, BIGINT, BIGINT], grams),
         (
             "__hive_context_ngrams",
             context_ngrams,
             [VARCHAR, duckdb.list_type(VARCHAR), BIGINT, BIGINT],
-            _GRAMS,
+            grams,
         ),
-        ("__hive_histogram_numeric", histogram_numeric, [duckdb.list_type(DOUBLE), BIGINT], _BINS),
+        ("__hive_histogram_numeric", histogram_numeric, [duckdb.list_type(DOUBLE), BIGINT], bins),
     ]
 
 
-NAMES = tuple(name for name, *_ in table())
+NAMES = (
+    "__hive_xpath",
+    "__hive_xpath_string",
+    "__hive_xpath_boolean",
+    "__hive_xpath_int",
+    "__hive_xpath_long",
+    "__hive_xpath_short",
+    "__hive_xpath_double",
+    "__hive_xpath_float",
+    "__hive_percentile_approx",
+    "__hive_first_seen",
+    "__hive_ngrams",
+    "__hive_context_ngrams",
+    "__hive_histogram_numeric",
+)
+"""The names table() registers (tests/engines check that they agree)."""
 
 
 def call(name: str, args: list[exp.Expr], node: exp.Expr, template: Callable[..., exp.Expr]) -> exp.Expr:
