@@ -151,3 +151,16 @@ def test_what_held_still_holds(owners, script: str) -> None:
     assert engine("alice").run_script("SELECT * FROM secrets_tbl").statements[0].select_rows == [
         ("alice-row",)
     ]
+
+
+def test_a_struct_field_name_is_a_name_never_sql(owners) -> None:
+    """Struct field names went into DuckDB's SQL between double quotes, unescaped."""
+    engine, _ = owners
+    e = engine("mallory")
+    name = 'a" || current_setting(\'allowed_directories\') || "s"."a'
+    result = e.run_script(
+        f"CREATE TABLE st (s struct<`{name}`:string, b:string>); "
+        f"INSERT OVERWRITE TABLE st SELECT named_struct('{name.replace(chr(39), chr(92) + chr(39))}', 'x', 'b', 'y'); "
+        "SELECT s.b FROM st"
+    )
+    assert result.statements[-1].select_rows == [("y",)]

@@ -17,6 +17,9 @@ ALICE_ROW = "alice-engine-row-8c2f"
 ZONE = "UTC', to_timestamp(0)), 'x') || current_setting('allowed_directories')::VARCHAR || strftime(timezone('UTC"
 
 
+FIELD = 'a" || current_setting("allowed_directories") || "s"."a'
+
+
 def hive(script: str) -> list[dict[str, Any]]:
     return [{"id": "Attack", "type": "HiveActivity", "hiveScript": script, "stage": "false"}]
 
@@ -43,6 +46,15 @@ def attacks(server: Server) -> dict[str, tuple[list[dict[str, Any]], str]]:
         ),
         "cli-shell-escape": (hive(f"!cat {creds}"), "Hive CLI command '!' is not supported"),
         "cli-source": (hive(f"source {creds}"), "Hive CLI command 'source' is not supported"),
+        # A struct field's name went into DuckDB's SQL unescaped; now it is only a name.
+        "struct-field-name": (
+            hive(
+                f"CREATE TABLE st (s struct<`{FIELD}`:string, b:string>); "
+                f"INSERT OVERWRITE TABLE st SELECT named_struct('{FIELD}', 'x', 'b', 'y'); "
+                "SELECT s.b FROM st"
+            ),
+            "",
+        ),
         # held: alice's namespace by its stored name
         "alice-namespace-by-name": (
             hive("SELECT * FROM `alice/default`.engines_tbl"),
@@ -98,3 +110,11 @@ def test_engine_attack_is_refused_in_hive_terms(
     assert "warehouse-owners" not in shown, (name, shown[-2000:])
     rows = "".join(p.read_text() for p in (server.home / "s3/alice-engines/tbl").rglob("*") if p.is_file())
     assert rows.strip() == ALICE_ROW
+
+
+def test_a_struct_field_name_reaches_duckdb_only_as_a_name(
+    server: Server, engine_world: dict[str, tuple[str, str]]
+) -> None:
+    result = server.outcome("mallory", engine_world["struct-field-name"][0], "Attack")
+    assert result["@status"] == "FINISHED", result
+    assert "warehouse-owners" not in result["log"] and "internal error" not in result["log"]
