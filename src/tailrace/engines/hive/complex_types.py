@@ -60,6 +60,11 @@ def parse(hive_type: str) -> tuple[str, list[tuple[str, str]]] | None:
     return None
 
 
+def _ident(name: str) -> str:
+    # A struct field's name is the script author's text: quoted, never SQL.
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Primitives(Protocol):
     """What complex types need of the primitive SerDe (tailrace.engines.hive.serde passes itself,
     so the two modules do not import each other)."""
@@ -84,7 +89,7 @@ def duck_type(hive_type: str, prim: Primitives) -> str | None:
         return primitive(parts[0][1]) + "[]"
     if kind == "map":
         return f"MAP({primitive(parts[0][1])}, {primitive(parts[1][1])})"
-    return "STRUCT(" + ", ".join(f'"{n}" {primitive(t)}' for n, t in parts) + ")"
+    return "STRUCT(" + ", ".join(f"{_ident(n)} {primitive(t)}" for n, t in parts) + ")"
 
 
 def parse_expr(col: str, hive_type: str, coll: str, mapkey: str, prim: Primitives) -> str:
@@ -114,7 +119,7 @@ def parse_expr(col: str, hive_type: str, coll: str, mapkey: str, prim: Primitive
     values = [
         primitive(f"NULLIF(list_extract({items}, {i + 1}), '\\N')", typ) for i, (_, typ) in enumerate(parts)
     ]
-    fields = ", ".join(f'"{n}" := {v}' for (n, _), v in zip(parts, values, strict=True))
+    fields = ", ".join(f"{_ident(n)} := {v}" for (n, _), v in zip(parts, values, strict=True))
     return f"CASE WHEN {col} IS NULL THEN NULL ELSE struct_pack({fields}) END"
 
 
@@ -135,5 +140,5 @@ def text_expr(col: str, hive_type: str, prim: Primitives, coll: str = "\x02", ma
     if kind == "map":
         pair = f"{item('__e.key', parts[0][1])} || {k} || {item('__e.value', parts[1][1])}"
         return f"array_to_string(list_transform(map_entries({col}), lambda __e: {pair}), {d})"
-    fields = ", ".join(item(f'{col}."{n}"', t) for n, t in parts)
+    fields = ", ".join(item(f"{col}.{_ident(n)}", t) for n, t in parts)
     return f"CASE WHEN {col} IS NULL THEN NULL ELSE array_to_string([{fields}], {d}) END"

@@ -212,6 +212,8 @@ class HiveEngine(Statements):
                 raise self._attach(duck_error(where, exc), result)
             except TailraceError as exc:
                 raise self._attach(where.error(str(exc)), result)
+            except RecursionError as exc:
+                raise self._attach(where.error(_unparsable(exc)), result)
             res.number, res.line, res.column = stmt.number, line, col
             res.seconds = time.monotonic() - t0
             result.statements.append(res)
@@ -313,6 +315,10 @@ class HiveEngine(Statements):
                     offset=sample.start(),
                 )
             raise parse_error(where, exc)
+        except (RecursionError, IndexError, ValueError) as exc:
+            # sqlglot's own failures on odd input (`MAP (x) USING`, deep nesting): the script's
+            # error, located, never an internal error with tailrace's stack trace.
+            raise where.error(_unparsable(exc))
         if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "TABLE":
             return self._create(where, tree)
         if isinstance(tree, exp.Create) and (tree.kind or "").upper() == "VIEW":
@@ -432,3 +438,9 @@ class HiveEngine(Statements):
         from tailrace.engines.hive.commands import run_command
 
         return run_command(self, where, text, say)
+
+
+def _unparsable(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "the statement is nested too deeply to translate (split it into smaller queries)"
+    return "cannot parse this statement (is it HiveQL?)"

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import udfs_stats
+from tailrace.engines.hive import serde, udfs_stats
 from tailrace.engines.hive.function_table import BY_NAME
 from tailrace.engines.hive.translate_errors import TranslateError
 
@@ -568,7 +568,7 @@ def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.
     # argument is read as itself (its text may not fit the pattern).
     typed = "" if stringy else ", TRY_CAST(_0 AS TIMESTAMP)"
     expr = (
-        f"CAST(epoch(timezone('{timezone}', coalesce(try_strptime(_0, {fmt_sql}), "
+        f"CAST(epoch(timezone({serde.sql_str(timezone)}, coalesce(try_strptime(_0, {fmt_sql}), "
         f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
     )
     arg = node.this if stringy else exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))

@@ -41,9 +41,22 @@ _FILE_FUNCTIONS = frozenset(
 )
 
 
+# Hive constructs that reach outside the tables: EMR ran TRANSFORM scripts on its nodes; here they
+# would run as the service's user (DuckDB does not parse them, Spark runs them).
+REFUSED_NODES: tuple[tuple[type[exp.Expr], str], ...] = (
+    (exp.QueryTransform, "TRANSFORM ... USING runs programs on the cluster; it is not supported"),
+    (exp.CurrentUser, "current_user() is not supported by tailrace hive: there is no Hive user"),
+)
+
+
 def refuse_file_functions(where: Where, tree: exp.Expr) -> None:
     """Hive has no functions that read files or the environment; DuckDB does (read_text, glob,
-    getenv, query...). A script that names one is refused, whatever DuckDB would allow."""
+    getenv, query...). A script that names one is refused, whatever DuckDB would allow; so is
+    TRANSFORM ... USING (REFUSED_NODES)."""
+    for kind, why in REFUSED_NODES:
+        found = tree.find(kind)
+        if found is not None:
+            raise where.error(why, found)
     for node in tree.find_all(exp.Func):
         name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
         if name.startswith(_FILE_PREFIXES) or name in _FILE_FUNCTIONS:
@@ -66,9 +79,28 @@ _DUCKDB_ONLY = re.compile(
 )
 
 
+_HIVE_CLI = re.compile(
+    r"^\s*(!|dfs\b|source\b|compile\b|crypto\b|reload\b|(?:list|delete)\s+(?:jar|file|archive)s?\b)",
+    re.IGNORECASE,
+)
+_CREATE_FUNCTION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(TEMPORARY\s+)?FUNCTION\b", re.I)
+
+
 def refuse_engine_statement(where: Where, text: str) -> None:
     """DuckDB's own statements (files, databases, extensions, settings) are not Hive: refused
-    by name, before any parsing, whoever runs the script."""
+    by name, before any parsing, whoever runs the script; so are the Hive CLI's commands (shell,
+    HDFS, other script files) and functions from jars."""
+    cli = _HIVE_CLI.match(text)
+    if cli:
+        raise where.error(
+            f"the Hive CLI command {cli.group(1).strip()!r} is not supported by tailrace hive (scripts "
+            "run no shell commands, dfs commands or other script files)"
+        )
+    if _CREATE_FUNCTION.match(text):
+        raise where.error(
+            "CREATE FUNCTION is not supported by tailrace hive (scripts load no jars or classes; "
+            "Hive's built-in functions are available)"
+        )
     m = _DUCKDB_ONLY.match(text)
     if m:
         kind = " ".join(m.group(1).upper().split())

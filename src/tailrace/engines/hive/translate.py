@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import functions, udtf
+from tailrace.engines.hive import functions, serde, udtf
 from tailrace.engines.hive.laterals import LateralViews, Source, from_clause
 from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.hive.udtf import hoist_joins
@@ -67,6 +67,30 @@ def _bottom_up(root: exp.Expr, fun: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
             else:
                 node.replace(new)
     return root
+
+
+def cte_reference(table: exp.Table, root: exp.Expr) -> bool:
+    """Whether `table` names a CTE in scope: one of an enclosing WITH (up to `root`), and within
+    a CTE's own query only the CTEs before it, as DuckDB binds them. Any other name is a
+    metastore table: a name left alone would reach the engine's own catalog (duckdb_tables, a
+    file read by its name)."""
+    if table.db:
+        return False
+    name = table.name.lower()
+    child: exp.Expr = table
+    while child is not root and child.parent is not None:
+        parent = child.parent
+        if isinstance(parent, exp.With):
+            before = parent.expressions[: child.index if isinstance(child, exp.CTE) else 0]
+            if any(c.alias_or_name.lower() == name for c in before):
+                return True
+        else:
+            with_ = parent.args.get("with_")
+            visible = with_.expressions if isinstance(with_, exp.With) and with_ is not child else []
+            if any(c.alias_or_name.lower() == name for c in visible):
+                return True
+        child = parent
+    return False
 
 
 def _call(name: str, arg: exp.Expr) -> exp.Expr:
@@ -133,9 +157,8 @@ class Translator(LateralViews):
     # --- tables ----------------------------------------------------------------------------
 
     def _replace_tables(self, q: exp.Expr, depth: int = 0) -> None:
-        ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
         for table in list(q.find_all(exp.Table)):
-            if not table.name or (not table.db and table.name.lower() in ctes):
+            if not table.name or cte_reference(table, q):
                 continue
             if isinstance(table.parent, exp.Schema):
                 continue
@@ -313,7 +336,8 @@ class Translator(LateralViews):
             fmt = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
             arg = self._to_double(node.this) if self._stringy(node.this) else node.this
             return sqlglot.parse_one(
-                f"strftime(timezone('{self.timezone}', to_timestamp(__X__)), {fmt})", read="duckdb"
+                f"strftime(timezone({serde.sql_str(self.timezone)}, to_timestamp(__X__)), {fmt})",
+                read="duckdb",
             ).transform(lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n)
         if isinstance(node, exp.StrToUnix):
             return functions.unix_timestamp(node, stringy=self._stringy(node.this), timezone=self.timezone)
@@ -496,7 +520,7 @@ class Translator(LateralViews):
         if t == exp.DataType.Type.TIMESTAMP and self._numeric(node.this):
             # A number is seconds since the epoch, shown in the session time zone.
             return functions.template(
-                f"timezone('{self.timezone}', to_timestamp(CAST(_0 AS DOUBLE)))", node.this
+                f"timezone({serde.sql_str(self.timezone)}, to_timestamp(CAST(_0 AS DOUBLE)))", node.this
             )
         return exp.TryCast(this=node.this, to=to)
 

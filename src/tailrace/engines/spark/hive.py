@@ -27,7 +27,7 @@ from tailrace.engines.hive.engine import HiveEngine
 from tailrace.engines.hive.functions import REFUSED, check_names
 from tailrace.engines.hive.locate import Where
 from tailrace.engines.hive.sandbox import refuse_file_functions
-from tailrace.engines.hive.translate import Translated, TranslateError
+from tailrace.engines.hive.translate import Translated, TranslateError, cte_reference
 from tailrace.engines.hive.udtf import group_keys
 from tailrace.engines.metastore import Metastore, TableSpec
 from tailrace.engines.result import Malformed
@@ -35,12 +35,7 @@ from tailrace.engines.spark import dialect, reader
 from tailrace.engines.spark.session import first_line
 from tailrace.storage import Storage
 
-# Spark statements that reach outside the tables (scripts, files, code): Hive on EMR ran
-# TRANSFORM scripts, but here they would run on the cluster as the service's user.
 POSITIONED = "__p"
-_REFUSED_NODES: tuple[tuple[type[exp.Expr], str], ...] = (
-    (exp.QueryTransform, "TRANSFORM ... USING runs programs on the cluster; it is not supported"),
-)
 
 
 class SparkHiveEngine(HiveEngine):
@@ -92,10 +87,6 @@ class SparkHiveEngine(HiveEngine):
                     f"{REFUSED[node.name.lower()]}",
                     node,
                 )
-        for kind, why in _REFUSED_NODES:
-            found = q.find(kind)
-            if found is not None:
-                raise TranslateError(why, found)
         self._filters = prune.partition_filters(query)
         # Views are made afresh for every statement: an earlier one may have written the table.
         self._spark_views = {}
@@ -135,9 +126,8 @@ class SparkHiveEngine(HiveEngine):
     # --- tables -----------------------------------------------------------------------------
 
     def _replace(self, where: Where, q: exp.Expr, inputs: list[str], depth: int) -> None:
-        ctes = {cte.alias_or_name.lower() for cte in q.find_all(exp.CTE)}
         for table in list(q.find_all(exp.Table)):
-            if not table.name or (not table.db and table.name.lower() in ctes):
+            if not table.name or cte_reference(table, q):
                 continue
             if isinstance(table.parent, exp.Schema):
                 continue
