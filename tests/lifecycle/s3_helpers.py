@@ -10,7 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tailrace.api.keys import KeyStore
@@ -71,3 +74,15 @@ def s3(world: World, key: AccessKey, **cfg: Any) -> Any:
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
+
+
+class ClaimingSigner(S3SigV4Auth):
+    """botocore's S3 signer, signing the X-Amz-Content-SHA256 it is given (it would hash the
+    body): for requests boto3 does not send (streaming modes, a wrong payload hash)."""
+
+    def __init__(self, credentials: Credentials, claimed: str) -> None:
+        super().__init__(credentials, "s3", "us-east-1")
+        self.claimed = claimed
+
+    def payload(self, request: AWSRequest) -> str:
+        return self.claimed

@@ -8,11 +8,10 @@ import hashlib
 import socket
 from urllib.parse import urlsplit
 
-from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .s3_helpers import World, s3
+from .s3_helpers import ClaimingSigner, World, s3
 
 
 def _exchange(world: World, head: bytes, body_part: bytes) -> bytes:
@@ -67,21 +66,10 @@ def test_a_bad_signature_on_a_large_put_is_refused_before_the_body(world: World)
     assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
 
 
-class _Claiming(S3SigV4Auth):
-    """botocore's S3 signer, signing the X-Amz-Content-SHA256 it is given (it would hash the body)."""
-
-    def __init__(self, credentials: Credentials, claimed: str) -> None:
-        super().__init__(credentials, "s3", "us-east-1")
-        self.claimed = claimed
-
-    def payload(self, request: AWSRequest) -> str:
-        return self.claimed
-
-
 def _signed(world: World, method: str, path: str, body: bytes, payload: str) -> tuple[dict[str, str], bytes]:
     key = world.alice
     r = AWSRequest(method=method, url=world.url + path, data=body)
-    _Claiming(Credentials(key.access_key_id, key.secret_access_key), payload).add_auth(r)
+    ClaimingSigner(Credentials(key.access_key_id, key.secret_access_key), payload).add_auth(r)
     assert r.headers["X-Amz-Content-SHA256"] == payload
     return dict(r.headers.items()), body
 

@@ -15,22 +15,12 @@ import urllib.request
 import zlib
 
 import pytest
-from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .s3_helpers import World, s3
+from .s3_helpers import ClaimingSigner, World, s3
 
 EMPTY = hashlib.sha256(b"").hexdigest()
-
-
-class _Claiming(S3SigV4Auth):
-    def __init__(self, credentials: Credentials, claimed: str) -> None:
-        super().__init__(credentials, "s3", "us-east-1")
-        self.claimed = claimed
-
-    def payload(self, request: AWSRequest) -> str:
-        return self.claimed
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -43,7 +33,7 @@ def _signed_chunks(
     key = world.alice
     r = AWSRequest(method="PUT", url=world.url + path, data=b"",
                    headers={"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(data))})  # fmt: skip
-    _Claiming(
+    ClaimingSigner(
         Credentials(key.access_key_id, key.secret_access_key), "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
     ).add_auth(r)
     headers = dict(r.headers.items())
@@ -71,7 +61,7 @@ def _unsigned_trailer(world: World, path: str, data: bytes, crc: bytes) -> tuple
     r = AWSRequest(method="PUT", url=world.url + path, data=b"",
                    headers={"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(data)),
                             "X-Amz-Trailer": "x-amz-checksum-crc32"})  # fmt: skip
-    _Claiming(
+    ClaimingSigner(
         Credentials(key.access_key_id, key.secret_access_key), "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     ).add_auth(r)
     parts = []
