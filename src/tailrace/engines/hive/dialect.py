@@ -13,10 +13,22 @@ from sqlglot import exp
 from sqlglot.dialects.hive import Hive
 from sqlglot.parsers.hive import HiveParser
 
+from tailrace.engines.hive import javatime
+
 
 def _anonymous(name: str) -> Callable[[list[Any]], exp.Expr]:
     def build(args: list[Any]) -> exp.Expr:
         return exp.Anonymous(this=name, expressions=args)
+
+    return build
+
+
+def _pattern_kept(name: str) -> Callable[..., exp.Expr]:
+    """sqlglot's own builder, with the SimpleDateFormat pattern kept as written."""
+    original = Hive.Parser.FUNCTIONS[name]
+
+    def build(args: list[Any], *rest: Any, **named: Any) -> exp.Expr:
+        return javatime.keep_pattern(original(args, *rest, **named), args)
 
     return build
 
@@ -33,4 +45,6 @@ class TailraceHive(Hive):
             "LOG10": _anonymous("log10"),
             "LOG2": _anonymous("log2"),
             "SUBSTRING_INDEX": _anonymous("substring_index"),
+            "FROM_UNIXTIME": _pattern_kept("FROM_UNIXTIME"),
+            "UNIX_TIMESTAMP": _pattern_kept("UNIX_TIMESTAMP"),
         }

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import serde, udfs_stats
+from tailrace.engines.hive import javatime, serde, udfs_stats
 from tailrace.engines.hive.function_table import BY_NAME
 from tailrace.engines.hive.translate_errors import TranslateError
 
@@ -558,6 +558,10 @@ def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.
     if node.this is None or isinstance(node.this, exp.CurrentTimestamp):
         return template("CAST(epoch(current_timestamp) AS BIGINT)")
     fmt_sql = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+    java = node.meta.get(javatime.META_KEY)
+    duck = javatime.to_strftime(java, parsing=True) if java is not None else None
+    if duck is not None:
+        fmt_sql = "'" + duck.replace("'", "''") + "'"
     fmt = fmt_sql[1:-1].replace("''", "'")
     try:
         width = len(datetime(2000, 12, 28, 23, 59, 58).strftime(fmt))

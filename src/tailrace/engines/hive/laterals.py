@@ -40,6 +40,7 @@ def _ident(name: str) -> exp.Identifier:
 class LateralViews:
     sources: dict[str, Source]
     by_node: dict[int, Source]
+    types: dict[str, str]
     _n: int
     _generated: set[int]
 
@@ -54,6 +55,9 @@ class LateralViews:
         for lateral in laterals:
             func = lateral.this
             name = func.name.lower() if isinstance(func, exp.Anonymous) else ""
+            arg = func.this if isinstance(func, exp.Explode) else None
+            if isinstance(arg, exp.Column) and self.types.get(arg.name.lower(), "").startswith("map<"):
+                udtf.name_map_columns(lateral)
             udtf.default_names(lateral)
             if name == "json_tuple":
                 self._json_tuple(select, lateral)
@@ -67,7 +71,7 @@ class LateralViews:
             else:
                 raise TranslateError(
                     f"LATERAL VIEW {func.sql(dialect='hive')[:40]} is not supported "
-                    "(json_tuple, parse_url_tuple, explode, posexplode and inline are)",
+                    "(json_tuple, parse_url_tuple, explode, posexplode, inline and stack are)",
                     func,
                 )
         select.set("laterals", kept or None)
@@ -131,13 +135,41 @@ class LateralViews:
         source = self.sources.get(base_alias.lower())
         hidden = (source.hidden if source else []) + [f"__jbad{n}"]
         table = source.table if source else ""
-        self.sources[base_alias.lower()] = Source(alias=base_alias, table=table, hidden=hidden, node=id(sub))
+        columns = source.columns + names if source and source.columns is not None else None
+        self.sources[base_alias.lower()] = Source(base_alias, table, hidden, id(sub), columns)
         self.by_node[id(sub)] = self.sources[base_alias.lower()]
+
+    def _select_sources(self, select: exp.Select) -> list[Source]:
+        raise NotImplementedError
 
     def _from_columns(self, select: exp.Select) -> list[str] | None:
         frm = from_clause(select)
         source = self.by_node.get(id(frm.this)) if frm is not None else None
-        return source.columns if source is not None else None
+        if source is not None:
+            return source.columns
+        if frm is not None and isinstance(frm.this, exp.Subquery) and isinstance(frm.this.this, exp.Select):
+            return self._star_columns(frm.this.this)
+        return None
+
+    def _star_columns(self, inner: exp.Select) -> list[str] | None:
+        """The columns of `(SELECT *, t.*, x ... FROM known tables)`, when every star's tables
+        are known (a lateral view inside adds columns this does not see: None)."""
+        if inner.args.get("laterals") or id(inner) in self._generated:
+            return None
+        sources = self._select_sources(inner)
+        out: list[str] = []
+        for e in inner.expressions:
+            if isinstance(e, exp.Star):
+                picked = sources
+            elif isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+                picked = [s for s in sources if s.alias.lower() == e.table.lower()]
+            else:
+                out.append(e.alias_or_name)
+                continue
+            if not picked or any(s.columns is None for s in picked):
+                return None
+            out += [c for s in picked for c in s.columns or []]
+        return out
 
     def _note_wrap(self, sub: exp.Subquery, base_alias: str, names: list[str]) -> None:
         source = self.sources.get(base_alias.lower())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -309,6 +309,12 @@ def _json_like(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, date):
+        # SerDeUtils.buildJSONString quotes dates and timestamps inside a collection.
+        return '"' + hive_text(value) + '"'
+    if isinstance(value, Decimal):
+        # ... and prints a decimal as HiveDecimal.toString, trailing zeros trimmed.
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
     return hive_text(value)
 
 
@@ -343,18 +349,28 @@ _MACROS = [
     "WHEN l <= 0 OR abs(p) > length(CAST(s AS VARCHAR)) THEN '' "
     "ELSE substring(CAST(s AS VARCHAR), CASE WHEN p > 0 THEN p WHEN p < 0 THEN "
     "length(CAST(s AS VARCHAR)) + p + 1 ELSE 1 END, l) END",
+    # Java's narrowing casts, as UDFToInteger & co. apply them: a double is truncated and
+    # clamped to the int range (long for bigint), then an integer keeps its low bits
+    # (CAST(300 AS TINYINT) is 44).
+    "CREATE OR REPLACE MACRO __hive_d2l(d, lo, hi) AS CASE WHEN isnan(d) THEN 0 WHEN d >= hi THEN "
+    "CAST(hi AS BIGINT) WHEN d <= lo THEN CAST(lo AS BIGINT) ELSE CAST(trunc(d) AS BIGINT) END",
+    "CREATE OR REPLACE MACRO __hive_wrap(v, bits) AS CASE WHEN bits >= 64 THEN v "
+    "WHEN (v & ((1::BIGINT << bits) - 1)) >= (1::BIGINT << (bits - 1)) "
+    "THEN (v & ((1::BIGINT << bits) - 1)) - (1::BIGINT << bits) ELSE v & ((1::BIGINT << bits) - 1) END",
     *(
         f"CREATE OR REPLACE MACRO __hive_to_{name}(x) AS CASE "
         f"WHEN typeof(x) = 'VARCHAR' THEN __hive_parse_{t.lower()}(CAST(x AS VARCHAR)) "
         f"WHEN typeof(x) = 'TIMESTAMP' THEN TRY_CAST(epoch(TRY_CAST(x AS TIMESTAMP)) AS {t}) "
         f"WHEN typeof(x) IN ('DOUBLE', 'FLOAT') OR typeof(x) LIKE 'DECIMAL%' "
-        f"THEN TRY_CAST(trunc(TRY_CAST(x AS DOUBLE)) AS {t}) "
+        f"THEN CAST(__hive_wrap(__hive_d2l(TRY_CAST(x AS DOUBLE), {lo}, {hi}), {bits}) AS {t}) "
+        f"WHEN typeof(x) IN ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT') "
+        f"THEN CAST(__hive_wrap(TRY_CAST(x AS BIGINT), {bits}) AS {t}) "
         f"ELSE TRY_CAST(x AS {t}) END"
-        for name, t in (
-            ("bigint", "BIGINT"),
-            ("int", "INTEGER"),
-            ("smallint", "SMALLINT"),
-            ("tinyint", "TINYINT"),
+        for name, t, bits, lo, hi in (
+            ("bigint", "BIGINT", 64, "-9223372036854775808.0", "9223372036854775807.0"),
+            ("int", "INTEGER", 32, "-2147483648.0", "2147483647.0"),
+            ("smallint", "SMALLINT", 16, "-2147483648.0", "2147483647.0"),
+            ("tinyint", "TINYINT", 8, "-2147483648.0", "2147483647.0"),
         )
     ),
     "CREATE OR REPLACE MACRO __hive_to_string(x) AS CASE "

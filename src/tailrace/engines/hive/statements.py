@@ -138,7 +138,15 @@ class Statements(ResultWriter):
         rows = self.con.execute(f"SELECT {cols} FROM __result").fetchall()
         res = StatementResult(number=0, kind="SELECT", line=0, column=0)
         res.columns = _hive_names(query, list(names[:n]))
-        res.select_rows = [tuple(None if v is None else serde.hive_text(v) for v in row) for row in rows]
+        # A FLOAT prints as Java's Float.toString (CAST(1.1 AS FLOAT) is 1.1, not the double's digits).
+        floats = [str(t).upper() == "FLOAT" for t in rel.types[:n]]
+        res.select_rows = [
+            tuple(
+                None if v is None else serde.java_float(v) if f else serde.hive_text(v)
+                for v, f in zip(row, floats, strict=True)
+            )
+            for row in rows
+        ]
         res.malformed = self._flags(tr)
         res.input_tables = tr.input_tables
         self.con.execute("DROP TABLE IF EXISTS __result")

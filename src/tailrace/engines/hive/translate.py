@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from tailrace.engines.hive import functions, serde, udtf
+from tailrace.engines.hive import functions, javatime, serde, udtf
 from tailrace.engines.hive.laterals import LateralViews, Source, from_clause
 from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.hive.udtf import hoist_joins
@@ -91,6 +91,14 @@ def cte_reference(table: exp.Table, root: exp.Expr) -> bool:
                 return True
         child = parent
     return False
+
+
+_INT_TYPES = {"tinyint", "smallint", "int", "integer", "bigint"}
+_INT_FUNCS = {"__hive_to_bigint", "__hive_to_int", "__hive_to_smallint", "__hive_to_tinyint"}
+
+
+def _fn2(name: str, *args: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=list(args))
 
 
 def _call(name: str, arg: exp.Expr) -> exp.Expr:
@@ -278,6 +286,18 @@ class Translator(LateralViews):
             node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod | exp.Count | exp.Sum | exp.Avg
         )
 
+    def _integral(self, node: exp.Expr) -> bool:
+        """An expression of one of Hive's integer types."""
+        if isinstance(node, exp.Neg | exp.Paren):
+            return self._integral(node.this)
+        if isinstance(node, exp.Literal):
+            return not node.is_string and re.fullmatch(r"\d+", node.this) is not None
+        if isinstance(node, exp.Column):
+            return self.types.get(node.name.lower(), "unknown") in _INT_TYPES
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return node.to.is_type(*exp.DataType.INTEGER_TYPES)
+        return isinstance(node, exp.Anonymous) and node.name.lower() in _INT_FUNCS
+
     @staticmethod
     def _numeric_literal(node: exp.Expr) -> bool:
         if isinstance(node, exp.Neg):
@@ -296,6 +316,17 @@ class Translator(LateralViews):
                 text = node.args.get(key)
                 if isinstance(text, exp.Expr) and (self._numeric(text) or isinstance(text, exp.Boolean)):
                     node.set(key, exp.Cast(this=text, to=exp.DataType.build("VARCHAR")))
+        if isinstance(node, exp.Round) and self._integral(node.this):
+            # GenericUDFRound keeps an integer's type (round(10) is 10, not 10.0), HALF_UP.
+            places = node.args.get("decimals")
+            return node.this if places is None else _fn2("round", node.this, places)
+        if isinstance(node, exp.Abs | exp.Neg | exp.Negative) and self._stringy(node.this):
+            # GenericUDFAbs and unary minus read a string as a double.
+            node.set("this", self._to_double(node.this))
+        pmod = isinstance(node, exp.Anonymous) and node.name.lower() == "pmod"
+        if pmod and any(self._stringy(a) for a in node.expressions):
+            # GenericUDFBaseNumeric: a string operand makes the arithmetic double.
+            node.set("expressions", [self._to_double(a) for a in node.expressions])
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
@@ -333,12 +364,7 @@ class Translator(LateralViews):
                 lambda n: node.this if isinstance(n, exp.Column) and n.name == "__X__" else n
             )
         if isinstance(node, exp.UnixToStr):
-            fmt = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
-            arg = self._to_double(node.this) if self._stringy(node.this) else node.this
-            return sqlglot.parse_one(
-                f"strftime(timezone({serde.sql_str(self.timezone)}, to_timestamp(__X__)), {fmt})",
-                read="duckdb",
-            ).transform(lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n)
+            return self._from_unixtime(node)
         if isinstance(node, exp.StrToUnix):
             return functions.unix_timestamp(node, stringy=self._stringy(node.this), timezone=self.timezone)
         if isinstance(node, exp.Cast | exp.TryCast):
@@ -431,6 +457,14 @@ class Translator(LateralViews):
             return node
         return node
 
+    def _from_unixtime(self, node: exp.UnixToStr) -> exp.Expr:
+        arg = self._to_double(node.this) if self._stringy(node.this) else node.this
+        fmt = _DUCK.generator().format_time(node) or "'%Y-%m-%d %H:%M:%S'"
+        sql = javatime.from_unixtime_sql(node.meta.get(javatime.META_KEY), fmt, self.timezone)
+        return sqlglot.parse_one(sql, read="duckdb").transform(
+            lambda n: arg if isinstance(n, exp.Column) and n.name == "__X__" else n
+        )
+
     def _same_type(self, node: exp.Expr, keys: tuple[str, str]) -> None:
         self._same_type_pair(node, keys[0], node, keys[1])
 
@@ -522,6 +556,17 @@ class Translator(LateralViews):
             return functions.template(
                 f"timezone({serde.sql_str(self.timezone)}, to_timestamp(CAST(_0 AS DOUBLE)))", node.this
             )
+        if t == exp.DataType.Type.DECIMAL:
+            if not to.expressions:
+                to = exp.DataType.build("DECIMAL(10, 0)")  # Hive's DECIMAL is decimal(10,0)
+            # A double becomes a decimal from its shortest text (HiveDecimal.create), so
+            # CAST(1.005 AS DECIMAL(4,2)) is 1.01, not the binary value's 1.00.
+            dec = to.sql(dialect="duckdb")
+            return functions.template(
+                f"CASE WHEN typeof(_0) IN ('DOUBLE', 'FLOAT') THEN TRY_CAST(CAST(_0 AS VARCHAR) AS {dec}) "
+                f"ELSE TRY_CAST(_0 AS {dec}) END",
+                node.this,
+            )
         return exp.TryCast(this=node.this, to=to)
 
     # --- the statement's own SELECT --------------------------------------------------------
@@ -546,10 +591,20 @@ class Translator(LateralViews):
             q.append("expressions", exp.alias_(expr, "__f"))
             flags.append(Flag(name="__f", kind="packed", aggregated=aggregated))
         order = q.args.get("order")
-        if not stable_order or q.args.get("distinct"):
+        if not stable_order:
             return flags
-        if order is None and q.args.get("group") and not q.args.get("limit"):
-            # One reducer sorts its keys: GROUP BY output comes out in key order in Hive.
+        if order is None and q.args.get("distinct") and not q.args.get("group"):
+            # SELECT DISTINCT is a GROUP BY of every column in Hive: key order too (LIMIT after).
+            keys = [
+                exp.Ordered(this=exp.Literal.number(i + 1), nulls_first=True)
+                for i in range(len(q.expressions))
+            ]
+            q.set("order", exp.Order(expressions=keys))
+        elif q.args.get("distinct"):
+            return flags
+        elif order is None and q.args.get("group"):
+            # One reducer sorts its keys: GROUP BY output comes out in key order in Hive, and a
+            # LIMIT keeps the first keys.
             keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in udtf.group_keys(q.args["group"])]
             q.set("order", exp.Order(expressions=keys))
         elif order is not None and not aggregated:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import functools
-import json
 import re
 import zlib
 from datetime import date, datetime, timedelta
@@ -21,62 +20,9 @@ import duckdb
 from duckdb.func import FunctionNullHandling
 from duckdb.sqltypes import BIGINT, BLOB, DOUBLE, VARCHAR
 
-from tailrace.engines.hive import udfs_stats
+from tailrace.engines.hive import javatime, udfs_stats
 from tailrace.engines.hive.udfs_format import format_number, format_pattern, printf
-
-_JSON_KEY = re.compile(r"\.([^.\[\]]+)|\[(\*|\d+)\]")
-
-
-def get_json_object(text: str, path: str) -> str | None:
-    """Hive's get_json_object path subset: `$`, `.key`, `[n]`, `[*]`; anything else is NULL."""
-    if not path.startswith("$"):
-        return None
-    steps: list[str | int] = []
-    pos = 1
-    while pos < len(path):
-        m = _JSON_KEY.match(path, pos)
-        if m is None:
-            return None
-        if m.group(1) is not None:
-            steps.append(m.group(1))
-        else:
-            steps.append(-1 if m.group(2) == "*" else int(m.group(2)))
-        pos = m.end()
-    try:
-        value: Any = json.loads(text)
-    except ValueError:
-        return None
-    spread = False  # a [*] was applied: keys apply to each element, lists are flattened
-    for step in steps:
-        if isinstance(step, str):
-            if isinstance(value, dict):
-                value = value.get(step)
-            elif isinstance(value, list) and spread:
-                out: list[Any] = []
-                for item in value:
-                    got = item.get(step) if isinstance(item, dict) else None
-                    if isinstance(got, list):
-                        out.extend(got)
-                    elif got is not None:
-                        out.append(got)
-                value = out or None
-            else:
-                return None
-        elif step == -1:
-            if not isinstance(value, list):
-                return None
-            if spread:  # [*][*] flattens the arrays one level, as Hive does
-                value = [x for item in value for x in (item if isinstance(item, list) else [item])]
-            spread = True
-        else:
-            if not isinstance(value, list) or step >= len(value):
-                return None
-            value = value[step]
-        if value is None:
-            return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+from tailrace.engines.hive.udfs_json import get_json_object
 
 
 def find_in_set(needle: str, haystack: str) -> int:
@@ -267,9 +213,9 @@ def _us_week_of_year(when: datetime) -> int:
 def java_date_format(when: datetime, pattern: str) -> str:
     """SimpleDateFormat's letters (G y M d H h m s S E a D u k K z Z w) and quoted text."""
     out: list[str] = []
-    for m in re.finditer(r"'([^']*)'|([A-Za-z])\2*|[^A-Za-z']+", pattern):
-        if m.group(1) is not None:
-            out.append(m.group(1) or "'")
+    for m in javatime.TOKEN.finditer(pattern):
+        if m.group(1) is not None or m.group(0) == "''":
+            out.append(javatime.quoted(m))
             continue
         tok = m.group(0)
         ch, n = tok[0], len(tok)

@@ -206,55 +206,104 @@ def expand_view_star(select: exp.Select, view: str, columns: list[tuple[str, str
             return
 
 
+def _struct_fields(arr: exp.Expr) -> list[str] | None:
+    """The field names of inline()'s structs when the array is written out (Hive's struct()
+    names them col1, col2...; named_struct by its names)."""
+    if not (isinstance(arr, exp.Array) and arr.expressions and isinstance(arr.expressions[0], exp.Struct)):
+        return None
+    fields = [f.this.name if isinstance(f, exp.PropertyEQ) else "" for f in arr.expressions[0].expressions]
+    return fields if all(fields) else None
+
+
+def _view_columns(func: exp.Expr, names: list[str]) -> tuple[list[exp.Expr], list[str], bool] | None:
+    """What a lateral view's function gives, as select-list expressions over the FROM item
+    (unnests that DuckDB runs in lockstep), their names, and whether OUTER can apply."""
+    if isinstance(func, exp.Posexplode):
+        arg = func.this
+        return [_fn("range", _fn("len", arg.copy())), arg.copy()], names, True
+    if isinstance(func, exp.Explode):
+        arg = func.this
+        if len(names) == 2:
+            return [_fn("map_keys", arg.copy()), _fn("map_values", arg.copy())], names, True
+        return [arg.copy()], names, True
+    if isinstance(func, exp.Inline):
+        fields = _struct_fields(func.this)
+        if fields is None:
+            return None
+        names = names or fields
+        if len(names) != len(fields):
+            raise TranslateError(f"inline gives {len(fields)} columns but the alias names {len(names)}", func)
+        return [func.this.copy() for _ in fields], names, True
+    if isinstance(func, exp.Stack):
+        cols = _expand(exp.Aliases(this=func.copy(), expressions=[exp.to_identifier(n) for n in names]))
+        if cols is None:
+            return None
+        return [c.this.this for c in cols], [c.alias for c in cols], False
+    return None
+
+
 def wrap_explode(
     select: exp.Select, lateral: exp.Lateral, table_columns: list[str] | None
 ) -> tuple[exp.Subquery, str, list[str]] | None:
-    """LATERAL VIEW [OUTER] explode/posexplode over the FROM item as select-list unnests in a
-    subquery that takes the FROM item's alias: `(SELECT b.*, unnest(x) AS c FROM b) AS b`.
-    Each input row's values then come out together and in order, as Hive gives them (DuckDB
-    plans a joined UNNEST as a hash join, which keeps no order, so a LIMIT without ORDER BY
-    would keep other rows than Hive's). None when the view reads a joined table."""
+    """LATERAL VIEW [OUTER] explode/posexplode/inline/stack over the FROM item as select-list
+    unnests in a subquery that takes the FROM item's alias: `(SELECT b.*, unnest(x) AS c FROM b)
+    AS b`. Each input row's values then come out together and in order, as Hive gives them
+    (DuckDB plans a joined UNNEST as a hash join, which keeps no order, so a LIMIT without ORDER
+    BY would keep other rows than Hive's). None when the view reads a joined table."""
     func = lateral.this
     frm = select.args.get("from_") or select.args.get("from")
-    if not isinstance(func, exp.Explode) or frm is None or not frm.this.alias_or_name:
+    if frm is None or not frm.this.alias_or_name:
         return None
     base = frm.this
     base_alias = base.alias_or_name
-    arg = func.this
-    if any(c.table and c.table.lower() != base_alias.lower() for c in arg.find_all(exp.Column)):
+    if any(c.table and c.table.lower() != base_alias.lower() for c in func.find_all(exp.Column)):
         return None
     alias = lateral.args.get("alias")
-    names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
-    if isinstance(func, exp.Posexplode):
-        lists = [_fn("range", _fn("len", arg.copy())), arg.copy()]
-    elif len(names) == 2:
-        lists = [_fn("map_keys", arg.copy()), _fn("map_values", arg.copy())]
-    else:
-        lists = [arg.copy()]
+    given = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+    shaped = _view_columns(func, given)
+    if shaped is None:
+        return None
+    lists, names, outer_ok = shaped
     known = _base_columns(base, table_columns)
     if len(names) != len(lists) or known is None:
         return None
     # A name the FROM item has too (`explode(map) t` gives key, value; src has them) is held
     # under another name; Hive reads it only as t.key (a bare `key` is ambiguous there).
     held = [f"__lv_{n}" if n.lower() in known else n for n in names]
-    if lateral.args.get("outer"):
+    if lateral.args.get("outer") and outer_ok:
         lists = [_outer(x) for x in lists]
+    if isinstance(func, exp.Inline):
+        cols = [
+            exp.alias_(
+                _fn("struct_extract_at", exp.Explode(this=x), exp.Literal.number(i + 1)), n, quoted=True
+            )
+            for i, (x, n) in enumerate(zip(lists, held, strict=True))
+        ]
+    else:
+        cols = [_unnest(x, n) for x, n in zip(lists, held, strict=True)]
     star = exp.Column(this=exp.Star(), table=exp.to_identifier(base_alias))
-    inner = exp.select(star, *(_unnest(x, n) for x, n in zip(lists, held, strict=True)))
-    inner = inner.from_(base.copy())
+    inner = exp.select(star, *cols).from_(base.copy())
     sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
     frm.set("this", sub)
     view = alias.name.lower() if alias is not None and alias.name else ""
     rename = {n.lower(): h for n, h in zip(names, held, strict=True)}
     if view:
         expand_view_star(select, view, [(base_alias, h, n) for n, h in zip(names, held, strict=True)])
-    if view:
         for col in select.find_all(exp.Column):
             if col.table and col.table.lower() == view:
                 col.set("table", exp.to_identifier(base_alias))
                 if col.name.lower() in rename:
                     col.set("this", exp.to_identifier(rename[col.name.lower()], quoted=True))
     return sub, base_alias, held
+
+
+def name_map_columns(lateral: exp.Lateral) -> None:
+    """explode of a map column without a column list gives Hive's `key`, `value`."""
+    alias = lateral.args.get("alias")
+    if (alias is not None and alias.columns) or isinstance(lateral.this, exp.Posexplode):
+        return
+    table = alias.this.copy() if alias is not None and alias.this is not None else exp.to_identifier("__lv")
+    lateral.set("alias", exp.TableAlias(this=table, columns=[exp.to_identifier(n) for n in ("key", "value")]))
 
 
 def default_names(lateral: exp.Lateral) -> None:
