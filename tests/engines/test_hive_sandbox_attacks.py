@@ -46,7 +46,14 @@ INJECTED_ZONE = (
 
 @pytest.mark.parametrize("key", ["hive.local.time.zone", "tailrace.timezone"])
 @pytest.mark.parametrize(
-    "query", ["from_unixtime(0)", "unix_timestamp('1970-01-01 00:00:00')", "CAST(0 AS TIMESTAMP)"]
+    "query",
+    [
+        "from_unixtime(0)",
+        "from_unixtime(0, 'yyyy-MM-dd')",  # a SimpleDateFormat pattern (javatime.py)
+        "from_unixtime(0, 'u')",  # a letter strftime lacks: the Python formatter
+        "unix_timestamp('1970-01-01 00:00:00')",
+        "CAST(0 AS TIMESTAMP)",
+    ],
 )
 def test_a_time_zone_is_a_value_never_sql(owners, key: str, query: str) -> None:
     engine, tmp = owners
