@@ -10,15 +10,13 @@ import base64
 import hashlib
 import hmac
 import os
-import urllib.error
-import urllib.request
 import zlib
 
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .s3_helpers import ClaimingSigner, World, s3
+from .s3_helpers import ClaimingSigner, World, s3, send
 
 EMPTY = hashlib.sha256(b"").hexdigest()
 
@@ -72,28 +70,22 @@ def _unsigned_trailer(world: World, path: str, data: bytes, crc: bytes) -> tuple
     return dict(r.headers.items()), b"".join(parts)
 
 
-def _put(world: World, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    req = urllib.request.Request(world.url + path, data=body, headers=headers, method="PUT")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as ok:
-            return ok.status, ok.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
 @pytest.mark.parametrize("size", [3000, 3 << 20])  # decoded whole / decoded as it arrives
 def test_signed_chunks_store_the_payload_and_a_tampered_chunk_stores_nothing(world: World, size: int) -> None:
     s3(world, world.alice).create_bucket(Bucket="chunks")
     data = os.urandom(size)
-    status, answer = _put(
-        world, "/chunks/good", *_signed_chunks(world, "/chunks/good", data, max(1024, size // 5))
+    status, answer = send(
+        world, "PUT", "/chunks/good", *_signed_chunks(world, "/chunks/good", data, max(1024, size // 5))
     )
     assert status == 200, answer
     assert world.store.get("chunks", "good") == data
     got = s3(world, world.alice).get_object(Bucket="chunks", Key="good")
     assert got["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
-    status, answer = _put(
-        world, "/chunks/bad", *_signed_chunks(world, "/chunks/bad", data, max(1024, size // 5), tamper=True)
+    status, answer = send(
+        world,
+        "PUT",
+        "/chunks/bad",
+        *_signed_chunks(world, "/chunks/bad", data, max(1024, size // 5), tamper=True),
     )
     assert status == 403 and b"SignatureDoesNotMatch" in answer
     assert world.store.head("chunks", "bad") is None
@@ -104,10 +96,12 @@ def test_unsigned_chunks_with_a_trailing_crc32_are_checked(world: World, size: i
     s3(world, world.alice).create_bucket(Bucket="chunks")
     data = os.urandom(size)
     good = zlib.crc32(data).to_bytes(4, "big")
-    status, answer = _put(world, "/chunks/t", *_unsigned_trailer(world, "/chunks/t", data, good))
+    status, answer = send(world, "PUT", "/chunks/t", *_unsigned_trailer(world, "/chunks/t", data, good))
     assert status == 200, answer
     assert world.store.get("chunks", "t") == data
-    status, answer = _put(world, "/chunks/t2", *_unsigned_trailer(world, "/chunks/t2", data, b"\0\0\0\0"))
+    status, answer = send(
+        world, "PUT", "/chunks/t2", *_unsigned_trailer(world, "/chunks/t2", data, b"\0\0\0\0")
+    )
     assert status == 400 and b"BadDigest" in answer
     assert world.store.head("chunks", "t2") is None
 
@@ -123,7 +117,7 @@ def test_a_large_chunked_body_is_not_held_in_memory(world: World) -> None:
     del data
     tracemalloc.start()
     try:
-        status, answer = _put(world, "/chunks/big", headers, body)
+        status, answer = send(world, "PUT", "/chunks/big", headers, body)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

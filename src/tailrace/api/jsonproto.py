@@ -19,12 +19,13 @@ from typing import Any
 import anyio
 import orjson
 from anyio.to_thread import run_sync
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tailrace.api import shapes
 from tailrace.api.auth import Authenticator, Caller, PendingCaller, RequestParts
+from tailrace.api.bodies import receive_all
 from tailrace.api.errors import (
     AwsError,
     PayloadTooLarge,
@@ -110,19 +111,11 @@ async def receive_body(scope: Scope, receive: Receive, limit: int, *, what: str)
     """`read_body` on the raw ASGI scope and receive channel (no Request object)."""
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     _check_declared(declared.decode("latin-1") if declared is not None else None, limit, what)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes for {what}")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await receive_all(
+        receive,
+        limit,
+        lambda: PayloadTooLarge(f"request body is larger than the limit of {limit} bytes for {what}"),
+    )
 
 
 def _check_declared(declared: str | None, limit: int, what: str) -> None:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tailrace.api.bodies import receive_all
 from tailrace.api.s3 import auth, checksums
 from tailrace.api.s3.base import Req, xml_response
 from tailrace.api.s3.bucket_ops import BucketOps
@@ -73,20 +74,7 @@ def _carries_data(req: Req) -> bool:
 
 async def _body(receive: Any, limit: int) -> bytes:
     """The whole body of a request that is not streamed to disk (small, or not a PUT)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await receive_all(receive, limit, lambda: _too_large(limit))
 
 
 def _too_large(limit: int) -> S3Error:
@@ -361,14 +349,9 @@ class S3Api(BucketOps):
                         f"x-amz-copy-source-range {rng!r} is not valid for a source object of size {size}",
                     )
                 start, length = int(m[1]), int(m[2]) - int(m[1]) + 1
-            out, tmp = self.multipart.stage_part(up, number)
-            try:
-                with out:
-                    etag, _ = _copy_into(src, start, length, out)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        self.multipart.commit_part(up, number, tmp, etag)
+            staged = self.multipart.stage_part(up, number)
+            etag, _ = _copy_staged(src, start, length, *staged)
+        self.multipart.commit_part(up, number, staged[1], etag)
         return xml_response(
             document("CopyPartResult", [("LastModified", iso(self.now())), ("ETag", f'"{etag}"')])
         )
@@ -380,14 +363,9 @@ class S3Api(BucketOps):
         sbucket, skey, src = self._copy_source(req)
         sc = self._class(req)
         with src:
-            out, tmp = self.store.stage(req.bucket, req.key)
-            try:
-                with out:
-                    etag, size = _copy_into(src, 0, os.fstat(src.fileno()).st_size, out)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        self.store.adopt(req.bucket, req.key, tmp, storage_class=sc)
+            staged = self.store.stage(req.bucket, req.key)
+            etag, size = _copy_staged(src, 0, os.fstat(src.fileno()).st_size, *staged)
+        self.store.adopt(req.bucket, req.key, staged[1], storage_class=sc)
         old = self._meta(sbucket, skey, size)
         if req.headers.get("x-amz-metadata-directive", "COPY") == "COPY" and old:
             req = Req(req.method, req.bucket, req.key, req.query,
@@ -533,14 +511,20 @@ class S3Api(BucketOps):
         raise S3Error("MethodNotAllowed", f"{m} is not allowed with uploadId", 405)
 
 
-def _copy_into(src: BinaryIO, start: int, length: int, out: BinaryIO) -> tuple[str, int]:
-    """Copy length bytes of src from start into out in 1 MiB pieces: (MD5 hex, bytes copied)."""
+def _copy_staged(src: BinaryIO, start: int, length: int, out: BinaryIO, tmp: Path) -> tuple[str, int]:
+    """Copy length bytes of src from start into the staged file (out, tmp) in 1 MiB pieces and
+    close it: (MD5 hex, bytes copied). On failure the staged file is gone."""
     md5 = hashlib.md5(usedforsecurity=False)
     copied = 0
-    for piece in _chunks(src, start, length, close=False):
-        md5.update(piece)
-        out.write(piece)
-        copied += len(piece)
+    try:
+        with out:
+            for piece in _chunks(src, start, length, close=False):
+                md5.update(piece)
+                out.write(piece)
+                copied += len(piece)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return md5.hexdigest(), copied
 
 
