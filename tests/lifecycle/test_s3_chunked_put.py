@@ -124,3 +124,16 @@ def test_a_large_chunked_body_is_not_held_in_memory(world: World) -> None:
     assert status == 200, answer
     assert peak < 16 << 20, f"peak {peak >> 20} MiB traced during the PUT"
     assert hashlib.md5(world.store.get("chunks", "big")).hexdigest() == digest
+
+
+@pytest.mark.parametrize("size", [3000, 3 << 20])
+def test_an_announced_trailing_checksum_that_never_comes_is_a_mismatch(world: World, size: int) -> None:
+    """x-amz-trailer names a checksum and the body ends without it: both paths (decoded whole,
+    decoded as it arrives) refuse it and store nothing, as they refuse a wrong one."""
+    s3(world, world.alice).create_bucket(Bucket="chunks")
+    data = os.urandom(size)
+    headers, body = _unsigned_trailer(world, "/chunks/none", data, zlib.crc32(data).to_bytes(4, "big"))
+    body = body[: body.rindex(b"0\r\n")] + b"0\r\n\r\n"  # the last chunk, no trailer
+    status, answer = send(world, "PUT", "/chunks/none", headers, body)
+    assert status == 400 and b"BadDigest" in answer, answer
+    assert world.store.head("chunks", "none") is None

@@ -173,8 +173,7 @@ class S3Api(BucketOps):
             decoder = ChunkDecoder(req.verified, signed=mode == auth.STREAMING)
             body = decoder.feed(body)
             decoder.finish()
-            sums = {k: v for k, v in decoder.trailers.items() if k.startswith(checksums.PREFIX)}
-            req.headers.update(sums)  # a trailing checksum is checked as a header's would be
+            req.headers.update(checksums.trailing(req.headers, decoder.trailers))  # checked as headers are
         elif not hashed and mode != auth.UNSIGNED and hashlib.sha256(body).hexdigest() != mode:
             raise auth.payload_mismatch()
         req.body = body
@@ -194,8 +193,8 @@ class S3Api(BucketOps):
             decoder = None
             if mode.startswith("STREAMING-"):
                 decoder = ChunkDecoder(req.verified, signed=mode == auth.STREAMING)
-            trailer = req.headers.get("x-amz-trailer", "").strip().lower()
-            wanted = {**req.headers, trailer: ""} if trailer.startswith(checksums.PREFIX) else req.headers
+            trailer = checksums.announced(req.headers)
+            wanted = {**req.headers, trailer: ""} if trailer is not None else req.headers
             spool = Spool(out, sha256=len(mode) == 64, checksums=checksums.Checksums(wanted))
             async for chunk in request.stream():
                 await spool.feed(decoder.feed(chunk) if decoder is not None else chunk)
@@ -203,10 +202,9 @@ class S3Api(BucketOps):
                     raise S3Error("EntityTooLarge", "the body exceeds 5 GiB; use a multipart upload", 400)
             if decoder is not None:
                 decoder.finish()
-                if trailer.startswith(checksums.PREFIX):  # checked as a header's would be
-                    spool.checksums.given[trailer[len(checksums.PREFIX) :]] = decoder.trailers.get(
-                        trailer, ""
-                    )
+                if trailer is not None:  # checked as a header's would be ('' when it did not come)
+                    given = checksums.trailing(req.headers, decoder.trailers)[trailer]
+                    spool.checksums.given[trailer[len(checksums.PREFIX) :]] = given
             await spool.finish()
             return await _in_thread(self._commit_put, req, spool, tmp)
         except BaseException:

@@ -94,6 +94,22 @@ class Checksums:
         return out
 
 
+def announced(headers: Mapping[str, str]) -> str | None:
+    """The x-amz-checksum-* an aws-chunked body says (x-amz-trailer) will follow its last chunk."""
+    name = headers.get("x-amz-trailer", "").strip().lower()
+    return name if name.startswith(PREFIX) else None
+
+
+def trailing(headers: Mapping[str, str], trailers: Mapping[str, str]) -> dict[str, str]:
+    """The checksums an aws-chunked body carried after its last chunk, as headers to check; the
+    announced one is there even when it did not come ('': it fails as a mismatch)."""
+    out = {k: v for k, v in trailers.items() if k.startswith(PREFIX)}
+    name = announced(headers)
+    if name is not None:
+        out.setdefault(name, "")
+    return out
+
+
 def checked(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
     """Check a buffered body's checksums; the answer's headers."""
     sums = Checksums(headers)
