@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,14 @@ from tailrace.runtime.scheduler import Scheduler
 from tailrace.runtime.service import PipelineService
 from tailrace.state import SqlStateStore, Status, create_engine
 
-TODAY = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+
+def an_hour_ago() -> str:
+    """An hour ago: with the default 1-day period one run is due now and the next 23 hours away.
+
+    Computed per pipeline, not at import: a fixed midnight made a second run due when the
+    suite crossed midnight (collected on one day, run on the next).
+    """
+    return (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def wait_until(predicate, timeout=60.0, what="the condition"):
@@ -72,9 +79,10 @@ class Cluster:
     def output(self, proc: subprocess.Popen) -> str:
         return (self.home / f"proc-{self.procs.index(proc)}.log").read_text()
 
-    def pipeline(self, objects, *, default=None, start=TODAY, period="1 day", **schedule) -> str:
+    def pipeline(self, objects, *, default=None, start=None, period="1 day", **schedule) -> str:
         base = {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Every"}, "workerGroup": "wg"}
         base.update(default or {})
+        start = start or an_hour_ago()
         sched = {"id": "Every", "type": "Schedule", "period": period, "startDateTime": start, **schedule}
         pid = self.service.create_pipeline("p", f"u-{len(self.procs)}-{time.monotonic_ns()}")
         report = self.service.put_definition(pid, from_file_dict({"objects": [base, sched, *objects]}))
