@@ -72,3 +72,15 @@ def test_actions_log_stays_in_the_pipelines_directory(tmp_path: Path) -> None:
     inst = SimpleNamespace(component_id=comp, id=f"@{comp}_2026-12-04T21:10:50")
     uri = actions_log_uri(None, tmp_path, "df-MALLORY", inst)  # type: ignore[arg-type]
     assert Path(os.path.normpath(uri)).parents[2] == (tmp_path / "logs" / "df-MALLORY").resolve()
+
+
+def test_running_logs_of_ids_with_dots_are_apart(tmp_path: Path) -> None:
+    """The running log was named by cutting at the id's last dot: `a.b` and `a.c`, or two attempts
+    of `a.b`, wrote one file and `tailrace logs --follow` showed the other's lines."""
+    from datetime import datetime
+
+    at = datetime(2026, 12, 4, 21, 10, 50)
+    ids = [attempt_id(instance_id(c, at), n) for c in ("a.b", "a.c", "a") for n in (1, 2)]
+    paths = {running_log_path(tmp_path, "df-A", aid) for aid in ids}
+    assert len(paths) == len(ids)
+    assert all(p.name.endswith(".log") and p.parent == tmp_path / "work" / "df-A" for p in paths)

@@ -75,7 +75,8 @@ class Doorbell:
 def running_log_path(home: Path, pipeline_id: str, attempt_id: str) -> Path:
     """Where a task runner on this host writes an attempt's log while it runs (uploaded to the
     attempt's log location when it ends); `tailrace logs --follow` reads it."""
-    return _work_dir(home, pipeline_id, attempt_id).with_suffix(".log")
+    work = _work_dir(home, pipeline_id, attempt_id)
+    return work.with_name(work.name + ".log")  # not with_suffix: ids may hold dots
 
 
 def _work_dir(home: Path, pipeline_id: str, attempt_id: str) -> Path:
