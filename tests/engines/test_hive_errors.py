@@ -90,6 +90,8 @@ def test_missing_input_folder_names_the_location_and_leaves_outputs(hive, data_h
     err = failure(hive, SEED.read_text(), variables={"DATE": "20121221"})
     assert err.statement == 3 and err.line == 13 and err.column == 2
     assert "input folder s3://memorycraft-log/logs/20121221 of table fluentlog does not exist" in str(err)
+    assert "no objects under s3://memorycraft-log/logs/20121221" in str(err)
+    assert str(data_home) not in str(err)  # the server's own folders stay out of an owner's log
     assert (out / "000000_0").read_text() == "old\n"
 
 

@@ -418,9 +418,12 @@ class HiveEngine(Statements):
         return resolved
 
     def _describe_location(self, location: str) -> str:
-        loc = self.storage.resolve(location)
-        local = loc.local_path
-        return f"looked in {local}" if local is not None else f"no objects under {location}"
+        # An s3:// location's local folder is the server's layout (under $TAILRACE_HOME), not
+        # the owner's business: name the local folder only for a location given as a path.
+        local = self.storage.resolve(location).local_path
+        if local is None or location.lower().startswith(("s3://", "s3n://", "s3a://")):
+            return f"no objects under {location}"
+        return f"looked in {local}"
 
     def _translate(self, where: Where, query: exp.Expr, *, stable: bool = True) -> Translated:
         refuse_file_functions(where, query)
