@@ -33,6 +33,8 @@ def victim(tmp_path: Path) -> Path:
         "ATTACH '{victim}' AS m",
         "ATTACH DATABASE '{victim}' AS m",
         "VACUUM INTO '{written}'",
+        "PRAGMA temp_store_directory = '{tmp}'",
+        "PRAGMA main.TEMP_STORE_DIRECTORY('{tmp}')",
     ],
 )
 def test_a_sandboxed_sqlite_database_opens_no_other_file(
@@ -42,8 +44,10 @@ def test_a_sandboxed_sqlite_database_opens_no_other_file(
     db = sqlite_db(target, sandboxed=True)
     conn = _open(db, 5)
     with pytest.raises(sqlite3.DatabaseError) as caught:
-        conn.executescript(statement.format(victim=victim, written=written))
-    assert "ATTACH, VACUUM INTO and extensions are refused" in explain(db, caught.value)
+        conn.executescript(statement.format(victim=victim, written=written, tmp=tmp_path))
+    assert "ATTACH, VACUUM INTO, the directory pragmas and extensions are refused" in explain(
+        db, caught.value
+    )
     assert not written.exists()
     with pytest.raises(sqlite3.OperationalError):
         conn.execute("SELECT secret FROM m.access_keys")

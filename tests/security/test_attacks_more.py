@@ -137,10 +137,10 @@ def attacks(
 
 
 REFUSED = {
-    "sqlite-attach-metadata": "ATTACH, VACUUM INTO and extensions are refused",
-    "sqlite-attach-no-path": "ATTACH, VACUUM INTO and extensions are refused",
-    "sqlite-attach-creates-file": "ATTACH, VACUUM INTO and extensions are refused",
-    "sqlite-vacuum-into": "ATTACH, VACUUM INTO and extensions are refused",
+    "sqlite-attach-metadata": "ATTACH, VACUUM INTO, the directory pragmas and extensions are refused",
+    "sqlite-attach-no-path": "ATTACH, VACUUM INTO, the directory pragmas and extensions are refused",
+    "sqlite-attach-creates-file": "ATTACH, VACUUM INTO, the directory pragmas and extensions are refused",
+    "sqlite-vacuum-into": "ATTACH, VACUUM INTO, the directory pragmas and extensions are refused",
     "sqlite-load-extension": "not authorized",
     "sqlite-relative-metadata": "tailrace's own metadata database",
     "sqlite-relative-path": "local paths must be absolute",

@@ -369,16 +369,22 @@ def _open(db: Database, timeout: float) -> Any:
 
 
 SQLITE_REFUSED = (
-    "on the service, ATTACH, VACUUM INTO and extensions are refused: a SQLite database of a "
-    "definition reaches its own file only"
+    "on the service, ATTACH, VACUUM INTO, the directory pragmas and extensions are refused: a "
+    "SQLite database of a definition reaches its own file only"
 )
 
+# Pragmas that point SQLite at other directories of the server (temporary files written there as
+# the server's user).
+_SQLITE_FILE_PRAGMAS = frozenset({"temp_store_directory", "data_store_directory"})
 
-def _sqlite_authorizer(action: int, *_: Any) -> int:
+
+def _sqlite_authorizer(action: int, arg1: str | None, *_: Any) -> int:
     """Deny ATTACH and DETACH by name (the limit above also stops VACUUM INTO's own ATTACH)."""
-    return (
-        sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
-    )
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _SQLITE_FILE_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def explain(db: Database, exc: BaseException) -> str:
