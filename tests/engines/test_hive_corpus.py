@@ -38,6 +38,11 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         "key string, value string",
         ["238\tval_238", "86\tval_86", "311\tval_311", "27\tval_27", "86\tval_86"],
     ),
+    # Like Hive's `src1`: a few keys shared with src, and empty strings (not NULLs) in both columns.
+    "src1": (
+        "key string, value string",
+        ["238\tval_238", "\t", "311\tval_311", "\tval_27", "66\tval_66", "86\t", "98\tval_98"],
+    ),
     "nums": ("a int, b int, s string", ["1\t10\tx", "2\t\\N\ty", "\\N\t30\tx", "4\t40\t\\N", "1\t10\tx"]),
     "json": (
         "id int, j string",

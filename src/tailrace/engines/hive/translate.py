@@ -298,6 +298,17 @@ class Translator(LateralViews):
             return node.to.is_type(*exp.DataType.INTEGER_TYPES)
         return isinstance(node, exp.Anonymous) and node.name.lower() in _INT_FUNCS
 
+    def _timestampy(self, node: exp.Expr) -> bool:
+        if isinstance(node, exp.Paren):
+            return self._timestampy(node.this)
+        if isinstance(node, exp.Column):
+            return self.types.get(node.name.lower(), "unknown").startswith("timestamp")
+        if isinstance(node, exp.Cast | exp.TryCast):
+            return node.to.is_type(exp.DataType.Type.TIMESTAMP)
+        if isinstance(node, exp.Anonymous):
+            return node.name.lower() in ("__hive_ts", "timezone")
+        return isinstance(node, exp.CurrentTimestamp)
+
     @staticmethod
     def _numeric_literal(node: exp.Expr) -> bool:
         if isinstance(node, exp.Neg):
@@ -358,6 +369,11 @@ class Translator(LateralViews):
             return self._substr(node)
         if isinstance(node, exp.RegexpReplace):
             return self._regexp_replace(node)
+        if isinstance(node, exp.RegexpSplit) and node.expression == exp.Literal.string(""):
+            # Java's split(s, "", -1) ends with '' ("abc" gives a, b, c, ''); "" stays [""].
+            return functions.template(
+                "CASE WHEN _0 = '' THEN [''] ELSE list_append(string_split(_0, ''), '') END", node.this
+            )
         if isinstance(node, exp.JSONExtractScalar):
             path = node.expression.sql(dialect="duckdb")
             return sqlglot.parse_one(f"TRY(json_extract_string(__X__, {path}))", read="duckdb").transform(
@@ -407,9 +423,10 @@ class Translator(LateralViews):
             return exp.Cast(this=as_date, to=exp.DataType.build("VARCHAR"))
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             left, right = node.this, node.expression
-            if self._numeric(right) and self._stringy(left) and not isinstance(left, exp.Literal):
+            # Both sides as doubles, a string literal too: 'x' = 1 is NULL, int_col = '1.5' false.
+            if self._numeric(right) and self._stringy(left):
                 node.set("this", self._to_double(left))
-            elif self._numeric(left) and self._stringy(right) and not isinstance(right, exp.Literal):
+            elif self._numeric(left) and self._stringy(right):
                 node.set("expression", self._to_double(right))
             return node
         if isinstance(node, exp.Between) and self._stringy(node.this):
@@ -556,6 +573,9 @@ class Translator(LateralViews):
             return functions.template(
                 f"timezone({serde.sql_str(self.timezone)}, to_timestamp(CAST(_0 AS DOUBLE)))", node.this
             )
+        if t in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT) and self._timestampy(node.this):
+            # Seconds since the epoch with the fraction (UDFToDouble); DuckDB has no such cast.
+            return exp.TryCast(this=_call("epoch", node.this), to=to)
         if t == exp.DataType.Type.DECIMAL:
             if not to.expressions:
                 to = exp.DataType.build("DECIMAL(10, 0)")  # Hive's DECIMAL is decimal(10,0)
