@@ -143,6 +143,8 @@ class Translator(LateralViews):
 
     def translate(self, query: exp.Expr, *, stable_order: bool = True) -> Translated:
         q = query.copy()
+        for hint in list(q.find_all(exp.Hint)):
+            hint.pop()  # MAPJOIN(b), STREAMTABLE(a)...: plans for Hive's MapReduce, not results
         functions.check_names(q)
         for select in list(q.find_all(exp.Select)):
             hoist_joins(select)

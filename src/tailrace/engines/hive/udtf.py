@@ -27,7 +27,8 @@ def _is_map(e: exp.Expr) -> bool:
 
 
 def hoist_joins(select: exp.Select) -> None:
-    """`FROM a JOIN b ON ... SELECT`/`INSERT`: sqlglot hangs the joins on the FROM table."""
+    """`FROM a JOIN b ON ... SELECT`/`INSERT` (and `FROM a LATERAL VIEW ... INSERT`): sqlglot
+    hangs the joins and lateral views on the FROM table."""
     frm = select.args.get("from_") or select.args.get("from")
     if frm is None:
         return
@@ -36,6 +37,10 @@ def hoist_joins(select: exp.Select) -> None:
         frm.this.set("joins", None)
         for j in joins:
             select.append("joins", j)
+    laterals = frm.this.args.get("laterals")
+    if laterals:
+        frm.this.set("laterals", None)
+        select.set("laterals", [*laterals, *(select.args.get("laterals") or [])])
 
 
 def url_parts(func: exp.Expr) -> list[exp.Expr]:
