@@ -127,6 +127,14 @@ _TEXT_ARGS: dict[type[exp.Expr], tuple[str, ...]] = {
     exp.Translate: ("this", "from_", "to"),
 }
 
+# Math functions whose string arguments Hive reads as doubles (GenericUDFBaseNumeric, UDFMath).
+_NUMBER_ARGS = (
+    exp.Abs, exp.Neg, exp.Negative, exp.Floor, exp.Ceil, exp.Round, exp.Sqrt, exp.Ln, exp.Log,
+    exp.Exp, exp.Pow, exp.Sin, exp.Cos, exp.Tan, exp.Asin, exp.Acos, exp.Atan, exp.Degrees,
+    exp.Radians, exp.Sign, exp.Cbrt, exp.IntDiv, exp.Factorial,
+)  # fmt: skip
+_NUMBER_ARG_NAMES = {"pmod", "bround", "positive", "bin", "log10", "log2"}
+
 
 class Translator(LateralViews):
     def __init__(self, resolve: Callable[[exp.Table], ResolvedTable], *, timezone: str = "UTC") -> None:
@@ -256,8 +264,19 @@ class Translator(LateralViews):
             if name == "try" and node.expressions:
                 return self._stringy(node.expressions[0])
             return name in functions.STRING_FUNCS
-        if isinstance(node, exp.Paren):
+        if isinstance(node, exp.Paren | exp.Try):
             return self._stringy(node.this)
+        if isinstance(node, exp.Bracket):
+            # An element of split() or a value of str_to_map() is a string.
+            inner = node.this
+            return isinstance(inner, exp.RegexpSplit | exp.StrToMap) or (
+                isinstance(inner, exp.Anonymous) and inner.name.lower() in ("__hive_str_to_map", "str_to_map")
+            )
+        if isinstance(node, exp.Coalesce | exp.If | exp.Case):
+            # Hive's common type of a string and a number is string.
+            branches = [node.args.get(k) for k in ("this", "true", "false", "default")]
+            branches += list(node.expressions) + [i.args.get("true") for i in node.args.get("ifs") or []]
+            return any(self._stringy(b) for b in branches if isinstance(b, exp.Expr))
         return isinstance(
             node,
             exp.Substring
@@ -333,13 +352,21 @@ class Translator(LateralViews):
             # GenericUDFRound keeps an integer's type (round(10) is 10, not 10.0), HALF_UP.
             places = node.args.get("decimals")
             return node.this if places is None else _fn2("round", node.this, places)
-        if isinstance(node, exp.Abs | exp.Neg | exp.Negative) and self._stringy(node.this):
-            # GenericUDFAbs and unary minus read a string as a double.
-            node.set("this", self._to_double(node.this))
-        pmod = isinstance(node, exp.Anonymous) and node.name.lower() == "pmod"
-        if pmod and any(self._stringy(a) for a in node.expressions):
-            # GenericUDFBaseNumeric: a string operand makes the arithmetic double.
-            node.set("expressions", [self._to_double(a) for a in node.expressions])
+        if isinstance(node, _NUMBER_ARGS):
+            # Hive's math UDFs read a string argument as a double ('x' is NULL, not an error);
+            # DIV and bin() read it as a bigint, as LazyLong parses it.
+            to_long = isinstance(node, exp.IntDiv | exp.Factorial)
+            for key in ("this", "expression"):
+                arg = node.args.get(key)
+                if isinstance(arg, exp.Expr) and self._stringy(arg):
+                    node.set(key, _call("__hive_to_bigint", arg) if to_long else self._to_double(arg))
+        elif isinstance(node, exp.Anonymous) and node.name.lower() in _NUMBER_ARG_NAMES:
+            to_long = node.name.lower() == "bin"
+            args = [
+                (_call("__hive_to_bigint", a) if to_long else self._to_double(a)) if self._stringy(a) else a
+                for a in node.expressions
+            ]
+            node.set("expressions", args)
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
@@ -565,7 +592,11 @@ class Translator(LateralViews):
             exp.DataType.Type.BOOLEAN: "__hive_to_boolean",
         }.get(t)
         if macro is not None:
-            return exp.Anonymous(this=macro, expressions=[node.this])
+            call = exp.Anonymous(this=macro, expressions=[node.this])
+            if t == exp.DataType.Type.VARCHAR and to.expressions:
+                # varchar(n) keeps the first n characters, as HiveVarchar does.
+                return exp.Anonymous(this="left", expressions=[call, to.expressions[0].this.copy()])
+            return call
         if t == exp.DataType.Type.DATE and self._stringy(node.this):
             return _call("__hive_date", node.this)
         if t == exp.DataType.Type.TIMESTAMP and self._stringy(node.this):
