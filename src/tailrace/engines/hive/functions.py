@@ -571,10 +571,15 @@ def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.
     # default pattern. Try the whole text, then the pattern's fixed width. A DATE or TIMESTAMP
     # argument is read as itself (its text may not fit the pattern).
     typed = "" if stringy else ", TRY_CAST(_0 AS TIMESTAMP)"
-    expr = (
-        f"CAST(epoch(timezone({serde.sql_str(timezone)}, coalesce(try_strptime(_0, {fmt_sql}), "
-        f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
-    )
+    if duck is not None and "%z" in duck:
+        # The text carries its offset (pattern X or Z): that instant, whatever the session zone;
+        # ISO 8601's 'Z' is UTC.
+        expr = f"CAST(epoch(try_strptime(regexp_replace(_0, 'Z$', '+00:00'), {fmt_sql})) AS BIGINT)"
+    else:
+        expr = (
+            f"CAST(epoch(timezone({serde.sql_str(timezone)}, coalesce(try_strptime(_0, {fmt_sql}), "
+            f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
+        )
     arg = node.this if stringy else exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
     return sqlglot.parse_one(expr, read="duckdb").transform(
         lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "_0" and not n.table else n
