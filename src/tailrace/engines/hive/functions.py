@@ -207,7 +207,22 @@ def _pi(n: exp.Expr) -> exp.Expr:
 
 @_on(exp.Unhex)
 def _unhex(n: exp.Expr) -> exp.Expr:
-    return template("unhex(_0)", n.this)
+    # UDFUnhex: an odd length gets a leading 0; a character that is not hex gives NULL.
+    return template(
+        "unhex(CASE WHEN regexp_full_match(_0, '[0-9a-fA-F]*') THEN "
+        "CASE WHEN length(_0) % 2 = 1 THEN '0' || _0 ELSE _0 END END)",
+        n.this,
+    )
+
+
+@_on(exp.Ascii)
+def _ascii(n: exp.Expr) -> exp.Expr:
+    # UDFAscii: the first UTF-8 byte as a signed Java byte (ascii('é') is -61).
+    return template(
+        "CASE WHEN ascii(_0) < 128 THEN ascii(_0) WHEN ascii(_0) < 2048 THEN (192 | (ascii(_0) >> 6)) - 256 "
+        "WHEN ascii(_0) < 65536 THEN (224 | (ascii(_0) >> 12)) - 256 ELSE (240 | (ascii(_0) >> 18)) - 256 END",
+        n.this,
+    )
 
 
 @_on(exp.Hex)
