@@ -660,6 +660,9 @@ class Translator(LateralViews):
             # LIMIT keeps the first keys.
             keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in udtf.group_keys(q.args["group"])]
             q.set("order", exp.Order(expressions=keys))
+        elif order is None and (keys := _window_order(q)):
+            # Windowing sorts rows by PARTITION BY then ORDER BY on the way to its reducer.
+            q.set("order", exp.Order(expressions=keys))
         elif order is not None and not aggregated:
             q.append(
                 "expressions", exp.alias_(sqlglot.parse_one("row_number() OVER ()", read="duckdb"), "__rn")
@@ -670,3 +673,30 @@ class Translator(LateralViews):
             for i in range(visible):
                 order.append("expressions", exp.Ordered(this=exp.Literal.number(i + 1), nulls_first=True))
         return flags
+
+
+def _window_order(q: exp.Select) -> list[exp.Ordered]:
+    """The order Hive's windowing gives a SELECT whose window functions share one PARTITION BY
+    and ORDER BY (several specs chain reducers: left as they come)."""
+    windows = [
+        w for e in q.expressions for w in e.find_all(exp.Window) if w.find_ancestor(exp.Subquery) is None
+    ]
+    specs = {
+        (tuple(p.sql() for p in w.args.get("partition_by") or []), (w.args.get("order") or exp.Order()).sql())
+        for w in windows
+    }
+    if len(specs) != 1:
+        return []
+    w = windows[0]
+    keys = [exp.Ordered(this=p.copy(), nulls_first=True) for p in w.args.get("partition_by") or []]
+    for o in (w.args.get("order") or exp.Order()).expressions:
+        desc = bool(o.args.get("desc"))
+        keys.append(exp.Ordered(this=o.this.copy(), desc=desc, nulls_first=not desc))
+    if not keys:
+        return []
+    # Ties keep the numbering the window gave them (row_number 1 before 2).
+    for e in q.expressions:
+        fn = e.unalias()
+        if isinstance(fn, exp.Window) and isinstance(fn.this, exp.RowNumber):
+            keys.append(exp.Ordered(this=fn.copy()))
+    return keys
