@@ -249,7 +249,8 @@ class Translator(LateralViews):
             elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
                 src = by_alias.get(item.table.lower())
                 if src is not None:
-                    item.this.set("except_", [exp.column(h) for h in src.hidden])
+                    kept = list(item.this.args.get("except_") or [])
+                    item.this.set("except_", [*kept, *(exp.column(h) for h in src.hidden)])
 
     # --- expressions -----------------------------------------------------------------------
 

@@ -290,6 +290,14 @@ def wrap_explode(
     inner = exp.select(star, *cols).from_(base.copy())
     sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
     frm.set("this", sub)
+    for item in select.expressions:
+        # `src.*` is the table's columns only, not the view's the subquery added.
+        if (
+            isinstance(item, exp.Column)
+            and isinstance(item.this, exp.Star)
+            and item.table.lower() == base_alias.lower()
+        ):
+            item.this.set("except_", [*(item.this.args.get("except_") or []), *(exp.column(h) for h in held)])
     view = alias.name.lower() if alias is not None and alias.name else ""
     rename = {n.lower(): h for n, h in zip(names, held, strict=True)}
     if view:
