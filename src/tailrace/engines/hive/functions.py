@@ -350,6 +350,8 @@ def check_names(query: exp.Expr) -> None:
                 "a function in FROM is not a table (use LATERAL VIEW for table functions)", table
             )
     for node in query.find_all(exp.Anonymous):
+        if node.find_ancestor(exp.Hint) is not None:
+            continue  # /*+ MAPJOIN(b) */ names tables, not a function
         name = node.name.lower()
         known = BY_NAME.keys() | REFUSED.keys() | _OTHER_HIVE | XPATH.keys() | udfs_stats.AGGREGATES.keys()
         if name not in known:
