@@ -53,9 +53,11 @@ def hive_substr(s: str | None, pos: int, length: int = 2**31 - 1) -> str | None:
 
 
 def to_bigint(s: str | None) -> int | None:
-    if s is None or not re.fullmatch(r"[+-]?[0-9]+", s):
+    # LazyLong.parseLong: digits, then an optional fraction that is dropped ('12.5' is 12).
+    m = None if s is None else re.fullmatch(r"([+-]?[0-9]*)(?:\.[0-9]*)?", s)
+    if s is None or m is None or s in ("", "+", "-"):
         return None
-    v = int(s)
+    v = int(m.group(1)) if m.group(1).lstrip("+-") else 0
     return v if -(2**63) <= v < 2**63 else None
 
 

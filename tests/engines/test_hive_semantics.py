@@ -57,7 +57,7 @@ def test_values_that_do_not_parse_as_the_column_type_are_null(hive, data_home):
     )
     assert select(hive, "SELECT i, b, d, f FROM typed") == [
         ("1", "-5", "1.5", "true"),
-        (None, None, None, None),
+        (None, "12", None, None),
         ("7", None, "1000.0", "false"),
         (None, None, None, "true"),
     ]
@@ -162,7 +162,7 @@ def test_insert_converts_strings_to_the_column_type_like_hive(hive, data_home):
     assert rows_of(data_home / "conv" / "000000_0") == [
         ["5\x011.5\x011.5"],
         ["\\N\x01\\N\x01x"],
-        ["\\N\x01-0.0\x01-0"],
+        ["12\x01-0.0\x01-0"],
         ["7\x01\\N\x01"],
     ]
 

@@ -60,6 +60,9 @@ class CreateTable:
     has_location: bool
 
 
+MANAGED_FORMATS = {"ORC", "RCFILE", "SEQUENCEFILE", "PARQUET", "AVRO"}
+
+
 def create_table_spec(create: exp.Create, *, database: str, warehouse: str) -> CreateTable:
     """The spec a CREATE TABLE statement describes (the query of a CTAS is not run here)."""
     target = create.this
@@ -79,6 +82,7 @@ def create_table_spec(create: exp.Create, *, database: str, warehouse: str) -> C
     partitioned: list[tuple[str, str]] = []
     skip_header = 0
     extra: dict[str, str] = {}
+    binary_format: tuple[str, exp.Expr] | None = None
     for prop in props.expressions if props is not None else []:
         if isinstance(prop, exp.ExternalProperty):
             external = True
@@ -120,7 +124,7 @@ def create_table_spec(create: exp.Create, *, database: str, warehouse: str) -> C
         elif isinstance(prop, exp.FileFormatProperty):
             fmt = prop.this.name.upper() if prop.this is not None else "TEXTFILE"
             if fmt != "TEXTFILE":
-                raise TranslateError(f"STORED AS {fmt} is not supported (TEXTFILE is)", prop)
+                binary_format = (fmt, prop)
         elif isinstance(prop, exp.Property):
             key = prop.this.this if isinstance(prop.this, exp.Literal) else prop.name
             value = prop.args.get("value")
@@ -129,6 +133,12 @@ def create_table_spec(create: exp.Create, *, database: str, warehouse: str) -> C
                 skip_header = int(text or 0)
             else:
                 extra[str(key)] = str(text)
+    if binary_format is not None:
+        fmt, where = binary_format
+        if external or location is not None or fmt not in MANAGED_FORMATS:
+            raise TranslateError(f"STORED AS {fmt} is not supported (TEXTFILE is)", where)
+        # Only tailrace writes and reads a managed table in its warehouse: its rows are kept
+        # as text, which gives the same query results as Hive's ORC or RCFile.
     if row_format == "csv_serde":
         columns = [(c, "string") for c, _ in columns]
     default_location = (

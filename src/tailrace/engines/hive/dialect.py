@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.dialects.hive import Hive
+from sqlglot.parser import Parser
 from sqlglot.parsers.hive import HiveParser
 
 from tailrace.engines.hive import javatime
@@ -48,3 +49,30 @@ class TailraceHive(Hive):
             "FROM_UNIXTIME": _pattern_kept("FROM_UNIXTIME"),
             "UNIX_TIMESTAMP": _pattern_kept("UNIX_TIMESTAMP"),
         }
+
+        def _parse_types(
+            self,
+            check_func: bool = False,
+            schema: bool = False,
+            allow_identifiers: bool = True,
+            with_collation: bool = False,
+        ) -> exp.Expr | None:
+            # sqlglot's Hive drops the length of CAST(x AS VARCHAR(n)) as Spark does; Hive's
+            # HiveVarchar keeps the first n characters, so the length stays (CHAR(n) still goes).
+            this = Parser._parse_types(
+                self,
+                check_func=check_func,
+                schema=schema,
+                allow_identifiers=allow_identifiers,
+                with_collation=with_collation,
+            )
+            if this is None or schema:
+                return this
+
+            def _char_to_text(node: exp.Expr) -> exp.Expr:
+                if isinstance(node, exp.DataType) and node.is_type("char"):
+                    node.set("this", exp.DType.TEXT)
+                    node.set("expressions", None)
+                return node
+
+            return this.transform(_char_to_text, copy=False)

@@ -325,6 +325,8 @@ class HiveEngine(Statements):
             return views.create(self, where, tree)
         if isinstance(tree, exp.Drop) and (tree.kind or "").upper() in ("TABLE", "VIEW"):
             return self._drop(where, tree)
+        if isinstance(tree, exp.TruncateTable):
+            return self._truncate(where, tree)
         if isinstance(tree, exp.Insert):
             return self._insert(where, tree)
         if isinstance(tree, exp.MultitableInserts):

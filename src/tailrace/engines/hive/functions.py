@@ -207,7 +207,22 @@ def _pi(n: exp.Expr) -> exp.Expr:
 
 @_on(exp.Unhex)
 def _unhex(n: exp.Expr) -> exp.Expr:
-    return template("unhex(_0)", n.this)
+    # UDFUnhex: an odd length gets a leading 0; a character that is not hex gives NULL.
+    return template(
+        "unhex(CASE WHEN regexp_full_match(_0, '[0-9a-fA-F]*') THEN "
+        "CASE WHEN length(_0) % 2 = 1 THEN '0' || _0 ELSE _0 END END)",
+        n.this,
+    )
+
+
+@_on(exp.Ascii)
+def _ascii(n: exp.Expr) -> exp.Expr:
+    # UDFAscii: the first UTF-8 byte as a signed Java byte (ascii('é') is -61).
+    return template(
+        "CASE WHEN ascii(_0) < 128 THEN ascii(_0) WHEN ascii(_0) < 2048 THEN (192 | (ascii(_0) >> 6)) - 256 "
+        "WHEN ascii(_0) < 65536 THEN (224 | (ascii(_0) >> 12)) - 256 ELSE (240 | (ascii(_0) >> 18)) - 256 END",
+        n.this,
+    )
 
 
 @_on(exp.Hex)
@@ -335,6 +350,8 @@ def check_names(query: exp.Expr) -> None:
                 "a function in FROM is not a table (use LATERAL VIEW for table functions)", table
             )
     for node in query.find_all(exp.Anonymous):
+        if node.find_ancestor(exp.Hint) is not None:
+            continue  # /*+ MAPJOIN(b) */ names tables, not a function
         name = node.name.lower()
         known = BY_NAME.keys() | REFUSED.keys() | _OTHER_HIVE | XPATH.keys() | udfs_stats.AGGREGATES.keys()
         if name not in known:
@@ -571,10 +588,15 @@ def unix_timestamp(node: exp.StrToUnix, *, stringy: bool, timezone: str) -> exp.
     # default pattern. Try the whole text, then the pattern's fixed width. A DATE or TIMESTAMP
     # argument is read as itself (its text may not fit the pattern).
     typed = "" if stringy else ", TRY_CAST(_0 AS TIMESTAMP)"
-    expr = (
-        f"CAST(epoch(timezone({serde.sql_str(timezone)}, coalesce(try_strptime(_0, {fmt_sql}), "
-        f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
-    )
+    if duck is not None and "%z" in duck:
+        # The text carries its offset (pattern X or Z): that instant, whatever the session zone;
+        # ISO 8601's 'Z' is UTC.
+        expr = f"CAST(epoch(try_strptime(regexp_replace(_0, 'Z$', '+00:00'), {fmt_sql})) AS BIGINT)"
+    else:
+        expr = (
+            f"CAST(epoch(timezone({serde.sql_str(timezone)}, coalesce(try_strptime(_0, {fmt_sql}), "
+            f"try_strptime(left(_0, {width}), {fmt_sql}){typed}))) AS BIGINT)"
+        )
     arg = node.this if stringy else exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
     return sqlglot.parse_one(expr, read="duckdb").transform(
         lambda n: arg.copy() if isinstance(n, exp.Column) and n.name == "_0" and not n.table else n

@@ -58,6 +58,8 @@ def _letters(ch: str, n: int, *, parsing: bool) -> str | None:
         return "%A" if n >= 4 else "%a"
     if ch == "a":
         return "%p"
+    if ch in "XZ" and parsing:
+        return "%z"  # an offset: +09, +0900, +09:00 (Z as UTC is mapped by the caller)
     if ch == "S" and n == 3:
         return "%g"
     if ch == "D":

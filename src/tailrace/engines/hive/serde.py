@@ -339,7 +339,10 @@ _MACROS = [
     ),
     *(
         f"CREATE OR REPLACE MACRO __hive_parse_{t.lower()}(s) AS "
-        f"CASE WHEN regexp_full_match(s, '[+-]?[0-9]+') THEN TRY_CAST(s AS {t}) END"
+        f"CASE WHEN regexp_full_match(s, '[+-]?[0-9]+') THEN TRY_CAST(s AS {t}) "
+        # LazyInteger/LazyLong allow a fraction and truncate it ('12.5' is 12, '.5' and '.' 0).
+        f"WHEN regexp_full_match(s, '[+-]?[0-9]*[.][0-9]*') THEN TRY_CAST(CASE WHEN "
+        f"regexp_full_match(split_part(s, '.', 1), '[+-]?') THEN '0' ELSE split_part(s, '.', 1) END AS {t}) END"
         for t in sorted(set(INT_TYPES.values()))
     ),
     # UDFSubstr.makeIndex: pos>0 from the start (1-based), pos<0 from the end, pos 0 is the

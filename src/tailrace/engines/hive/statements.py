@@ -128,6 +128,21 @@ class Statements(ResultWriter):
             self.files.delete_all(spec.location)
         return res
 
+    def _truncate(self, where: Where, tree: exp.TruncateTable) -> StatementResult:
+        """TRUNCATE TABLE t: a managed table's files go, its definition (and partitions) stay."""
+        tables = tree.expressions
+        if len(tables) != 1 or not isinstance(tables[0], exp.Table) or tree.args.get("partition"):
+            raise where.error("TRUNCATE TABLE takes one table name (no PARTITION)", tree)
+        table = tables[0]
+        spec = self._lookup(table.db or None, table.name)
+        if spec is None or views.VIEW_KEY in spec.properties:
+            raise where.error(f"Table not found '{table.name}'", table)
+        if spec.external:
+            raise where.error(f"Cannot truncate non-managed table {spec.name}", table)
+        self.session.pop((spec.database, spec.name), None)
+        self.files.delete_all(spec.location)
+        return StatementResult(number=0, kind="TRUNCATE TABLE", line=0, column=0, table=spec.name)
+
     def _select(self, where: Where, query: exp.Expr) -> StatementResult:
         tr = self._translate(where, query)
         self._materialize(tr)

@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from tailrace.engines.hive import functions, javatime, serde, udtf
+from tailrace.engines.hive.exprtypes import ExprTypes, window_order
 from tailrace.engines.hive.laterals import LateralViews, Source, from_clause
 from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.hive.udtf import hoist_joins
@@ -93,10 +94,6 @@ def cte_reference(table: exp.Table, root: exp.Expr) -> bool:
     return False
 
 
-_INT_TYPES = {"tinyint", "smallint", "int", "integer", "bigint"}
-_INT_FUNCS = {"__hive_to_bigint", "__hive_to_int", "__hive_to_smallint", "__hive_to_tinyint"}
-
-
 def _fn2(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
@@ -127,8 +124,16 @@ _TEXT_ARGS: dict[type[exp.Expr], tuple[str, ...]] = {
     exp.Translate: ("this", "from_", "to"),
 }
 
+# Math functions whose string arguments Hive reads as doubles (GenericUDFBaseNumeric, UDFMath).
+_NUMBER_ARGS = (
+    exp.Abs, exp.Neg, exp.Negative, exp.Floor, exp.Ceil, exp.Round, exp.Sqrt, exp.Ln, exp.Log,
+    exp.Exp, exp.Pow, exp.Sin, exp.Cos, exp.Tan, exp.Asin, exp.Acos, exp.Atan, exp.Degrees,
+    exp.Radians, exp.Sign, exp.Cbrt, exp.IntDiv, exp.Factorial,
+)  # fmt: skip
+_NUMBER_ARG_NAMES = {"pmod", "bround", "positive", "bin", "log10", "log2"}
 
-class Translator(LateralViews):
+
+class Translator(LateralViews, ExprTypes):
     def __init__(self, resolve: Callable[[exp.Table], ResolvedTable], *, timezone: str = "UTC") -> None:
         self.resolve = resolve
         self.timezone = timezone
@@ -143,6 +148,8 @@ class Translator(LateralViews):
 
     def translate(self, query: exp.Expr, *, stable_order: bool = True) -> Translated:
         q = query.copy()
+        for hint in list(q.find_all(exp.Hint)):
+            hint.pop()  # MAPJOIN(b), STREAMTABLE(a)...: plans for Hive's MapReduce, not results
         functions.check_names(q)
         for select in list(q.find_all(exp.Select)):
             hoist_joins(select)
@@ -239,74 +246,10 @@ class Translator(LateralViews):
             elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
                 src = by_alias.get(item.table.lower())
                 if src is not None:
-                    item.this.set("except_", [exp.column(h) for h in src.hidden])
+                    kept = list(item.this.args.get("except_") or [])
+                    item.this.set("except_", [*kept, *(exp.column(h) for h in src.hidden)])
 
     # --- expressions -----------------------------------------------------------------------
-
-    def _stringy(self, node: exp.Expr) -> bool:
-        if isinstance(node, exp.Column):
-            typ = self.types.get(node.name.lower(), "unknown")
-            return typ.startswith(("string", "varchar", "char"))
-        if isinstance(node, exp.Literal):
-            return node.is_string
-        if isinstance(node, exp.Anonymous):
-            name = node.name.lower()
-            if name == "try" and node.expressions:
-                return self._stringy(node.expressions[0])
-            return name in functions.STRING_FUNCS
-        if isinstance(node, exp.Paren):
-            return self._stringy(node.this)
-        return isinstance(
-            node,
-            exp.Substring
-            | exp.RegexpReplace
-            | exp.RegexpExtract
-            | exp.JSONExtractScalar
-            | exp.Lower
-            | exp.Upper
-            | exp.Trim
-            | exp.DPipe
-            | exp.Concat,
-        )
-
-    def _numeric(self, node: exp.Expr) -> bool:
-        """A number-valued expression (a string compared with it is read as a double)."""
-        if self._numeric_literal(node):
-            return True
-        if isinstance(node, exp.Column):
-            typ = self.types.get(node.name.lower(), "unknown").split("(")[0]
-            return typ in functions.NUMERIC_TYPES
-        if isinstance(node, exp.Paren):
-            return self._numeric(node.this)
-        if isinstance(node, exp.Anonymous):
-            return node.name.lower() in functions.NUMBER_FUNCS
-        if isinstance(node, exp.Cast | exp.TryCast):
-            return node.to.is_type(*exp.DataType.NUMERIC_TYPES)
-        return isinstance(
-            node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod | exp.Count | exp.Sum | exp.Avg
-        )
-
-    def _integral(self, node: exp.Expr) -> bool:
-        """An expression of one of Hive's integer types."""
-        if isinstance(node, exp.Neg | exp.Paren):
-            return self._integral(node.this)
-        if isinstance(node, exp.Literal):
-            return not node.is_string and re.fullmatch(r"\d+", node.this) is not None
-        if isinstance(node, exp.Column):
-            return self.types.get(node.name.lower(), "unknown") in _INT_TYPES
-        if isinstance(node, exp.Cast | exp.TryCast):
-            return node.to.is_type(*exp.DataType.INTEGER_TYPES)
-        return isinstance(node, exp.Anonymous) and node.name.lower() in _INT_FUNCS
-
-    @staticmethod
-    def _numeric_literal(node: exp.Expr) -> bool:
-        if isinstance(node, exp.Neg):
-            node = node.this
-        return isinstance(node, exp.Literal) and not node.is_string
-
-    @staticmethod
-    def _to_double(node: exp.Expr) -> exp.Expr:
-        return exp.TryCast(this=node, to=exp.DataType.build("DOUBLE"))
 
     def _rewrite_node(self, node: exp.Expr) -> exp.Expr:
         keys = _TEXT_ARGS.get(type(node))
@@ -320,13 +263,21 @@ class Translator(LateralViews):
             # GenericUDFRound keeps an integer's type (round(10) is 10, not 10.0), HALF_UP.
             places = node.args.get("decimals")
             return node.this if places is None else _fn2("round", node.this, places)
-        if isinstance(node, exp.Abs | exp.Neg | exp.Negative) and self._stringy(node.this):
-            # GenericUDFAbs and unary minus read a string as a double.
-            node.set("this", self._to_double(node.this))
-        pmod = isinstance(node, exp.Anonymous) and node.name.lower() == "pmod"
-        if pmod and any(self._stringy(a) for a in node.expressions):
-            # GenericUDFBaseNumeric: a string operand makes the arithmetic double.
-            node.set("expressions", [self._to_double(a) for a in node.expressions])
+        if isinstance(node, _NUMBER_ARGS):
+            # Hive's math UDFs read a string argument as a double ('x' is NULL, not an error);
+            # DIV and bin() read it as a bigint, as LazyLong parses it.
+            to_long = isinstance(node, exp.IntDiv | exp.Factorial)
+            for key in ("this", "expression"):
+                arg = node.args.get(key)
+                if isinstance(arg, exp.Expr) and self._stringy(arg):
+                    node.set(key, _call("__hive_to_bigint", arg) if to_long else self._to_double(arg))
+        elif isinstance(node, exp.Anonymous) and node.name.lower() in _NUMBER_ARG_NAMES:
+            to_long = node.name.lower() == "bin"
+            args = [
+                (_call("__hive_to_bigint", a) if to_long else self._to_double(a)) if self._stringy(a) else a
+                for a in node.expressions
+            ]
+            node.set("expressions", args)
         if isinstance(node, exp.Func | exp.IntDiv):
             done = functions.rewrite(node)
             if done is not None:
@@ -358,6 +309,11 @@ class Translator(LateralViews):
             return self._substr(node)
         if isinstance(node, exp.RegexpReplace):
             return self._regexp_replace(node)
+        if isinstance(node, exp.RegexpSplit) and node.expression == exp.Literal.string(""):
+            # Java's split(s, "", -1) ends with '' ("abc" gives a, b, c, ''); "" stays [""].
+            return functions.template(
+                "CASE WHEN _0 = '' THEN [''] ELSE list_append(string_split(_0, ''), '') END", node.this
+            )
         if isinstance(node, exp.JSONExtractScalar):
             path = node.expression.sql(dialect="duckdb")
             return sqlglot.parse_one(f"TRY(json_extract_string(__X__, {path}))", read="duckdb").transform(
@@ -407,9 +363,10 @@ class Translator(LateralViews):
             return exp.Cast(this=as_date, to=exp.DataType.build("VARCHAR"))
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             left, right = node.this, node.expression
-            if self._numeric(right) and self._stringy(left) and not isinstance(left, exp.Literal):
+            # Both sides as doubles, a string literal too: 'x' = 1 is NULL, int_col = '1.5' false.
+            if self._numeric(right) and self._stringy(left):
                 node.set("this", self._to_double(left))
-            elif self._numeric(left) and self._stringy(right) and not isinstance(right, exp.Literal):
+            elif self._numeric(left) and self._stringy(right):
                 node.set("expression", self._to_double(right))
             return node
         if isinstance(node, exp.Between) and self._stringy(node.this):
@@ -546,7 +503,11 @@ class Translator(LateralViews):
             exp.DataType.Type.BOOLEAN: "__hive_to_boolean",
         }.get(t)
         if macro is not None:
-            return exp.Anonymous(this=macro, expressions=[node.this])
+            call = exp.Anonymous(this=macro, expressions=[node.this])
+            if t == exp.DataType.Type.VARCHAR and to.expressions:
+                # varchar(n) keeps the first n characters, as HiveVarchar does.
+                return exp.Anonymous(this="left", expressions=[call, to.expressions[0].this.copy()])
+            return call
         if t == exp.DataType.Type.DATE and self._stringy(node.this):
             return _call("__hive_date", node.this)
         if t == exp.DataType.Type.TIMESTAMP and self._stringy(node.this):
@@ -556,6 +517,9 @@ class Translator(LateralViews):
             return functions.template(
                 f"timezone({serde.sql_str(self.timezone)}, to_timestamp(CAST(_0 AS DOUBLE)))", node.this
             )
+        if t in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT) and self._timestampy(node.this):
+            # Seconds since the epoch with the fraction (UDFToDouble); DuckDB has no such cast.
+            return exp.TryCast(this=_call("epoch", node.this), to=to)
         if t == exp.DataType.Type.DECIMAL:
             if not to.expressions:
                 to = exp.DataType.build("DECIMAL(10, 0)")  # Hive's DECIMAL is decimal(10,0)
@@ -606,6 +570,9 @@ class Translator(LateralViews):
             # One reducer sorts its keys: GROUP BY output comes out in key order in Hive, and a
             # LIMIT keeps the first keys.
             keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in udtf.group_keys(q.args["group"])]
+            q.set("order", exp.Order(expressions=keys))
+        elif order is None and (keys := window_order(q)):
+            # Windowing sorts rows by PARTITION BY then ORDER BY on the way to its reducer.
             q.set("order", exp.Order(expressions=keys))
         elif order is not None and not aggregated:
             q.append(

@@ -100,26 +100,34 @@ def soundex(text: str) -> str:
 
 
 def conv(num: str, from_base: int, to_base: int) -> str | None:
-    if not (2 <= abs(from_base) <= 36 and 2 <= abs(to_base) <= 36):
+    """UDFConv: digits read up to the first one invalid in the base (conv('zz', 16, 10) is 0),
+    through an unsigned 64-bit value (-1 on overflow); a negative to_base prints a sign."""
+    if not (2 <= from_base <= 36 and 2 <= abs(to_base) <= 36) or not num:
         return None
-    m = re.match(r"-?[0-9a-zA-Z]+", num.strip())
-    if m is None:
-        return None
-    try:
-        value = int(m.group(0), abs(from_base))
-    except ValueError:
-        return None
-    if value < 0 and to_base > 0:
-        value &= (1 << 64) - 1
-    digits = "0123456789ABCDEF" + "GHIJKLMNOPQRSTUVWXYZ"
-    neg, value = value < 0, abs(value)
+    negative = num.startswith("-")
+    val = 0
+    for ch in num[1:] if negative else num:
+        d = int(ch, 36) if ch.isascii() and ch.isalnum() else -1
+        if not 0 <= d < from_base:
+            break
+        val = val * from_base + d
+        if val >= 1 << 64:
+            val = (1 << 64) - 1
+            break
+    signed = val - (1 << 64) if val >= 1 << 63 else val
+    if negative and to_base > 0:
+        signed = -1 if signed < 0 else -signed
+    if to_base < 0 and signed < 0:
+        signed, negative = -signed, True
+    value = signed & ((1 << 64) - 1)
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     out = ""
     while True:
         value, r = divmod(value, abs(to_base))
         out = digits[r] + out
         if value == 0:
             break
-    return ("-" if neg else "") + out
+    return ("-" if negative and to_base < 0 else "") + out
 
 
 def java_string_hash(text: str) -> int:

@@ -82,6 +82,11 @@ def format_pattern(value: float, pattern: str) -> str | None:
     if m is None or len(pattern) > MAX_WIDTH:
         return None
     prefix, number, suffix = pattern[: m.start()], m.group(0), pattern.split(";")[0][m.end() :]
+    # A percent (per-mille) sign in the affixes multiplies as a double first, as DecimalFormat does.
+    if "%" in prefix + suffix:
+        value = float(value) * 100
+    elif "\u2030" in prefix + suffix:
+        value = float(value) * 1000
     whole, dot, frac = number.partition(".")
     group = len(whole) - whole.rfind(",") - 1 if "," in whole else 0
     min_int = whole.count("0") or (1 if dot and "#" in whole else 0)

@@ -27,7 +27,8 @@ def _is_map(e: exp.Expr) -> bool:
 
 
 def hoist_joins(select: exp.Select) -> None:
-    """`FROM a JOIN b ON ... SELECT`/`INSERT`: sqlglot hangs the joins on the FROM table."""
+    """`FROM a JOIN b ON ... SELECT`/`INSERT` (and `FROM a LATERAL VIEW ... INSERT`): sqlglot
+    hangs the joins and lateral views on the FROM table."""
     frm = select.args.get("from_") or select.args.get("from")
     if frm is None:
         return
@@ -36,6 +37,10 @@ def hoist_joins(select: exp.Select) -> None:
         frm.this.set("joins", None)
         for j in joins:
             select.append("joins", j)
+    laterals = frm.this.args.get("laterals")
+    if laterals:
+        frm.this.set("laterals", None)
+        select.set("laterals", [*laterals, *(select.args.get("laterals") or [])])
 
 
 def url_parts(func: exp.Expr) -> list[exp.Expr]:
@@ -285,6 +290,14 @@ def wrap_explode(
     inner = exp.select(star, *cols).from_(base.copy())
     sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(base_alias)))
     frm.set("this", sub)
+    for item in select.expressions:
+        # `src.*` is the table's columns only, not the view's the subquery added.
+        if (
+            isinstance(item, exp.Column)
+            and isinstance(item.this, exp.Star)
+            and item.table.lower() == base_alias.lower()
+        ):
+            item.this.set("except_", [*(item.this.args.get("except_") or []), *(exp.column(h) for h in held)])
     view = alias.name.lower() if alias is not None and alias.name else ""
     rename = {n.lower(): h for n, h in zip(names, held, strict=True)}
     if view:
