@@ -168,6 +168,15 @@ def test_corpus_is_not_empty() -> None:
     assert len({(c.file, c.name) for c in CASES}) == len(CASES)
 
 
+def test_every_known_spark_difference_is_a_case_and_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "engines.md").read_text(encoding="utf-8")
+    section = docs.partition("### Where Spark cannot give Hive's answer")[2].partition("\n## ")[0]
+    names = {f"{c.file}:{c.name}" for c in CASES}
+    for key in KNOWN_SPARK:
+        assert key in names, key
+        assert f"`{key}`" in section, f"{key} is not in docs/engines.md"
+
+
 def test_hiveconf_on_the_command_line_means_what_set_means(home, capsys) -> None:
     from tailrace.cli.main import run
     from tailrace.services import build_services

@@ -4,7 +4,8 @@ Spark SQL reads HiveQL queries, but a few things mean something else there; each
 is one of those (docs/engines.md lists them, and what is left as a known difference):
 
 - `1.5`, `1e7`: a DOUBLE in Hive, a DECIMAL in Spark -> `1.5D`.
-- `variance(x)`: the population variance in Hive, the sample one in Spark -> `var_pop`.
+- Hive function calls Spark lacks or answers otherwise: spark/functions.py (some of them as
+  Python UDFs, spark/udfs.py).
 - `sqrt(-1)`: NULL in Hive, NaN in Spark -> `nanvl(sqrt(x), NULL)`.
 - `trunc(d, 'MM')`: Hive's date truncation; sqlglot reads it as DATE_TRUNC, which gives a
   timestamp in Spark -> Spark's own `trunc` (a DATE, printed yyyy-MM-dd).
