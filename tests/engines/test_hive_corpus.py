@@ -106,16 +106,13 @@ KNOWN: dict[str, str] = {}
 # Where Spark cannot give Hive's answer (docs/engines.md "Differences"); strict xfail, so a case
 # that starts passing is noticed. Every other case gives the same rows on both engines.
 KNOWN_SPARK: dict[str, str] = {
-    "arithmetic:hash of ints and strings": "Spark's hash() is Murmur3, not Hive's hashCode",
     "arithmetic:casts between numbers and booleans": "CAST('false' AS boolean) is false in Spark, true in Hive",
     "strings:parse_url_tuple in a lateral view": "Spark has no parse_url_tuple",
     "strings:parse_url_tuple in the select list": "Spark has no parse_url_tuple",
     "tablesample:bucket on a column hashes like hive": "refused: Spark's hash is not Hive's",
     "queries:not exists": "Spark resolves s.key against the inner table's column s",
-    "errors:lpad with an empty pad": "Spark pads with nothing where Hive refuses",
     "manual:manual cast conversions": "Spark casts 'false'/'0'-like strings to boolean by its own rules",
     "manual:manual parse_url_tuple": "Spark has no parse_url_tuple",
-    "strings:printf hash of a string is java's string hashcode": "Spark's strings hash with Murmur3",
     "errors:integer overflow is refused in hive terms": (
         "Spark wraps int overflow around as Hive does; the DuckDB engine refuses (its integers cannot wrap)"
     ),

@@ -78,6 +78,7 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
 
 # Spark's error classes as the Hive CLI words them (the corpus checks these texts).
 _MESSAGES = [
+    (re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?:\s*SQLSTATE.*)?$"), lambda m: m.group(1)),
     (
         re.compile(r'\[DATATYPE_MISMATCH\.\w+\] Cannot resolve "(?:explode|explode_outer)\('),
         lambda m: "explode() takes an array or a map as a parameter",

@@ -48,6 +48,19 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr | None:
     if name == "pmod" and len(args) == 2:
         # Hive: ((a % b) + b) % b, so the sign follows b; Spark's pmod is never negative.
         return template("((_0 % _1) + _1) % _1", *args)
+    if name == "hash":
+        # Hive's hash: an int is itself, a string its String.hashCode, NULL 0 (Spark: Murmur3).
+        _arity(name, args, (1,), node)
+        return template(
+            "CASE WHEN _0 IS NULL THEN 0 WHEN typeof(_0) = 'string' THEN "
+            "__hive_string_hash(CAST(_0 AS STRING)) WHEN typeof(_0) = 'boolean' THEN "
+            "CASE WHEN CAST(_0 AS BOOLEAN) THEN 1 ELSE 0 END ELSE CAST(_0 AS BIGINT) END",
+            args[0],
+        )
+    if name == "printf" and args and isinstance(args[0], exp.Literal) and re.search(r"%[hH]", args[0].this):
+        # %h of a string is its Java hashCode in Hive, Murmur3 in Spark's format_string.
+        rest = exp.Array(expressions=[exp.cast(a.copy(), "string") for a in args[1:]])
+        return template("__hive_printf(_0, _1)", args[0], rest)
     if name == "index" and len(args) == 2:  # Hive's index(a, i) is a[i] (from 0; maps by key)
         return exp.Bracket(this=args[0], expressions=[args[1]])
     if name == "field":
@@ -71,8 +84,8 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr | None:
         return template("__hive_json_path(CAST(_0 AS STRING), CAST(_1 AS STRING))", *args)
     if name == "mask":
         _arity(name, args, (1, 4), node)
-        rest = args[1:] if len(args) == 4 else [exp.Literal.string(c) for c in "Xxn"]
-        return template("__hive_mask(CAST(_0 AS STRING), _1, _2, _3)", args[0], *rest)
+        masks: list[exp.Expr] = args[1:] if len(args) == 4 else [exp.Literal.string(c) for c in "Xxn"]
+        return template("__hive_mask(CAST(_0 AS STRING), _1, _2, _3)", args[0], *masks)
     if name == "sentences":
         # Hive splits "a b. c d." in two sentences where Spark's sentences keeps one.
         _arity(name, args, (1, 2, 3), node)
@@ -111,6 +124,22 @@ def _percentile_approx(node: exp.ApproxQuantile) -> exp.Expr:
     return template(call.format("array(CAST(_1 AS DOUBLE))") + "[0]", node.this, q, bins)
 
 
+def _pad(node: exp.Pad) -> exp.Expr:
+    # Hive fails (/ by zero) when it has to pad with an empty string; Spark pads with nothing.
+    name = "lpad" if node.args.get("is_left") else "rpad"
+    fill = node.args.get("fill_pattern")
+    if fill is None:
+        return node
+    message = f"'{name} with an empty pad string (Hive fails: / by zero)'"
+    return template(
+        f"CASE WHEN _2 = '' AND length(_0) < _1 THEN raise_error({message}) ELSE _3 END",
+        node.this,
+        node.expression,
+        fill,
+        node.copy(),
+    )
+
+
 def _null_if_any_null(node: exp.Greatest | exp.Least) -> exp.Expr:
     # Hive's greatest/least are NULL when any argument is; Spark's skip NULLs.
     args = [node.this, *node.expressions]
@@ -142,6 +171,7 @@ _BY_TYPE: dict[type[exp.Expr], Callable[..., exp.Expr | None]] = {
     exp.Cast: _cast,
     exp.TryCast: _cast,
     exp.ArrayContains: _array_contains,
+    exp.Pad: _pad,
     exp.Stddev: lambda n: exp.StddevPop(this=n.this),
 }
 

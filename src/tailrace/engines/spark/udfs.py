@@ -20,7 +20,7 @@ BINS = "array<struct<x:double,y:double>>"
 
 def _table() -> dict[str, tuple[Callable[..., Any], str, bool]]:
     """name -> (function, Spark return type, errors give NULL); imported on first use."""
-    from tailrace.engines.hive import udfs, udfs_json, udfs_stats, xpath
+    from tailrace.engines.hive import udfs, udfs_format, udfs_json, udfs_stats, xpath
 
     return {
         "__hive_xpath": (xpath.xpath, "array<string>", False),
@@ -37,6 +37,8 @@ def _table() -> dict[str, tuple[Callable[..., Any], str, bool]]:
         "__hive_percentile_approx": (udfs_stats.percentile_approx, "array<double>", False),
         "__hive_json_path": (udfs_json.get_json_object, "string", True),
         "__hive_sentences": (udfs.sentences, "array<array<string>>", True),
+        "__hive_string_hash": (udfs.java_string_hash, "bigint", True),
+        "__hive_printf": (udfs_format.printf, "string", True),
         "__hive_mask": (udfs.mask, "string", True),
         "__hive_mask_first_n": (udfs.mask_first_n, "string", True),
         "__hive_mask_last_n": (udfs.mask_last_n, "string", True),
@@ -58,6 +60,8 @@ NAMES = frozenset(
         "__hive_json_path",
         "__hive_mask",
         "__hive_sentences",
+        "__hive_string_hash",
+        "__hive_printf",
         *(f"__hive_mask_{s}" for s in ("first_n", "last_n", "show_first_n", "show_last_n")),
     ]
 )
