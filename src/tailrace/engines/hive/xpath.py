@@ -269,6 +269,10 @@ class _State(threading.local):
         self.doc: list[_Doc] = []
         self.parents: dict[int, Node] = {}
 
+    def __reduce__(self) -> tuple[type[_State], tuple[()]]:
+        # Shipped to a Spark executor with the xpath functions (spark/udfs.py): a fresh one.
+        return (_State, ())
+
 
 _STATE = _State()
 

@@ -4,7 +4,8 @@ Spark SQL reads HiveQL queries, but a few things mean something else there; each
 is one of those (docs/engines.md lists them, and what is left as a known difference):
 
 - `1.5`, `1e7`: a DOUBLE in Hive, a DECIMAL in Spark -> `1.5D`.
-- `variance(x)`: the population variance in Hive, the sample one in Spark -> `var_pop`.
+- Hive function calls Spark lacks or answers otherwise: spark/functions.py (some of them as
+  Python UDFs, spark/udfs.py).
 - `sqrt(-1)`: NULL in Hive, NaN in Spark -> `nanvl(sqrt(x), NULL)`.
 - `trunc(d, 'MM')`: Hive's date truncation; sqlglot reads it as DATE_TRUNC, which gives a
   timestamp in Spark -> Spark's own `trunc` (a DATE, printed yyyy-MM-dd).
@@ -20,6 +21,7 @@ from sqlglot import exp
 
 from tailrace.engines.hive import udtf
 from tailrace.engines.hive.translate_errors import TranslateError
+from tailrace.engines.spark import functions
 
 _TRUNC_UNITS = {"Q": "QUARTER", "MON": "MONTH"}
 
@@ -29,7 +31,10 @@ def prepare(q: exp.Expr) -> None:
     for select in list(q.find_all(exp.Select)):
         udtf.hoist_joins(select)
         for lateral in select.args.get("laterals") or []:
-            udtf.default_names(lateral)
+            # Spark names explode's columns as Hive does (`col`, or `key`, `value` for a map,
+            # which it knows from the column's type); posexplode's second is `val` in Hive.
+            if isinstance(lateral.this, exp.Posexplode):
+                udtf.default_names(lateral)
     for table in list(q.find_all(exp.Table)):
         sample = table.args.get("sample")
         if sample is not None:
@@ -44,30 +49,40 @@ def prepare(q: exp.Expr) -> None:
 
 
 def to_spark(q: exp.Expr) -> str:
-    def rewrite(node: exp.Expr) -> exp.Expr:
-        if (
-            isinstance(node, exp.Literal)
-            and not node.is_string
-            and re.search(r"[.eE]", node.this)
-            and node.find_ancestor(exp.TableSample, exp.DataType) is None
-        ):
-            return exp.Literal.number(node.this + "D")
-        if isinstance(node, exp.Anonymous) and node.name.lower() == "variance":
-            return exp.Anonymous(this="var_pop", expressions=node.expressions)
-        if isinstance(node, exp.Sqrt):
-            return exp.Anonymous(this="nanvl", expressions=[node.copy(), exp.Null()])
-        if isinstance(node, exp.DateTrunc | exp.TimestampTrunc):
-            unit = node.args.get("unit")
-            name = unit.name if isinstance(unit, exp.Var | exp.Literal) else "MM"
-            name = _TRUNC_UNITS.get(name.upper(), name.upper())
-            return exp.Anonymous(this="trunc", expressions=[node.this.copy(), exp.Literal.string(name)])
-        return node
+    # Bottom-up, so a rewritten call's arguments are rewritten too (sqlglot's transform does not
+    # descend into a replacement).
+    for node in reversed(list(q.dfs())):
+        new = _rewrite(node)
+        if new is not node and node.parent is not None:
+            node.replace(new)
+    return q.sql(dialect="spark")
 
-    return q.transform(rewrite).sql(dialect="spark")
+
+def _rewrite(node: exp.Expr) -> exp.Expr:
+    if (
+        isinstance(node, exp.Literal)
+        and not node.is_string
+        and re.search(r"[.eE]", node.this)
+        and node.find_ancestor(exp.TableSample, exp.DataType) is None
+    ):
+        return exp.Literal.number(node.this + "D")
+    if isinstance(node, exp.Sqrt):
+        return exp.Anonymous(this="nanvl", expressions=[node.copy(), exp.Null()])
+    if isinstance(node, exp.DateTrunc | exp.TimestampTrunc):
+        unit = node.args.get("unit")
+        name = unit.name if isinstance(unit, exp.Var | exp.Literal) else "MM"
+        name = _TRUNC_UNITS.get(name.upper(), name.upper())
+        return exp.Anonymous(this="trunc", expressions=[node.this.copy(), exp.Literal.string(name)])
+    return functions.rewrite(node) or node
 
 
 # Spark's error classes as the Hive CLI words them (the corpus checks these texts).
 _MESSAGES = [
+    (re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?:\s*SQLSTATE.*)?$"), lambda m: m.group(1)),
+    (
+        re.compile(r'\[DATATYPE_MISMATCH\.\w+\] Cannot resolve "(?:explode|explode_outer)\('),
+        lambda m: "explode() takes an array or a map as a parameter",
+    ),
     (
         re.compile(
             r"\[UNRESOLVED_COLUMN\.\w+\] A column, variable, or function parameter with name (`[^ ]+`)"

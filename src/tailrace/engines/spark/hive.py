@@ -31,7 +31,7 @@ from tailrace.engines.hive.translate import Translated, TranslateError, cte_refe
 from tailrace.engines.hive.udtf import group_keys
 from tailrace.engines.metastore import Metastore, TableSpec
 from tailrace.engines.result import Malformed
-from tailrace.engines.spark import dialect, reader
+from tailrace.engines.spark import dialect, reader, udfs
 from tailrace.engines.spark.session import first_line
 from tailrace.storage import Storage
 
@@ -62,6 +62,8 @@ class SparkHiveEngine(HiveEngine):
         self._source_of: dict[str, str] = {}
         """Staged file -> the file it was staged from (the same input read by two statements)."""
         self._cancel_lock = threading.Lock()
+        self._udfs: set[str] = set()
+        """The Python UDFs registered on this run's session (spark/udfs.py)."""
 
     def interrupt(self) -> None:
         super().interrupt()
@@ -96,6 +98,7 @@ class SparkHiveEngine(HiveEngine):
         if stable and isinstance(q, exp.Select):
             _stable_order(q)
         sql = dialect.to_spark(q)
+        udfs.register_used(self.spark, sql, self._udfs)
         out = self.work_dir / "results" / f"r{self._next()}"
         try:
             self._spark_job(sql, out)
@@ -261,17 +264,24 @@ def _empty(where: Where) -> Any:
 
 def _stable_order(q: exp.Select) -> None:
     """The DuckDB engine's deterministic orders (engines/hive/translate.py _finish_top): GROUP BY
-    alone comes out in key order; ORDER BY ties keep input order (one table) or fall back to
+    alone comes out in key order, and a LIMIT keeps the first keys; SELECT DISTINCT (a GROUP BY
+    of every column in Hive) too; ORDER BY ties keep input order (one table) or fall back to
     every selected column (aggregates)."""
-    if q.args.get("distinct"):
-        return
     order = q.args.get("order")
+    if q.args.get("distinct"):
+        if order is None and not q.args.get("group"):
+            keys = [
+                exp.Ordered(this=exp.Literal.number(i + 1), nulls_first=True)
+                for i in range(len(q.expressions))
+            ]
+            q.set("order", exp.Order(expressions=keys))
+        return
     aggregated = bool(q.args.get("group")) or any(
         agg.find_ancestor(exp.Window, exp.Subquery) is None
         for e in q.expressions
         for agg in e.find_all(exp.AggFunc)
     )
-    if order is None and q.args.get("group") and not q.args.get("limit"):
+    if order is None and q.args.get("group"):
         keys = [exp.Ordered(this=k.copy(), nulls_first=True) for k in group_keys(q.args["group"])]
         q.set("order", exp.Order(expressions=keys))
     elif order is not None and aggregated:
