@@ -150,15 +150,16 @@ def test_a_construct_spark_lacks_fails_located_and_writes_nothing(spark_hive, da
     spark_hive.run_script(SEED.read_text(), {"DATE": DATE}, source="whatislog.q")
     archive, _ = outputs(data_home)
     before = archive.read_bytes()
-    # mask_first_n is Hive's (a data-masking UDF); Spark has no such function.
+    # parse_url_tuple is Hive's UDTF; Spark has none (and the Spark engine does not emulate it).
     script = (
         "INSERT OVERWRITE TABLE archiveLog\n"
-        "SELECT dt, mask_first_n(tag, 3), json, NULL, NULL, NULL, 1, NULL, NULL FROM fluentLog"
+        "SELECT dt, u.h, json, NULL, NULL, NULL, 1, NULL, NULL FROM fluentLog\n"
+        "LATERAL VIEW parse_url_tuple(tag, 'HOST') u AS h"
     )
     with pytest.raises(HiveError) as info:
         spark_hive.run_script(script, source="bad.q")
     text = str(info.value)
-    assert text.startswith("bad.q:1:1: statement 1: Invalid function 'mask_first_n' on the spark engine")
+    assert text.startswith("bad.q:1:1: statement 1: Invalid function 'parse_url_tuple' on the spark engine")
     assert "Traceback" not in text and "\tat org.apache" not in text
     assert archive.read_bytes() == before == want_archive
     assert sorted(p.name for p in archive.parent.iterdir()) == ["000000_0"]

@@ -100,9 +100,12 @@ _MESSAGES = [
         lambda m: f"{m.group(1).lower()} takes {m.group(2)} arguments",
     ),
     (
-        re.compile(r"\[UNRESOLVED_ROUTINE\] Cannot resolve routine `(\w+)`"),
+        # A call in an expression, and a UDTF in a LATERAL VIEW (resolved as a table function).
+        re.compile(
+            r"\[UNRESOLVED_ROUTINE\] Cannot resolve routine `(\w+)`|\[ROUTINE_NOT_FOUND\] The routine (?:`\w+`\.)?`(\w+)`"
+        ),
         lambda m: (
-            f"Invalid function '{m.group(1).lower()}' on the spark engine (Hive has it, Spark does not)"
+            f"Invalid function '{(m.group(1) or m.group(2)).lower()}' on the spark engine (Hive has it, Spark does not)"
         ),
     ),
 ]
