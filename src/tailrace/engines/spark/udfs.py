@@ -10,6 +10,7 @@ Python worker.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,53 +19,34 @@ GRAMS = "array<struct<ngram:array<string>,estfrequency:double>>"
 BINS = "array<struct<x:double,y:double>>"
 
 
-def _table() -> dict[str, tuple[Callable[..., Any], str, bool]]:
-    """name -> (function, Spark return type, errors give NULL); imported on first use."""
-    from tailrace.engines.hive import udfs, udfs_format, udfs_json, udfs_stats, xpath
-
-    return {
-        "__hive_xpath": (xpath.xpath, "array<string>", False),
-        "__hive_xpath_string": (xpath.xpath_string, "string", False),
-        "__hive_xpath_boolean": (xpath.xpath_boolean, "boolean", False),
-        "__hive_xpath_int": (xpath.xpath_int, "int", False),
-        "__hive_xpath_long": (xpath.xpath_long, "bigint", False),
-        "__hive_xpath_short": (xpath.xpath_short, "smallint", False),
-        "__hive_xpath_double": (xpath.xpath_double, "double", False),
-        "__hive_xpath_float": (xpath.xpath_double, "float", False),
-        "__hive_ngrams": (udfs_stats.ngrams, GRAMS, False),
-        "__hive_context_ngrams": (udfs_stats.context_ngrams, GRAMS, False),
-        "__hive_histogram_numeric": (udfs_stats.histogram_numeric, BINS, False),
-        "__hive_percentile_approx": (udfs_stats.percentile_approx, "array<double>", False),
-        "__hive_json_path": (udfs_json.get_json_object, "string", True),
-        "__hive_sentences": (udfs.sentences, "array<array<string>>", True),
-        "__hive_string_hash": (udfs.java_string_hash, "bigint", True),
-        "__hive_printf": (udfs_format.printf, "string", True),
-        "__hive_mask": (udfs.mask, "string", True),
-        "__hive_mask_first_n": (udfs.mask_first_n, "string", True),
-        "__hive_mask_last_n": (udfs.mask_last_n, "string", True),
-        "__hive_mask_show_first_n": (udfs.mask_show_first_n, "string", True),
-        "__hive_mask_show_last_n": (udfs.mask_show_last_n, "string", True),
-    }
-
-
-NAMES = frozenset(
-    [
-        *(
-            f"__hive_xpath{s}"
-            for s in ("", "_string", "_boolean", "_int", "_long", "_short", "_double", "_float")
-        ),
-        "__hive_ngrams",
-        "__hive_context_ngrams",
-        "__hive_histogram_numeric",
-        "__hive_percentile_approx",
-        "__hive_json_path",
-        "__hive_mask",
-        "__hive_sentences",
-        "__hive_string_hash",
-        "__hive_printf",
-        *(f"__hive_mask_{s}" for s in ("first_n", "last_n", "show_first_n", "show_last_n")),
-    ]
-)
+# name -> (module under tailrace.engines.hive, function, Spark return type, errors give NULL).
+# Strings, so that knowing the names imports nothing: a query that calls none loads none.
+_SPECS: dict[str, tuple[str, str, str, bool]] = {
+    "__hive_xpath": ("xpath", "xpath", "array<string>", False),
+    "__hive_xpath_string": ("xpath", "xpath_string", "string", False),
+    "__hive_xpath_boolean": ("xpath", "xpath_boolean", "boolean", False),
+    "__hive_xpath_int": ("xpath", "xpath_int", "int", False),
+    "__hive_xpath_long": ("xpath", "xpath_long", "bigint", False),
+    "__hive_xpath_short": ("xpath", "xpath_short", "smallint", False),
+    "__hive_xpath_double": ("xpath", "xpath_double", "double", False),
+    "__hive_xpath_float": ("xpath", "xpath_double", "float", False),
+    "__hive_ngrams": ("udfs_stats", "ngrams", GRAMS, False),
+    "__hive_context_ngrams": ("udfs_stats", "context_ngrams", GRAMS, False),
+    "__hive_histogram_numeric": ("udfs_stats", "histogram_numeric", BINS, False),
+    "__hive_percentile_approx": ("udfs_stats", "percentile_approx", "array<double>", False),
+    "__hive_json_path": ("udfs_json", "get_json_object", "string", True),
+    "__hive_sentences": ("udfs", "sentences", "array<array<string>>", True),
+    "__hive_string_hash": ("udfs", "java_string_hash", "bigint", True),
+    "__hive_printf": ("udfs_format", "printf", "string", True),
+    "__hive_mask": ("udfs", "mask", "string", True),
+    "__hive_mask_first_n": ("udfs", "mask_first_n", "string", True),
+    "__hive_mask_last_n": ("udfs", "mask_last_n", "string", True),
+    "__hive_mask_show_first_n": ("udfs", "mask_show_first_n", "string", True),
+    "__hive_mask_show_last_n": ("udfs", "mask_show_last_n", "string", True),
+}
+NAMES = frozenset(_SPECS)
+# Modules the functions above call into, shipped by value with them.
+_HELPERS = ("javatime", "serde")
 
 _CALL = re.compile(r"\b(__hive_\w+)\s*\(", re.I)
 
@@ -90,22 +72,17 @@ def _ship_by_value() -> None:
     global _by_value
     if _by_value:
         return
-    import importlib
-
     from pyspark import cloudpickle
 
-    for name in (
-        "tailrace.engines.hive.udfs",
-        "tailrace.engines.hive.udfs_format",
-        "tailrace.engines.hive.udfs_json",
-        "tailrace.engines.hive.udfs_stats",
-        "tailrace.engines.hive.xpath",
-        "tailrace.engines.hive.javatime",
-        "tailrace.engines.hive.serde",
-        __name__,
-    ):
+    modules = {spec[0] for spec in _SPECS.values()} | set(_HELPERS)
+    for name in [*(f"tailrace.engines.hive.{m}" for m in sorted(modules)), __name__]:
         cloudpickle.register_pickle_by_value(importlib.import_module(name))
     _by_value = True
+
+
+def _resolve(name: str) -> tuple[Callable[..., Any], str, bool]:
+    module, attr, returns, quiet = _SPECS[name]
+    return getattr(importlib.import_module(f"tailrace.engines.hive.{module}"), attr), returns, quiet
 
 
 def register_used(session: Any, sql: str, done: set[str]) -> None:
@@ -117,8 +94,7 @@ def register_used(session: Any, sql: str, done: set[str]) -> None:
     from pyspark.sql.functions import udf
 
     _ship_by_value()
-    table = _table()
     for name in sorted(wanted):
-        fn, returns, quiet = table[name]
+        fn, returns, quiet = _resolve(name)
         session.udf.register(name, udf(_null_safe(fn, quiet), returns, useArrow=False))
         done.add(name)
