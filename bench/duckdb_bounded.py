@@ -11,7 +11,8 @@ wait4):
 - bounded: the current code with `[duckdb] memory_limit` = --limit, against the same code with
   memory_limit = 80% of RAM (DuckDB's own default, "unlimited"); outputs compared byte for byte.
 - A/B (with --ab-lines): the code of --before-commit (extracted with `git archive`) and the
-  current code, alternating, on the same input; outputs compared byte for byte.
+  current code, both byte-compiled first, alternating, on the same input; outputs compared byte
+  for byte.
 
 Figures go to bench/RESULTS.md between the duckdb_bounded markers (or stdout with --no-write).
 """
@@ -123,6 +124,10 @@ def main() -> None:
                 capture_output=True,
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+            for src in (before / "src", now):
+                # Byte-compiled first, as an installed package is: a run that may not write .pyc
+                # (PYTHONDONTWRITEBYTECODE) would compile every module of its own on each start.
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
             files = generate(root / "ab-input", args.ab_lines, args.files)
             size = sum(f.stat().st_size for f in files) / 2**20
             homes = {

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from tailrace.engines.hive import prune, serde, udfs, views
+from tailrace.engines.hive import foresight, prune, serde, udfs, views
 from tailrace.engines.hive.dialect import TailraceHive
 from tailrace.engines.hive.interrupt import Interrupter
 from tailrace.engines.hive.locate import Where, duck_error, parse_error
@@ -27,6 +28,7 @@ from tailrace.engines.hive.sandbox import (
 )
 from tailrace.engines.hive.script import (
     SourceMap,
+    Statement,
     Variables,
     owner_environ,
     parse_set,
@@ -108,6 +110,8 @@ class HiveEngine(Statements):
         self._viewed: dict[str, ResolvedTable] = {}
         self.warehouse = str(storage.warehouse)
         self.sources = SourceTables(self.con)
+        self._later: Callable[[], list[str] | None] = lambda: None
+        """The text of the statements after the one running (None outside a script)."""
         self._interrupt = Interrupter(self.con)
 
     # --- public API ----------------------------------------------------------------------
@@ -180,7 +184,9 @@ class HiveEngine(Statements):
         result = ScriptResult(source=source)
         smap = SourceMap(text)
         say = echo or (lambda _line: None)
-        for stmt in split_statements(text):
+        statements = split_statements(text)
+        for n, stmt in enumerate(statements):
+            self._later = functools.partial(_later_texts, vars_, statements[n + 1 :])
             sub = vars_.substitute(stmt.text)
             where = Where(stmt, sub, smap, source)
             line, col = where.position(None)
@@ -434,7 +440,9 @@ class HiveEngine(Statements):
         translator = Translator(lambda t: self._view(where, t), timezone=self.timezone)
         translated = translator.translate(query, stable_order=stable)
         udfs.ensure(self.con, translated.sql)  # before rewrite, whose tables may need them
-        translated.sql = self.sources.rewrite(translated.sql, stable=stable)
+        translated.sql = self.sources.rewrite(
+            translated.sql, stable=stable, plan=lambda: foresight.plan(query, self._later())
+        )
         return translated
 
     # --- commands sqlglot does not parse -------------------------------------------------
@@ -443,6 +451,10 @@ class HiveEngine(Statements):
         from tailrace.engines.hive.commands import run_command
 
         return run_command(self, where, text, say)
+
+
+def _later_texts(vars_: Variables, statements: Sequence[Statement]) -> list[str]:
+    return [vars_.substitute(s.text).text for s in statements]
 
 
 def _unparsable(exc: Exception) -> str:

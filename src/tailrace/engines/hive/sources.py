@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import sqlglot
 from sqlglot import exp
-from sqlglot.tokens import TokenType
 
-from tailrace.engines.hive import serde
+from tailrace.engines.hive import serde, sqltext
 
 _TIE = "ROW_NUMBER() OVER () AS __rn"
 _ROW = "__row"
@@ -51,6 +50,21 @@ class _Kept:
     dropped: frozenset[str] = frozenset()
     """Columns of the FROM item left out of the table (lower case): a statement that names one
     (or selects `*`) reads the FROM item itself."""
+    where: str = ""
+    """The WHERE condition the rows were kept by ('' for every row): a statement reads the table
+    only where this condition filters the item alone, as its top query's WHERE."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the rest of the script reads of the table under a kept FROM item (a guess from its
+    Hive text, tailrace.engines.hive.foresight: a statement that reads more reads the item
+    itself, which is slower but gives the same rows)."""
+
+    filter: bool = False
+    """Every later read of the table has this statement's WHERE: keep only the rows it passes."""
+    names: frozenset[str] | None = None
+    """Every name (lower case) the later statements that read the table use; None: unknown."""
 
 
 class SourceTables:
@@ -60,9 +74,10 @@ class SourceTables:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self._reads: dict[str, _Read] = {}
-        self._kept: dict[str, _Kept] = {}
-        """SQL text of a FROM item -> the table holding its rows."""
+        self._kept: dict[tuple[str, str], _Kept] = {}
+        """(SQL text of a FROM item, the WHERE its rows passed) -> the table holding them."""
         self._n = 0
+        self._scan = ""
 
     def define(self, name: str, sql: str, files: Sequence[str], *, lenient: bool) -> None:
         """Make the view `name` read `sql`. When the same files were read before (and are
@@ -76,14 +91,17 @@ class SourceTables:
         self.con.execute(f"CREATE TEMP VIEW {serde.ident(name)} AS {sql}")
         self._reads[name] = read
 
-    def rewrite(self, sql: str, *, stable: bool) -> str:
+    def rewrite(self, sql: str, *, stable: bool, plan: Callable[[], Plan] = Plan) -> str:
         """`sql` reading the kept tables in place of the FROM items they hold; with `stable`,
-        its `row_number() OVER ()` tie-breaker replaced by a row id where the query allows."""
-        for text, kept in self._kept.items():
-            if text in sql:
-                replaced = sql.replace(text, serde.ident(kept.table))
-                if not (kept.dropped and _names_any(replaced, kept.dropped)):
-                    sql = replaced
+        its `row_number() OVER ()` tie-breaker replaced by a row id where the query allows.
+        `plan` tells what later statements read, should the FROM item be kept."""
+        # Filtered tables first: they hold fewer rows.
+        for (text, cond), kept in sorted(self._kept.items(), key=lambda kv: not kv[0][1]):
+            if text not in sql or (cond and not _filtered_alike(sql, text, cond)):
+                continue
+            replaced = sql.replace(text, serde.ident(kept.table))
+            if not (kept.dropped and _names_any(replaced, kept.dropped)):
+                sql = replaced
         if not stable or sql.count(_TIE) != 1:
             return sql
         kept_tables = {k.table: k for k in self._kept.values()}
@@ -99,21 +117,30 @@ class SourceTables:
             if not self._materialise(base):
                 return sql
         else:
-            span = _top_from_text(sql)
+            top = sqltext.top_clauses(sql)
+            span = top.from_item
             if span is None or any(serde.ident(n) in span for n in self._reads if n != base):
                 return sql  # (kept rows go when their one table is read anew)
-            text, table = span, self._keep(span, base, tree, item)
+            wanted = plan()
+            cond = top.where if wanted.filter and top.where and _repeatable(tree) else ""
+            text, table = span, self._keep(span, base, tree, item, cond=cond, later=wanted.names)
             if not table:
                 return sql
         if sql.count(text) != 1:
             return sql
         numbered = f"(SELECT *, rowid AS {_ROW} FROM {serde.ident(table)})"
-        return sql.replace(_TIE, f"{serde.ident(outer)}.{_ROW} AS __rn").replace(text, numbered)
+        self._scan = sql.replace(_TIE, f"{serde.ident(outer)}.{_ROW} AS __rn").replace(text, numbered)
+        return self._scan
+
+    def scans_kept(self, sql: str) -> bool:
+        """Whether `sql` is the last query rewrite() numbered by a row id: a scan of one table in
+        memory, one row per row (filtered), cheap to run a second time."""
+        return sql == self._scan
 
     def release(self) -> None:
         """Drop every table kept for later statements (the end of a script); views cost nothing."""
-        for text in list(self._kept):
-            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(text).table)}")
+        for key in list(self._kept):
+            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(key).table)}")
         for name, read in self._reads.items():
             if read.table:
                 self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(name + _TABLE)}")
@@ -135,34 +162,55 @@ class SourceTables:
         read.table = True
         return True
 
-    def _keep(self, text: str, base: str, tree: exp.Expr, item: exp.Expr) -> str:
+    def _keep(
+        self,
+        text: str,
+        base: str,
+        tree: exp.Expr,
+        item: exp.Expr,
+        *,
+        cond: str = "",
+        later: frozenset[str] | None = None,
+    ) -> str:
         """A table of the rows of the FROM item `text` (a parenthesised subquery, `item` in the
-        parsed query `tree`), in order, without the columns only the item itself reads (the raw
-        JSON a json_tuple parses: the largest column, and the seed's statements never read it
-        again)."""
+        parsed query `tree`), in order, that pass `cond` (the query's WHERE, when every later
+        read has it too), without the columns only the item itself reads (the raw JSON a
+        json_tuple parses: the largest column) nor those no statement reads (`later`: the names
+        later statements use)."""
         self._n += 1
         table = f"__kept_{self._n}"
+        alias = serde.ident(item.alias_or_name or "__k")
         try:
-            columns = self.con.sql(f"SELECT * FROM {text} AS __k").columns
+            columns = self.con.sql(f"SELECT * FROM {text} AS {alias}").columns
             # What the item reads, and what the query reads outside it (the item pruned from the
             # walk, as if it were the kept table: one parse of the query for both).
             inner = _names(item.walk())[0]
             outer, star = _names(tree.walk(prune=lambda node: node is item))
-            dropped = frozenset(c.lower() for c in columns if c.lower() in inner - outer)
+            dropped = frozenset(
+                c.lower()
+                for c in columns
+                if c.lower() not in outer
+                and (
+                    c.lower() in inner
+                    # (engine columns, `__` flags, are named by translations, not by Hive text)
+                    or (later is not None and c.lower() not in later and not c.startswith("__"))
+                )
+            )
             if star or len(dropped) == len(columns) or len({c.lower() for c in columns}) != len(columns):
                 dropped = frozenset()
             exclude = f" EXCLUDE ({', '.join(serde.ident(c) for c in sorted(dropped))})" if dropped else ""
+            where = f" WHERE {cond}" if cond else ""
             self.con.execute(
-                f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT *{exclude} FROM {text} AS __k"
+                f"CREATE TEMP TABLE {serde.ident(table)} AS SELECT *{exclude} FROM {text} AS {alias}{where}"
             )
         except duckdb.Error:
             return ""  # e.g. two columns of one name: the statement runs as translated
-        self._kept[text] = _Kept(table, base, dropped)
+        self._kept[(text, cond)] = _Kept(table, base, dropped, cond)
         return table
 
     def _drop(self, name: str) -> None:
-        for text in [t for t, k in self._kept.items() if k.base == name]:
-            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(text).table)}")
+        for key in [t for t, k in self._kept.items() if k.base == name]:
+            self.con.execute(f"DROP TABLE IF EXISTS {serde.ident(self._kept.pop(key).table)}")
         old = self._reads.pop(name, None)
         if old is not None:
             self.con.execute(f"DROP VIEW IF EXISTS {serde.ident(name)}")
@@ -272,22 +320,32 @@ def _single_source(tree: exp.Expr, tables: set[str]) -> tuple[exp.Expr, str, str
     return top, item.name, top.alias_or_name
 
 
-def _top_from_text(sql: str) -> str | None:
-    """The text of the top SELECT's FROM item when it is a parenthesised subquery."""
-    tokens = sqlglot.tokenize(sql, read="duckdb")
-    depth = 0
-    for i, tok in enumerate(tokens):
-        if tok.token_type == TokenType.L_PAREN:
-            depth += 1
-        elif tok.token_type == TokenType.R_PAREN:
-            depth -= 1
-        elif tok.token_type == TokenType.FROM and depth == 0:
-            if i + 1 >= len(tokens) or tokens[i + 1].token_type != TokenType.L_PAREN:
-                return None
-            inner = 0
-            for end in tokens[i + 1 :]:
-                inner += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(end.token_type, 0)
-                if inner == 0:
-                    return sql[tokens[i + 1].start : end.end + 1]
-            return None
-    return None
+# Functions whose value differs between calls: a condition holding them cannot be applied twice.
+_VOLATILE = {"random", "uuid", "gen_random_uuid", "nextval", "currval", "setseed", "now"}
+
+
+def _repeatable(tree: exp.Expr) -> bool:
+    """Whether the query's WHERE gives each row the same answer however often it runs: no
+    subquery (it could read a table a later statement rewrote) and no volatile function."""
+    cond = tree.args.get("where")
+    if cond is None:
+        return False
+    for node in cond.walk():
+        if isinstance(node, (exp.Subquery, exp.Select, exp.Exists, exp.Rand, exp.Uuid)):
+            return False
+        if isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)):
+            return False
+        if isinstance(node, exp.Func) and _fname(node) in _VOLATILE:
+            return False
+    return True
+
+
+def _fname(node: exp.Func) -> str:
+    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+
+
+def _filtered_alike(sql: str, text: str, cond: str) -> bool:
+    """Whether `sql` reads the FROM item `text` once, alone, as its top query's FROM, under the
+    WHERE `cond`: then rows kept by `cond` are the rows it reads."""
+    top = sqltext.top_clauses(sql)
+    return top.from_item == text and top.alone and top.where == cond and sql.count(text) == 1

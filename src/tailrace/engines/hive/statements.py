@@ -82,9 +82,8 @@ class Statements(ResultWriter):
             return res
         if query is not None:
             tr = self._translate(where, query)
-            self._materialize(tr)
-            types = [str(t) for t in self.con.sql("FROM __result").types]
-            names = self.con.sql("FROM __result").columns
+            rel = self.con.sql(tr.sql)  # (bound for its columns, not run)
+            types, names = [str(t) for t in rel.types], rel.columns
             n = len(names) - tr.hidden
             spec = TableSpec(
                 **{
@@ -198,8 +197,7 @@ class Statements(ResultWriter):
             if row_format.args.get("null") is not None:
                 null_format = row_format.args["null"].this
         tr = self._translate(where, tree.expression)
-        self._materialize(tr)
-        rel = self.con.sql("FROM __result")
+        rel = self.con.sql(tr.sql)  # (bound for its columns, not run)
         n = len(rel.columns) - tr.hidden
         spec = TableSpec(
             name="directory",
@@ -255,8 +253,8 @@ class Statements(ResultWriter):
                 f"'{target.name}': table has {expected} columns, but query has {visible} columns.",
                 target,
             )
-        self._materialize(tr)
         if dynamic:
+            self._materialize(tr)
             ordered = ddl.ordered_values(spec, [*static, *((d, "") for d in dynamic)], node=part)
             res.malformed = self._flags(tr)
             res.rows_written = self._write_dynamic(where, tr, spec, ordered, static, dynamic, overwrite)

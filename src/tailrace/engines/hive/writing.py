@@ -6,8 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from tailrace.engines.hive import serde
+from tailrace.engines.hive import serde, sqltext
 from tailrace.engines.hive.locate import Where
+from tailrace.engines.hive.sources import SourceTables
 from tailrace.engines.hive.tables import TableFiles, partition_location
 from tailrace.engines.hive.translate import FLAG_SHIFT, Translated
 from tailrace.engines.metastore import Metastore, PartitionSpec, TableSpec
@@ -15,30 +16,49 @@ from tailrace.engines.result import Malformed
 
 
 class ResultWriter:
-    """The writing half of HiveEngine: `__result` to staged files, committed through TableFiles."""
+    """The writing half of HiveEngine: a statement's result to staged files, committed through
+    TableFiles. COPY reads the query itself where it can, else the `__result` table."""
 
     con: duckdb.DuckDBPyConnection
     metastore: Metastore
     files: TableFiles
     hiveconf: dict[str, str]
+    sources: SourceTables
 
     def _materialize(self, tr: Translated) -> None:
         self.con.execute("DROP TABLE IF EXISTS __result")
         self.con.execute(f"CREATE TEMP TABLE __result AS {tr.sql}")
 
-    def _flags(self, tr: Translated) -> Malformed:
+    def _flags(self, tr: Translated, rows: str = "__result") -> Malformed:
+        """The malformed-input counts packed in the flag columns of `rows` (a table or a
+        parenthesised query with an alias), summed in one scan."""
         found = Malformed()
-        for flag in tr.flags:
-            row = self.con.execute(
-                f"SELECT CAST(coalesce(sum({serde.ident(flag.name)}), 0) AS HUGEINT) FROM __result"
-            ).fetchone()
-            packed = int(row[0]) if row else 0
+        if not tr.flags:
+            return found
+        sums = ", ".join(f"CAST(coalesce(sum({serde.ident(flag.name)}), 0) AS HUGEINT)" for flag in tr.flags)
+        row = self.con.execute(f"SELECT {sums} FROM {rows}").fetchone() or ()
+        for value in row:
+            packed = int(value or 0)
             found.short_lines += packed % FLAG_SHIFT
             found.bad_json += packed // FLAG_SHIFT
         return found
 
-    def _converted(self, tr: Translated, spec: TableSpec, skip_tail: int = 0) -> list[str]:
-        rel = self.con.sql("FROM __result")
+    def _unmaterialised(self, tr: Translated) -> str | None:
+        """The rows the flags are summed over when COPY reads the statement's query itself, not
+        a materialised `__result` (which costs a write and the memory of every row): when there
+        are no flags, or the query is a scan of one table in memory (summing re-runs it without
+        its ORDER BY; a second read of the input files would cost more than the table it
+        saves). None: materialise."""
+        if not tr.flags:
+            return ""
+        if not self.sources.scans_kept(tr.sql):
+            return None
+        rows = sqltext.unordered(tr.sql)
+        return None if rows is None else f"({rows}) AS __rows"
+
+    def _converted(
+        self, tr: Translated, spec: TableSpec, rel: duckdb.DuckDBPyRelation, skip_tail: int = 0
+    ) -> list[str]:
         names, types = rel.columns, [str(t) for t in rel.types]
         n = len(names) - tr.hidden - skip_tail
         csv = spec.row_format == "csv_serde"
@@ -48,11 +68,13 @@ class ResultWriter:
             for i in range(n)
         ]
 
-    def _copy(self, spec: TableSpec, select_list: list[str], where_sql: str = "") -> tuple[Path, Path, int]:
+    def _copy(
+        self, spec: TableSpec, select_list: list[str], where_sql: str = "", source: str = "__result"
+    ) -> tuple[Path, Path, int]:
         gzip = self.hiveconf.get("hive.exec.compress.output", "false").lower() == "true"
         stage = self.files.staging_dir()
         out = stage / ("000000_0.gz" if gzip else "000000_0")
-        query = f"SELECT {', '.join(select_list)} FROM __result {where_sql}"
+        query = f"SELECT {', '.join(select_list)} FROM {source} {where_sql}"
         row = self.con.execute(
             f"COPY ({query}) TO {serde.sql_str(str(out))} {serde.copy_options(spec, gzip=gzip)}"
         ).fetchone()
@@ -61,14 +83,24 @@ class ResultWriter:
     def _write(
         self, where: Where, tr: Translated, spec: TableSpec, location: str, *, overwrite: bool
     ) -> tuple[int, Malformed]:
-        malformed = self._flags(tr)
-        stage, out, rows = self._copy(spec, self._converted(tr, spec))
+        rows = self._unmaterialised(tr)
+        if rows is None:
+            self._materialize(tr)
+            malformed = self._flags(tr)
+            source = "__result"
+        else:
+            malformed = self._flags(tr, rows)
+            # (ORDER BY in a FROM subquery orders COPY's rows: insertion order is preserved)
+            source = f"({tr.sql}) AS __result"
+        stage, out, written = self._copy(
+            spec, self._converted(tr, spec, self.con.sql(f"FROM {source}")), source=source
+        )
         self.con.execute("DROP TABLE IF EXISTS __result")
         if overwrite:
             self.files.overwrite(location, stage)
         else:
             self.files.append(location, out)
-        return rows, malformed
+        return written, malformed
 
     def _write_dynamic(
         self,
@@ -89,7 +121,7 @@ class ResultWriter:
             f"FROM __result ORDER BY ALL NULLS FIRST"
         ).fetchall()
         total = 0
-        select_list = self._converted(tr, spec, skip_tail=len(dynamic))
+        select_list = self._converted(tr, spec, self.con.sql("FROM __result"), skip_tail=len(dynamic))
         for combo in combos:
             given = dict(static)
             conds = []

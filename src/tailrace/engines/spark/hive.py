@@ -201,7 +201,7 @@ class SparkHiveEngine(HiveEngine):
             self._short_seen[key] = reader.short_lines(self.spark, spec, files)
         self._short[spec.qualified_name] = self._short_seen[key]
 
-    def _flags(self, tr: Translated) -> Malformed:
+    def _flags(self, tr: Translated, rows: str = "__result") -> Malformed:
         # Short lines of the tables the statement read; bad JSON is not counted on Spark.
         return Malformed(short_lines=sum(self._short.get(t, 0) for t in tr.input_tables))
 
