@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from api_helpers import DEFINITION, T0, client_for
@@ -36,13 +37,12 @@ def get(world, path: str, key=None, *, sigv4: bool = False):
         return status, hdrs, body
 
 
-@pytest.fixture
-def ran(world):
+def _run(world, definition: dict):
     """Alice's daily pipeline, backfilled three days; the first period ran and wrote a log."""
     alice = world.keys.create("alice")
     dp = client_for(world.server.url, alice)
     pid = dp.create_pipeline(name="hello", uniqueId="h")["pipelineId"]
-    dp.put_pipeline_definition(pipelineId=pid, **to_wire(from_file_dict(DEFINITION)))
+    dp.put_pipeline_definition(pipelineId=pid, **to_wire(from_file_dict(definition)))
     dp.activate_pipeline(pipelineId=pid, startTimestamp=T0 - timedelta(days=2))
     world.scheduler.tick()
     task = dp.poll_for_task(workerGroup="wg-1", hostname="h1")["taskObject"]
@@ -53,6 +53,11 @@ def ran(world):
     dp.set_task_status(taskId=task["taskId"], taskStatus="FINISHED")
     world.scheduler.tick()
     return alice, pid, task
+
+
+@pytest.fixture
+def ran(world):
+    return _run(world, DEFINITION)
 
 
 def test_openapi_document_is_valid_and_lists_the_rest_paths(world):
@@ -216,3 +221,21 @@ def test_rest_health_agrees_with_describe_pipelines(world, ran):
     world.scheduler.tick()
     assert described() == "ERROR"
     assert rest() == ("ERROR", "ERROR")
+
+
+def test_an_id_with_a_slash_is_one_percent_encoded_path_segment(world):
+    """A component id may hold '/': its instance and attempt ids, percent-encoded as the console
+    links them, reach the instance and its log (the decoded path has the '/' back)."""
+    definition = copy.deepcopy(DEFINITION)
+    definition["objects"][2]["id"] = "Say/Hello"
+    alice, pid, task = _run(world, definition)
+    assert task["attemptId"] == "@Say/Hello_2026-01-03T00:00:00_Attempt=1"
+    iid = quote("@Say/Hello_2026-01-03T00:00:00", safe="")
+    status, _, inst = get(world, f"/api/v1/pipelines/{pid}/instances/{iid}", alice)
+    assert status == 200 and [a["id"] for a in inst["attempts"]] == [task["attemptId"]]
+    status, _, text = get(
+        world, f"/api/v1/pipelines/{pid}/attempts/{quote(task['attemptId'], safe='')}/log", alice
+    )
+    assert status == 200 and text.startswith(b"hello from the task runner")
+    status, _, body = get(world, f"/api/v1/pipelines/{pid}/attempts/{quote('@Say/Nope', safe='')}/log", alice)
+    assert status == 404 and "@Say/Nope" in body["message"]

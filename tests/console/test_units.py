@@ -247,3 +247,23 @@ def test_periods_pages_a_backfill_latest_first(tmp_path: Path) -> None:
     assert [s.hour for s, _ in latest] == [9, 8, 7] and [s.hour for s, _ in older] == [6, 5, 4]
     assert [s.hour for s, _ in since] == [9, 8]
     store.close()
+
+
+def test_an_attempt_id_with_a_slash_reaches_the_log_routes(tmp_path: Path) -> None:
+    """A component id may hold '/': its attempt id, percent-encoded in the page's links, is one
+    path parameter of the log and log-stream routes (the path is matched decoded)."""
+    from starlette.routing import Match
+
+    from tailrace.console.app import console_routes
+    from tailrace.runtime.service import PipelineService
+
+    store = SqlStateStore(create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    service = PipelineService(store=store, home=tmp_path)
+    routes = console_routes(service=service, store=store, keys=None, clock=service.clock)
+    aid = "@Say/Hello_2026-01-03T00:00:00_Attempt=1"
+    for tail in ("/log", "/log/stream"):
+        scope = {"type": "http", "method": "GET", "path": f"/console/pipelines/df-X/attempts/{aid}{tail}"}
+        found = [child for r in routes for match, child in [r.matches(scope)] if match == Match.FULL]
+        assert len(found) == 1, tail
+        assert found[0]["path_params"] == {"pipeline_id": "df-X", "attempt_id": aid}
+    store.close()

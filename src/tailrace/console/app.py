@@ -289,12 +289,12 @@ def console_routes(
         Route("/console/static/{name}", static, methods=["GET"]),
         Route("/console/pipelines/{pipeline_id}", pipeline.pipeline_page, methods=["GET"]),
         Route(
-            "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log",
+            "/console/pipelines/{pipeline_id}/attempts/{attempt_id:path}/log",
             pipeline.attempt_log,
             methods=["GET"],
         ),
         Route(
-            "/console/pipelines/{pipeline_id}/attempts/{attempt_id}/log/stream",
+            "/console/pipelines/{pipeline_id}/attempts/{attempt_id:path}/log/stream",
             logstream.log_stream,
             methods=["GET"],
         ),
