@@ -114,7 +114,6 @@ KNOWN_SPARK: dict[str, str] = {
     "arithmetic:casts between numbers and booleans": "CAST('false' AS boolean) is false in Spark, true in Hive",
     "strings:parse_url_tuple in a lateral view": "Spark has no parse_url_tuple",
     "strings:parse_url_tuple in the select list": "Spark has no parse_url_tuple",
-    "tablesample:bucket on a column hashes like hive": "refused: Spark's hash is not Hive's",
     "queries:not exists": "Spark resolves s.key against the inner table's column s",
     "manual:manual cast conversions": "Spark casts 'false'/'0'-like strings to boolean by its own rules",
     "manual:manual parse_url_tuple": "Spark has no parse_url_tuple",

@@ -20,7 +20,6 @@ import re
 from sqlglot import exp
 
 from tailrace.engines.hive import udtf
-from tailrace.engines.hive.translate_errors import TranslateError
 from tailrace.engines.spark import functions
 
 _TRUNC_UNITS = {"Q": "QUARTER", "MON": "MONTH"}
@@ -38,14 +37,26 @@ def prepare(q: exp.Expr) -> None:
     for table in list(q.find_all(exp.Table)):
         sample = table.args.get("sample")
         if sample is not None:
-            # The DuckDB engine's checks (ROWS a whole number, PERCENT only 100...).
+            # The DuckDB engine's checks (ROWS a whole number, PERCENT only 100, BUCKET on a
+            # column...); a bucket sample becomes a WHERE when the table is replaced.
             udtf.sample(exp.Table(this=exp.to_identifier("__check")), sample)
-            if sample.args.get("bucket_numerator") is not None:
-                raise TranslateError(
-                    "TABLESAMPLE(BUCKET x OUT OF y) is not supported on the spark engine: Spark's "
-                    "hash is not Hive's, so the buckets would hold other rows",
-                    sample,
-                )
+
+
+def bucket_sample(table: exp.Table, sample: exp.TableSample, alias: str) -> exp.Subquery:
+    """TABLESAMPLE(BUCKET x OUT OF y ON col) of `table` as Hive buckets rows (and the DuckDB
+    engine, udtf.sample): the rows whose hash of col, made non-negative, is x-1 modulo y; an int
+    hashes as itself, a string as its String.hashCode, NULL as 0. Spark's own BUCKET sampling
+    hashes with Murmur3, so its buckets hold other rows."""
+    x, y = int(sample.args["bucket_numerator"].this), int(sample.args["bucket_denominator"].this)
+    col = exp.column(sample.args["bucket_field"].name, quoted=True)
+    cond = functions.template(
+        "(CASE WHEN _0 IS NULL THEN 0 WHEN typeof(_0) = 'string' THEN __hive_string_hash(CAST(_0 AS STRING)) "
+        f"ELSE CAST(_0 AS BIGINT) END & 2147483647) % {y} = {x - 1}",
+        col,
+    )
+    return exp.Subquery(
+        this=exp.select("*").from_(table).where(cond), alias=exp.TableAlias(this=exp.to_identifier(alias))
+    )
 
 
 def to_spark(q: exp.Expr) -> str:

@@ -151,9 +151,13 @@ class SparkHiveEngine(HiveEngine):
                 alias=exp.TableAlias(this=exp.to_identifier(alias)),
             )
             sample = table.args.get("sample")
-            if sample is not None:
-                renamed.set("sample", sample.copy())
-            table.replace(renamed)
+            if sample is not None and sample.args.get("bucket_numerator") is not None:
+                bare = exp.Table(this=exp.to_identifier(name, quoted=True))
+                table.replace(dialect.bucket_sample(bare, sample, alias))
+            else:
+                if sample is not None:
+                    renamed.set("sample", sample.copy())
+                table.replace(renamed)
             if spec.qualified_name not in inputs:
                 inputs.append(spec.qualified_name)
 
