@@ -68,18 +68,19 @@ class Backend:
         self.built.append(bus)
         return bus
 
-    def break_connection(self, sub) -> bool:
-        """Kill the subscription's server connection (Redis); False when the backend has none."""
+    def break_connection(self, sub) -> list[str]:
+        """Kill the subscription's server connections (Redis): their client ids; none when the
+        backend has no connection."""
         if self.name == "memory":
-            return False
+            return []
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         try:
-            killed = [c for c in client.client_list() if c.get("name") == sub.name]
-            for c in killed:
-                client.client_kill_filter(_id=c["id"])
-            return bool(killed)
+            killed = [str(c["id"]) for c in client.client_list() if c.get("name") == sub.name]
+            for ident in killed:
+                client.client_kill_filter(_id=ident)
+            return killed
         finally:
             client.close()
 

@@ -61,19 +61,22 @@ def test_no_gap_and_no_repeat_across_broken_connections(backend):
     bus = backend.bus(batch=7)
     collector = Collector()
     sub = bus.subscribe(collector)
-    broken = 0
+    killed: list[str] = []
     for chunk in range(10):
         bus.publish_many(events(20, start=chunk * 20 + 1))
         if chunk % 2 == 0:
             until("a subscriber connection", lambda: backend.name == "memory" or _connected(backend, sub))
-            broken += backend.break_connection(sub)
+            killed += backend.break_connection(sub)
     until("200 events", lambda: len(collector.ids) >= 200)
     bus.publish_many(events(1, start=201))
     until("the last event", lambda: len(collector.ids) >= 201)
     sub.close()
     assert collector.ids == list(range(1, 202))
     if backend.name == "redis":
-        assert broken >= 3 and sub.reconnects >= 3  # the connection really was broken and re-made
+        # Each break killed a connection the subscription had made anew (a new client id each
+        # time). Whether the subscriber's loop saw the break or redis-py re-made the connection when
+        # the subscriber next used it depends on timing, so `sub.reconnects` is not counted.
+        assert len(set(killed)) == len(killed) >= 5
 
 
 def _connected(backend, sub) -> bool:
