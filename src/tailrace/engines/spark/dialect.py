@@ -49,11 +49,8 @@ def bucket_sample(table: exp.Table, sample: exp.TableSample, alias: str) -> exp.
     hashes with Murmur3, so its buckets hold other rows."""
     x, y = int(sample.args["bucket_numerator"].this), int(sample.args["bucket_denominator"].this)
     col = exp.column(sample.args["bucket_field"].name, quoted=True)
-    cond = functions.template(
-        "(CASE WHEN _0 IS NULL THEN 0 WHEN typeof(_0) = 'string' THEN __hive_string_hash(CAST(_0 AS STRING)) "
-        f"ELSE CAST(_0 AS BIGINT) END & 2147483647) % {y} = {x - 1}",
-        col,
-    )
+    # hash() is rewritten to Hive's hash by to_spark, as a call in the query is.
+    cond = functions.template(f"(hash(_0) & 2147483647) % {y} = {x - 1}", col)
     return exp.Subquery(
         this=exp.select("*").from_(table).where(cond), alias=exp.TableAlias(this=exp.to_identifier(alias))
     )
